@@ -1,0 +1,43 @@
+# gitml — `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+# Stages in dvc.yaml call `gitml`; put the venv first on PATH for every recipe.
+export PATH := $(BIN):$(PATH)
+# torch is pinned to the CPU build on disk (requirements/constraints.txt): never a CUDA download.
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requirements/constraints.txt
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint typecheck clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e '.[serve,dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install gitml with its test tools
+
+demo: install ## run the whole pipeline on the built-in data and print a summary
+	gitml config check
+	dvc repro
+	gitml summary
+
+test: install ## run the test suite (slow and e2e tests included)
+	@$(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
+	exit $$rc
+
+test-fast: install ## run only the fast tests
+	$(BIN)/pytest -m "not slow and not e2e"
+
+lint: install ## ruff over src/ and tests/
+	$(BIN)/ruff check src tests
+
+typecheck: install ## mypy over src/
+	$(BIN)/mypy
+
+clean: ## remove pipeline outputs (not the venv)
+	rm -rf data/raw data/prepared models reports/*.tmp

@@ -1,0 +1,222 @@
+"""The ``gitml`` command. Options are parsed here and handed to :mod:`gitml.api`; no logic.
+
+Heavy libraries (torch, pandas, DVC, alibi-detect) are imported inside the commands that
+need them, so ``gitml --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gitml import __version__
+from gitml.errors import GitmlError
+
+app = typer.Typer(
+    name="gitml",
+    help="GitOps-style declarative MLOps: the git repository is the control plane.\n\n"
+    "Example: gitml config compose model=logreg && dvc repro",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+config_app = typer.Typer(
+    help="Compose conf/ into params.yaml and check they agree.\n\nExample: gitml config check",
+    no_args_is_help=True,
+)
+schema_app = typer.Typer(
+    help="Work with data contracts.\n\nExample: gitml schema infer data.csv -o schema.yaml",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+
+_state = {"traceback": False}
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="Composed parameters file to read.")]
+ConfDirOpt = Annotated[Path, typer.Option("--conf-dir", help="Hydra config tree to compose.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gitml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the full stack trace on errors.")
+    ] = False,
+    version: Annotated[
+        Optional[bool],  # noqa: UP045 - typer needs Optional
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """GitOps-style declarative MLOps: the git repository is the control plane."""
+    _state["traceback"] = traceback
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="gitml: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# ------------------------------------------------------------------------- config
+
+
+@config_app.command("compose")
+def config_compose(
+    overrides: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="Hydra overrides, e.g. model=logreg trainer.epochs=5."),
+    ] = None,
+    conf_dir: ConfDirOpt = Path("conf"),
+    params: Annotated[Path, typer.Option("--params", help="File to write.")] = Path("params.yaml"),
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Print the composed YAML instead of writing it.")
+    ] = False,
+) -> None:
+    """Compose conf/ (plus overrides) into params.yaml, validating it against the schema.
+
+    Example: gitml config compose model=random_forest data.split.seed=7
+    """
+    from gitml import api
+
+    text = api.compose_params(conf_dir, overrides or [], None if print_only else params)
+    if print_only:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"wrote {params} from {conf_dir}/")
+
+
+@config_app.command("check")
+def config_check(conf_dir: ConfDirOpt = Path("conf"), params: ParamsOpt = Path("params.yaml")) -> None:
+    """Exit non-zero when params.yaml is not what conf/ composes to.
+
+    Example: gitml config check --params params.yaml
+    """
+    from gitml import api
+
+    api.check_params(conf_dir, params)
+    typer.echo(f"{params} is in sync with {conf_dir}/")
+
+
+# ------------------------------------------------------------------------- stages
+
+
+@app.command()
+def ingest(
+    params: ParamsOpt = Path("params.yaml"),
+    out: Annotated[Path, typer.Option("--out", help="Raw snapshot folder to write.")] = Path("data/raw"),
+) -> None:
+    """Stage: write the raw snapshot from the configured data source (data.source).
+
+    Example: gitml ingest --params params.yaml --out data/raw
+    """
+    from gitml import api
+
+    api.ingest(params, out)
+
+
+@app.command()
+def validate(
+    params: ParamsOpt = Path("params.yaml"),
+    raw: Annotated[Path, typer.Option(help="Raw snapshot folder.")] = Path("data/raw"),
+    production: Annotated[Path, typer.Option(help="Labelled production batches folder.")] = Path("data/production"),
+    contract: Annotated[Path, typer.Option(help="Effective data contract to write.")] = Path("data/contract.json"),
+    report: Annotated[Path, typer.Option(help="Validation report to write.")] = Path("reports/validation.json"),
+) -> None:
+    """Stage: check every snapshot against the data contract; fail naming column and rule.
+
+    Example: gitml validate --raw data/raw --production data/production
+    """
+    from gitml import api
+
+    api.validate(params, raw, production, contract, report)
+
+
+@app.command()
+def prepare(
+    params: ParamsOpt = Path("params.yaml"),
+    raw: Annotated[Path, typer.Option(help="Raw snapshot folder.")] = Path("data/raw"),
+    production: Annotated[Path, typer.Option(help="Labelled production batches folder.")] = Path("data/production"),
+    contract: Annotated[Path, typer.Option(help="Data contract written by validate.")] = Path("data/contract.json"),
+    out: Annotated[Path, typer.Option(help="Prepared data folder to write.")] = Path("data/prepared"),
+    summary: Annotated[Path, typer.Option(help="Row-count summary (DVC metrics) to write.")] = Path("reports/data.json"),
+) -> None:
+    """Stage: merge production batches, split (seeded, stratified), fit preprocessing.
+
+    Example: gitml prepare --out data/prepared
+    """
+    from gitml import api
+
+    api.prepare(params, raw, production, contract, out, summary)
+
+
+# ------------------------------------------------------------------------- schema
+
+
+@schema_app.command("infer")
+def schema_infer(
+    source: Annotated[Path, typer.Argument(help="CSV or Parquet file (or snapshot folder).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Contract file to write (YAML).")],
+    label: Annotated[str, typer.Option(help="Label column.")] = "target",
+    range_margin: Annotated[float, typer.Option(help="Widen numeric ranges by this share.")] = 0.25,
+) -> None:
+    """Infer a data contract from a trusted file, to review and declare in data.schema.path.
+
+    Example: gitml schema infer data/external/churn.csv -o churn.schema.yaml --label churned
+    """
+    from gitml import api
+
+    api.infer_schema(source, out, label, range_margin)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def summary(
+    data: Annotated[Path, typer.Option(help="Data summary written by prepare.")] = Path("reports/data.json"),
+    reports: Annotated[Path, typer.Option(help="Reports folder.")] = Path("reports"),
+) -> None:
+    """Print a short human summary of the last pipeline run: rows, metrics, outputs.
+
+    Example: gitml summary
+    """
+    from gitml import api
+
+    typer.echo(api.summary(data, reports))
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def main() -> None:
+    """Console entry point: one place maps errors to exit codes."""
+    try:
+        app()
+    except GitmlError as exc:
+        if _state["traceback"]:
+            raise
+        typer.secho(f"gitml: error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.secho("gitml: interrupted", fg=typer.colors.RED, err=True)
+        sys.exit(130)
+    except Exception:
+        if not _state["traceback"]:
+            import traceback as tb
+
+            typer.secho(
+                "gitml: internal error (a bug, please report it with the trace below)",
+                fg=typer.colors.RED, err=True,
+            )
+            tb.print_exc()
+            sys.exit(2)
+        raise

@@ -1,0 +1,1 @@
+"""Configuration: compose ``conf/`` into ``params.yaml``; load and validate it into typed objects."""

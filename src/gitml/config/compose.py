@@ -1,0 +1,113 @@
+"""Compose the Hydra tree in ``conf/`` into ``params.yaml``, and check the two agree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gitml.config.errors import config_error_from
+from gitml.config.params import validate_config
+from gitml.errors import ConfigError, ParamsOutOfSync
+from gitml.utils.atomic import write_text
+
+PARAMS_HEADER = (
+    "# Composed from conf/ by `gitml config compose`: edit conf/ and recompose, do not edit\n"
+    "# this file by hand (CI runs `gitml config check`).\n"
+)
+
+
+def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config_name: str = "config"):
+    """Compose ``conf_dir/config_name.yaml`` with Hydra overrides into a validated DictConfig.
+
+    Example:
+        >>> cfg = compose("conf", ["model=logreg", "trainer.epochs=3"])
+        >>> cfg.trainer.epochs
+        3
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from gitml.config.schema import register_configs
+
+    conf_path = Path(conf_dir).resolve()
+    if not (conf_path / f"{config_name}.yaml").is_file():
+        raise ConfigError(str(Path(conf_dir) / f"{config_name}.yaml"), None, "file not found.")
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_path), version_base="1.3"):
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+        OmegaConf.resolve(cfg)
+    except Exception as exc:  # Hydra and OmegaConf raise many types; map them all
+        raise config_error_from(exc, conf_dir=Path(conf_dir), overrides=overrides) from exc
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        also = f" Also missing: {', '.join(missing[1:])}." if missing[1:] else ""
+        raise ConfigError(
+            str(Path(conf_dir)), missing[0], "required value is missing (???)." + also,
+            hint=f"Set it in conf/ or override it: `gitml config compose {missing[0]}=...`.",
+        )
+    # Hydra lets `+key=value` into a structured node; the schema check that stages apply
+    # to params.yaml catches that (and cross-field rules) here already.
+    validate_config(to_plain(cfg), source=str(Path(conf_dir) / f"{config_name}.yaml"))
+    return cfg
+
+
+def to_plain(cfg: Any) -> dict[str, Any]:
+    """A composed config as plain YAML-ready data (enums by name, interpolations resolved)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
+
+
+def render_params(cfg: Any) -> str:
+    import yaml
+
+    body = yaml.safe_dump(to_plain(cfg), sort_keys=False, default_flow_style=False, width=100)
+    return PARAMS_HEADER + body
+
+
+def write_params(cfg: Any, params_file: str | Path = "params.yaml") -> Path:
+    """Write the composed config to ``params_file`` atomically."""
+    return write_text(params_file, render_params(cfg))
+
+
+def check_params(
+    conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml"
+) -> None:
+    """Raise :class:`ParamsOutOfSync` when ``params_file`` differs from what ``conf_dir`` composes to.
+
+    Compares values, not text, so comments and key order do not matter.
+    """
+    import yaml
+
+    expected = to_plain(compose(conf_dir))
+    path = Path(params_file)
+    fix = "gitml config compose"
+    if not path.is_file():
+        raise ParamsOutOfSync(str(path), [f"{path} does not exist"], fix)
+    actual = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    diff = diff_trees(expected, actual)
+    if diff:
+        raise ParamsOutOfSync(str(path), diff, fix)
+
+
+def diff_trees(expected: Any, actual: Any, prefix: str = "") -> list[str]:
+    """Human-readable differences between two nested dicts, one line per dotted key."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        lines: list[str] = []
+        for key in list(expected) + [k for k in actual if k not in expected]:
+            dotted = f"{prefix}{key}"
+            if key not in actual:
+                lines.append(f"{dotted}: composes to {expected[key]!r}, missing in params")
+            elif key not in expected:
+                lines.append(f"{dotted}: {actual[key]!r} in params, not in conf/")
+            else:
+                lines.extend(diff_trees(expected[key], actual[key], dotted + "."))
+        return lines
+    if expected != actual:
+        return [f"{prefix.rstrip('.')}: conf/ composes to {expected!r}, params has {actual!r}"]
+    return []

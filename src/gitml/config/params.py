@@ -1,0 +1,98 @@
+"""Load ``params.yaml`` once, validate it against the schema, return typed objects.
+
+Stages and the CLI call :func:`load_params`; library code receives the typed sections and
+never reads files of configuration itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gitml.config.errors import config_error_from
+from gitml.config.schema import MODEL_SCHEMAS, Config
+from gitml.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+
+
+def load_params(params_file: str | Path = PARAMS_FILE) -> Config:
+    """Read and validate ``params_file``; errors name the key and the file.
+
+    Example:
+        >>> params = load_params("params.yaml")
+        >>> params.trainer.epochs
+        30
+    """
+    from omegaconf import OmegaConf
+
+    path = Path(params_file)
+    if not path.is_file():
+        raise ConfigError(str(path), None, "file not found.", hint="Run `gitml config compose`.")
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as exc:
+        raise ConfigError(str(path), None, f"not valid YAML: {exc}") from exc
+    return validate_config(raw, source=str(path))
+
+
+def validate_config(raw: Any, source: str) -> Config:
+    """Merge plain config data onto the schema and return the typed :class:`Config`."""
+    from omegaconf import OmegaConf
+
+    if not isinstance(raw, dict):
+        raw = OmegaConf.to_container(raw, resolve=False)
+    if not isinstance(raw, dict):
+        raise ConfigError(source, None, "expected a mapping at the top level.")
+    model = raw.get("model") or {}
+    family = model.get("family") if isinstance(model, dict) else None
+    if family not in MODEL_SCHEMAS:
+        raise ConfigError(
+            source, "model.family",
+            f"unknown model family {family!r}. Allowed: {', '.join(MODEL_SCHEMAS)}.",
+        )
+    try:
+        schema = OmegaConf.structured(Config)
+        schema.model = OmegaConf.structured(MODEL_SCHEMAS[family])
+        merged = OmegaConf.merge(schema, raw)
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:
+            raise ConfigError(source, missing[0], "required value is missing.")
+        typed = OmegaConf.to_object(merged)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise config_error_from(exc, conf_dir=None, overrides=(), source=source) from exc
+    assert isinstance(typed, Config)
+    check_semantics(typed, source)
+    return typed
+
+
+def check_semantics(cfg: Config, source: str) -> None:
+    """Rules the type system cannot express; each failure names its key."""
+    import re
+
+    from gitml.config.schema import SourceKind
+
+    problems: list[tuple[str, str]] = []
+    src = cfg.data.source
+    if src.kind is SourceKind.sklearn and not src.name:
+        problems.append(("data.source.name", "a scikit-learn data set name is required for kind=sklearn."))
+    if src.kind in (SourceKind.csv, SourceKind.parquet) and not src.path:
+        problems.append(("data.source.path", f"a file path is required for kind={src.kind.name}."))
+    split = cfg.data.split
+    for key in ("test_size", "val_size"):
+        value = getattr(split, key)
+        if not 0.0 < value < 1.0:
+            problems.append((f"data.split.{key}", f"must be between 0 and 1 (exclusive), got {value}."))
+    if not 0.0 <= cfg.data.schema.max_null_fraction <= 1.0:
+        problems.append(("data.schema.max_null_fraction", "must be between 0 and 1."))
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.trainer.device):
+        problems.append(("trainer.device", f"unknown device {cfg.trainer.device!r}. Allowed: auto, cpu, cuda, cuda:N, mps."))
+    for key in ("epochs", "batch_size"):
+        if getattr(cfg.trainer, key) < 1:
+            problems.append((f"trainer.{key}", f"must be at least 1, got {getattr(cfg.trainer, key)}."))
+    if problems:
+        key, problem = problems[0]
+        more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
+        raise ConfigError(source, key, problem + (f" Also: {more}" if more else ""))

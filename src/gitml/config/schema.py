@@ -1,0 +1,203 @@
+"""Typed schema of the composed configuration (YAML holds values, dataclasses hold types).
+
+The YAML tree in ``conf/`` pulls these schemas in through its defaults lists
+(``base_config`` at the top, ``model/base_torch_mlp`` or ``model/base_sklearn`` in each
+model option), so Hydra rejects an unknown key, a wrong type or a missing required value
+at composition time, before any stage does work. :mod:`gitml.config.params` applies the
+same schema when a stage loads ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+# ---------------------------------------------------------------------------- data
+
+
+class SourceKind(Enum):
+    """Where the raw snapshot comes from (``data.source.kind``)."""
+
+    sklearn = "sklearn"
+    csv = "csv"
+    parquet = "parquet"
+    synthetic = "synthetic"
+
+
+@dataclass
+class SyntheticConfig:
+    """Knobs of the synthetic generator (``data.source.synthetic``)."""
+
+    n_rows: int = 5000
+    n_numeric: int = 8
+    n_categorical: int = 2
+    n_levels: int = 4
+    n_classes: int = 2
+    # Relative class frequencies; null means balanced.
+    class_weights: Optional[list[float]] = None
+    class_sep: float = 1.0
+    # Covariate shift: added to the first `shift_features` numeric columns, in units of
+    # their standard deviation. The drift tests and benchmarks turn this knob.
+    shift: float = 0.0
+    shift_features: Optional[int] = None
+    seed: int = 0
+
+
+@dataclass
+class SourceConfig:
+    """``data.source``: which kind of source and its arguments."""
+
+    kind: SourceKind = MISSING
+    name: Optional[str] = None  # scikit-learn data set name (kind=sklearn)
+    path: Optional[str] = None  # file path (kind=csv|parquet)
+    label: Optional[str] = None  # label column in the file; default data.target
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class SchemaConfig:
+    """``data.schema``: the data contract every snapshot is checked against."""
+
+    path: Optional[str] = None  # declared schema file; null: infer from data/raw
+    max_null_fraction: float = 0.0
+    range_margin: float = 0.25
+    max_categories: int = 50
+
+
+@dataclass
+class SplitConfig:
+    test_size: float = 0.2
+    val_size: float = 0.2
+    stratify: bool = True
+    seed: int = 42
+
+
+class Scaling(Enum):
+    standard = "standard"
+    minmax = "minmax"
+    none = "none"
+
+
+class Encoding(Enum):
+    onehot = "onehot"
+    ordinal = "ordinal"
+
+
+@dataclass
+class PreprocessConfig:
+    scaling: Scaling = Scaling.standard
+    categorical: Encoding = Encoding.onehot
+
+
+@dataclass
+class SliceConfig:
+    """A column whose groups get their own metrics; numeric columns are cut at ``bins``."""
+
+    column: str = MISSING
+    bins: Optional[list[float]] = None
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    target: str = "target"
+    source: SourceConfig = field(default_factory=SourceConfig)
+    schema: SchemaConfig = field(default_factory=SchemaConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    slices: list[SliceConfig] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class Activation(Enum):
+    relu = "relu"
+    gelu = "gelu"
+    silu = "silu"
+    tanh = "tanh"
+
+
+def _adamw() -> dict[str, Any]:
+    return {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
+
+
+@dataclass
+class TorchMLPConfig:
+    """``model`` for family ``torch_mlp``: a PyTorch MLP for tabular data."""
+
+    family: str = "torch_mlp"
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 32])
+    activation: Activation = Activation.relu
+    dropout: float = 0.1
+    batch_norm: bool = True
+    optimizer: Any = field(default_factory=_adamw)
+    scheduler: Any = None
+
+
+@dataclass
+class SklearnConfig:
+    """``model`` for family ``sklearn``: any scikit-learn classifier given by ``_target_``."""
+
+    family: str = "sklearn"
+    estimator: Any = MISSING
+
+
+MODEL_SCHEMAS: dict[str, type] = {"torch_mlp": TorchMLPConfig, "sklearn": SklearnConfig}
+
+# ------------------------------------------------------------------------- trainer
+
+
+class Precision(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Monitor(Enum):
+    val_loss = "val_loss"
+    val_accuracy = "val_accuracy"
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = True
+    monitor: Monitor = Monitor.val_loss
+    patience: int = 5
+    min_delta: float = 0.0
+
+
+@dataclass
+class TrainerConfig:
+    device: str = "auto"
+    precision: Precision = Precision.fp32
+    epochs: int = 30
+    batch_size: int = 256
+    seed: int = 42
+    deterministic: bool = True
+    num_threads: Optional[int] = None
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    checkpoint: bool = True
+
+
+# -------------------------------------------------------------------------- root
+
+
+@dataclass
+class Config:
+    data: DataConfig = MISSING
+    model: Any = MISSING
+    trainer: TrainerConfig = MISSING
+
+
+def register_configs() -> None:
+    """Store the schemas in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=Config)
+    for family, schema in MODEL_SCHEMAS.items():
+        store.store(group="model", name=f"base_{family}", node=schema)

@@ -1,0 +1,1 @@
+"""Data: sources, the data contract (schema + validation), splitting and preprocessing."""

@@ -1,0 +1,137 @@
+"""Preprocessing fitted on the training split only, stored as plain JSON (no pickle).
+
+Numeric columns: median imputation, then standard or min-max scaling. Categorical
+columns: one-hot (unknown levels encode as all zeros) or ordinal (unknown -> -1), with the
+levels taken from the data contract so every split and every request encodes alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitml.config.schema import Encoding, PreprocessConfig, Scaling
+from gitml.data.contract import Contract
+from gitml.errors import GitmlError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+FORMAT = "gitml.preprocessor/v1"
+
+
+@dataclass
+class Preprocessor:
+    numeric: list[str]
+    categorical: list[str]
+    label: str
+    classes: list[Any]
+    scaling: str = Scaling.standard.value
+    encoding: str = Encoding.onehot.value
+    fill: dict[str, float] = field(default_factory=dict)
+    center: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+    levels: dict[str, list[str]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ fit
+    @classmethod
+    def fit(cls, train: pd.DataFrame, contract: Contract, cfg: PreprocessConfig) -> Preprocessor:
+        numeric = [c for c, s in contract.columns.items() if s.dtype in ("int", "float", "bool")]
+        categorical = [c for c, s in contract.columns.items() if s.dtype == "category"]
+        prep = cls(
+            numeric=numeric, categorical=categorical, label=contract.label,
+            classes=list(contract.classes), scaling=cfg.scaling.value, encoding=cfg.categorical.value,
+        )
+        for name in numeric:
+            values = train[name].astype("float64")
+            median = float(values.median()) if values.notna().any() else 0.0
+            filled = values.fillna(median)
+            if prep.scaling == "standard":
+                center, scale = float(filled.mean()), float(filled.std(ddof=0))
+            elif prep.scaling == "minmax":
+                center, scale = float(filled.min()), float(filled.max() - filled.min())
+            else:
+                center, scale = 0.0, 1.0
+            prep.fill[name], prep.center[name] = median, center
+            prep.scale[name] = scale if scale > 1e-12 else 1.0
+        for name in categorical:
+            prep.levels[name] = list(contract.columns[name].categories or [])
+        return prep
+
+    # ------------------------------------------------------------ transform
+    def feature_names(self) -> list[str]:
+        names = list(self.numeric)
+        for name in self.categorical:
+            if self.encoding == "onehot":
+                names += [f"{name}={level}" for level in self.levels[name]]
+            else:
+                names.append(name)
+        return names
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Model-ready float32 matrix, columns in :meth:`feature_names` order."""
+        import numpy as np
+
+        blocks = []
+        if self.numeric:
+            raw = frame[self.numeric].to_numpy(dtype="float64", na_value=np.nan)
+            fill = np.array([self.fill[c] for c in self.numeric])
+            raw = np.where(np.isnan(raw), fill, raw)
+            center = np.array([self.center[c] for c in self.numeric])
+            scale = np.array([self.scale[c] for c in self.numeric])
+            blocks.append((raw - center) / scale)
+        for name in self.categorical:
+            levels = self.levels[name]
+            codes = _codes(frame[name], levels)
+            if self.encoding == "onehot":
+                onehot = np.zeros((len(frame), len(levels)))
+                known = codes >= 0
+                onehot[np.nonzero(known)[0], codes[known]] = 1.0
+                blocks.append(onehot)
+            else:
+                blocks.append(codes.reshape(-1, 1).astype("float64"))
+        if not blocks:
+            return np.zeros((len(frame), 0), dtype="float32")
+        return np.hstack(blocks).astype("float32")
+
+    def encode_labels(self, labels: pd.Series) -> np.ndarray:
+        import numpy as np
+
+        index = {_key(c): i for i, c in enumerate(self.classes)}
+        codes = np.array([index.get(_key(v), -1) for v in labels], dtype="int64")
+        if (codes < 0).any():
+            bad = sorted({str(v) for v, c in zip(labels, codes, strict=True) if c < 0})[:5]
+            raise GitmlError(f"Label value(s) {bad} not in the known classes {self.classes}.")
+        return codes
+
+    # ---------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self)}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preprocessor:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.pop("format", None) != FORMAT:
+            raise GitmlError(f"'{path}' is not a gitml preprocessor ({FORMAT}).")
+        return cls(**data)
+
+
+def _key(value: Any) -> str:
+    # Labels round-trip through Parquet, JSON and CSV: compare 1, 1.0 and "1" alike.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _codes(series: pd.Series, levels: list[str]) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
+    lookup = pd.Index(levels)
+    return np.asarray(lookup.get_indexer(series.astype("string").fillna("\0")), dtype="int64")

@@ -1,0 +1,66 @@
+"""The catalogue of gitml errors.
+
+Every failure a user can cause has its own class under :class:`GitmlError`, with a message
+that names the object, the value and what is allowed. The CLI prints these as one line and
+exits 1; anything else is a bug and says so.
+"""
+
+from __future__ import annotations
+
+
+class GitmlError(Exception):
+    """Root of every error gitml raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(GitmlError):
+    """The configuration (conf/ or params.yaml) is invalid."""
+
+    def __init__(self, file: str, key: str | None, problem: str, hint: str | None = None):
+        self.file, self.key, self.problem, self.hint = file, key, problem, hint
+        where = f"{file}: '{key}'" if key else file
+        message = f"Invalid config in {where}: {problem}"
+        if hint:
+            message += f" {hint}"
+        super().__init__(message)
+
+
+class ParamsOutOfSync(GitmlError):
+    """params.yaml is not what conf/ composes to."""
+
+    def __init__(self, params_file: str, diff: list[str], fix: str):
+        self.diff = diff
+        shown = "\n".join(f"  {line}" for line in diff[:20])
+        more = f"\n  ... and {len(diff) - 20} more" if len(diff) > 20 else ""
+        super().__init__(
+            f"{params_file} is out of sync with conf/ ({len(diff)} difference(s)):\n"
+            f"{shown}{more}\nRun `{fix}` and commit the result."
+        )
+
+
+class DataSourceError(GitmlError):
+    """A data source could not be read."""
+
+
+class DataValidationError(GitmlError):
+    """A data snapshot broke its schema; the report lists every failure."""
+
+    def __init__(self, report_path: str, failures: list[str]):
+        self.failures = failures
+        shown = "\n".join(f"  - {f}" for f in failures[:15])
+        more = f"\n  ... and {len(failures) - 15} more" if len(failures) > 15 else ""
+        super().__init__(
+            f"Data validation failed with {len(failures)} problem(s) "
+            f"(full report: {report_path}):\n{shown}{more}"
+        )
+
+
+class UnsafeTargetError(GitmlError):
+    """A `_target_` in config points outside the allow-list."""
+
+    def __init__(self, key: str, target: str, allowed: tuple[str, ...]):
+        super().__init__(
+            f"Refusing to instantiate '{target}' from '{key}': only targets under "
+            f"{', '.join(allowed)} are allowed."
+        )

@@ -1,0 +1,70 @@
+"""``gitml validate``: check every snapshot against the data contract and report.
+
+The contract is the declared one (``data.schema.path``) or, when none is declared, the one
+inferred from the raw snapshot; production batches are always checked against it. The
+report lists every failure; the effective contract is written for review and for the
+serving signature.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from gitml.config.schema import DataConfig
+from gitml.data.contract import Contract, check_frame, infer_contract, load_contract
+from gitml.data.snapshots import read_parquet, snapshot_files
+from gitml.errors import DataSourceError, DataValidationError
+from gitml.utils.atomic import write_json
+
+log = logging.getLogger(__name__)
+
+
+def effective_contract(data: DataConfig, raw_dir: Path, root: Path) -> tuple[Contract, str]:
+    if data.schema.path:
+        return load_contract(root / data.schema.path), f"declared: {data.schema.path}"
+    files = snapshot_files(raw_dir)
+    if not files:
+        raise DataSourceError(f"No raw snapshot in '{raw_dir}': run `gitml ingest` first.")
+    import pandas as pd
+
+    frame = pd.concat([read_parquet(p) for p in files], ignore_index=True)
+    contract = infer_contract(
+        frame, data.target, data.schema.range_margin, data.schema.max_null_fraction
+    )
+    return contract, f"inferred from {raw_dir}"
+
+
+def validate(
+    data: DataConfig, raw_dir: str | Path, production_dir: str | Path,
+    contract_out: str | Path, report_out: str | Path, root: str | Path = ".",
+) -> dict[str, Any]:
+    """Validate all snapshots; write the report (always) and the contract (when valid)."""
+    raw_dir, production_dir, root = Path(raw_dir), Path(production_dir), Path(root)
+    contract, origin = effective_contract(data, raw_dir, root)
+    snapshots: list[dict[str, Any]] = []
+    failures = []
+    for path in [*snapshot_files(raw_dir), *snapshot_files(production_dir)]:
+        frame = read_parquet(path)
+        found = check_frame(frame, contract, str(path))
+        failures += found
+        snapshots.append({"file": str(path), "rows": len(frame), "failures": len(found)})
+    report = {
+        "valid": not failures,
+        "contract": origin,
+        "rows": sum(s["rows"] for s in snapshots),
+        "snapshots": snapshots,
+        "failures": [
+            {"snapshot": f.snapshot, "column": f.column, "rule": f.rule, "rows": f.count,
+             "examples": f.examples, "message": f.sentence()}
+            for f in failures
+        ],
+    }
+    write_json(report_out, report)
+    if failures:
+        raise DataValidationError(str(report_out), [f.sentence() for f in failures])
+    write_json(contract_out, contract.to_dict())
+    log.info("validated %d rows in %d snapshot(s) against the contract (%s)",
+             report["rows"], len(snapshots), origin)
+    return report
