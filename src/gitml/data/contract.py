@@ -134,7 +134,7 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
     checked = {name: _column_schema(spec, name, pa) for name, spec in contract.columns.items() if name in present}
     if contract.label in present:
         checked[contract.label] = pa.Column(
-            None, checks=[pa.Check.isin(contract.classes, name="label_in_classes")], nullable=False,
+            None, checks=[_isin(contract.classes, "label_in_classes", pa)], nullable=False,
         )
     schema = pa.DataFrameSchema(checked, strict=False)
     try:
@@ -143,23 +143,57 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
         cases: pd.DataFrame = errors.failure_cases
         for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
             examples = [e.item() if hasattr(e, "item") else e for e in group["failure_case"].head(3)]
-            failures.append(Failure(snapshot, str(column), _rule_name(str(check)), len(group), examples))
+            failures.append(_describe(frame, snapshot, str(column), str(check), len(group), examples))
     return failures
+
+
+def _describe(frame: Any, snapshot: str, column: str, rule: str, count: int, examples: list[Any]) -> Failure:
+    """Column-level checks report a bare False; say what was actually found instead."""
+    series = frame[column]
+    if rule.startswith("dtype_"):
+        bad = series.dropna()
+        bad = bad[~bad.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
+        found = [f"dtype {series.dtype}", *bad.head(2).tolist()]
+        return Failure(snapshot, column, rule, len(bad) or len(series), found)
+    if rule.startswith("max_null_fraction"):
+        nulls = int(series.isna().sum())
+        return Failure(snapshot, column, rule, nulls, [f"null fraction {nulls / max(len(series), 1):.3f}"])
+    if rule == "integral_values":
+        values = series.dropna()
+        bad = values[(values % 1) != 0]
+        return Failure(snapshot, column, rule, len(bad), bad.head(3).tolist())
+    return Failure(snapshot, column, rule, count, examples)
 
 
 def _column_schema(spec: ColumnSpec, name: str, pa: Any) -> Any:
     checks = [_null_limit(spec.max_null_fraction, pa)]
     if spec.dtype in ("int", "float"):
         if spec.min is not None and spec.max is not None:
-            checks.append(pa.Check.in_range(spec.min, spec.max, name="in_range"))
+            low, high = spec.min, spec.max
+            checks.append(pa.Check(_in_range(low, high), name=f"in_range({low:g}, {high:g})"))
         checks.insert(0, pa.Check(_is_numeric, element_wise=False, name=f"dtype_{spec.dtype}"))
         if spec.dtype == "int":
             checks.insert(1, pa.Check(_is_integral, element_wise=False, name="integral_values"))
     elif spec.dtype == "bool":
-        checks.insert(0, pa.Check.isin([True, False], name="dtype_bool"))
+        checks.insert(0, _isin([True, False], "dtype_bool", pa))
     else:
-        checks.insert(0, pa.Check.isin(spec.categories or [], name="allowed_categories"))
+        checks.insert(0, _isin(spec.categories or [], "allowed_categories", pa))
     return pa.Column(None, checks=checks, nullable=True)
+
+
+def _isin(values: list[Any], name: str, pa: Any) -> Any:
+    # Compare as text too, so a label 1 read from CSV matches a class declared as "1".
+    allowed = set(values) | {str(v) for v in values}
+    return pa.Check(lambda s: s.isin(allowed), name=name)
+
+
+def _in_range(low: float, high: float) -> Any:
+    def check(series: Any) -> Any:
+        if not _is_numeric(series):
+            return True  # reported by the dtype check
+        return series.isna() | ((series >= low) & (series <= high))
+
+    return check
 
 
 def _is_numeric(series: Any) -> bool:

@@ -1,0 +1,78 @@
+"""Splits are deterministic, stratified and disjoint; preprocessing is fitted on train only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitml.config.schema import Encoding, PreprocessConfig, Scaling, SplitConfig, SyntheticConfig
+from gitml.data.contract import infer_contract
+from gitml.data.preprocess import Preprocessor
+from gitml.data.sources import generate_synthetic
+from gitml.data.split import split_frame
+from gitml.errors import GitmlError
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    data = generate_synthetic(SyntheticConfig(n_rows=2000, class_weights=[0.8, 0.2], seed=3), "target")
+    return data.assign(row_id=np.arange(len(data)))
+
+
+def test_split_is_deterministic_disjoint_and_stratified(frame):
+    cfg = SplitConfig(test_size=0.2, val_size=0.25, stratify=True, seed=1)
+    first, second = split_frame(frame, "target", cfg), split_frame(frame, "target", cfg)
+    for name in ("train", "val", "test"):
+        pd.testing.assert_frame_equal(first[name], second[name])
+    ids = [set(first[n]["row_id"]) for n in ("train", "val", "test")]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert sum(map(len, ids)) == len(frame)
+    overall = frame["target"].mean()
+    for name in ("train", "val", "test"):
+        assert abs(first[name]["target"].mean() - overall) < 0.01
+    assert len(first["test"]) == 400
+
+
+def test_other_seed_gives_other_split(frame):
+    a = split_frame(frame, "target", SplitConfig(seed=1))["test"]["row_id"]
+    b = split_frame(frame, "target", SplitConfig(seed=2))["test"]["row_id"]
+    assert set(a) != set(b)
+
+
+def test_stratify_refuses_a_class_too_small_to_split(frame):
+    tiny = pd.concat([frame[frame.target == 0].head(50), frame[frame.target == 1].head(2)])
+    with pytest.raises(GitmlError, match="stratify"):
+        split_frame(tiny, "target", SplitConfig())
+
+
+def test_preprocessing_uses_train_statistics_only(frame):
+    splits = split_frame(frame.drop(columns="row_id"), "target", SplitConfig(seed=0))
+    contract = infer_contract(frame.drop(columns="row_id"), "target")
+    prep = Preprocessor.fit(splits["train"], contract, PreprocessConfig())
+    train_x = prep.transform(splits["train"])
+    assert np.allclose(train_x[:, : len(prep.numeric)].mean(axis=0), 0.0, atol=1e-5)
+    assert prep.center["num_0"] == pytest.approx(splits["train"]["num_0"].mean())
+    assert prep.center["num_0"] != pytest.approx(frame["num_0"].mean(), abs=1e-9)
+
+
+def test_onehot_unknown_level_is_all_zero_and_ordinal_is_minus_one(frame):
+    contract = infer_contract(frame.drop(columns="row_id"), "target")
+    row = frame.drop(columns="row_id").head(1).assign(cat_0="zzz")
+    onehot = Preprocessor.fit(frame, contract, PreprocessConfig())
+    names = onehot.feature_names()
+    cat0 = [i for i, n in enumerate(names) if n.startswith("cat_0=")]
+    assert onehot.transform(row)[0, cat0].sum() == 0
+    ordinal = Preprocessor.fit(frame, contract, PreprocessConfig(Scaling.none, Encoding.ordinal))
+    assert ordinal.transform(row)[0, ordinal.feature_names().index("cat_0")] == -1
+
+
+def test_preprocessor_round_trips_through_json(frame, tmp_path):
+    contract = infer_contract(frame.drop(columns="row_id"), "target")
+    prep = Preprocessor.fit(frame, contract, PreprocessConfig(scaling=Scaling.minmax))
+    prep.save(tmp_path / "p.json")
+    again = Preprocessor.load(tmp_path / "p.json")
+    np.testing.assert_array_equal(prep.transform(frame), again.transform(frame))
+    assert list(again.encode_labels(pd.Series([1, 0, "1"]))) == [1, 0, 1]
+    with pytest.raises(GitmlError, match="known classes"):
+        again.encode_labels(pd.Series([7]))

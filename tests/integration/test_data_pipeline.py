@@ -1,0 +1,151 @@
+"""The data stages under real DVC in a real git repository: what reruns, what fails, what stays."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import git, run
+
+pytestmark = pytest.mark.slow
+
+DATA_STAGES = ("ingest", "validate", "prepare")
+
+
+def repro(project: Path, *args: str, check: bool = True):
+    return run("dvc", "repro", *args, cwd=project, check=check)
+
+
+def ran_stages(output: str) -> set[str]:
+    return {s for s in DATA_STAGES if f"Running stage '{s}'" in output}
+
+
+def tree_digest(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_fresh_clone_runs_then_is_up_to_date(project):
+    first = repro(project)
+    assert ran_stages(first.stdout) == set(DATA_STAGES)
+    summary = json.loads((project / "reports/data.json").read_text())
+    assert summary["rows"]["total"] == 569
+    assert {"train", "val", "test"} <= set(summary["rows"])
+    assert (project / "data/prepared/features/train.parquet").is_file()
+
+    second = repro(project)
+    assert ran_stages(second.stdout) == set()
+    status = run("dvc", "status", cwd=project)
+    assert "up to date" in status.stdout
+
+
+def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(project):
+    repro(project)
+    run("gitml", "config", "compose", "model=random_forest", "trainer.epochs=3", cwd=project)
+    assert ran_stages(repro(project).stdout) == set()
+
+    run("gitml", "config", "compose", "data.source.name=wine", cwd=project)
+    out = repro(project)
+    assert ran_stages(out.stdout) == set(DATA_STAGES)
+    assert json.loads((project / "reports/data.json").read_text())["rows"]["total"] == 178
+
+    run("gitml", "config", "compose", "data.source.name=wine", "data.split.seed=7", cwd=project)
+    assert ran_stages(repro(project).stdout) == {"prepare"}
+
+
+def test_dvc_exp_run_composes_params_from_conf(project):
+    out = run("dvc", "exp", "run", "-S", "data=synthetic", "-S", "data.source.synthetic.n_rows=800", cwd=project)
+    assert "Running stage 'ingest'" in out.stdout
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["data"]["name"] == "synthetic"
+    assert params["data"]["source"]["synthetic"]["n_rows"] == 800
+    assert json.loads((project / "reports/data.json").read_text())["rows"]["total"] == 800
+
+
+def test_dvc_exp_run_with_bad_value_fails_naming_the_key(project):
+    out = run("dvc", "exp", "run", "-S", "trainer.epochs=abc", cwd=project, check=False)
+    assert out.returncode != 0
+    assert "trainer.epochs" in out.stdout + out.stderr
+    assert not (project / "data/raw").exists()
+
+
+def test_config_check_passes_then_fails_naming_the_fix(project):
+    run("gitml", "config", "check", cwd=project)
+    path = project / "conf/trainer/default.yaml"
+    path.write_text(path.read_text().replace("batch_size: 256", "batch_size: 512"))
+    out = run("gitml", "config", "check", cwd=project, check=False)
+    assert out.returncode == 1
+    assert "trainer.batch_size" in out.stderr and "gitml config compose" in out.stderr
+    run("gitml", "config", "compose", cwd=project)
+    run("gitml", "config", "check", cwd=project)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "column", "rule"),
+    [
+        ("missing_column", "monthly_charges", "column_present"),
+        ("wrong_dtype", "tenure_months", "dtype_int"),
+        ("unknown_label", "churned", "label_in_classes"),
+    ],
+)
+def test_bad_csv_fails_validate_naming_column_and_rule_and_keeps_outputs(project, breakage, column, rule):
+    run("gitml", "config", "compose", "data=csv", cwd=project)
+    repro(project)
+    before = tree_digest(project / "data/prepared")
+
+    csv = project / "data/external/churn.csv"
+    frame = pd.read_csv(csv)
+    if breakage == "missing_column":
+        frame = frame.drop(columns=[column])
+    elif breakage == "wrong_dtype":
+        frame[column] = frame[column].astype(str).where(frame.index != 5, "twelve")
+    else:
+        frame.loc[7, column] = "maybe"
+    frame.to_csv(csv, index=False)
+
+    out = repro(project, check=False)
+    assert out.returncode != 0
+    assert f"column '{column}' failed '{rule}'" in out.stdout + out.stderr
+    report = json.loads((project / "reports/validation.json").read_text())
+    assert report["valid"] is False
+    assert any(f["column"] == column and f["rule"] == rule for f in report["failures"])
+    assert tree_digest(project / "data/prepared") == before
+
+
+def test_production_batch_is_validated_and_merged_by_prepare(project):
+    repro(project)
+    raw = pd.read_parquet(project / "data/raw/data.parquet")
+    batch = project / "data/production/2026-11-29-a.parquet"
+    raw.sample(40, random_state=0).to_parquet(batch, index=False)
+    run("dvc", "add", str(batch), cwd=project)
+    out = repro(project)
+    assert ran_stages(out.stdout) == {"validate", "prepare"}
+    rows = json.loads((project / "reports/data.json").read_text())["rows"]
+    assert rows["production"] == 40 and rows["total"] == 609
+
+    bad = raw.sample(10, random_state=1).assign(target=5)
+    bad_batch = project / "data/production/2026-11-29-b.parquet"
+    bad.to_parquet(bad_batch, index=False)
+    out = repro(project, check=False)
+    assert out.returncode != 0
+    assert "2026-11-29-b.parquet: column 'target' failed 'label_in_classes'" in out.stdout + out.stderr
+
+
+def test_fresh_clone_of_a_pushed_project_reproduces_without_a_remote(project, tmp_path):
+    repro(project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "run pipeline", cwd=project)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(project), str(clone), cwd=tmp_path)
+    out = repro(clone)
+    # DVC-cached outputs are rebuilt; validate's outputs live in git and its inputs came
+    # out identical, so DVC may rightly skip it.
+    assert {"ingest", "prepare"} <= ran_stages(out.stdout)
+    assert "up to date" in run("dvc", "status", cwd=clone).stdout
+    # same inputs, same seed: the same prepared data as the original run
+    assert tree_digest(clone / "data/prepared") == tree_digest(project / "data/prepared")
+    shutil.rmtree(clone)
