@@ -70,6 +70,26 @@ def prepare(
     return run(load_params(params_file).data, raw_dir, production_dir, contract_path, out_dir, summary_out)
 
 
+def train(
+    params_file: str | Path, data_dir: str | Path, out_dir: str | Path,
+    checkpoint_dir: str | Path | None, curves_out: str | Path, summary_out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Stage ``train``: fit ``model.*`` with ``trainer.*`` and write the model folder."""
+    from gitml.stages.train import train as run
+
+    return run(load_params(params_file), data_dir, out_dir, checkpoint_dir, curves_out, summary_out)
+
+
+def evaluate(
+    params_file: str | Path, data_dir: str | Path, model_dir: str | Path,
+    metrics_out: str | Path, plots_dir: str | Path,
+) -> dict[str, Any]:
+    """Stage ``evaluate``: metrics and plot data on the test split."""
+    from gitml.stages.evaluate import evaluate as run
+
+    return run(load_params(params_file).data, data_dir, model_dir, metrics_out, plots_dir)
+
+
 def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25) -> Path:
     """Infer a data contract from a trusted CSV/Parquet file or snapshot folder."""
     import pandas as pd
@@ -113,5 +133,6 @@ def summary(data_summary: str | Path = "reports/data.json", reports: str | Path 
     if gate.is_file():
         lines.append(f"gate     {json.loads(gate.read_text()).get('verdict', '?')}")
     lines.append("outputs  data/raw/ (snapshot), data/prepared/ (splits + preprocessor),"
-                 " reports/ (metrics, plots, validation)")
+                 " models/model/ (weights + preprocessing), reports/ (metrics, plots, validation)")
+    lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb")
     return "\n".join(lines) + "\n"

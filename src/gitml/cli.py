@@ -160,6 +160,41 @@ def prepare(
     api.prepare(params, raw, production, contract, out, summary)
 
 
+@app.command()
+def train(
+    params: ParamsOpt = Path("params.yaml"),
+    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
+    out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("models/model"),
+    checkpoints: Annotated[Path, typer.Option(help="Checkpoint folder (resume after a crash).")] = Path("models/checkpoints"),
+    curves: Annotated[Path, typer.Option(help="Per-epoch training curves (DVC plots) to write.")] = Path("reports/plots/training.csv"),
+    summary: Annotated[Path, typer.Option(help="Training summary (DVC metrics) to write.")] = Path("reports/train.json"),
+) -> None:
+    """Stage: train the configured model family (model.*) with the trainer (trainer.*).
+
+    Example: gitml train --params params.yaml --out models/model
+    """
+    from gitml import api
+
+    api.train(params, data, out, checkpoints, curves, summary)
+
+
+@app.command()
+def evaluate(
+    params: ParamsOpt = Path("params.yaml"),
+    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
+    model: Annotated[Path, typer.Option(help="Model folder written by train.")] = Path("models/model"),
+    metrics: Annotated[Path, typer.Option(help="Metrics file (DVC metrics) to write.")] = Path("reports/metrics.json"),
+    plots: Annotated[Path, typer.Option(help="Folder for plot data (DVC plots).")] = Path("reports/plots"),
+) -> None:
+    """Stage: score the model on the held-out test split, overall and per slice.
+
+    Example: gitml evaluate --model models/model --metrics reports/metrics.json
+    """
+    from gitml import api
+
+    api.evaluate(params, data, model, metrics, plots)
+
+
 # ------------------------------------------------------------------------- schema
 
 

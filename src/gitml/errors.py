@@ -64,3 +64,15 @@ class UnsafeTargetError(GitmlError):
             f"Refusing to instantiate '{target}' from '{key}': only targets under "
             f"{', '.join(allowed)} are allowed."
         )
+
+
+class ModelLoadError(GitmlError):
+    """A model file is missing, tampered with, or in a format gitml refuses to load."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        super().__init__(f"Refusing to load model '{path}': {reason}.")
+
+
+class DeviceError(GitmlError):
+    """The configured device is not available."""

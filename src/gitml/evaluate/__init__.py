@@ -1,0 +1,1 @@
+"""Evaluation: metrics overall, per class and per slice; plot data for ``dvc plots``."""

@@ -1,0 +1,88 @@
+"""Classification metrics on a held-out split, overall, per class and on declared slices."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from gitml.config.schema import SliceConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, P/R/F1 (macro and per class), ROC AUC, PR AUC, log loss, Brier."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    labels = np.arange(len(classes))
+    pred = proba.argmax(axis=1)
+    out: dict[str, Any] = {
+        "n": len(y),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
+    }
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0
+    )
+    out["precision_macro"] = float(precision.mean())
+    out["recall_macro"] = float(recall.mean())
+    out["f1_macro"] = float(f1.mean())
+    present = np.unique(y)
+    onehot = np.eye(len(classes))[y]
+    if len(present) > 1:
+        if len(classes) == 2:
+            out["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1]))
+            out["pr_auc"] = float(skm.average_precision_score(y, proba[:, 1]))
+        else:
+            cols = present  # one-vs-rest over the classes present in y
+            out["roc_auc"] = float(skm.roc_auc_score(onehot[:, cols], proba[:, cols], average="macro"))
+            out["pr_auc"] = float(skm.average_precision_score(onehot[:, cols], proba[:, cols], average="macro"))
+    clipped = np.clip(proba, 1e-15, 1.0)
+    out["log_loss"] = float(skm.log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=labels))
+    out["brier"] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    out["per_class"] = {
+        str(c): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+    }
+    return out
+
+
+def slice_groups(records: pd.DataFrame, spec: SliceConfig) -> pd.Series:
+    """Group label per row: numeric columns cut at ``bins``, other columns by value."""
+    import pandas as pd
+
+    column = records[spec.column]
+    if spec.bins:
+        edges = list(spec.bins)
+        labels = [f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(edges)]
+        return pd.cut(column, bins=edges, right=False, labels=labels).astype(str)
+    return column.astype(str)
+
+
+def slice_metrics(
+    records: pd.DataFrame, y: np.ndarray, proba: np.ndarray, classes: list[Any],
+    slices: list[SliceConfig],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Metrics per group of each declared slice, so a model bad for one group shows."""
+    from gitml.errors import ConfigError
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for i, spec in enumerate(slices):
+        if spec.column not in records.columns:
+            raise ConfigError(
+                "params.yaml", f"data.slices.{i}.column",
+                f"column '{spec.column}' is not in the data. Columns: {', '.join(records.columns)}.",
+            )
+        groups = slice_groups(records, spec)
+        out[spec.column] = {}
+        for group in sorted(groups.unique()):
+            mask = (groups == group).to_numpy()
+            if mask.sum() == 0:
+                continue
+            metrics = classification_metrics(y[mask], proba[mask], classes)
+            metrics.pop("per_class")
+            out[spec.column][group] = metrics
+    return out

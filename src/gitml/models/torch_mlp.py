@@ -1,0 +1,132 @@
+"""Family ``torch_mlp``: a PyTorch MLP for tabular data.
+
+Saved as ``model.safetensors`` (weights) + ``model.json`` (architecture, classes, feature
+names). Loading rebuilds the architecture from JSON and reads only tensors: nothing in
+the files can execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from gitml.config.schema import TorchMLPConfig, TrainerConfig
+from gitml.errors import ModelLoadError
+from gitml.models import MODEL_INFO
+from gitml.utils.targets import instantiate
+
+log = logging.getLogger(__name__)
+FAMILY = "torch_mlp"
+WEIGHTS = "model.safetensors"
+ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "tanh": "Tanh"}
+
+
+def build_network(n_features: int, n_classes: int, hidden_sizes: list[int], activation: str,
+                  dropout: float, batch_norm: bool) -> Any:
+    from torch import nn
+
+    layers: list[Any] = []
+    width = n_features
+    for size in hidden_sizes:
+        layers.append(nn.Linear(width, size))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(getattr(nn, ACTIVATIONS[activation])())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+class TorchMLPClassifier:
+    """MLP classifier with the scikit-learn shape: ``fit`` returns self, state ends in ``_``."""
+
+    family = FAMILY
+
+    def __init__(self, cfg: TorchMLPConfig, trainer: TrainerConfig | None = None,
+                 classes: list[Any] | None = None, feature_names: list[str] | None = None,
+                 checkpoint_dir: Path | None = None, run_fingerprint: str = ""):
+        self.cfg, self.trainer = cfg, trainer or TrainerConfig()
+        self.classes_ = list(classes or [])
+        self.feature_names_ = list(feature_names or [])
+        self.checkpoint_dir, self.run_fingerprint = checkpoint_dir, run_fingerprint
+        self.net_: Any = None
+        self.result_: Any = None
+
+    def architecture(self) -> dict[str, Any]:
+        return {
+            "family": FAMILY, "format": "safetensors",
+            "n_features": len(self.feature_names_), "n_classes": len(self.classes_),
+            "hidden_sizes": list(self.cfg.hidden_sizes), "activation": self.cfg.activation.value,
+            "dropout": self.cfg.dropout, "batch_norm": self.cfg.batch_norm,
+            "classes": self.classes_, "feature_names": self.feature_names_,
+        }
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TorchMLPClassifier:
+        from gitml.train.device import seed_everything
+        from gitml.train.loop import Trainer
+
+        if not self.feature_names_:
+            self.feature_names_ = [f"x{i}" for i in range(X.shape[1])]
+        if not self.classes_:
+            self.classes_ = sorted({int(v) for v in y})
+        seed_everything(self.trainer.seed, self.trainer.deterministic)  # same initial weights every run
+        arch = self.architecture()
+        self.net_ = build_network(arch["n_features"], arch["n_classes"], arch["hidden_sizes"],
+                                  arch["activation"], arch["dropout"], arch["batch_norm"])
+        optimizer = instantiate(dict(self.cfg.optimizer), "model.optimizer") if self.cfg.optimizer else None
+        scheduler = instantiate(dict(self.cfg.scheduler), "model.scheduler") if self.cfg.scheduler else None
+        trainer = Trainer(self.trainer, self.checkpoint_dir, self.run_fingerprint)
+        self.result_ = trainer.fit(self.net_, X, y, X_val, y_val, optimizer, scheduler)
+        self.net_.to("cpu").eval()
+        return self
+
+    def predict_proba(self, X: Any) -> Any:
+        import numpy as np
+        import torch
+
+        if self.net_ is None:
+            raise RuntimeError("TorchMLPClassifier is not fitted")
+        with torch.inference_mode():
+            logits = self.net_(torch.as_tensor(np.asarray(X, dtype="float32")))
+            return torch.softmax(logits, dim=1).numpy()
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.net_.state_dict().items()}
+        save_file(state, str(path / WEIGHTS), metadata={"family": FAMILY})
+        (path / MODEL_INFO).write_text(json.dumps(self.architecture(), indent=2) + "\n", encoding="utf-8")
+
+
+def build(model_cfg: TorchMLPConfig, trainer_cfg: TrainerConfig, **context: Any) -> TorchMLPClassifier:
+    return TorchMLPClassifier(model_cfg, trainer_cfg, **context)
+
+
+def load(path: Path) -> TorchMLPClassifier:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from gitml.config.schema import Activation
+
+    arch = json.loads((path / MODEL_INFO).read_text(encoding="utf-8"))
+    if arch.get("format") != "safetensors":
+        raise ModelLoadError(str(path), f"format {arch.get('format')!r} is not safetensors")
+    try:
+        net = build_network(int(arch["n_features"]), int(arch["n_classes"]), list(arch["hidden_sizes"]),
+                            str(arch["activation"]), float(arch["dropout"]), bool(arch["batch_norm"]))
+        state = load_file(str(path / WEIGHTS))
+        net.load_state_dict(state, strict=True)
+    except (SafetensorError, OSError) as exc:
+        raise ModelLoadError(str(path / WEIGHTS), f"not a valid safetensors file ({exc})") from exc
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(str(path), f"weights do not match the architecture in {MODEL_INFO} ({exc})") from exc
+    cfg = TorchMLPConfig(hidden_sizes=arch["hidden_sizes"], activation=Activation(arch["activation"]),
+                         dropout=arch["dropout"], batch_norm=arch["batch_norm"])
+    model = TorchMLPClassifier(cfg, classes=arch["classes"], feature_names=arch["feature_names"])
+    model.net_ = net.eval()
+    return model

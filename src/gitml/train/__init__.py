@@ -1,0 +1,2 @@
+"""The PyTorch trainer: device resolution, seeding, in-memory batching, AMP, early stopping,
+atomic per-epoch checkpoints and resume."""
