@@ -1,0 +1,96 @@
+"""Training and evaluation under real DVC: experiments, metrics, plots, reruns, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run
+from tests.integration.test_data_pipeline import ran_stages, repro
+
+pytestmark = pytest.mark.slow
+FAST = ["trainer=cpu", "trainer.epochs=4"]
+
+
+def stages_run(output: str) -> set[str]:
+    names = ("ingest", "validate", "prepare", "train", "evaluate")
+    return {s for s in names if f"Running stage '{s}'" in output}
+
+
+def test_repro_trains_evaluates_and_dvc_reads_metrics_and_plots(project, tmp_path):
+    run("gitml", "config", "compose", *FAST, cwd=project)
+    out = repro(project)
+    assert stages_run(out.stdout) == {"ingest", "validate", "prepare", "train", "evaluate"}
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.85 and metrics["test"]["roc_auc"] > 0.9
+    assert {"balanced_accuracy", "f1_macro", "pr_auc", "log_loss", "brier", "per_class"} <= set(metrics["test"])
+    assert set(metrics["slices"]["mean_radius"]) == {"[0, 12)", "[12, 15)", "[15, 100)"}
+    assert not list((project / "models/model").glob("*.pkl"))
+
+    shown = run("dvc", "metrics", "show", "--md", cwd=project).stdout
+    assert "test.accuracy" in shown and "reports/metrics.json" in shown
+    html = tmp_path / "plots"
+    run("dvc", "plots", "show", "-o", str(html), cwd=project)
+    page = (html / "index.html").read_text()
+    for title in ("Training curves", "Confusion matrix", "ROC", "Precision-recall", "Calibration"):
+        assert title in page
+
+    # trainer.* reruns train and evaluate only; data.slices reruns evaluate only
+    run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5", cwd=project)
+    assert stages_run(repro(project).stdout) == {"train", "evaluate"}
+    run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5", "data.slices=[]", cwd=project)
+    assert stages_run(repro(project).stdout) == {"evaluate"}
+    assert ran_stages(repro(project).stdout) == set()
+
+
+def test_experiments_with_both_families_compare_in_exp_show(project):
+    run("dvc", "exp", "run", "-n", "forest", "-S", "model=random_forest", "-S", "trainer=cpu", cwd=project)
+    run("dvc", "exp", "run", "-n", "mlp5", "-S", "model=mlp", "-S", "trainer.epochs=5", cwd=project)
+    table = run("dvc", "exp", "show", "--md", "--no-pager", cwd=project).stdout
+    assert "forest" in table and "mlp5" in table
+    assert "test.accuracy" in table
+    assert "model.family" in table or "sklearn" in table
+
+
+def test_same_seed_twice_gives_identical_metrics(project):
+    run("gitml", "config", "compose", *FAST, cwd=project)
+    repro(project)
+    first = (project / "reports/metrics.json").read_text()
+    run("dvc", "repro", "-f", "train", "evaluate", cwd=project)
+    assert (project / "reports/metrics.json").read_text() == first
+
+
+def test_killed_training_resumes_from_last_checkpoint_and_leaves_no_partial_model(project):
+    params = ["data=synthetic", "data.source.synthetic.n_rows=20000", "trainer=cpu",
+              "trainer.epochs=12", "trainer.batch_size=16", "trainer.early_stopping.enabled=false"]
+    run("gitml", "config", "compose", *params, cwd=project)
+    run("dvc", "repro", "prepare", cwd=project)
+    command = ["gitml", "train", "--out", "models/model", "--checkpoints", "models/checkpoints",
+               "--curves", "reports/plots/training.csv", "--summary", "reports/train.json"]
+    state = project / "models/checkpoints/state.json"
+    proc = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if state.is_file() and json.loads(state.read_text())["train"]["epoch"] >= 2:
+            break
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["train"]["epoch"]
+    assert 2 <= done < 12
+    assert not (project / "models/model").exists()
+
+    out = run(*command, cwd=project)
+    assert f"resuming from checkpoint after epoch {done} of 12" in out.stderr
+    summary = json.loads((project / "reports/train.json").read_text())["train"]
+    assert summary["resumed_from_epoch"] == done and summary["epochs"] == 12
+    curves = pd.read_csv(project / "reports/plots/training.csv")
+    assert list(curves["epoch"]) == list(range(1, 13))
+    assert (project / "models/model/model.safetensors").is_file()
