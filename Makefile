@@ -33,8 +33,8 @@ test: install ## run the test suite (slow and e2e tests included)
 test-fast: install ## run only the fast tests
 	$(BIN)/pytest -m "not slow and not e2e"
 
-lint: install ## ruff over src/ and tests/
-	$(BIN)/ruff check src tests
+lint: install ## ruff over src/, tests/ and benchmarks/
+	$(BIN)/ruff check src tests benchmarks
 
 typecheck: install ## mypy over src/
 	$(BIN)/mypy

@@ -7,7 +7,9 @@ DataLoader, no collation, no worker processes. See ``benchmarks/bench_trainer.py
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -15,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,10 @@ class Trainer:
         seed_everything(cfg.seed, cfg.deterministic, device)
         amp_dtype = autocast_dtype(cfg.precision.value, device)
         scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        autocast = (
+            partial(torch.autocast, device.type, dtype=amp_dtype) if amp_dtype is not None
+            else contextlib.nullcontext
+        )
 
         net.to(device)
         X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
@@ -115,16 +122,16 @@ class Trainer:
             # Seeded per epoch: the same order whether or not this run resumed.
             order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
             order = order.to(device)
-            total = torch.zeros((), device=device)
-            seen = 0
-            steps = range(0, n, batch)
-            bar = _bar(steps, epoch, cfg.epochs) if self.progress else steps
-            for start in bar:
-                index = order[start : start + batch]
-                if len(index) < 2 and n > 1:
-                    continue  # BatchNorm cannot train on a batch of one
+            # A batch of one would break BatchNorm: fold a lone last row into the batch before.
+            stops = [*range(0, n, batch), n]
+            if len(stops) > 2 and stops[-1] - stops[-2] == 1:
+                stops.pop(-2)
+            spans = list(itertools.pairwise(stops))
+            losses: list[Any] = []  # detached per-batch losses; summed once per epoch, no sync
+            for start, stop in _bar(spans, epoch, cfg.epochs) if self.progress else spans:
+                index = order[start:stop]
                 xb, yb = X_t[index], y_t[index]
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                with autocast():
                     loss = torch.nn.functional.cross_entropy(net(xb), yb)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
@@ -134,12 +141,12 @@ class Trainer:
                 else:
                     loss.backward()
                     optimizer.step()
-                total += loss.detach() * len(index)
-                seen += len(index)
+                losses.append(loss.detach())
             if scheduler is not None:
                 scheduler.step()
-            record = {"epoch": epoch, "train_loss": float(total) / max(seen, 1),
-                      "lr": optimizer.param_groups[0]["lr"]}
+            sizes = torch.tensor([stop - start for start, stop in spans], device=device, dtype=torch.float32)
+            train_loss = float((torch.stack(losses).float() * sizes).sum() / n)
+            record = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
             if has_val:
                 record.update(_evaluate(net, Xv, yv, amp_dtype, device))
             record["seconds"] = round(time.perf_counter() - started, 4)
@@ -197,7 +204,7 @@ def _default_optimizer(params: Any) -> Any:
     return torch.optim.AdamW(params, lr=1e-3)
 
 
-def _bar(steps: range, epoch: int, epochs: int) -> Any:
+def _bar(steps: list[Any], epoch: int, epochs: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(steps, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr)
