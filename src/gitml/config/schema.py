@@ -183,6 +183,90 @@ class TrainerConfig:
     checkpoint: bool = True
 
 
+# ---------------------------------------------------------------------------- gate
+
+
+@dataclass
+class ThresholdRule:
+    """An absolute bound on one metric of ``reports/metrics.json``.
+
+    ``metric`` is a name under ``split`` (``roc_auc``, ``per_class.1.recall``). With
+    ``slice`` (a ``data.slices`` column, or ``"*"`` for all of them) the bound must hold
+    in every group of that column.
+    """
+
+    metric: str = MISSING
+    min: Optional[float] = None
+    max: Optional[float] = None
+    slice: Optional[str] = None
+    split: str = "test"
+
+
+class ChampionMode(Enum):
+    not_worse = "not_worse"  # may be worse by at most the tolerance
+    better = "better"  # must beat the champion by more than the tolerance
+
+
+@dataclass
+class ChampionRule:
+    """Compare with the version assigned to ``gate.champion_stage``, re-scored on today's test split."""
+
+    enabled: bool = True
+    metric: str = "roc_auc"
+    higher_is_better: bool = True
+    mode: ChampionMode = ChampionMode.not_worse
+    abs_tolerance: float = 0.01
+    rel_tolerance: float = 0.0
+
+
+class SignificanceTest(Enum):
+    bootstrap = "bootstrap"  # paired bootstrap of the champion metric difference
+    mcnemar = "mcnemar"  # exact/continuity-corrected McNemar on per-row correctness
+
+
+@dataclass
+class SignificanceRule:
+    enabled: bool = True
+    test: SignificanceTest = SignificanceTest.bootstrap
+    alpha: float = 0.05
+    n_resamples: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class BudgetRule:
+    max_latency_p95_ms: Optional[float] = 50.0  # single-row predict, preprocessing included
+    max_bundle_mb: Optional[float] = 200.0
+    latency_samples: int = 200
+
+
+@dataclass
+class GateConfig:
+    champion_stage: str = "prod"
+    thresholds: list[ThresholdRule] = field(default_factory=list)
+    champion: ChampionRule = field(default_factory=ChampionRule)
+    significance: SignificanceRule = field(default_factory=SignificanceRule)
+    budgets: BudgetRule = field(default_factory=BudgetRule)
+
+
+# ------------------------------------------------------------ package and registry
+
+
+@dataclass
+class PackageConfig:
+    reference_rows: int = 1000  # rows of the drift reference sample shipped in the bundle
+    reference_split: str = "train"
+    intended_use: str = "Tabular classification as trained by this repository's pipeline."
+    limitations: str = "Valid only for inputs that satisfy the bundle's signature."
+
+
+@dataclass
+class RegistryConfig:
+    model: str = "model"  # artifact name (artifacts.yaml, GTO tags model@v1.2.0, model#prod#3)
+    stages: list[str] = field(default_factory=lambda: ["staging", "prod"])
+    remote: str = "origin"
+
+
 # -------------------------------------------------------------------------- root
 
 
@@ -191,6 +275,9 @@ class Config:
     data: DataConfig = MISSING
     model: Any = MISSING
     trainer: TrainerConfig = MISSING
+    gate: GateConfig = field(default_factory=GateConfig)
+    package: PackageConfig = field(default_factory=PackageConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
 
 def register_configs() -> None:
