@@ -90,6 +90,104 @@ def evaluate(
     return run(load_params(params_file).data, data_dir, model_dir, metrics_out, plots_dir)
 
 
+def package_inputs(
+    model_dir: str | Path = "models/model", prepared_dir: str | Path = "data/prepared",
+    contract: str | Path = "data/contract.json", metrics: str | Path = "reports/metrics.json",
+    data_summary: str | Path = "reports/data.json", lock: str | Path = "dvc.lock",
+):
+    """The inputs the gate and package stages read, as one typed object."""
+    from gitml.stages.package import PackageInputs
+
+    return PackageInputs(Path(model_dir), Path(prepared_dir), Path(contract), Path(metrics),
+                         Path(data_summary), Path(lock))
+
+
+def gate(params_file: str | Path, inputs: Any, report_json: str | Path, report_md: str | Path):
+    """Stage ``gate``: evaluate every rule and write reports/gate.json and gate.md."""
+    from gitml.stages.gate import gate as run
+
+    return run(load_params(params_file), inputs, Path(report_json), Path(report_md))
+
+
+def gate_verify(report: str | Path = "reports/gate.json", params_file: str | Path = "params.yaml") -> str:
+    """Raise GateFailed when the recorded verdict is fail or stale; else a one-line summary."""
+    from gitml.registry.verify import verify_gate
+
+    return verify_gate(Path(report), load_params(params_file))
+
+
+def package(params_file: str | Path, inputs: Any, gate_report: str | Path | None, out_dir: str | Path) -> Path:
+    """Stage ``package``: write the bundle atomically."""
+    from gitml.stages.package import package as run
+
+    return run(load_params(params_file), inputs, Path(gate_report) if gate_report else None, out_dir)
+
+
+def load_bundle(path: str | Path):
+    """Load and verify a bundle (manifest first)."""
+    from gitml.package.bundle import load_bundle as load
+
+    return load(path)
+
+
+def predict(bundle_dir: str | Path, source: str | Path, out: str | Path, chunk_rows: int = 50_000,
+            keep_columns: bool = False) -> int:
+    """Batch prediction with a verified bundle; returns the row count."""
+    from gitml.package.predict import predict_file
+
+    return predict_file(load_bundle(bundle_dir), source, out, chunk_rows, keep_columns)
+
+
+def promote(stage: str, bump: str = "auto", version: str | None = None, push: bool = False,
+            params_file: str | Path = "params.yaml", repo: str | Path = "."):
+    """Register HEAD (when needed) and assign ``stage``; see gitml.registry.promote."""
+    from gitml.gitops.git import repo_root
+    from gitml.registry.promote import promote as run
+
+    root = repo_root(repo)
+    return run(root, load_params(root / params_file).registry, stage, bump, version, push,
+               gate_report=root / "reports/gate.json")
+
+
+def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
+          params_file: str | Path = "params.yaml", repo: str | Path = "."):
+    """Fetch and verify the bundle of a stage or version; returns the resolved version."""
+    from gitml.gitops.git import repo_root
+    from gitml.registry.fetch import fetch_bundle
+
+    root = repo_root(repo)
+    found, _ = fetch_bundle(root, load_params(root / params_file).registry.model, out, stage, version)
+    return found
+
+
+def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
+    from gitml.gitops.git import repo_root
+    from gitml.registry.tags import list_versions
+
+    root = repo_root(repo)
+    name = load_params(root / params_file).registry.model
+    versions = list_versions(root, name)
+    if not versions:
+        return f"no version of '{name}' is registered yet (gitml promote --stage ...)"
+    lines = [f"{'model':<16} {'version':<10} {'stages':<20} commit", "-" * 60]
+    lines += [f"{v.name:<16} {v.version:<10} {','.join(v.stages) or '-':<20} {v.commit[:10]}" for v in versions]
+    return "\n".join(lines)
+
+
+def registry_history(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
+    from gitml.gitops.git import repo_root
+    from gitml.registry.tags import history
+
+    root = repo_root(repo)
+    events = history(root, load_params(root / params_file).registry.model)
+    if not events:
+        return "no registry events yet"
+    lines = [f"{'time':<26} {'event':<13} {'version':<10} {'stage':<10} commit", "-" * 76]
+    lines += [f"{e['timestamp']!s:<26} {e['event']:<13} {e['version']:<10} {e.get('stage') or '-':<10} "
+              f"{e['commit'][:10]}" for e in events]
+    return "\n".join(lines)
+
+
 def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25) -> Path:
     """Infer a data contract from a trusted CSV/Parquet file or snapshot folder."""
     import pandas as pd

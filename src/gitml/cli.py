@@ -33,7 +33,17 @@ schema_app = typer.Typer(
     help="Work with data contracts.\n\nExample: gitml schema infer data.csv -o schema.yaml",
     no_args_is_help=True,
 )
+registry_app = typer.Typer(
+    help="Read the git-tag model registry.\n\nExample: gitml registry show",
+    no_args_is_help=True,
+)
+gate_app = typer.Typer(
+    help="Run the promotion gate and verify its verdict.\n\nExample: gitml gate verify",
+    no_args_is_help=True,
+)
 app.add_typer(config_app, name="config")
+app.add_typer(gate_app, name="gate")
+app.add_typer(registry_app, name="registry")
 app.add_typer(schema_app, name="schema")
 
 _state = {"traceback": False}
@@ -193,6 +203,137 @@ def evaluate(
     from gitml import api
 
     api.evaluate(params, data, model, metrics, plots)
+
+
+@gate_app.command("run")
+def gate_run(
+    params: ParamsOpt = Path("params.yaml"),
+    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
+    model: Annotated[Path, typer.Option(help="Model folder written by train.")] = Path("models/model"),
+    contract: Annotated[Path, typer.Option(help="Data contract written by validate.")] = Path("data/contract.json"),
+    metrics: Annotated[Path, typer.Option(help="Metrics written by evaluate.")] = Path("reports/metrics.json"),
+    data_summary: Annotated[Path, typer.Option(help="Row counts written by prepare.")] = Path("reports/data.json"),
+    report: Annotated[Path, typer.Option(help="Gate result (JSON) to write.")] = Path("reports/gate.json"),
+    markdown: Annotated[Path, typer.Option(help="Gate table (markdown) to write.")] = Path("reports/gate.md"),
+) -> None:
+    """Stage: check every gate rule (gate.*) and write the verdict; never fails the pipeline.
+
+    Example: gitml gate run && gitml gate verify
+    """
+    from gitml import api
+
+    api.gate(params, api.package_inputs(model, data, contract, metrics, data_summary), report, markdown)
+
+
+@gate_app.command("verify")
+def gate_verify(
+    report: Annotated[Path, typer.Option(help="Gate result written by the gate stage.")] = Path("reports/gate.json"),
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Exit 1 when the gate verdict is fail (or stale: the champion changed since it ran).
+
+    Example: gitml gate verify --report reports/gate.json
+    """
+    from gitml import api
+
+    typer.echo(api.gate_verify(report, params))
+
+
+@app.command()
+def package(
+    params: ParamsOpt = Path("params.yaml"),
+    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
+    model: Annotated[Path, typer.Option(help="Model folder written by train.")] = Path("models/model"),
+    contract: Annotated[Path, typer.Option(help="Data contract written by validate.")] = Path("data/contract.json"),
+    metrics: Annotated[Path, typer.Option(help="Metrics written by evaluate.")] = Path("reports/metrics.json"),
+    data_summary: Annotated[Path, typer.Option(help="Row counts written by prepare.")] = Path("reports/data.json"),
+    gate: Annotated[Path, typer.Option(help="Gate result to record in the metadata.")] = Path("reports/gate.json"),
+    out: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("models/bundle"),
+) -> None:
+    """Stage: assemble the verified bundle (model, signature, metadata, reference, card, manifest).
+
+    Example: gitml package --out models/bundle
+    """
+    from gitml import api
+
+    api.package(params, api.package_inputs(model, data, contract, metrics, data_summary), gate, out)
+
+
+@app.command()
+def predict(
+    source: Annotated[Path, typer.Argument(help="Input rows: a .csv or .parquet file.")],
+    bundle: Annotated[Path, typer.Option(help="Bundle folder (verified before use).")] = Path("models/bundle"),
+    out: Annotated[Path, typer.Option("-o", "--out", help="Parquet file to write.")] = Path("predictions.parquet"),
+    chunk_rows: Annotated[int, typer.Option(help="Rows per streamed chunk.")] = 50_000,
+    keep_columns: Annotated[bool, typer.Option(help="Copy the input columns into the output.")] = False,
+) -> None:
+    """Batch prediction: validate input against the bundle's signature, stream, write Parquet.
+
+    Example: gitml predict --bundle models/bundle new_rows.csv -o scored.parquet
+    """
+    from gitml import api
+
+    rows = api.predict(bundle, source, out, chunk_rows, keep_columns)
+    typer.echo(f"wrote {rows} predictions to {out}")
+
+
+@app.command()
+def promote(
+    stage: Annotated[str, typer.Option(help="Stage to assign (registry.stages), e.g. staging or prod.")],
+    bump: Annotated[str, typer.Option(help="Version bump when registering: auto|major|minor|patch.")] = "auto",
+    version: Annotated[Optional[str], typer.Option(help="Assign this registered version instead of HEAD.")] = None,  # noqa: UP045
+    push: Annotated[bool, typer.Option(help="Push the new tags to registry.remote (atomically).")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Register HEAD's model as a version (GTO tags) and assign it a stage.
+
+    Refuses, touching nothing, when the tree is dirty, the gate failed or the bundle does
+    not match dvc.lock. `auto` bumps major when the signature changed, minor otherwise.
+
+    Example: gitml promote --stage staging --push
+    """
+    from gitml import api
+
+    typer.echo(api.promote(stage, bump, version, push, params).describe())
+
+
+@app.command()
+def fetch(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder to write the bundle to.")],
+    stage: Annotated[Optional[str], typer.Option(help="Registry stage to resolve, e.g. prod.")] = None,  # noqa: UP045
+    version: Annotated[Optional[str], typer.Option(help="Registered version, e.g. v1.2.0.")] = None,  # noqa: UP045
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Resolve a stage or version to its commit and fetch that bundle through DVC, verified.
+
+    Example: gitml fetch --stage prod -o /srv/models/current
+    """
+    from gitml import api
+
+    found = api.fetch(out, stage, version, params)
+    typer.echo(f"fetched {found.name} {found.version} (commit {found.commit[:10]}) into {out}")
+
+
+@registry_app.command("show")
+def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Print every registered version and the stages it holds.
+
+    Example: gitml registry show
+    """
+    from gitml import api
+
+    typer.echo(api.registry_show(params))
+
+
+@registry_app.command("history")
+def registry_history(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Print the registry's events (registrations and stage assignments), newest first.
+
+    Example: gitml registry history
+    """
+    from gitml import api
+
+    typer.echo(api.registry_history(params))
 
 
 # ------------------------------------------------------------------------- schema

@@ -76,3 +76,21 @@ class ModelLoadError(GitmlError):
 
 class DeviceError(GitmlError):
     """The configured device is not available."""
+
+
+class BundleError(GitmlError):
+    """A bundle failed verification: a file is missing, altered or unexpected."""
+
+    def __init__(self, bundle: str, problems: list[str]):
+        self.bundle, self.problems = bundle, problems
+        super().__init__(f"Refusing bundle '{bundle}': " + "; ".join(problems) + ".")
+
+
+class InputValidationError(GitmlError):
+    """Prediction input does not match the bundle's signature."""
+
+    def __init__(self, problems: list[dict[str, str]]):
+        self.problems = problems
+        shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"Input does not match the signature: {shown}{more}.")

@@ -1,0 +1,1 @@
+"""Promotion gate: thresholds, champion comparison, significance and budgets, as pure logic."""

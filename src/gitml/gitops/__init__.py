@@ -1,0 +1,1 @@
+"""Git operations (and, later, the forge API) behind small functions."""

@@ -1,0 +1,74 @@
+"""sha256 manifest of a folder: written last, verified first."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import BundleError
+
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(folder: Path) -> dict[str, Any]:
+    """Record the sha256 and size of every file in ``folder`` in ``folder/manifest.json``."""
+    files = {
+        p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in _files(folder)
+    }
+    manifest = {"algorithm": "sha256", "files": files, "self_sha256": _self_digest(files)}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def verify_manifest(folder: Path) -> dict[str, Any]:
+    """Refuse the folder unless every file matches the manifest and none is unlisted.
+
+    Raises BundleError naming each file that is missing, altered or unexpected.
+    """
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise BundleError(str(folder), [f"{MANIFEST} is missing"])
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        listed: dict[str, dict[str, Any]] = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(str(folder), [f"{MANIFEST} is unreadable ({exc})"]) from exc
+    if manifest.get("self_sha256") != _self_digest(listed):
+        # The manifest's own checksum catches an edit to the manifest itself, so the
+        # message can name the right file.
+        raise BundleError(str(folder), [f"{MANIFEST} does not match its own checksum (altered)"])
+    problems = []
+    present = {p.relative_to(folder).as_posix() for p in _files(folder)}
+    for name, entry in listed.items():
+        file = folder / name
+        if name not in present:
+            problems.append(f"{name} is missing")
+        elif file.stat().st_size != entry.get("bytes") or sha256_file(file) != entry.get("sha256"):
+            problems.append(f"{name} does not match its sha256 in {MANIFEST} (altered)")
+    problems += [f"{name} is not listed in {MANIFEST} (unexpected file)" for name in sorted(present - set(listed))]
+    if problems:
+        raise BundleError(str(folder), problems)
+    return manifest
+
+
+def _self_digest(files: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

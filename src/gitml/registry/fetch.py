@@ -1,0 +1,51 @@
+"""Resolve a registry stage or version to its commit and materialise that commit's bundle.
+
+The bundle is not in git: it is a DVC output of the ``package`` stage, so it is fetched
+through DVC from the repository's configured remote (what ``dvc get`` does), into a
+temporary folder, verified against its manifest, and only then moved into place.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gitml.errors import GitmlError
+from gitml.package.bundle import Bundle, load_bundle
+from gitml.registry.tags import ModelVersion, find_version, stage_version
+from gitml.utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+BUNDLE_PATH = "models/bundle"
+
+
+def resolve(repo: str | Path, name: str, stage: str | None = None, version: str | None = None) -> ModelVersion:
+    if (stage is None) == (version is None):
+        raise GitmlError("Give exactly one of --stage or --version.")
+    found = stage_version(repo, name, stage) if stage else find_version(repo, name, version or "")
+    if found is None:
+        what = f"stage '{stage}'" if stage else f"version '{version}'"
+        raise GitmlError(f"No version of '{name}' is in {what}. See `gitml registry show`.")
+    return found
+
+
+def fetch_bundle(
+    repo: str | Path, name: str, out: str | Path, stage: str | None = None, version: str | None = None,
+    bundle_path: str = BUNDLE_PATH,
+) -> tuple[ModelVersion, Bundle]:
+    """Materialise the bundle of ``stage`` (or ``version``) into ``out`` and verify it."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    found = resolve(repo, name, stage, version)
+    with atomic_path(out) as tmp:
+        try:
+            Repo.get(url=str(Path(repo).resolve()), path=bundle_path, out=str(tmp), rev=found.commit)
+        except DvcException as exc:
+            raise GitmlError(
+                f"Cannot fetch the bundle of {name} {found.version} (commit {found.commit[:10]}) through DVC: "
+                f"{exc}. Was it pushed with `dvc push`?"
+            ) from exc
+        load_bundle(tmp)  # verify before it becomes visible
+    log.info("fetched %s %s (commit %s) into %s", name, found.version, found.commit[:10], out)
+    return found, load_bundle(out)

@@ -1,0 +1,166 @@
+"""``gitml promote``: register the pipeline's commit as a version and assign it a stage.
+
+Refuses, touching no tag, when the working tree is dirty, the gate did not pass, or the
+bundle in the workspace is not the one ``dvc.lock`` records. With ``--push`` the new tags
+are pushed atomically; when another promotion won the race for the same version or stage
+number, the local tags are removed, the registry is re-read and the next number is taken
+(up to ``attempts`` times), or the promotion fails with no tag left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitml.config.schema import RegistryConfig
+from gitml.gitops.git import dirty_files, has_remote, head_commit
+from gitml.registry.tags import (
+    BUMPS,
+    PromotionError,
+    delete_tags,
+    fetch_tags,
+    find_version,
+    list_versions,
+    next_version,
+    push_tags,
+    signature_changed,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Promotion:
+    name: str
+    version: str
+    stage: str
+    commit: str
+    tags: list[str]
+    registered: bool
+    pushed: bool
+
+    def describe(self) -> str:
+        verb = "registered and assigned" if self.registered else "assigned"
+        where = " and pushed" if self.pushed else ""
+        return f"{self.name} {self.version} {verb} to '{self.stage}' at {self.commit[:10]}{where} ({', '.join(self.tags)})"
+
+
+def preconditions(repo: Path, gate_report: Path, bundle: str = "models/bundle", check_bundle: bool = True) -> list[str]:
+    """Every reason to refuse a promotion from ``repo``'s HEAD (empty when it may go ahead)."""
+    problems = []
+    dirty = dirty_files(repo)
+    if dirty:
+        problems.append(f"the working tree has uncommitted changes ({', '.join(dirty[:5])}); commit or stash them")
+    if not gate_report.is_file():
+        problems.append(f"no gate report at {gate_report}: run `dvc repro`")
+    else:
+        verdict = json.loads(gate_report.read_text()).get("verdict")
+        if verdict != "pass":
+            failed = [r["rule"] for r in json.loads(gate_report.read_text()).get("rules", []) if r["verdict"] == "fail"]
+            problems.append(f"the gate verdict is '{verdict}' (failed: {'; '.join(failed) or 'unknown'})")
+    if check_bundle:
+        problem = bundle_mismatch(repo, bundle)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def bundle_mismatch(repo: Path, bundle: str) -> str | None:
+    """None when the workspace bundle is exactly what dvc.lock records, else why not."""
+    from dvc.repo import Repo
+
+    if not (repo / bundle).is_dir():
+        return f"{bundle} does not exist: run `dvc repro` (or `dvc pull`)"
+    with Repo(str(repo)) as dvc_repo:
+        status = dvc_repo.status(targets=["package"])
+    if status:
+        return f"{bundle} does not match dvc.lock ({json.dumps(status)}): run `dvc repro` and commit dvc.lock"
+    return None
+
+
+def promote(
+    repo: Path, cfg: RegistryConfig, stage: str, bump: str = "auto", version: str | None = None,
+    push: bool = False, attempts: int = 3, gate_report: Path | None = None, check_bundle: bool = True,
+) -> Promotion:
+    """Register (when needed) and assign ``stage``; see the module docstring for the rules."""
+    if stage not in cfg.stages:
+        raise PromotionError(f"Unknown stage '{stage}' (registry.stages). Allowed: {', '.join(cfg.stages)}.")
+    if bump not in BUMPS:
+        raise PromotionError(f"Unknown bump '{bump}'. Allowed: {', '.join(BUMPS)}.")
+    if push and not has_remote(repo, cfg.remote):
+        raise PromotionError(f"Cannot push: no git remote '{cfg.remote}' (registry.remote).")
+    if version is None:
+        problems = preconditions(repo, gate_report or repo / "reports/gate.json", check_bundle=check_bundle)
+        if problems:
+            raise PromotionError("Refusing to promote: " + "; ".join(problems) + ".")
+    for attempt in range(1, attempts + 1):
+        if push:
+            fetch_tags(repo, cfg.remote)
+        promotion = _create_tags(repo, cfg, stage, bump, version)
+        if not promotion.tags:
+            return promotion  # already in that stage: nothing to do
+        if not push:
+            return promotion
+        ok, message = push_tags(repo, cfg.remote, promotion.tags)
+        if ok:
+            promotion.pushed = True
+            return promotion
+        delete_tags(repo, promotion.tags)
+        log.warning("push of %s lost a race (attempt %d of %d): %s",
+                    ", ".join(promotion.tags), attempt, attempts, message.splitlines()[-1] if message else "")
+    raise PromotionError(
+        f"Could not push the promotion to '{cfg.remote}' after {attempts} attempts: other promotions "
+        "kept taking the same tags. No tag was left behind; retry."
+    )
+
+
+def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version: str | None) -> Promotion:
+    import gto.api
+
+    name = cfg.model
+    commit = head_commit(repo)
+    tags: list[str] = []
+    registered = False
+    if version is not None:
+        found = find_version(repo, name, version)
+        if found is None:
+            raise PromotionError(f"Version '{version}' of '{name}' is not registered. See `gitml registry show`.")
+    else:
+        found = next((v for v in list_versions(repo, name) if v.commit == commit), None)
+    if found is not None and stage in found.stages:
+        log.info("%s %s is already in '%s': nothing to do", name, found.version, stage)
+        return Promotion(name, found.version, stage, found.commit, [], False, False)
+    try:
+        if found is None:
+            versions = list_versions(repo, name)
+            latest = versions[0] if versions else None
+            chosen = bump
+            if bump == "auto":
+                chosen = "major" if latest and signature_changed(repo, latest.commit) else "minor"
+            new_version = next_version(latest.version if latest else None, chosen)
+            gto.api.register(str(repo), name, commit, version=new_version,
+                             message=f"Registering {name} {new_version} (bump {chosen})")
+            tags.append(f"{name}@{new_version}")
+            registered = True
+            found_version, found_commit = new_version, commit
+        else:
+            found_version, found_commit = found.version, found.commit
+        assignment = gto.api.assign(str(repo), name, stage, version=found_version,
+                                    message=f"Assigning stage {stage} to {name} {found_version}")
+        tags.append(_tag_of(assignment, name, stage))
+    except PromotionError:
+        delete_tags(repo, tags)
+        raise
+    except Exception as exc:
+        delete_tags(repo, tags)
+        raise PromotionError(f"Promotion failed and was rolled back: {exc}") from exc
+    return Promotion(name, found_version, stage, found_commit, tags, registered, False)
+
+
+def _tag_of(assignment: object, name: str, stage: str) -> str:
+    tag = getattr(assignment, "tag", None)
+    if tag:
+        return str(tag)
+    raise PromotionError(f"GTO did not report the tag it created for {name}#{stage}.")

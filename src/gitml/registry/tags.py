@@ -1,0 +1,146 @@
+"""Read and write the registry: GTO does the tag format, we add versions policy and races.
+
+Every read goes through ``gto.api`` so ``gto show`` and ``gto history`` see exactly the
+same state as ``gitml registry show``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import GitmlError
+from gitml.gitops.git import git, show_file
+
+log = logging.getLogger(__name__)
+BUMPS = ("auto", "major", "minor", "patch")
+
+
+class PromotionError(GitmlError):
+    """A promotion was refused or could not be completed; the registry is as it was."""
+
+
+@dataclass
+class ModelVersion:
+    name: str
+    version: str
+    commit: str
+    stages: list[str] = field(default_factory=list)
+    created_at: str = ""
+
+
+def _quiet_gto() -> None:
+    # GTO logs through its own loggers; keep them from printing tracebacks to users.
+    logging.getLogger("gto").setLevel(logging.WARNING)
+
+
+def list_versions(repo: str | Path, name: str) -> list[ModelVersion]:
+    """Registered versions of ``name``, newest first, with their active stages."""
+    import gto.api
+    from gto.exceptions import ArtifactNotFound, GTOException
+
+    _quiet_gto()
+    try:
+        rows = gto.api.show(str(repo), name)
+    except ArtifactNotFound:
+        return []
+    except GTOException as exc:
+        raise GitmlError(f"Cannot read the registry in {repo}: {exc}") from exc
+    out = []
+    for row in rows:
+        if not row.get("registrations") and not row.get("stages"):
+            continue  # a commit gto discovered, never registered
+        stages = [s["stage"] for s in row.get("stages", []) if s.get("is_active")]
+        out.append(ModelVersion(name, row["version"], row["commit_hexsha"], stages, str(row.get("created_at", ""))))
+    return sorted(out, key=lambda v: _semver(v.version), reverse=True)
+
+
+def stage_version(repo: str | Path, name: str, stage: str) -> ModelVersion | None:
+    """The version currently assigned to ``stage``, or None."""
+    import gto.api
+    from gto.exceptions import ArtifactNotFound
+
+    _quiet_gto()
+    try:
+        found = gto.api.find_versions_in_stage(str(repo), name, stage)
+    except ArtifactNotFound:
+        return None
+    if not found:
+        return None
+    vstage = found[0] if isinstance(found, list) else found
+    return ModelVersion(name, vstage.version, vstage.commit_hexsha, [stage])
+
+
+def find_version(repo: str | Path, name: str, version: str) -> ModelVersion | None:
+    wanted = version if version.startswith("v") else f"v{version}"
+    return next((v for v in list_versions(repo, name) if v.version == wanted), None)
+
+
+def history(repo: str | Path, name: str) -> list[dict[str, Any]]:
+    import gto.api
+    from gto.exceptions import ArtifactNotFound
+
+    _quiet_gto()
+    try:
+        return [dict(event) for event in gto.api.history(str(repo), name)]
+    except ArtifactNotFound:
+        return []
+
+
+def next_version(latest: str | None, bump: str) -> str:
+    """``v1.0.0`` for the first version; else ``latest`` bumped by ``major|minor|patch``."""
+    if latest is None:
+        return "v1.0.0"
+    major, minor, patch = _semver(latest)
+    if bump == "major":
+        return f"v{major + 1}.0.0"
+    if bump == "minor":
+        return f"v{major}.{minor + 1}.0"
+    if bump == "patch":
+        return f"v{major}.{minor}.{patch + 1}"
+    raise PromotionError(f"Unknown bump '{bump}'. Allowed: major, minor, patch.")
+
+
+def signature_changed(repo: str | Path, old_commit: str, contract_path: str = "data/contract.json") -> bool:
+    """Did the model's interface change since ``old_commit``? (columns, dtypes, categories, classes)"""
+    old = show_file(repo, old_commit, contract_path)
+    new_file = Path(repo) / contract_path
+    if old is None or not new_file.is_file():
+        return True
+    return _interface(json.loads(old)) != _interface(json.loads(new_file.read_text()))
+
+
+def _interface(contract: dict[str, Any]) -> Any:
+    columns = {n: (c.get("dtype"), tuple(c.get("categories") or ())) for n, c in contract.get("columns", {}).items()}
+    return columns, tuple(str(c) for c in contract.get("label", {}).get("classes", []))
+
+
+def _semver(version: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    if not match:
+        return (0, 0, 0)
+    major, minor, patch = (int(x) for x in match.groups())
+    return major, minor, patch
+
+
+def delete_tags(repo: str | Path, tags: list[str]) -> None:
+    for tag in tags:
+        git(repo, "tag", "-d", tag, check=False)
+
+
+def push_tags(repo: str | Path, remote: str, tags: list[str]) -> tuple[bool, str]:
+    """Push all ``tags`` or none (``--atomic``); return (ok, git's message)."""
+    import subprocess
+
+    refs = [f"refs/tags/{t}" for t in tags]
+    result = subprocess.run(["git", "-C", str(repo), "push", "--atomic", "--porcelain", remote, *refs],
+                            capture_output=True, text=True)
+    return result.returncode == 0, (result.stderr or result.stdout).strip()
+
+
+def fetch_tags(repo: str | Path, remote: str) -> None:
+    git(repo, "fetch", "--quiet", "--tags", "--force", remote)

@@ -1,0 +1,168 @@
+"""Gate, bundle and the git-tag registry with a bare origin and a real DVC remote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git, make_project, run
+
+pytestmark = pytest.mark.slow
+FAST = ["trainer=cpu", "trainer.epochs=6", "gate.budgets.max_latency_p95_ms=1000"]
+
+
+def publish(project: Path, message: str) -> None:
+    """What CI does after `dvc repro`: push the data, commit the lock, push the branch."""
+    run("dvc", "push", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "--allow-empty", "-m", message, cwd=project)
+    git("push", "-q", "origin", "HEAD:main", cwd=project)
+
+
+def gate_report(project: Path) -> dict:
+    return json.loads((project / "reports/gate.json").read_text())
+
+
+def remote_tags(project: Path) -> set[str]:
+    out = git("ls-remote", "--tags", "origin", cwd=project).stdout
+    return {line.split("refs/tags/")[1].removesuffix("^{}") for line in out.splitlines() if "refs/tags/" in line}
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> Path:
+    """A project with a bare `origin` and a local DVC remote, its first pipeline run pushed."""
+    origin = tmp_path / "origin.git"
+    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
+    project = make_project(tmp_path / "project")
+    git("remote", "add", "origin", str(origin), cwd=project)
+    run("dvc", "remote", "add", "-d", "storage", str(tmp_path / "dvc-remote"), cwd=project)
+    run("gitml", "config", "compose", *FAST, cwd=project)
+    run("dvc", "repro", cwd=project)
+    publish(project, "train v1")
+    return project
+
+
+def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path):
+    project = published
+    out = run("gitml", "promote", "--stage", "staging", "--push", cwd=project)
+    assert "model v1.0.0 registered and assigned to 'staging'" in out.stdout
+    run("gitml", "promote", "--stage", "prod", "--version", "v1.0.0", "--push", cwd=project)
+    tags = remote_tags(project)
+    # GTO numbers assignment events per artifact: model#staging#1, then model#prod#2
+    assert "model@v1.0.0" in tags and "model#staging#1" in tags
+    assert any(t.startswith("model#prod#") for t in tags)
+    v1_id = json.loads((project / "models/bundle/metadata.json").read_text())["bundle_id"]
+
+    # A worse model: the champion rule (re-scoring v1 on today's test split) fails it.
+    run("gitml", "config", "compose", *FAST, "model=random_forest", "model.estimator.n_estimators=1",
+        "model.estimator.max_depth=1", "gate.thresholds=[]", cwd=project)
+    run("dvc", "repro", cwd=project)
+    report = gate_report(project)
+    assert report["verdict"] == "fail" and report["champion_version"] == "v1.0.0"
+    champion = next(r for r in report["rules"] if r["kind"] == "champion")
+    assert champion["verdict"] == "fail" and "v1.0.0" in champion["reason"]
+    verify = run("gitml", "gate", "verify", cwd=project, check=False)
+    assert verify.returncode == 1 and "champion" in verify.stderr
+    publish(project, "worse model")
+    refused = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    assert refused.returncode == 1 and "gate verdict is 'fail'" in refused.stderr
+    assert not any(t.startswith("model@v1.1") for t in git("tag", cwd=project).stdout.split())
+
+    # A good model passes against the champion and becomes v1.1.0 (same signature: minor).
+    run("gitml", "config", "compose", *FAST, "model=logreg", cwd=project)
+    run("dvc", "repro", cwd=project)
+    assert gate_report(project)["verdict"] == "pass", gate_report(project)
+    run("gitml", "gate", "verify", cwd=project)
+    publish(project, "better model")
+    run("gitml", "promote", "--stage", "staging", "--push", cwd=project)
+    run("gitml", "promote", "--stage", "prod", "--version", "v1.1.0", "--push", cwd=project)
+    v2_id = json.loads((project / "models/bundle/metadata.json").read_text())["bundle_id"]
+    assert v2_id != v1_id
+
+    shown = run("gto", "show", "model", cwd=project).stdout
+    assert "v1.0.0" in shown and "v1.1.0" in shown and "prod" in shown
+    history = run("gto", "history", "model", cwd=project).stdout
+    assert "prod" in history and "v1.1.0" in history
+    assert "v1.1.0" in run("gitml", "registry", "show", cwd=project).stdout
+    assert "registration" in run("gitml", "registry", "history", cwd=project).stdout
+
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
+    fetched = run("gitml", "fetch", "--stage", "prod", "-o", str(tmp_path / "served"), cwd=clone)
+    assert "model v1.1.0" in fetched.stdout
+    metadata = json.loads((tmp_path / "served/metadata.json").read_text())
+    assert metadata["bundle_id"] == v2_id
+    run("gitml", "fetch", "--version", "v1.0.0", "-o", str(tmp_path / "old"), cwd=clone)
+    assert json.loads((tmp_path / "old/metadata.json").read_text())["bundle_id"] == v1_id
+
+
+def test_promote_refuses_dirty_tree_and_stale_bundle_and_leaves_no_tag(published):
+    project = published
+    params = project / "params.yaml"
+    params.write_text(params.read_text() + "\n# local edit\n")
+    out = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    assert out.returncode == 1 and "uncommitted changes (params.yaml)" in out.stderr
+    git("checkout", "params.yaml", cwd=project)
+
+    card = project / "models/bundle/MODEL_CARD.md"
+    card.chmod(0o644)
+    card.write_text("tampered")
+    out = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    assert out.returncode == 1 and "does not match dvc.lock" in out.stderr
+    assert git("tag", cwd=project).stdout.strip() == ""
+
+
+def test_two_promotions_at_once_end_with_distinct_versions_or_a_clean_refusal(published, tmp_path):
+    clones = []
+    for name in ("a", "b"):
+        clone = tmp_path / name
+        git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
+        run("dvc", "pull", "-q", cwd=clone)
+        clones.append(clone)
+    # b promotes a later commit of the same pipeline state
+    git("commit", "-q", "--allow-empty", "-m", "docs", cwd=clones[1])
+    git("push", "-q", "origin", "HEAD:main", cwd=clones[1])
+    procs = [subprocess.Popen(["gitml", "promote", "--stage", "staging", "--push"], cwd=c,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in clones]
+    results = [(p.wait(), *p.communicate()) for p in procs]
+    ok = [r for r in results if r[0] == 0]
+    assert ok, results
+    for code, _, err in results:
+        if code != 0:
+            assert "No tag was left behind" in err or "Refusing" in err, err
+    tags = remote_tags(clones[0])
+    versions = sorted(t for t in tags if t.startswith("model@"))
+    assert len(versions) == len(ok) and len(set(versions)) == len(versions)
+    stage_tags = sorted(t for t in tags if t.startswith("model#staging#"))
+    assert len(stage_tags) == len(set(stage_tags)) == len(ok)
+    for clone in clones:
+        local = set(git("tag", cwd=clone).stdout.split())
+        git("fetch", "-q", "--tags", "origin", cwd=clone)
+        assert local <= set(git("tag", cwd=clone).stdout.split()), f"{clone.name} kept a tag origin does not have"
+
+
+def test_one_flipped_byte_in_any_bundle_file_fails_loading_naming_the_file(published, tmp_path):
+    import shutil
+
+    from gitml.errors import BundleError
+    from gitml.package.bundle import load_bundle
+
+    bundle = published / "models/bundle"
+    files = sorted(p.relative_to(bundle) for p in bundle.rglob("*") if p.is_file())
+    assert len(files) >= 8
+    load_bundle(bundle)
+    for relative in files:
+        copy = tmp_path / "copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(bundle, copy)
+        target = copy / relative
+        target.chmod(0o644)
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        with pytest.raises(BundleError) as info:
+            load_bundle(copy)
+        assert relative.as_posix() in str(info.value)

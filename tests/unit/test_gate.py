@@ -1,0 +1,407 @@
+"""Promotion gate: thresholds, champion comparison, significance, budgets and the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from gitml.config.schema import (
+    BudgetRule,
+    ChampionMode,
+    ChampionRule,
+    GateConfig,
+    SignificanceRule,
+    SignificanceTest,
+    ThresholdRule,
+)
+from gitml.errors import GitmlError
+from gitml.evaluate.metrics import classification_metrics
+from gitml.gate.report import to_markdown, write_report
+from gitml.gate.rules import ChampionEvidence, GateResult, RuleResult, evaluate_gate
+from gitml.gate.stats import (
+    METRICS,
+    higher_is_better,
+    mcnemar,
+    metric_function,
+    paired_bootstrap,
+)
+
+REPORT = {
+    "test": {
+        "n": 200, "accuracy": 0.9, "roc_auc": 0.95, "log_loss": 0.3,
+        "per_class": {
+            "0": {"precision": 0.9, "recall": 0.92, "f1": 0.91, "support": 120},
+            "1": {"precision": 0.8, "recall": 0.70, "f1": 0.75, "support": 80},
+        },
+    },
+    "slices": {
+        "mean_radius": {
+            "[0, 12)": {"n": 90, "accuracy": 0.80, "roc_auc": 0.91},
+            "[12, 40)": {"n": 110, "accuracy": 0.70},  # one class only: no roc_auc
+        },
+        "texture": {"low": {"n": 100, "accuracy": 0.95}, "high": {"n": 100, "accuracy": 0.60}},
+    },
+}
+
+
+def gate(*thresholds: ThresholdRule, **sections) -> GateConfig:
+    """A gate with only the given parts switched on."""
+    return GateConfig(
+        thresholds=list(thresholds),
+        champion=sections.get("champion", ChampionRule(enabled=False)),
+        significance=sections.get("significance", SignificanceRule(enabled=False)),
+        budgets=sections.get("budgets", BudgetRule(max_latency_p95_ms=None, max_bundle_mb=None)),
+    )
+
+
+def run(cfg: GateConfig, champion=None, latency=None, bundle=None, metrics=REPORT) -> GateResult:
+    return evaluate_gate(cfg, metrics, champion, latency_p95_ms=latency, bundle_mb=bundle)
+
+
+def by_rule(result: GateResult) -> dict[str, RuleResult]:
+    return {r.rule: r for r in result.rules}
+
+
+def proba_from_correct(y: np.ndarray, correct: np.ndarray, confidence: float = 0.8) -> np.ndarray:
+    """Binary probabilities whose argmax is right exactly where ``correct`` is True."""
+    predicted = np.where(correct, y, 1 - y)
+    return np.where(predicted[:, None] == np.arange(2), confidence, 1 - confidence)
+
+
+def accuracy_evidence(n_right_new: int, n_right_old: int, n: int = 1000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    new, old = np.arange(n) < n_right_new, rng.permutation(np.arange(n) < n_right_old)
+    return ChampionEvidence("v1.0.0", y, proba_from_correct(y, new), proba_from_correct(y, old))
+
+
+def binormal(n: int, separation: float, y: np.ndarray, rng) -> np.ndarray:
+    """Scores N(separation * y, 1) as probabilities: ROC AUC is Phi(separation / sqrt 2)."""
+    score = rng.normal(size=n) + separation * y
+    p1 = 1 / (1 + np.exp(-score))
+    return np.c_[1 - p1, p1]
+
+
+# ----------------------------------------------------------------------- metrics
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_metric_functions_agree_with_reported_metrics(k):
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 400)
+    logits = np.round(rng.normal(size=(400, k)) + 1.5 * np.eye(k)[y], 1)  # with ties
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    reported = classification_metrics(y, proba, list(range(k)))
+    for name in METRICS:
+        assert metric_function(name)(y, proba) == pytest.approx(reported[name], abs=1e-9), name
+
+
+def test_unknown_metric_names_the_allowed_ones():
+    with pytest.raises(GitmlError, match=r"Unknown gate metric 'auc'.*roc_auc.*brier"):
+        metric_function("auc")
+    with pytest.raises(GitmlError, match="Allowed"):
+        higher_is_better("auc")
+    assert higher_is_better("roc_auc") and not higher_is_better("log_loss")
+    assert not higher_is_better("brier")
+
+
+def test_roc_auc_with_one_class_is_nan_not_an_error():
+    y = np.zeros(10, dtype=int)
+    assert math.isnan(metric_function("roc_auc")(y, np.full((10, 2), 0.5)))
+
+
+# -------------------------------------------------------------------- thresholds
+
+
+def test_threshold_pass_and_fail_name_value_and_bound():
+    result = run(gate(ThresholdRule("roc_auc", min=0.9), ThresholdRule("accuracy", min=0.95)))
+    rules = by_rule(result)
+    passed, failed = rules["test.roc_auc >= 0.9"], rules["test.accuracy >= 0.95"]
+    assert passed.verdict == "pass" and passed.value == 0.95
+    assert failed.verdict == "fail" and failed.kind == "threshold"
+    assert "0.9" in failed.reason and "0.95" in failed.reason and "below" in failed.reason
+    assert "gate.thresholds.1" in failed.reason
+    assert result.verdict == "fail" and result.failed() == [failed]
+
+
+def test_max_and_min_together():
+    cfg = gate(ThresholdRule("log_loss", max=0.25), ThresholdRule("accuracy", min=0.8, max=0.99))
+    rules = run(cfg).rules
+    assert rules[0].verdict == "fail" and "above the maximum 0.25" in rules[0].reason
+    assert rules[1].rule == "0.8 <= test.accuracy <= 0.99" and rules[1].verdict == "pass"
+
+
+def test_every_failure_is_reported_at_once():
+    cfg = gate(
+        ThresholdRule("accuracy", min=0.99), ThresholdRule("roc_auc", min=0.99),
+        ThresholdRule("nonexistent", min=0.5), ThresholdRule("log_loss", max=0.1),
+        budgets=BudgetRule(max_latency_p95_ms=10.0, max_bundle_mb=1.0),
+    )
+    result = run(cfg, latency=20.0, bundle=5.0)
+    assert len(result.failed()) == 6 == len(result.rules)
+
+
+def test_per_class_dotted_path():
+    rule = run(gate(ThresholdRule("per_class.1.recall", min=0.75))).rules[0]
+    assert rule.rule == "test.per_class.1.recall >= 0.75"
+    assert rule.verdict == "fail" and rule.value == 0.70
+
+
+def test_slice_star_expands_to_every_group_of_every_column():
+    rules = run(gate(ThresholdRule("accuracy", min=0.75, slice="*"))).rules
+    assert {r.rule: r.verdict for r in rules} == {
+        "accuracy[mean_radius=[0, 12)] >= 0.75": "pass",
+        "accuracy[mean_radius=[12, 40)] >= 0.75": "fail",
+        "accuracy[texture=low] >= 0.75": "pass",
+        "accuracy[texture=high] >= 0.75": "fail",
+    }
+
+
+def test_named_slice_and_a_group_without_the_metric():
+    rules = run(gate(ThresholdRule("roc_auc", min=0.8, slice="mean_radius"))).rules
+    assert [r.verdict for r in rules] == ["pass", "fail"]
+    assert "one class only" in rules[1].reason and "accuracy" in rules[1].reason
+
+
+@pytest.mark.parametrize(
+    ("rule", "metrics", "expected"),
+    [
+        (ThresholdRule("accuracy", min=0.5, slice="age"), REPORT, ["age", "mean_radius, texture"]),
+        (ThresholdRule("f1_macro", min=0.5), REPORT, ["under 'test'", "accuracy, roc_auc"]),
+        (ThresholdRule("per_class.2.recall", min=0.5), REPORT, ["'test.per_class'", "0, 1"]),
+        (ThresholdRule("accuracy", min=0.5, split="val"), REPORT, ["'val'", "test, slices"]),
+        (ThresholdRule("accuracy", min=0.5, slice="*"), {"test": {}}, ["no slices"]),
+        (ThresholdRule("per_class", min=0.5), REPORT, ["not a number"]),
+    ],
+)
+def test_missing_things_fail_with_what_is_available(rule, metrics, expected):
+    result = run(gate(rule), metrics=metrics)
+    assert result.verdict == "fail"
+    for text in expected:
+        assert text in result.rules[0].reason
+
+
+def test_threshold_without_bounds_fails_instead_of_checking_nothing():
+    rule = run(gate(ThresholdRule("accuracy"))).rules[0]
+    assert rule.verdict == "fail" and "neither min nor max" in rule.reason
+
+
+# ----------------------------------------------------------------------- champion
+
+
+def test_without_champion_the_comparison_passes_and_says_so():
+    cfg = gate(champion=ChampionRule(), significance=SignificanceRule())
+    result = run(cfg)
+    assert [r.kind for r in result.rules] == ["champion", "significance"]
+    for rule in result.rules:
+        assert rule.verdict == "pass"
+        assert rule.reason == "no model is assigned to stage 'prod' yet: nothing to compare"
+    assert result.champion_version is None
+
+
+@pytest.mark.parametrize(
+    ("right_new", "abs_tol", "rel_tol", "verdict"),
+    [
+        (895, 0.01, 0.0, "pass"),  # worse by 0.005, tolerance 0.01
+        (880, 0.01, 0.0, "fail"),  # worse by 0.02
+        (880, 0.01, 0.05, "pass"),  # relative tolerance 0.05 * 0.9 = 0.045
+        (930, 0.0, 0.0, "pass"),  # better
+    ],
+)
+def test_not_worse_respects_the_tolerance(right_new, abs_tol, rel_tol, verdict):
+    champion = ChampionRule(metric="accuracy", abs_tolerance=abs_tol, rel_tolerance=rel_tol)
+    rule = run(gate(champion=champion), accuracy_evidence(right_new, 900)).rules[0]
+    assert rule.verdict == verdict
+    assert rule.value == pytest.approx(right_new / 1000)
+    assert f"{right_new / 1000:.4g}" in rule.reason and "0.9" in rule.reason
+    assert "v1.0.0" in rule.reason and "tolerance" in rule.reason
+
+
+def test_better_mode_needs_more_than_the_margin():
+    champion = ChampionRule(metric="accuracy", mode=ChampionMode.better, abs_tolerance=0.01)
+    assert run(gate(champion=champion), accuracy_evidence(930, 900)).verdict == "pass"
+    failed = run(gate(champion=champion), accuracy_evidence(905, 900)).rules[0]
+    assert failed.verdict == "fail" and "required margin 0.01" in failed.reason
+    assert failed.rule == "champion accuracy (better than v1.0.0 by > 0.01)"
+
+
+def test_lower_is_better_metric_and_mismatched_direction():
+    evidence = accuracy_evidence(950, 800)  # the challenger is more often right: lower loss
+    loss = ChampionRule(metric="log_loss", higher_is_better=False)
+    assert run(gate(champion=loss), evidence).verdict == "pass"
+    wrong = ChampionRule(metric="log_loss", higher_is_better=True)
+    rule = run(gate(champion=wrong), evidence).rules[0]
+    assert rule.verdict == "fail" and "lower-is-better" in rule.reason
+
+
+def test_evidence_that_does_not_fit_fails_the_comparison_without_a_crash():
+    evidence = accuracy_evidence(900, 900)
+    evidence.proba_champion = evidence.proba_champion[:-1]
+    cfg = gate(champion=ChampionRule(), significance=SignificanceRule(n_resamples=10))
+    rules = run(cfg, evidence).rules
+    assert [r.verdict for r in rules] == ["fail", "fail"]
+    assert all("(999, 2) do not fit 1000 labels" in r.reason for r in rules)
+    with pytest.raises(GitmlError, match=r"codes 0\.\.1"):
+        metric_function("accuracy")(np.array([0, 2]), np.full((2, 2), 0.5))
+
+
+def test_unknown_champion_metric_is_a_failure_not_a_crash():
+    rule = run(gate(champion=ChampionRule(metric="auc")), accuracy_evidence(900, 900)).rules[0]
+    assert rule.verdict == "fail" and "Allowed" in rule.reason
+
+
+# ------------------------------------------------------------------ significance
+
+
+def test_bootstrap_ci_contains_the_true_auc_difference():
+    rng = np.random.default_rng(7)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    old, new = binormal(n, 1.0, y, rng), binormal(n, 1.5, y, rng)
+    true = scipy_stats.norm.cdf(1.5 / np.sqrt(2)) - scipy_stats.norm.cdf(1.0 / np.sqrt(2))
+    result = paired_bootstrap("roc_auc", y, new, old, n_resamples=1000, seed=0, alpha=0.05)
+    assert result.ci_low < true < result.ci_high
+    assert result.ci_low < result.difference < result.ci_high
+    assert result.p_value < 0.01 and result.n == n and result.resamples == 1000
+
+
+def test_bootstrap_p_value_for_identical_and_clearly_better_models():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 1000)
+    old, new = binormal(1000, 0.5, y, rng), binormal(1000, 3.0, y, rng)
+    same = paired_bootstrap("roc_auc", y, old, old, n_resamples=500, seed=0, alpha=0.05)
+    assert same.p_value == 1.0 and same.difference == 0.0
+    better = paired_bootstrap("roc_auc", y, new, old, n_resamples=500, seed=0, alpha=0.05)
+    assert better.p_value == pytest.approx(2 / 501) and better.ci_low > 0
+
+
+def test_bootstrap_is_deterministic_for_a_seed():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 500)
+    a, b = rng.dirichlet([1, 1, 1], 500), rng.dirichlet([1, 1, 1], 500)
+    first = paired_bootstrap("f1_macro", y, a, b, n_resamples=300, seed=11, alpha=0.1)
+    assert first == paired_bootstrap("f1_macro", y, a, b, n_resamples=300, seed=11, alpha=0.1)
+    assert first != paired_bootstrap("f1_macro", y, a, b, n_resamples=300, seed=12, alpha=0.1)
+
+
+def test_bootstrap_drops_resamples_where_the_metric_is_undefined():
+    y = np.array([0] * 19 + [1])  # many resamples miss the only positive
+    rng = np.random.default_rng(3)
+    a, b = rng.dirichlet([1, 1], 20), rng.dirichlet([1, 1], 20)
+    result = paired_bootstrap("roc_auc", y, a, b, n_resamples=400, seed=0, alpha=0.05)
+    assert 0 < result.resamples < 400 and math.isfinite(result.p_value)
+
+
+def test_bootstrap_of_1000_resamples_on_5000_rows_is_fast():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 5000)
+    old, new = binormal(5000, 1.0, y, rng), binormal(5000, 1.1, y, rng)
+    start = time.perf_counter()
+    paired_bootstrap("roc_auc", y, new, old, n_resamples=1000, seed=0, alpha=0.05)
+    assert time.perf_counter() - start < 5.0
+
+
+def mcnemar_case(only_new: int, only_old: int, both: int = 50):
+    y = np.zeros(only_new + only_old + both, dtype=int)
+    new = np.r_[np.zeros(only_new), np.ones(only_old), np.zeros(both)].astype(int)
+    old = np.r_[np.ones(only_new), np.zeros(only_old), np.zeros(both)].astype(int)
+    return y, new, old
+
+
+def test_mcnemar_exact_branch_matches_the_binomial_test():
+    y, new, old = mcnemar_case(8, 2)
+    result = mcnemar(y, new, old)
+    assert result.p_value == pytest.approx(scipy_stats.binomtest(8, 10, 0.5).pvalue)
+    assert result.difference == pytest.approx(6 / 60) and result.test == "mcnemar"
+
+
+def test_mcnemar_chi_square_branch_matches_a_hand_computation():
+    with pytest.raises(GitmlError, match="one prediction per label"):
+        mcnemar(np.zeros(3), np.zeros(2), np.zeros(3))
+    y, new, old = mcnemar_case(40, 20)
+    statistic = (abs(40 - 20) - 1) ** 2 / 60  # continuity-corrected
+    assert mcnemar(y, new, old).p_value == pytest.approx(scipy_stats.chi2.sf(statistic, 1))
+    assert mcnemar(y, old, new).difference == pytest.approx(-20 / 110)
+    assert mcnemar(*mcnemar_case(0, 0)).p_value == 1.0
+
+
+@pytest.mark.parametrize("test", [SignificanceTest.bootstrap, SignificanceTest.mcnemar])
+def test_better_mode_needs_a_significant_improvement(test):
+    champion = ChampionRule(metric="accuracy", mode=ChampionMode.better, abs_tolerance=0.0)
+    significance = SignificanceRule(test=test, n_resamples=300)
+    clear = run(gate(champion=champion, significance=significance), accuracy_evidence(950, 800))
+    assert clear.verdict == "pass"
+    marginal = run(gate(champion=champion, significance=significance), accuracy_evidence(805, 800))
+    rule = by_rule(marginal)[f"significance: {test.value} on accuracy (alpha 0.05)"]
+    assert rule.verdict == "fail" and "not significantly better" in rule.reason
+    assert "p = " in rule.reason and "alpha 0.05" in rule.reason
+
+
+def test_not_worse_mode_fails_only_on_a_significant_drop_beyond_tolerance():
+    def significance(evidence, tolerance):
+        champion = ChampionRule(metric="accuracy", abs_tolerance=tolerance)
+        cfg = gate(champion=champion, significance=SignificanceRule(n_resamples=300))
+        return run(cfg, evidence).rules[1]
+
+    drop = significance(accuracy_evidence(800, 950), tolerance=0.01)
+    assert drop.verdict == "fail" and "significantly worse by more" in drop.reason
+    assert "CI [" in drop.reason and drop.value < 0.05
+    assert significance(accuracy_evidence(895, 900), tolerance=0.01).verdict == "pass"
+    within = significance(accuracy_evidence(800, 950), tolerance=0.2)
+    assert within.verdict == "pass" and "within the tolerance" in within.reason
+
+
+def test_disabled_significance_is_not_reported():
+    result = run(gate(champion=ChampionRule(metric="accuracy")), accuracy_evidence(900, 900))
+    assert [r.kind for r in result.rules] == ["champion"]
+    assert result.champion_version == "v1.0.0"
+
+
+# ----------------------------------------------------------------------- budgets
+
+
+def test_budgets_pass_fail_and_unmeasured():
+    budgets = BudgetRule(max_latency_p95_ms=50.0, max_bundle_mb=200.0)
+    ok = run(gate(budgets=budgets), latency=12.5, bundle=3.0)
+    assert ok.verdict == "pass" and [r.kind for r in ok.rules] == ["latency", "bundle_size"]
+    over = run(gate(budgets=budgets), latency=60.0, bundle=3.0).rules[0]
+    assert over.verdict == "fail" and "60" in over.reason and "50 ms" in over.reason
+    missing = run(gate(budgets=budgets), latency=None, bundle=None).rules
+    assert all(r.verdict == "fail" and "not measured" in r.reason for r in missing)
+    assert run(gate(budgets=BudgetRule(None, None))).rules == []
+
+
+# ------------------------------------------------------------------------ report
+
+
+def test_to_dict_is_json_ready_with_counts():
+    result = run(gate(ThresholdRule("accuracy", min=0.5), ThresholdRule("accuracy", min=0.95)))
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert data["verdict"] == "fail" and data["champion_version"] is None
+    assert data["counts"] == {"pass": 1, "fail": 1, "skip": 0, "total": 2}
+    assert data["rules"][1]["rule"] == "test.accuracy >= 0.95"
+
+
+def test_markdown_has_verdict_and_table(tmp_path):
+    cfg = gate(ThresholdRule("accuracy", min=0.75, slice="texture"), budgets=BudgetRule(50.0, None))
+    result = run(cfg, latency=1.23456)
+    text = to_markdown(result)
+    assert text.startswith("### Gate: FAIL (1 of 3 rules failed)")
+    assert "| Rule | Value | Bound | Verdict | Reason |" in text
+    assert "| accuracy[texture=high] >= 0.75 | 0.6 | >= 0.75 | ❌ fail |" in text
+    assert "| 1.235 |" in text and "✅ pass" in text
+    assert to_markdown(run(gate(ThresholdRule("accuracy", min=0.5)))).startswith("### Gate: PASS")
+    write_report(result, tmp_path / "gate.json", tmp_path / "gate.md")
+    assert json.loads((tmp_path / "gate.json").read_text())["verdict"] == "fail"
+    assert (tmp_path / "gate.md").read_text() == text
+
+
+def test_markdown_escapes_pipes_in_group_labels():
+    metrics = {"slices": {"city": {"a|b": {"accuracy": 0.9}}}}
+    text = to_markdown(run(gate(ThresholdRule("accuracy", min=0.5, slice="city")), metrics=metrics))
+    assert "accuracy[city=a\\|b]" in text
