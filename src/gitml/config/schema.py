@@ -267,6 +267,48 @@ class RegistryConfig:
     remote: str = "origin"
 
 
+# ------------------------------------------------------------------ serve and drift
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = 8080
+    workers: int = 1
+    max_batch_rows: int = 10_000  # larger batches get 413
+    max_body_bytes: int = 10_000_000
+    log_dir: str = "logs"  # request log (requests/) and feedback log (feedback/) root
+    log_flush_rows: int = 1000  # buffered rows before a Parquet flush
+    log_flush_seconds: float = 5.0  # ... or this long, whichever comes first
+    follow_interval_seconds: float = 2.0  # how often --follow polls its deployment source
+
+
+class DetectorKind(Enum):
+    ks = "ks"  # per-feature Kolmogorov-Smirnov with multiple-testing correction
+    tabular = "tabular"  # KS for numeric + chi-squared for categorical columns
+    mmd = "mmd"  # maximum mean discrepancy, PyTorch backend, subsampled
+    classifier = "classifier"  # learned domain classifier
+
+
+class Correction(Enum):
+    bonferroni = "bonferroni"
+    fdr = "fdr"
+
+
+@dataclass
+class DriftConfig:
+    detector: DetectorKind = DetectorKind.tabular
+    p_val: float = 0.05
+    correction: Correction = Correction.bonferroni
+    window_rows: Optional[int] = 5000  # last N logged rows ...
+    window_hours: Optional[float] = None  # ... or the last H hours (both: the smaller window)
+    min_rows: int = 200  # fewer rows than this is an error (exit 2), not a verdict
+    max_rows: int = 2000  # subsample cap for MMD and the classifier detector (cost ~ n^2)
+    predictions: bool = True  # also test drift of the predicted probabilities
+    top_features: int = 6  # distributions plotted for the most drifted features
+    seed: int = 0
+
+
 # -------------------------------------------------------------------------- root
 
 
@@ -278,6 +320,8 @@ class Config:
     gate: GateConfig = field(default_factory=GateConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
 
 def register_configs() -> None:
