@@ -370,6 +370,27 @@ def summary(
     typer.echo(api.summary(data, reports))
 
 
+# --------------------------------------------------------- command groups by package
+# Packages that own several commands register them here. Each `cli` module imports only
+# typer at import time, so `gitml --help` stays instant.
+
+
+def _register_package_commands() -> None:
+    import importlib
+
+    for name in ("gitml.serve.cli", "gitml.monitor.cli", "gitml.gitops.cli"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # that package has no commands yet
+            raise
+        module.register(app)
+
+
+_register_package_commands()
+
+
 # ---------------------------------------------------------------------- entry point
 
 
