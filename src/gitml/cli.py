@@ -382,7 +382,7 @@ def _register_package_commands() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:
+            if exc.name and name.startswith(exc.name):
                 continue  # that package has no commands yet
             raise
         module.register(app)
