@@ -210,10 +210,11 @@ def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: 
     return write_text(out, yaml.safe_dump(contract.to_dict(), sort_keys=False))
 
 
-def summary(data_summary: str | Path = "reports/data.json", reports: str | Path = "reports") -> str:
-    """A short human summary of the last run: rows, metrics, where outputs went."""
+def summary(data_summary: str | Path = "reports/data.json", reports: str | Path = "reports",
+            bundle: str | Path = "models/bundle") -> str:
+    """A short human summary of the last run: rows, metrics, gate, where outputs went."""
     lines = ["", "gitml pipeline summary", "----------------------"]
-    data_summary = Path(data_summary)
+    data_summary, reports, bundle = Path(data_summary), Path(reports), Path(bundle)
     if data_summary.is_file():
         info = json.loads(data_summary.read_text())
         rows = info["rows"]
@@ -222,15 +223,27 @@ def summary(data_summary: str | Path = "reports/data.json", reports: str | Path 
             f" -> train {rows['train']} / val {rows['val']} / test {rows['test']};"
             f" {info['features']['columns']} columns -> {info['features']['encoded']} features"
         )
-    metrics = Path(reports) / "metrics.json"
+    train = reports / "train.json"
+    if train.is_file():
+        info = json.loads(train.read_text())["train"]
+        lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s), "
+                     f"{info['seconds']:.1f}s")
+    metrics = reports / "metrics.json"
     if metrics.is_file():
         test = json.loads(metrics.read_text()).get("test", {})
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
-        lines.append(f"metrics  test: {shown}")
-    gate = Path(reports) / "gate.json"
+        keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
+        lines.append("metrics  test: " + ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test))
+    gate = reports / "gate.json"
     if gate.is_file():
-        lines.append(f"gate     {json.loads(gate.read_text()).get('verdict', '?')}")
-    lines.append("outputs  data/raw/ (snapshot), data/prepared/ (splits + preprocessor),"
-                 " models/model/ (weights + preprocessing), reports/ (metrics, plots, validation)")
-    lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb")
+        result = json.loads(gate.read_text())
+        failed = [r["rule"] for r in result.get("rules", []) if r.get("verdict") == "fail"]
+        lines.append(f"gate     {result.get('verdict', '?').upper()} ({len(result.get('rules', []))} rules"
+                     + (f"; failed: {'; '.join(failed)}" if failed else "") + ") -> reports/gate.md")
+    if (bundle / "manifest.json").is_file():
+        meta = json.loads((bundle / "metadata.json").read_text())
+        files = len(json.loads((bundle / "manifest.json").read_text())["files"])
+        lines.append(f"bundle   {bundle}/ (id {meta.get('bundle_id')}; sha256 manifest of {files} files)")
+    lines.append("outputs  data/prepared/, models/model/, reports/ (metrics, plots, gate)")
+    lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
+                 "gitml promote --stage staging")
     return "\n".join(lines) + "\n"

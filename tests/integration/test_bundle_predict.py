@@ -1,0 +1,89 @@
+"""The gate blocks what it should, and the bundle predicts files in chunks with validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gitml.package.bundle import load_bundle
+from tests.conftest import git, make_project, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("bundle") / "project")
+    run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5", cwd=project)
+    run("dvc", "repro", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "pipeline", cwd=project)
+    return project
+
+
+def test_threshold_above_reach_fails_the_gate_naming_the_rule_and_promote_refuses(built, tmp_path):
+    project = tmp_path / "p"
+    git("clone", "-q", str(built), str(project), cwd=tmp_path)
+    run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5",
+        "gate.thresholds=[{metric:roc_auc,min:0.99999},{metric:accuracy,min:0.5}]", cwd=project)
+    out = run("dvc", "repro", cwd=project)
+    assert "gate FAIL" in out.stderr
+    report = json.loads((project / "reports/gate.json").read_text())
+    failed = [r["rule"] for r in report["rules"] if r["verdict"] == "fail"]
+    assert failed == ["test.roc_auc >= 0.99999"]
+    assert "test.roc_auc >= 0.99999" in (project / "reports/gate.md").read_text()
+    metadata = json.loads((project / "models/bundle/metadata.json").read_text())
+    assert metadata["gate"]["verdict"] == "fail"
+
+    verify = run("gitml", "gate", "verify", cwd=project, check=False)
+    assert verify.returncode == 1 and "test.roc_auc >= 0.99999" in verify.stderr
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "too strict", cwd=project)
+    refused = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    assert refused.returncode == 1 and "test.roc_auc >= 0.99999" in refused.stderr
+    assert git("tag", cwd=project).stdout.strip() == ""
+
+
+def test_summary_ends_with_gate_verdict_and_bundle_path(built):
+    out = run("gitml", "summary", cwd=built).stdout
+    assert "gate     PASS" in out and "bundle   models/bundle/" in out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_predict_streams_a_file_in_chunks_and_matches_in_process_predictions(built, tmp_path, suffix):
+    bundle = load_bundle(built / "models/bundle")
+    rows = pd.read_parquet(built / "data/prepared/test.parquet").drop(columns=["target"])
+    rows = pd.concat([rows] * 3, ignore_index=True)  # 342 rows -> 7 chunks of 50
+    source = tmp_path / f"rows{suffix}"
+    rows.to_csv(source, index=False) if suffix == ".csv" else rows.to_parquet(source)
+    out = tmp_path / "scored.parquet"
+    done = run("gitml", "predict", "--bundle", str(built / "models/bundle"), str(source), "-o", str(out),
+               "--chunk-rows", "50", cwd=built)
+    assert f"wrote {len(rows)} predictions" in done.stdout
+    scored = pd.read_parquet(out)
+    expected = bundle.predict(rows)
+    assert list(scored.columns) == ["prediction", "proba_0", "proba_1"]
+    assert (scored["prediction"].to_numpy() == expected["prediction"].to_numpy()).all()
+    assert abs(scored["proba_1"].to_numpy() - expected["proba_1"].to_numpy()).max() < 1e-5
+
+
+def test_predict_refuses_invalid_rows_naming_column_and_file_row(built, tmp_path):
+    rows = pd.read_parquet(built / "data/prepared/test.parquet").drop(columns=["target"]).head(100)
+    rows["mean_radius"] = rows["mean_radius"].astype(object)
+    rows.loc[77, "mean_radius"] = "big"
+    source = tmp_path / "bad.csv"
+    rows.to_csv(source, index=False)
+    out = tmp_path / "scored.parquet"
+    result = run("gitml", "predict", "--bundle", str(built / "models/bundle"), str(source), "-o", str(out),
+                 "--chunk-rows", "50", cwd=built, check=False)
+    assert result.returncode == 1
+    assert "mean_radius: expected a number" in result.stderr and "77" in result.stderr
+    assert not out.exists()
+    extra = tmp_path / "extra.csv"
+    rows.head(3).assign(mean_radius=1.0, surprise=1).to_csv(extra, index=False)
+    result = run("gitml", "predict", "--bundle", str(built / "models/bundle"), str(extra), "-o", str(out),
+                 cwd=built, check=False)
+    assert result.returncode == 1 and "surprise: unexpected column" in result.stderr
