@@ -160,6 +160,28 @@ def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
     return found
 
 
+def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
+    """The version assigned to ``stage``; raises GitmlError when there is none."""
+    from gitml.errors import GitmlError
+    from gitml.gitops.git import repo_root
+    from gitml.registry.tags import stage_version
+
+    root = repo_root(repo)
+    name = load_params(root / params_file).registry.model
+    found = stage_version(root, name, stage)
+    if found is None:
+        raise GitmlError(f"No version of '{name}' is in stage '{stage}'.")
+    return found.version
+
+
+def report(base: str, out: str | Path, plots: str | Path | None = None, repo: str | Path = ".") -> Path:
+    """Write the pull-request markdown report (see gitml.ci.report)."""
+    from gitml.ci.report import pr_report
+    from gitml.utils.atomic import write_text
+
+    return write_text(out, pr_report(base, Path(repo), plots_out=Path(plots) if plots else None))
+
+
 def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
     from gitml.gitops.git import repo_root
     from gitml.registry.tags import list_versions

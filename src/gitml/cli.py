@@ -314,6 +314,36 @@ def fetch(
     typer.echo(f"fetched {found.name} {found.version} (commit {found.commit[:10]}) into {out}")
 
 
+@registry_app.command("which")
+def registry_which(
+    stage: Annotated[str, typer.Argument(help="Stage to resolve, e.g. prod.")],
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Print the version assigned to a stage (exit 1 when none), for scripts and workflows.
+
+    Example: VERSION=$(gitml registry which prod)
+    """
+    from gitml import api
+
+    typer.echo(api.registry_which(stage, params))
+
+
+@app.command()
+def report(
+    base: Annotated[str, typer.Option(help="Git revision to diff against, e.g. origin/main.")] = "main",
+    out: Annotated[Path, typer.Option("-o", "--out", help="Markdown file to write.")] = Path("reports/pr.md"),
+    plots: Annotated[Path, typer.Option(help="Folder for the `dvc plots diff` HTML.")] = Path("reports/pr-plots"),
+) -> None:
+    """Build the pull-request report: gate table, metrics and params diff, plots.
+
+    Example: gitml report --base origin/main -o reports/pr.md
+    """
+    from gitml import api
+
+    api.report(base, out, plots)
+    typer.echo(f"wrote {out}")
+
+
 @registry_app.command("show")
 def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
     """Print every registered version and the stages it holds.

@@ -1,0 +1,1 @@
+"""The logic behind the CI workflows, as gitml commands the workflows and tests both run."""

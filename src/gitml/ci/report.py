@@ -1,0 +1,78 @@
+"""``gitml report``: the pull-request report — gate table, metrics and params diff, plots.
+
+Diffs come from DVC itself (``dvc metrics diff``, ``dvc params diff``, ``dvc plots diff``)
+against the base branch, so the comment shows exactly what a reviewer would see locally.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+MARKER = "ci-report"
+
+
+def dvc(*args: str, cwd: Path) -> tuple[int, str]:
+    # The dvc of this interpreter, whether or not its venv is on PATH.
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True)
+    return result.returncode, (result.stdout if result.returncode == 0 else result.stderr).strip()
+
+
+def confusion_table(path: Path) -> str | None:
+    """Markdown confusion matrix from DVC's confusion plot data (one row per test sample)."""
+    if not path.is_file():
+        return None
+    with path.open(newline="") as handle:
+        pairs = Counter((row["actual"], row["predicted"]) for row in csv.DictReader(handle))
+    classes = sorted({a for a, _ in pairs} | {p for _, p in pairs})
+    lines = ["| actual \\ predicted | " + " | ".join(classes) + " |", "| --- |" + " ---: |" * len(classes)]
+    lines += [f"| **{a}** | " + " | ".join(str(pairs.get((a, p), 0)) for p in classes) + " |" for a in classes]
+    return "\n".join(lines)
+
+
+def run_url() -> str | None:
+    server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def pr_report(base: str, repo: Path = Path("."), reports: Path = Path("reports"),
+              plots_out: Path | None = None) -> str:
+    """Build the markdown; with ``plots_out`` also render ``dvc plots diff`` HTML there."""
+    sections = ["## gitml model report", ""]
+    gate_md = repo / reports / "gate.md"
+    sections += [gate_md.read_text().strip() if gate_md.is_file() else "_No gate report: did `dvc repro` run?_", ""]
+
+    for kind in ("metrics", "params"):
+        code, text = dvc(kind, "diff", base, "--md", cwd=repo)
+        sections += [f"### {kind.capitalize()} vs `{base}`", ""]
+        if code != 0:
+            sections.append(f"_`dvc {kind} diff` failed: {_last_line(text)}_")
+        else:
+            changed = len(text.splitlines()) > 2  # a header and its rule: no row
+            sections.append(text if changed else f"_No {'parameter' if kind == 'params' else 'metric'} changed._")
+        sections.append("")
+
+    confusion = confusion_table(repo / reports / "plots/eval/confusion.csv")
+    if confusion:
+        sections += ["### Confusion matrix (test)", "", confusion, ""]
+    sections += ["### Plots", ""]
+    if plots_out is not None:
+        target = plots_out if plots_out.is_absolute() else repo / plots_out
+        code, out = dvc("plots", "diff", base, "-o", str(target), cwd=repo)
+        if code == 0 and (target / "index.html").is_file():
+            where = f"[the workflow run's artifacts]({run_url()})" if run_url() else f"`{plots_out}/index.html`"
+            sections.append(f"Training curves, ROC, precision-recall, calibration and confusion vs `{base}`: {where}.")
+        else:
+            sections.append(f"_`dvc plots diff` failed: {_last_line(out)}_")
+    else:
+        sections.append("Run `dvc plots diff` locally for the curves.")
+    sections.append("")
+    return "\n".join(sections)
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1] if text.strip() else "no output"
