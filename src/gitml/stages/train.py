@@ -100,4 +100,6 @@ def _write_curves(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def _plain(node: Any) -> Any:
-    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return dataclasses.asdict(node)
+    return node
