@@ -79,3 +79,23 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def conf_dir() -> Path:
     return ROOT / "conf"
+
+
+# ------------------------------------------------------------------ forge (GitHub stand-in)
+
+
+@pytest.fixture
+def forge_token() -> str:
+    """A fresh token per test, so a leak can be grepped for without false hits."""
+    import secrets
+
+    return f"ghp_test{secrets.token_hex(16)}"
+
+
+@pytest.fixture
+def forge_stub(forge_token: str):
+    """A local server speaking gitml's subset of GitHub's REST API (page size 2)."""
+    from gitml.testing.forge_stub import ForgeStub
+
+    with ForgeStub(token=forge_token, repo="acme/app", page_size=2) as stub:
+        yield stub

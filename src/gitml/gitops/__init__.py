@@ -1,1 +1,1 @@
-"""Git operations (and, later, the forge API) behind small functions."""
+"""Git operations, the forge API (GitHub REST) and the retraining pull request."""
