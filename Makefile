@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requirements/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint typecheck clean
+.PHONY: help install demo loop test test-fast lint typecheck clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ demo: install ## run the whole pipeline on the built-in data and print a summary
 	dvc repro
 	gitml summary
 
+loop: install ## play the whole GitOps loop locally (origin, DVC remote, GitHub stand-in, server)
+	$(BIN)/python -m gitml.ci.loop --workdir .loop
+
 test: install ## run the test suite (slow and e2e tests included)
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
@@ -40,4 +43,4 @@ typecheck: install ## mypy over src/
 	$(BIN)/mypy
 
 clean: ## remove pipeline outputs (not the venv)
-	rm -rf data/raw data/prepared models reports/*.tmp
+	rm -rf data/raw data/prepared models reports/*.tmp .loop
