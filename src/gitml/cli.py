@@ -51,6 +51,15 @@ _state = {"traceback": False}
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Composed parameters file to read.")]
 ConfDirOpt = Annotated[Path, typer.Option("--conf-dir", help="Hydra config tree to compose.")]
 
+# Options several stages share (paths come from dvc.yaml; these defaults match it).
+RawOpt = Annotated[Path, typer.Option(help="Raw snapshot folder.")]
+ProductionOpt = Annotated[Path, typer.Option(help="Labelled production batches folder.")]
+PreparedOpt = Annotated[Path, typer.Option(help="Prepared data folder.")]
+ContractOpt = Annotated[Path, typer.Option(help="Data contract written by validate.")]
+ModelDirOpt = Annotated[Path, typer.Option(help="Model folder written by train.")]
+MetricsInOpt = Annotated[Path, typer.Option(help="Metrics written by evaluate.")]
+DataSummaryOpt = Annotated[Path, typer.Option(help="Row counts written by prepare.")]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -138,8 +147,8 @@ def ingest(
 @app.command()
 def validate(
     params: ParamsOpt = Path("params.yaml"),
-    raw: Annotated[Path, typer.Option(help="Raw snapshot folder.")] = Path("data/raw"),
-    production: Annotated[Path, typer.Option(help="Labelled production batches folder.")] = Path("data/production"),
+    raw: RawOpt = Path("data/raw"),
+    production: ProductionOpt = Path("data/production"),
     contract: Annotated[Path, typer.Option(help="Effective data contract to write.")] = Path("data/contract.json"),
     report: Annotated[Path, typer.Option(help="Validation report to write.")] = Path("reports/validation.json"),
 ) -> None:
@@ -155,9 +164,9 @@ def validate(
 @app.command()
 def prepare(
     params: ParamsOpt = Path("params.yaml"),
-    raw: Annotated[Path, typer.Option(help="Raw snapshot folder.")] = Path("data/raw"),
-    production: Annotated[Path, typer.Option(help="Labelled production batches folder.")] = Path("data/production"),
-    contract: Annotated[Path, typer.Option(help="Data contract written by validate.")] = Path("data/contract.json"),
+    raw: RawOpt = Path("data/raw"),
+    production: ProductionOpt = Path("data/production"),
+    contract: ContractOpt = Path("data/contract.json"),
     out: Annotated[Path, typer.Option(help="Prepared data folder to write.")] = Path("data/prepared"),
     summary: Annotated[Path, typer.Option(help="Row-count summary (DVC metrics) to write.")] = Path("reports/data.json"),
 ) -> None:
@@ -173,7 +182,7 @@ def prepare(
 @app.command()
 def train(
     params: ParamsOpt = Path("params.yaml"),
-    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
+    data: PreparedOpt = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("models/model"),
     checkpoints: Annotated[Path, typer.Option(help="Checkpoint folder (resume after a crash).")] = Path("models/checkpoints"),
     curves: Annotated[Path, typer.Option(help="Per-epoch training curves (DVC plots) to write.")] = Path("reports/plots/training.csv"),
@@ -191,8 +200,8 @@ def train(
 @app.command()
 def evaluate(
     params: ParamsOpt = Path("params.yaml"),
-    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
-    model: Annotated[Path, typer.Option(help="Model folder written by train.")] = Path("models/model"),
+    data: PreparedOpt = Path("data/prepared"),
+    model: ModelDirOpt = Path("models/model"),
     metrics: Annotated[Path, typer.Option(help="Metrics file (DVC metrics) to write.")] = Path("reports/metrics.json"),
     plots: Annotated[Path, typer.Option(help="Folder for plot data (DVC plots).")] = Path("reports/plots"),
 ) -> None:
@@ -208,11 +217,11 @@ def evaluate(
 @gate_app.command("run")
 def gate_run(
     params: ParamsOpt = Path("params.yaml"),
-    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
-    model: Annotated[Path, typer.Option(help="Model folder written by train.")] = Path("models/model"),
-    contract: Annotated[Path, typer.Option(help="Data contract written by validate.")] = Path("data/contract.json"),
-    metrics: Annotated[Path, typer.Option(help="Metrics written by evaluate.")] = Path("reports/metrics.json"),
-    data_summary: Annotated[Path, typer.Option(help="Row counts written by prepare.")] = Path("reports/data.json"),
+    data: PreparedOpt = Path("data/prepared"),
+    model: ModelDirOpt = Path("models/model"),
+    contract: ContractOpt = Path("data/contract.json"),
+    metrics: MetricsInOpt = Path("reports/metrics.json"),
+    data_summary: DataSummaryOpt = Path("reports/data.json"),
     report: Annotated[Path, typer.Option(help="Gate result (JSON) to write.")] = Path("reports/gate.json"),
     markdown: Annotated[Path, typer.Option(help="Gate table (markdown) to write.")] = Path("reports/gate.md"),
 ) -> None:
@@ -242,11 +251,11 @@ def gate_verify(
 @app.command()
 def package(
     params: ParamsOpt = Path("params.yaml"),
-    data: Annotated[Path, typer.Option(help="Prepared data folder.")] = Path("data/prepared"),
-    model: Annotated[Path, typer.Option(help="Model folder written by train.")] = Path("models/model"),
-    contract: Annotated[Path, typer.Option(help="Data contract written by validate.")] = Path("data/contract.json"),
-    metrics: Annotated[Path, typer.Option(help="Metrics written by evaluate.")] = Path("reports/metrics.json"),
-    data_summary: Annotated[Path, typer.Option(help="Row counts written by prepare.")] = Path("reports/data.json"),
+    data: PreparedOpt = Path("data/prepared"),
+    model: ModelDirOpt = Path("models/model"),
+    contract: ContractOpt = Path("data/contract.json"),
+    metrics: MetricsInOpt = Path("reports/metrics.json"),
+    data_summary: DataSummaryOpt = Path("reports/data.json"),
     gate: Annotated[Path, typer.Option(help="Gate result to record in the metadata.")] = Path("reports/gate.json"),
     out: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("models/bundle"),
 ) -> None:
