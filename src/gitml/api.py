@@ -25,8 +25,8 @@ def compose_params(
 
     cfg = compose(conf_dir, overrides)
     if params_file is not None:
-        write_params(cfg, params_file)
-    return render_params(cfg)
+        write_params(cfg, params_file, overrides)
+    return render_params(cfg, overrides)
 
 
 def check_params(conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml") -> None:

@@ -135,3 +135,16 @@ def test_check_params_passes_in_sync_and_fails_naming_the_fix(conf_dir, tmp_path
 
 def test_committed_params_yaml_is_in_sync_with_conf():
     check_params(ROOT / "conf", ROOT / "params.yaml")
+
+
+def test_check_recomposes_with_the_overrides_params_records(conf_dir, tmp_path):
+    from gitml import api
+
+    params = tmp_path / "params.yaml"
+    api.compose_params(conf_dir, ["model=logreg", "trainer.epochs=3"], params)
+    assert '# overrides: ["model=logreg", "trainer.epochs=3"]' in params.read_text()
+    check_params(conf_dir, params)
+    params.write_text(params.read_text().replace("epochs: 3", "epochs: 4"))
+    with pytest.raises(ParamsOutOfSync) as info:
+        check_params(conf_dir, params)
+    assert "gitml config compose model=logreg trainer.epochs=3" in str(info.value)

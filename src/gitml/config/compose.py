@@ -13,8 +13,9 @@ from gitml.utils.atomic import write_text
 
 PARAMS_HEADER = (
     "# Composed from conf/ by `gitml config compose`: edit conf/ and recompose, do not edit\n"
-    "# this file by hand (CI runs `gitml config check`).\n"
+    "# this file by hand (CI runs `gitml config check`, which recomposes with the overrides below).\n"
 )
+OVERRIDES_LINE = "# overrides: "
 
 
 def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config_name: str = "config"):
@@ -63,33 +64,54 @@ def to_plain(cfg: Any) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
 
 
-def render_params(cfg: Any) -> str:
+def render_params(cfg: Any, overrides: Sequence[str] = ()) -> str:
+    """params.yaml text: a header recording the overrides, then the composed values."""
+    import json
+
     import yaml
 
     body = yaml.safe_dump(to_plain(cfg), sort_keys=False, default_flow_style=False, width=100)
-    return PARAMS_HEADER + body
+    return PARAMS_HEADER + OVERRIDES_LINE + json.dumps(list(overrides)) + "\n" + body
 
 
-def write_params(cfg: Any, params_file: str | Path = "params.yaml") -> Path:
+def write_params(cfg: Any, params_file: str | Path = "params.yaml", overrides: Sequence[str] = ()) -> Path:
     """Write the composed config to ``params_file`` atomically."""
-    return write_text(params_file, render_params(cfg))
+    return write_text(params_file, render_params(cfg, overrides))
+
+
+def recorded_overrides(text: str) -> list[str]:
+    """The overrides a params.yaml was composed with (none when it has no header line)."""
+    import json
+
+    for line in text.splitlines():
+        if line.startswith(OVERRIDES_LINE):
+            return [str(o) for o in json.loads(line[len(OVERRIDES_LINE):])]
+        if not line.startswith("#"):
+            break
+    return []
 
 
 def check_params(
     conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml"
 ) -> None:
-    """Raise :class:`ParamsOutOfSync` when ``params_file`` differs from what ``conf_dir`` composes to.
+    """Raise :class:`ParamsOutOfSync` when ``params_file`` differs from what ``conf_dir`` composes to
+    with the overrides recorded in its header.
 
-    Compares values, not text, so comments and key order do not matter.
+    Compares values, not text, so comments and key order do not matter. A params.yaml
+    written by ``dvc exp run -S`` records no overrides: it must match conf/ as it stands.
     """
+    import shlex
+
     import yaml
 
-    expected = to_plain(compose(conf_dir))
     path = Path(params_file)
-    fix = "gitml config compose"
     if not path.is_file():
-        raise ParamsOutOfSync(str(path), [f"{path} does not exist"], fix)
-    actual = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raise ParamsOutOfSync(str(path), [f"{path} does not exist"], "gitml config compose")
+    text = path.read_text(encoding="utf-8")
+    overrides = recorded_overrides(text)
+    fix = " ".join(["gitml config compose", *(shlex.quote(o) for o in overrides)])
+    expected = to_plain(compose(conf_dir, overrides))
+    actual = yaml.safe_load(text) or {}
     diff = diff_trees(expected, actual)
     if diff:
         raise ParamsOutOfSync(str(path), diff, fix)
