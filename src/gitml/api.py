@@ -248,8 +248,8 @@ def summary(data_summary: str | Path = "reports/data.json", reports: str | Path 
     train = reports / "train.json"
     if train.is_file():
         info = json.loads(train.read_text())["train"]
-        lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s), "
-                     f"{info['seconds']:.1f}s")
+        lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s)"
+                     + (f", resumed after epoch {info['resumed_from_epoch']}" if info.get("resumed_from_epoch") else ""))
     metrics = reports / "metrics.json"
     if metrics.is_file():
         test = json.loads(metrics.read_text()).get("test", {})

@@ -141,7 +141,7 @@ class Loop:
         path = self.job("promote", "main")
         self.sh("dvc", "pull", "-q", "--run-cache", "--allow-missing", cwd=path)
         self.sh("dvc", "repro", cwd=path, quiet=True)
-        self.sh("git", "diff", "--exit-code", "dvc.lock", cwd=path)
+        self.sh("git", "diff", "--exit-code", "HEAD", "--", "dvc.lock", cwd=path)
         self.sh("dvc", "push", "-q", "--run-cache", cwd=path)
         out = self.sh("gitml", "promote", "--stage", "staging", "--push", cwd=path).stdout
         return out.split()[1]  # "model v1.0.0 registered and assigned ..."

@@ -36,9 +36,6 @@ def train(
     prep = Preprocessor.load(data_dir / PREPROCESSOR)
     X, y = load_features(data_dir, "train", cfg.data.target)
     X_val, y_val = load_features(data_dir, "val", cfg.data.target)
-    if checkpoint_dir:
-        # Declared as a persistent DVC output: it exists even for families without epochs.
-        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
     run_id = fingerprint(_plain(cfg.model), _plain(cfg.trainer), X, y, X_val, y_val)
     model = build_model(
         cfg.model, cfg.trainer, classes=prep.classes, feature_names=prep.feature_names(),
@@ -62,7 +59,6 @@ def train(
             "stopped_early": bool(getattr(result, "stopped_early", False)),
             "resumed_from_epoch": getattr(result, "resumed_from", 0),
             "device": getattr(result, "device", "cpu"),
-            "seconds": round(seconds, 3),
             "rows": len(X),
         }
     }
