@@ -85,6 +85,9 @@ def _main(
         format="gitml: %(message)s",
         stream=sys.stderr,
     )
+    # Libraries that log every HTTP exchange at INFO: keep their detail for --verbose.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 # ------------------------------------------------------------------------- config

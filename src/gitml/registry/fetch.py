@@ -47,5 +47,5 @@ def fetch_bundle(
                 f"{exc}. Was it pushed with `dvc push`?"
             ) from exc
         load_bundle(tmp)  # verify before it becomes visible
-    log.info("fetched %s %s (commit %s) into %s", name, found.version, found.commit[:10], out)
+    log.debug("fetched %s %s (commit %s) into %s", name, found.version, found.commit[:10], out)
     return found, load_bundle(out)
