@@ -94,3 +94,16 @@ class InputValidationError(GitmlError):
         shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         super().__init__(f"Input does not match the signature: {shown}{more}.")
+
+
+class DriftCheckError(GitmlError):
+    """``gitml drift check`` could not reach a verdict (no logs, too few rows, bad bundle).
+
+    Exit code 2, so a scheduled job tells "could not check" from "drift" (exit 1).
+    """
+
+    exit_code = 2
+
+
+class RequestLogError(DriftCheckError):
+    """The request or feedback log is missing, unreadable or lacks a needed column."""

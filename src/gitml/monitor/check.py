@@ -1,0 +1,300 @@
+"""``gitml drift check``: the bundle's reference sample against the recent request log.
+
+Reads the window (``drift.window_rows`` / ``drift.window_hours``), tests the features with
+``drift.detector`` and, with ``drift.predictions``, the predicted probabilities; when the
+window has labels (the feedback log), compares the model's metrics on them with the
+bundle's test metrics. Writes the report (:mod:`gitml.monitor.report`) and returns it.
+
+Verdict: drift when the feature detector or the prediction detector says so, each at
+``drift.p_val``. The metrics change is reported, not voted: labels arrive late and few.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitml.config.schema import DriftConfig
+from gitml.errors import ConfigError, DriftCheckError, GitmlError
+from gitml.monitor.detectors import DriftResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from gitml.monitor.detectors import Detector
+
+log = logging.getLogger(__name__)
+
+EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+PARAMS_FILE = "params.yaml"
+
+
+@dataclass
+class DriftReport:
+    """Everything ``drift.json`` holds; ``exit_code`` is what the command exits with."""
+
+    is_drift: bool
+    bundle: dict[str, Any]
+    window: dict[str, Any]
+    features: DriftResult
+    predictions: DriftResult | None
+    metrics: dict[str, Any] | None
+    config: dict[str, Any]
+    cache: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "drift" if self.is_drift else "no drift"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_DRIFT if self.is_drift else EXIT_NO_DRIFT
+
+    @property
+    def reasons(self) -> list[str]:
+        """One sentence per detector that found drift."""
+        out = []
+        if self.features.is_drift:
+            out.append(_reason(self.features, "features"))
+        if self.predictions is not None and self.predictions.is_drift:
+            out.append(_reason(self.predictions, "predictions"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict, "is_drift": self.is_drift, "reasons": self.reasons,
+            "detector": self.config["detector"], "bundle": self.bundle, "window": self.window,
+            "features": self.features.to_dict(),
+            "predictions": self.predictions.to_dict() if self.predictions else None,
+            "metrics": self.metrics, "config": self.config, "cache": self.cache,
+            "notes": self.notes, "files": self.files,
+        }
+
+
+def drift_check(
+    bundle_dir: str | Path, log_dir: str | Path, cfg: DriftConfig, out_dir: str | Path,
+    cache_dir: str | Path | None = None, *, now: datetime | None = None,
+) -> DriftReport:
+    """Test the recent request log for drift against the bundle; write the report to ``out_dir``.
+
+    Raises DriftCheckError (exit 2) when no verdict is possible: a bad bundle, no log,
+    fewer than ``drift.min_rows`` rows in the window.
+
+    Example:
+        >>> report = drift_check("models/bundle", "logs", params.drift, "reports/drift",
+        ...                      ".gitml/drift-cache")
+        >>> report.verdict, report.features.drifted_features
+        ('drift', ['num_0', 'num_1'])
+    """
+    from gitml.monitor.logs import read_feedback, read_requests
+    from gitml.monitor.metrics import label_metrics
+    from gitml.monitor.report import write_report
+
+    validate_drift_config(cfg)
+    bundle = _read_bundle(Path(bundle_dir))
+    window = read_requests(log_dir, cfg.window_rows, cfg.window_hours, now=now)
+    _check_window(window, cfg, Path(log_dir))
+    cache = Path(cache_dir) if cache_dir is not None else None
+    statuses: dict[str, str] = {}
+    notes: list[str] = []
+    result = _feature_drift(window, bundle, cfg, cache, statuses)
+    predictions = _prediction_drift(window, bundle, cfg, cache, statuses, notes) if cfg.predictions else None
+    metrics = label_metrics(bundle, window, read_feedback(log_dir), notes)
+    report = DriftReport(
+        is_drift=result.is_drift or bool(predictions and predictions.is_drift),
+        bundle={"path": str(bundle_dir), "bundle_id": bundle["id"], "version": bundle["version"]},
+        window=_window_summary(window, cfg), features=result, predictions=predictions,
+        metrics=metrics, config=_config_dict(cfg), cache=statuses, notes=notes,
+    )
+    write_report(report, Path(out_dir), reference=bundle["reference"], current=window,
+                 top_features=cfg.top_features)
+    log.debug("drift check: %s on %d rows <drift.detector=%s>", report.verdict, len(window), cfg.detector.value)
+    return report
+
+
+def _cached(cache: Path | None, bundle: dict[str, Any], cfg: DriftConfig, name: str,
+            fit: Callable[[], Detector], statuses: dict[str, str]) -> Detector:
+    """The ``name`` detector from the cache, or fitted (and saved); records what happened."""
+    from gitml.monitor.cache import cache_key, load_or_fit
+
+    detector, statuses[name] = load_or_fit(cache, cache_key(bundle["id"], name, cfg, bundle["fingerprint"]), fit)
+    return detector
+
+
+def _feature_drift(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfig,
+                   cache: Path | None, statuses: dict[str, str]) -> DriftResult:
+    from gitml.monitor.detectors import fit_detector
+
+    def fitter(kind: str) -> Callable[[], Detector]:
+        return lambda: fit_detector(kind, bundle["reference"], bundle["signature"], cfg)
+
+    kind = cfg.detector.value
+    result = _cached(cache, bundle, cfg, kind, fitter(kind), statuses).test(window)
+    if kind not in ("ks", "tabular"):
+        # A multivariate verdict names no feature: add per-feature tests to say which moved.
+        explain = _cached(cache, bundle, cfg, "tabular", fitter("tabular"), statuses)
+        result.features, result.diagnostic = explain.test(window).features, True
+    return result
+
+
+def _prediction_drift(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfig,
+                      cache: Path | None, statuses: dict[str, str], notes: list[str]) -> DriftResult | None:
+    from gitml.monitor.detectors import fit_prediction_detector
+
+    rows = _prediction_rows(window, bundle, cfg, notes)
+    if rows is None:
+        return None
+    fit = lambda: fit_prediction_detector(bundle["reference_predictions"], bundle["classes"], cfg)  # noqa: E731
+    return _cached(cache, bundle, cfg, "predictions", fit, statuses).test(rows)
+
+
+# ------------------------------------------------------------------------- config
+
+
+def load_drift_config(
+    params_file: str | Path | None = None, *, detector: str | None = None,
+    window_rows: int | None = None, window_hours: float | None = None, p_val: float | None = None,
+) -> DriftConfig:
+    """``drift.*`` from ``params_file`` (default: ./params.yaml if present, else the defaults),
+    with the command-line overrides applied and checked."""
+    import dataclasses
+
+    from gitml.config.schema import DetectorKind
+
+    if params_file is None and Path(PARAMS_FILE).is_file():
+        params_file = PARAMS_FILE
+    if params_file is not None:
+        from gitml.config.params import load_params
+
+        cfg = load_params(params_file).drift
+    else:
+        log.info("no %s here: using the default drift settings", PARAMS_FILE)
+        cfg = DriftConfig()
+    changes: dict[str, Any] = {}
+    if detector is not None:
+        allowed = [k.value for k in DetectorKind]
+        if detector not in allowed:
+            raise ConfigError("--detector", "drift.detector",
+                              f"unknown detector {detector!r}. Allowed: {', '.join(allowed)}.")
+        changes["detector"] = DetectorKind(detector)
+    overrides = {"window_rows": window_rows, "window_hours": window_hours, "p_val": p_val}
+    changes.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = dataclasses.replace(cfg, **changes)
+    validate_drift_config(cfg)
+    return cfg
+
+
+def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> None:
+    """Rules the schema's types cannot express; every failure is named."""
+    problems = []
+    if not 0.0 < cfg.p_val < 1.0:
+        problems.append(("drift.p_val", f"must be between 0 and 1 (exclusive), got {cfg.p_val}."))
+    if cfg.window_rows is not None and cfg.window_rows < 1:
+        problems.append(("drift.window_rows", f"must be at least 1 (or null), got {cfg.window_rows}."))
+    if cfg.window_hours is not None and cfg.window_hours <= 0:
+        problems.append(("drift.window_hours", f"must be positive (or null), got {cfg.window_hours}."))
+    for key in ("min_rows", "max_rows"):
+        if getattr(cfg, key) < 2:
+            problems.append((f"drift.{key}", f"must be at least 2, got {getattr(cfg, key)}."))
+    if problems:
+        key, problem = problems[0]
+        more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
+        raise ConfigError(source, key, problem + (f" Also: {more}" if more else ""))
+
+
+# ------------------------------------------------------------------------- inputs
+
+
+def _read_bundle(path: Path) -> dict[str, Any]:
+    """The parts of a verified bundle the drift check needs (the model loads only for labels)."""
+    import pandas as pd
+
+    from gitml.package.bundle import METADATA, REFERENCE, REFERENCE_PREDICTIONS, SIGNATURE
+    from gitml.package.manifest import verify_manifest
+
+    if not path.is_dir():
+        raise DriftCheckError(f"Bundle folder '{path}' does not exist. Build one with `dvc repro` "
+                              "or fetch one with `gitml fetch`.")
+    try:
+        manifest = verify_manifest(path)
+        signature = json.loads((path / SIGNATURE).read_text(encoding="utf-8"))
+        metadata = json.loads((path / METADATA).read_text(encoding="utf-8"))
+        reference = pd.read_parquet(path / REFERENCE)
+        reference_predictions = pd.read_parquet(path / REFERENCE_PREDICTIONS)
+    except GitmlError as exc:
+        raise DriftCheckError(str(exc)) from exc
+    except (OSError, ValueError) as exc:
+        raise DriftCheckError(f"Cannot read bundle '{path}': {exc}") from exc
+    files = manifest["files"]
+    return {
+        "path": path, "signature": signature, "metadata": metadata, "reference": reference,
+        "reference_predictions": reference_predictions,
+        "id": str(metadata.get("bundle_id") or manifest["self_sha256"][:16]),
+        "version": str(metadata.get("version") or metadata.get("bundle_id") or "unversioned"),
+        "classes": list(signature["outputs"]["classes"]),
+        "features": [c["name"] for c in signature["inputs"]],
+        "fingerprint": {name: files[name]["sha256"] for name in (REFERENCE, REFERENCE_PREDICTIONS, SIGNATURE)},
+    }
+
+
+def _check_window(window: pd.DataFrame, cfg: DriftConfig, log_dir: Path) -> None:
+    limits = f"drift.window_rows={cfg.window_rows}, drift.window_hours={cfg.window_hours}"
+    if window.empty and not (log_dir / "requests").is_dir():
+        raise DriftCheckError(f"No request log under '{log_dir}/requests': nothing to check. "
+                              "`gitml serve` writes it (serve.log_dir).")
+    if len(window) < cfg.min_rows:
+        raise DriftCheckError(
+            f"Only {len(window)} logged row(s) in the window ({limits}); a verdict needs at least "
+            f"drift.min_rows={cfg.min_rows}. Wait for more traffic or widen the window."
+        )
+
+
+def _prediction_rows(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfig,
+                     notes: list[str]) -> pd.DataFrame | None:
+    """The window's rows answered by this bundle (all rows if too few), or None without probabilities."""
+    columns = [f"proba_{c}" for c in bundle["classes"]]
+    missing = [c for c in columns if c not in window.columns]
+    if missing:
+        notes.append(f"prediction drift skipped: the request log has no column(s) {missing}.")
+        return None
+    rows = window.dropna(subset=columns)
+    if "model_version" in rows.columns:
+        mine = rows[rows["model_version"].astype(str).isin({bundle["version"], bundle["id"]})]
+        if len(mine) >= cfg.min_rows:
+            return mine
+        versions = sorted(rows["model_version"].astype(str).unique())
+        if versions != [bundle["version"]]:
+            notes.append(f"prediction drift tested on the predictions of model version(s) {versions}: "
+                         f"only {len(mine)} row(s) were answered by this bundle ({bundle['version']}).")
+    return rows
+
+
+def _window_summary(window: pd.DataFrame, cfg: DriftConfig) -> dict[str, Any]:
+    versions = window["model_version"].astype(str).value_counts() if "model_version" in window else None
+    return {
+        "rows": len(window), "window_rows": cfg.window_rows, "window_hours": cfg.window_hours,
+        "start": window["ts"].min().isoformat(), "end": window["ts"].max().isoformat(),
+        "model_versions": {} if versions is None else {k: int(v) for k, v in versions.items()},
+    }
+
+
+def _config_dict(cfg: DriftConfig) -> dict[str, Any]:
+    return {k: getattr(v, "value", v) for k, v in asdict(cfg).items()}
+
+
+def _reason(result: DriftResult, what: str) -> str:
+    if result.p_value is not None:  # multivariate: one test, features only explain it
+        top = ", ".join(f.name for f in result.features[:3])
+        return (f"{what}: {result.detector} test p-value {result.p_value_text}, below {result.threshold:.3g}"
+                + (f"; largest univariate changes: {top}" if top else ""))
+    names = result.drifted_features
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{what}: {len(names)} of {len(result.features)} drifted ({shown})"

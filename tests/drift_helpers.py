@@ -1,0 +1,109 @@
+"""Write request and feedback logs exactly as docs/logs.md describes, for the drift tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gitml.config.schema import SyntheticConfig
+from gitml.data.sources import generate_synthetic
+
+START = pd.Timestamp("2026-11-29 08:00", tz="UTC")
+
+
+def _partition(log_dir: Path, kind: str, frame: pd.DataFrame, rows_per_file: int) -> None:
+    seq = 0
+    for start in range(0, len(frame), rows_per_file):
+        chunk = frame.iloc[start:start + rows_per_file]
+        for hour, part in chunk.groupby(chunk["ts"].dt.floor("h"), sort=True):
+            folder = log_dir / kind / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = int(part["ts"].max().value)  # ns since the epoch, like the server's flush time
+            part.reset_index(drop=True).to_parquet(folder / f"part-{stamp}-{os.getpid()}-{seq}.parquet",
+                                                   index=False)
+            seq += 1
+
+
+def write_requests(
+    log_dir: Path, features: pd.DataFrame, predictions: pd.DataFrame | None = None, *,
+    start: pd.Timestamp = START, every_seconds: float = 1.0, model_version: str = "v1",
+    request_rows: int = 5, rows_per_file: int = 250, prefix: str = "req",
+) -> pd.DataFrame:
+    """Log ``features`` (and the model's ``predictions``) one row every ``every_seconds``."""
+    n = len(features)
+    frame = pd.DataFrame({
+        "request_id": [f"{prefix}-{i // request_rows}" for i in range(n)],
+        "row": np.arange(n, dtype="int64") % request_rows,
+        "ts": (start + pd.to_timedelta(np.arange(n) * every_seconds, unit="s")).astype("datetime64[us, UTC]"),
+        "model_version": model_version,
+    })
+    frame = pd.concat([frame, features.reset_index(drop=True)], axis=1)
+    if predictions is not None:
+        predictions = predictions.reset_index(drop=True)
+        frame["prediction"] = predictions["prediction"].astype(str)
+        for column in predictions.columns:
+            if column.startswith("proba_"):
+                frame[column] = predictions[column].astype("float64")
+    _partition(Path(log_dir), "requests", frame, rows_per_file)
+    return frame
+
+
+def write_feedback(log_dir: Path, requests: pd.DataFrame, labels, *, delay_seconds: float = 60.0,
+                   rows_per_file: int = 250) -> pd.DataFrame:
+    """Label the logged ``requests`` rows with ``labels`` (any type: logged as text)."""
+    frame = pd.DataFrame({
+        "request_id": requests["request_id"].to_numpy(),
+        "row": requests["row"].to_numpy(dtype="int64"),
+        "label": [str(v) for v in labels],
+        "ts": (requests["ts"] + pd.Timedelta(seconds=delay_seconds)).astype("datetime64[us, UTC]").to_numpy(),
+    })
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    _partition(Path(log_dir), "feedback", frame, rows_per_file)
+    return frame
+
+
+def synthetic_pool(n_rows: int, *, shift: float = 0.0, shift_features: int | None = None,
+                   seed: int = 0) -> pd.DataFrame:
+    """One draw of the synthetic generator: slice disjoint rows from it for reference and current.
+
+    The class centres come from ``seed``; the shift is applied after drawing, so the pools
+    with and without shift hold the same rows, moved or not.
+    """
+    cfg = SyntheticConfig(n_rows=n_rows, shift=shift, shift_features=shift_features, seed=seed)
+    return generate_synthetic(cfg, "target")
+
+
+def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
+                reference_rows: int = 1000, metrics: dict | None = None) -> Path:
+    """A real, verified bundle (scikit-learn logistic regression) built in a second, no DVC."""
+    from gitml.config.schema import PreprocessConfig, SklearnConfig, TrainerConfig
+    from gitml.data.contract import infer_contract
+    from gitml.data.preprocess import Preprocessor
+    from gitml.evaluate.metrics import classification_metrics
+    from gitml.models import build_model
+    from gitml.package.bundle import assemble
+    from gitml.package.signature import signature_from_contract
+
+    contract = infer_contract(train, target, range_margin=0.5)
+    prep = Preprocessor.fit(train, contract, PreprocessConfig())
+    X, y = prep.transform(train), prep.encode_labels(train[target])
+    model = build_model(SklearnConfig(estimator={"_target_": "sklearn.linear_model.LogisticRegression"}),
+                        TrainerConfig(), classes=list(contract.classes))
+    model.fit(X, y)
+    model_dir = dest.parent / f"{dest.name}-model"
+    model.save(model_dir)
+    prep.save(model_dir / "preprocessor.json")
+    test_metrics = metrics or classification_metrics(y, model.predict_proba(X), list(contract.classes))
+    metadata = {
+        "name": "model", "bundle_id": f"test{len(train)}", "classes": list(contract.classes),
+        "metrics": {"test": test_metrics},
+        "params": {"gate": {"thresholds": [{"metric": "accuracy", "min": 0.8, "max": None,
+                                            "slice": None, "split": "test"}]}},
+    }
+    reference = train.sample(n=min(reference_rows, len(train)), random_state=0)
+    assemble(dest, model_dir=model_dir, signature=signature_from_contract(contract), metadata=metadata,
+             reference=reference, card="# test bundle\n")
+    return dest
