@@ -169,6 +169,7 @@ def test_pagination_link_to_another_host_is_refused(forge_stub, forge_token, mon
 
 def test_a_token_echoed_by_the_server_or_logged_by_anyone_is_redacted(forge_stub, forge_token, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI quiets httpx when run in-process
     with GitHubForge("acme/app", forge_token, forge_stub.url) as forge:
         forge_stub.fail_next(400, message=f"token {forge_token} is odd")
         with pytest.raises(ForgeError) as info:

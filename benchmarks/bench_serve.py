@@ -1,0 +1,181 @@
+"""gitml serve over HTTP vs a bare in-process predict on the same inputs.
+
+The server is the real one (``gitml serve`` in a subprocess on 127.0.0.1, request log on);
+the baseline is what a user would otherwise call in-process,
+``model.predict_proba(preprocessor.transform(frame))`` on a ready DataFrame. Both run for
+``--seconds`` per cell with 1, 8 and 32 concurrent clients (threads; each HTTP client keeps
+one connection alive, using the standard library's http.client so the client adds as
+little as possible). Reported: requests/s, rows/s, p50 and p99 latency, the p50 overhead
+of the server over the bare call and the ratio of their rows/s.
+
+Targets: single-row p50 overhead <= 2 ms; 1,000-row requests >= 0.5x the bare rows/s.
+Client and server share the machine's cores, as they would on one host. Both sides run the
+model with one compute thread per process (the server's default; ``--bare-threads`` changes
+the baseline's), so neither is measured with intra-op threads fighting the other process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(bundle: Path, port: int, logs: Path, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitml", "serve", "--bundle", str(bundle), "--port", str(port),
+         "--log-dir", str(logs), "--workers", str(workers)],
+        cwd=logs.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def run_clients(concurrency: int, seconds: float, call) -> list[float]:
+    """Each thread calls ``call(state)`` in a loop for ``seconds``; returns all latencies."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    start = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def worker(slot: int) -> None:
+        state: dict = {}
+        call(state)  # warm: open the connection
+        start.wait()
+        mine = latencies[slot]
+        while time.perf_counter() < stop_at[0]:
+            began = time.perf_counter()
+            call(state)
+            mine.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + seconds + 0.05
+    start.wait()
+    stop_at[0] = time.perf_counter() + seconds
+    for t in threads:
+        t.join()
+    return [x for part in latencies for x in part]
+
+
+def http_call(port: int, body: bytes, content_type: str, rows: int):
+    def call(state: dict) -> None:
+        conn = state.get("conn")
+        if conn is None:
+            conn = state["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/invocations", body=body, headers={"content-type": content_type})
+        response = conn.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise SystemExit(f"HTTP {response.status}: {payload[:300]!r}")
+    return call
+
+
+def bare_call(bundle, frame):
+    def call(state: dict) -> None:
+        bundle.model.predict_proba(bundle.preprocessor.transform(frame))
+    return call
+
+
+def stats(latencies: list[float], seconds: float, rows: int) -> dict:
+    ordered = sorted(latencies)
+    return {"rps": len(ordered) / seconds, "rows_s": len(ordered) * rows / seconds,
+            "p50": statistics.median(ordered) * 1e3, "p99": ordered[int(0.99 * (len(ordered) - 1))] * 1e3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bundle", type=Path, help="bundle to serve (default: train the reference one, tiny)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each cell")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--bare-threads", type=int, default=1, help="torch threads of the bare baseline")
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    from gitml.package.bundle import load_bundle
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    bundle_dir = args.bundle
+    if bundle_dir is None:
+        from tests.integration.serve.bundles import train_bundle
+
+        print("training the reference bundle (breast_cancer, mlp, 3 epochs) ...", flush=True)
+        bundle_dir = train_bundle(work / "train")
+    bundle = load_bundle(bundle_dir)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(args.bare_threads)
+    reference = bundle.reference()
+    names = [c["name"] for c in bundle.signature["inputs"]]
+    many = pd.concat([reference] * (1000 // len(reference) + 1), ignore_index=True).head(1000)[names]
+    one = many.head(1)
+
+    def split_body(frame: pd.DataFrame) -> bytes:
+        data = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+        return json.dumps({"dataframe_split": {"columns": names, "data": data}}).encode()
+
+    cases = [("1 row, JSON", one, split_body(one), "application/json"),
+             ("1000 rows, JSON", many, split_body(many), "application/json"),
+             ("1000 rows, CSV", many, many.to_csv(index=False).encode(), "text/csv")]
+    port = free_port()
+    (work / "run").mkdir()
+    server = start_server(Path(bundle_dir), port, work / "run" / "logs", args.workers)
+    results = []
+    try:
+        for label, frame, body, content_type in cases:
+            for concurrency in args.concurrency:
+                served = stats(run_clients(concurrency, args.seconds, http_call(port, body, content_type, len(frame))),
+                               args.seconds, len(frame))
+                bare = stats(run_clients(concurrency, args.seconds, bare_call(bundle, frame)), args.seconds, len(frame))
+                results.append((label, concurrency, served, bare))
+                print(f"  {label:<16} c={concurrency:<3} served p50 {served['p50']:.2f} ms, bare p50 {bare['p50']:.2f} ms",
+                      flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print_table(results, os.cpu_count(), args.workers)
+
+
+def print_table(results, cpus, workers) -> None:
+    print(f"\ngitml serve ({workers} worker(s)) vs bare in-process predict "
+          f"({cpus} CPU cores shared by client and server)\n")
+    header = ("| request | clients | served req/s | served p50 ms | served p99 ms | bare p50 ms | bare p99 ms "
+              "| p50 overhead ms | served rows/s | bare rows/s | rows/s ratio |")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for label, concurrency, served, bare in results:
+        print(f"| {label} | {concurrency} | {served['rps']:.0f} | {served['p50']:.2f} | {served['p99']:.2f} | "
+              f"{bare['p50']:.2f} | {bare['p99']:.2f} | {served['p50'] - bare['p50']:.2f} | "
+              f"{served['rows_s']:.0f} | {bare['rows_s']:.0f} | {served['rows_s'] / bare['rows_s']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""The FastAPI app: MLflow's scoring protocol, Open Inference Protocol v2, feedback, metrics.
+
+Bodies are read as bytes and parsed by :mod:`gitml.serve.formats` (the schemas are
+declared for OpenAPI in :mod:`gitml.serve.openapi`). A small body is answered on the event
+loop (parsing, validating and predicting one row takes well under a millisecond); a large
+one goes to the thread pool so it never stalls other requests. Every request reads the
+served model once, at its start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from gitml import __version__
+from gitml.serve import openapi
+from gitml.serve.feedback import parse_feedback
+from gitml.serve.formats import RequestError, loads, media_type, parse_invocations
+from gitml.serve.oip import parse_v2
+from gitml.serve.requestlog import FeedbackChunk, RequestChunk
+
+if TYPE_CHECKING:
+    from gitml.serve.model import ServedModel
+    from gitml.serve.state import ServeState
+
+log = logging.getLogger(__name__)
+INLINE_BYTES = 65_536  # bodies up to this size are answered on the event loop
+ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+JSON = "application/json"
+
+
+def create_app(state: ServeState) -> FastAPI:
+    """The app over ``state`` (model holder, logs, metrics, follower); lifespan starts and stops them."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.stop)
+
+    app = FastAPI(title="gitml model server", version=__version__, lifespan=lifespan, redoc_url=None,
+                  description="MLflow-compatible /invocations, Open Inference Protocol v2, feedback and "
+                  "Prometheus metrics over a verified gitml bundle. See docs/serve.md.")
+    app.state.gitml = state
+    app.add_middleware(MetricsMiddleware, state=state)
+    _routes(app, state)
+    _errors(app, state)
+    _openapi(app, state)
+    return app
+
+
+# ---------------------------------------------------------------------- routes
+
+
+def _routes(app: FastAPI, state: ServeState) -> None:
+    cfg = state.cfg
+
+    @app.get("/ping", summary="Liveness (MLflow)", response_class=Response)
+    async def ping() -> Response:
+        return Response(b"\n", media_type="text/plain")
+
+    @app.get("/health", summary="Status and the served model")
+    async def health() -> dict[str, Any]:
+        model = state.holder.current
+        return {"status": "ok", "version": model.version, "model": model.info(),
+                "uptime_seconds": round(time.time() - state.started_at, 3), "reloads": state.reloads,
+                "reload_failures": state.reload_failures, "gitml": __version__}
+
+    @app.get("/version", summary="Version of the served model")
+    async def version() -> dict[str, Any]:
+        model = state.holder.current
+        return {"model_version": model.version, "name": model.name, "bundle_id": model.bundle_id,
+                "gitml": __version__}
+
+    @app.post("/invocations", summary="Predict (MLflow scoring protocol: JSON formats or CSV)",
+              response_class=Response,
+              responses={200: {"model": openapi.InvocationResponse, "description": "One prediction per row."},
+                         **openapi.error_responses("400", "413", "415")})
+    async def invocations(request: Request) -> Response:
+        model = state.holder.current
+        body = await read_body(request, cfg.max_body_bytes)
+        content_type = request.headers.get("content-type")
+        if len(body) <= INLINE_BYTES:
+            return state_invoke(state, model, body, content_type)
+        return await run_in_threadpool(state_invoke, state, model, body, content_type)
+
+    @app.post("/feedback", summary="True labels for earlier predictions", response_class=Response,
+              responses={200: {"model": openapi.FeedbackResponse, "description": "Labels appended."},
+                         **openapi.error_responses("400", "413", "415")})
+    async def feedback(request: Request) -> Response:
+        model = state.holder.current
+        body = await read_body(request, cfg.max_body_bytes)
+        _require_json(request)
+        items = parse_feedback(loads(body), model.classes, cfg.max_batch_rows)
+        state.feedback_log.append(FeedbackChunk(time.time_ns() // 1000, items))
+        state.metrics.feedback.inc(len(items))
+        return _json({"accepted": len(items)})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        payload, content_type = state.metrics.render()
+        return Response(payload, media_type=content_type)
+
+    # ---------------------------------------------------------- Open Inference Protocol v2
+    @app.get("/v2", summary="OIP v2 server metadata")
+    async def v2_server() -> dict[str, Any]:
+        return {"name": "gitml", "version": __version__, "extensions": []}
+
+    @app.get("/v2/health/live", summary="OIP v2 liveness")
+    async def v2_live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready", summary="OIP v2 readiness")
+    async def v2_ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.get("/v2/models/{name}", summary="OIP v2 model metadata",
+             responses=openapi.error_responses("400") | {"404": {"description": "No such model."}})
+    async def v2_metadata(name: str) -> dict[str, Any]:
+        return _named(state, name).v2_metadata()
+
+    @app.get("/v2/models/{name}/versions/{model_version}", summary="OIP v2 model metadata (one version)")
+    async def v2_metadata_version(name: str, model_version: str) -> dict[str, Any]:
+        return _named(state, name, model_version).v2_metadata()
+
+    @app.get("/v2/models/{name}/ready", summary="OIP v2 model readiness")
+    async def v2_model_ready(name: str) -> dict[str, Any]:
+        return {"name": _named(state, name).name, "ready": True}
+
+    @app.get("/v2/models/{name}/versions/{model_version}/ready", summary="OIP v2 model readiness (one version)")
+    async def v2_model_version_ready(name: str, model_version: str) -> dict[str, Any]:
+        return {"name": _named(state, name, model_version).name, "ready": True}
+
+    v2_responses = {200: {"model": openapi.V2InferResponse, "description": "prediction and probabilities."},
+                    **openapi.error_responses("400", "413", "415"), "404": {"description": "No such model."}}
+
+    @app.post("/v2/models/{name}/infer", summary="OIP v2 inference", response_class=Response,
+              responses=v2_responses)
+    async def v2_infer(name: str, request: Request) -> Response:
+        return await _v2(state, request, name, None)
+
+    @app.post("/v2/models/{name}/versions/{model_version}/infer", summary="OIP v2 inference (one version)",
+              response_class=Response, responses=v2_responses)
+    async def v2_infer_version(name: str, model_version: str, request: Request) -> Response:
+        return await _v2(state, request, name, model_version)
+
+
+async def _v2(state: ServeState, request: Request, name: str, model_version: str | None) -> Response:
+    model = _named(state, name, model_version)
+    body = await read_body(request, state.cfg.max_body_bytes)
+    _require_json(request)
+    if len(body) <= INLINE_BYTES:
+        return state_v2(state, model, body)
+    return await run_in_threadpool(state_v2, state, model, body)
+
+
+def _named(state: ServeState, name: str, model_version: str | None = None) -> ServedModel:
+    model = state.holder.current
+    if name != model.name or (model_version is not None and model_version != model.version):
+        what = f"model '{name}'" + (f" version '{model_version}'" if model_version else "")
+        raise RequestError(404, f"No {what[:200]} here; this server serves '{model.name}' version "
+                           f"'{model.version}'.")
+    return model
+
+
+def _require_json(request: Request) -> None:
+    kind = media_type(request.headers.get("content-type"))
+    if kind != JSON and not kind.endswith("+json"):
+        raise RequestError(415, f"Unsupported content type '{kind[:60] or '(none)'}'; send application/json.")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError(400, "Invalid Content-Length header.")
+        if int(declared) > limit:
+            raise RequestError(413, f"Body of {declared} bytes exceeds the maximum of {limit} "
+                               "<serve.max_body_bytes>.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"Body exceeds the maximum of {limit} bytes <serve.max_body_bytes>.")
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# ---------------------------------------------------------------------- the work
+
+
+def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_type: str | None) -> Response:
+    parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows)
+    proba = model.predict(parsed.frame)
+    predicted = proba.argmax(axis=1)
+    request_id = _record(state, model, parsed.frame, proba, predicted)
+    payload = {"predictions": model.predictions(proba, predicted), "model_version": model.version,
+               "request_id": request_id}
+    return _json(payload, {"x-model-version": model.version, "x-request-id": request_id})
+
+
+def state_v2(state: ServeState, model: ServedModel, body: bytes) -> Response:
+    parsed = parse_v2(loads(body), model.signature, state.cfg.max_batch_rows)
+    proba = model.predict(parsed.frame)
+    predicted = proba.argmax(axis=1)
+    request_id = _record(state, model, parsed.frame, proba, predicted)
+    n, k = proba.shape
+    tensors = {
+        "prediction": {"name": "prediction", "datatype": "BYTES", "shape": [n],
+                       "data": [model.class_names[i] for i in predicted.tolist()]},
+        "probabilities": {"name": "probabilities", "datatype": "FP64", "shape": [n, k],
+                          "data": proba.astype("float64").ravel().tolist(),
+                          "parameters": {"classes": model.class_names}},
+    }
+    payload = {"model_name": model.name, "model_version": model.version, "id": parsed.extra["id"] or request_id,
+               "parameters": {"request_id": request_id},
+               "outputs": [tensors[name] for name in parsed.extra["outputs"]]}
+    return _json(payload, {"x-model-version": model.version, "x-request-id": request_id})
+
+
+def _record(state: ServeState, model: ServedModel, frame: Any, proba: Any, predicted: Any) -> str:
+    """Log the answered rows (before the answer leaves) and count them."""
+    request_id = state.next_request_id()
+    inputs = frame.to_numpy() if model.signature.all_numeric else frame  # a view of the one float block
+    state.request_log.append(RequestChunk(request_id, time.time_ns() // 1000, model.version, model.log_schema,
+                                          inputs, predicted, proba))
+    state.metrics.predicted(model.version, model.class_names, predicted)
+    return request_id
+
+
+def _json(payload: Any, headers: dict[str, str] | None = None, status: int = 200) -> Response:
+    try:
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate from a request: escape it instead
+        body = json.dumps(payload, ensure_ascii=True, default=str).encode()
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+# ---------------------------------------------------------------------- errors and metrics
+
+
+def _errors(app: FastAPI, state: ServeState) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(RequestError)
+    async def request_error(_: Request, exc: RequestError) -> Response:
+        return error_response(exc.status, exc.message, exc.problems)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail)[:200], headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ()))[:80], "message": str(e.get("msg"))[:200]}
+                    for e in exc.errors()[:20]]
+        return error_response(400, "The request is not valid.", problems)
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, exc: Exception) -> Response:
+        log.exception("internal error answering %s %s", request.method, request.url.path)
+        return error_response(500, "Internal error; the server log has the details.", code="INTERNAL_ERROR")
+
+
+def error_response(status: int, message: str, problems: list[dict[str, str]] | None = None,
+                   code: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    body = {"error_code": code or ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"),
+            "message": message, "problems": problems or []}
+    return _json(body, headers, status)
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template (not raw path: bounded label values)."""
+
+    def __init__(self, app: Any, state: ServeState):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "(unmatched)"
+            self.state.metrics.observe(endpoint, status, time.perf_counter() - started)
+
+
+def _openapi(app: FastAPI, state: ServeState) -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    cache: dict[str, Any] = {}
+
+    def document() -> dict[str, Any]:
+        model = state.holder.current
+        key = f"{model.version}:{model.bundle_id}"
+        if key not in cache:
+            cache.clear()
+            base = get_openapi(title=app.title, version=app.version, description=app.description,
+                               routes=app.routes)
+            cache[key] = openapi.build_openapi(base, model)
+        return cache[key]
+
+    app.openapi = document  # type: ignore[method-assign]

@@ -1,0 +1,122 @@
+"""``gitml serve``, ``gitml deploy`` and ``gitml simulate``: options only, the work is in gitml.serve.
+
+Imports nothing heavy at import time (only typer, typing and pathlib), so ``gitml --help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serving commands to the ``gitml`` app."""
+    app.command("serve")(serve)
+    app.command("deploy")(deploy)
+    app.command("simulate")(simulate)
+
+
+def serve(
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle folder to serve (verified first).")] = None,  # noqa: UP045
+    deployment: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--deployment", help="Deployment folder (current.json + versions/, written by gitml deploy).")] = None,
+    stage: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--stage", help="Registry stage to serve, e.g. prod (its bundle is fetched through DVC).")] = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow/--no-follow", help="Poll the deployment or stage and swap new versions in, with no downtime.")] = False,
+    host: Annotated[Optional[str], typer.Option(help="Bind address [serve.host, 127.0.0.1].")] = None,  # noqa: UP045
+    port: Annotated[Optional[int], typer.Option(help="Port [serve.port, 8080].")] = None,  # noqa: UP045
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes [serve.workers, 1].")] = None,  # noqa: UP045
+    log_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--log-dir", help="Request and feedback log folder [serve.log_dir, logs].")] = None,
+    params: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--params", help="Parameters file for serve.* and registry.* defaults (params.yaml when present).")] = None,
+    repo: Annotated[Path, typer.Option(help="Git repository holding the registry (with --stage).")] = Path("."),
+) -> None:
+    """Serve a bundle over HTTP: MLflow /invocations, Open Inference Protocol v2, /metrics.
+
+    Every answered row goes to the request log. With --follow the server polls its source
+    every serve.follow_interval_seconds and swaps new versions in without dropping a
+    request; SIGHUP reloads at once. Flags override params.yaml (serve.*).
+
+    Example: gitml serve --deployment /srv/gitml/model --follow --port 8080
+    """
+    import dataclasses
+
+    from gitml.serve.server import run
+    from gitml.serve.state import ServeSettings
+
+    cfg, registry = _serve_config(params)
+    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
+                                 "log_dir": str(log_dir) if log_dir else None}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    settings = ServeSettings(
+        bundle=str(bundle) if bundle else None, deployment=str(deployment) if deployment else None,
+        stage=stage, follow=follow, repo=str(repo), registry_name=registry.model,
+        registry_remote=registry.remote if stage else None, cfg=cfg,
+    )
+    run(settings)
+
+
+def deploy(
+    target: Annotated[Path, typer.Option(help="Deployment folder that gitml serve --deployment follows.")],
+    version: Annotated[str, typer.Option(help="Version to publish or point at, e.g. v1.2.0.")],
+    bundle: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Bundle folder to publish; omit it to point back at an already published version.")] = None,
+) -> None:
+    """Publish a bundle into a deployment folder and make it current (atomically).
+
+    Copies the bundle to TARGET/versions/VERSION, verifies it, then replaces
+    TARGET/current.json. Without --bundle, points current.json at a published version
+    (a rollback). Servers following TARGET swap within serve.follow_interval_seconds.
+
+    Example: gitml deploy --bundle models/bundle --target /srv/gitml/model --version v1.2.0
+    """
+    from gitml.serve.deployment import activate, publish
+
+    if bundle is not None:
+        path = publish(bundle, target, version)
+        typer.echo(f"published {bundle} as {version}: {path}; {target}/current.json -> {version}")
+    else:
+        activate(target, version)
+        typer.echo(f"{target}/current.json -> {version}")
+
+
+def simulate(
+    url: Annotated[str, typer.Option(help="Base URL of a running gitml serve.")] = "http://127.0.0.1:8080",
+    batches: Annotated[int, typer.Option(help="Number of requests to send.")] = 10,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", help="Rows per request.")] = 100,
+    source: Annotated[str, typer.Option(
+        help="synthetic (model trained on data=synthetic) or test (rows of the prepared test split).")] = "synthetic",
+    shift: Annotated[float, typer.Option(help="Covariate shift of the numeric columns, in standard deviations.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the row sampling (batch i uses seed + i).")] = 0,
+    data: Annotated[Path, typer.Option(help="Prepared data folder (with --source test).")] = Path("data/prepared"),
+    params: Annotated[Path, typer.Option(help="Parameters file: label column, synthetic generator.")] = Path("params.yaml"),
+    feedback: Annotated[bool, typer.Option(
+        "--feedback/--no-feedback", help="Post each batch's true labels to /feedback.")] = True,
+) -> None:
+    """Send batches of rows to a running server and post their true labels as feedback.
+
+    Example: gitml simulate --url http://127.0.0.1:8080 --batches 20 --batch-rows 200 --source test --shift 1.5
+    """
+    from gitml.serve.simulate import simulate as run
+
+    result = run(url, batches, batch_rows, source, shift, seed, data, params, feedback)
+    typer.echo(result.summary())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _serve_config(params: Path | None) -> tuple[Any, Any]:
+    """serve.* and registry.* from the params file; schema defaults when there is none."""
+    from gitml.config.params import load_params
+    from gitml.config.schema import RegistryConfig, ServeConfig
+
+    path = params if params is not None else Path("params.yaml")
+    if params is None and not path.is_file():
+        return ServeConfig(), RegistryConfig()
+    loaded = load_params(path)
+    return loaded.serve, loaded.registry

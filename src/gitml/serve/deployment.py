@@ -1,0 +1,136 @@
+"""The deployment folder that ``gitml serve --follow --deployment DIR`` watches.
+
+Layout::
+
+    <target>/
+      current.json            {"version": "v1.2.0", "path": "versions/v1.2.0", "deployed_at": "...Z"}
+      versions/<version>/     one verified bundle per published version (immutable)
+
+:func:`publish` copies a bundle into ``versions/<version>/`` (temporary folder, verified,
+renamed into place), then replaces ``current.json`` atomically (temporary file +
+``os.replace``), so a reader sees either the old pointer or the new one, and the folder a
+pointer names is always complete. :func:`activate` points back at a version already
+published (a rollback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gitml.errors import BundleError, GitmlError
+from gitml.package.manifest import MANIFEST, verify_manifest
+from gitml.utils.atomic import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+POINTER, VERSIONS = "current.json", "versions"
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+class DeploymentError(GitmlError):
+    """A deployment folder or pointer is missing, malformed, or a publish was refused."""
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What ``current.json`` says: the version to serve and where its bundle is."""
+
+    version: str
+    path: Path  # absolute
+    deployed_at: str
+
+    @property
+    def key(self) -> str:
+        """Changes whenever a publish or rollback happens, even to the same version."""
+        return f"{self.version}|{self.path}|{self.deployed_at}"
+
+
+def read_pointer(target: str | Path) -> Pointer:
+    """Read and check ``<target>/current.json``; raises DeploymentError naming what is wrong."""
+    target = Path(target)
+    file = target / POINTER
+    if not file.is_file():
+        raise DeploymentError(f"No deployment in '{target}': {POINTER} is missing. "
+                              f"Publish one with `gitml deploy --bundle DIR --target {target} --version vX`.")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        version, relative, deployed_at = str(data["version"]), str(data["path"]), str(data.get("deployed_at", ""))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeploymentError(f"'{file}' is not a deployment pointer ({exc}); expected "
+                              '{"version", "path", "deployed_at"}.') from exc
+    check_version(version)
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts:
+        raise DeploymentError(f"'{file}': path '{relative}' must be relative and stay inside {target}.")
+    return Pointer(version, (target / path).resolve(), deployed_at)
+
+
+def check_version(version: str) -> str:
+    if not VERSION.fullmatch(version):
+        raise DeploymentError(f"Invalid version '{version[:80]}': use letters, digits and . _ + - "
+                              "(at most 64, starting with a letter or digit), e.g. v1.2.0.")
+    return version
+
+
+def publish(bundle_dir: str | Path, target: str | Path, version: str) -> Path:
+    """Copy ``bundle_dir`` into ``<target>/versions/<version>``, verify it, then point current.json at it.
+
+    Publishing the same bundle under the same version again only moves the pointer;
+    a different bundle under a published version is refused (versions are immutable).
+
+    Example:
+        >>> publish("models/bundle", "/srv/gitml/model", "v1.2.0")
+        PosixPath('/srv/gitml/model/versions/v1.2.0')
+    """
+    from gitml.package.bundle import load_bundle
+
+    check_version(version)
+    source, target = Path(bundle_dir), Path(target)
+    try:
+        manifest = verify_manifest(source)
+    except BundleError as exc:
+        raise DeploymentError(f"Refusing to publish '{source}': {exc}") from exc
+    dest = target / VERSIONS / version
+    if dest.exists():
+        if _manifest_files(dest) != manifest["files"]:
+            raise DeploymentError(f"Version '{version}' is already published in '{target}' with other content; "
+                                  "published versions are immutable: pick a new version.")
+        verify_manifest(dest)
+    else:
+        with atomic_path(dest) as tmp:
+            shutil.copytree(source, tmp)
+            load_bundle(tmp)  # verify the copy and that it loads, before it becomes visible
+    _point(target, version)
+    log.info("published %s as %s in %s", source, version, target)
+    return dest
+
+
+def activate(target: str | Path, version: str) -> Pointer:
+    """Point ``current.json`` at an already published version (e.g. a rollback)."""
+    check_version(version)
+    dest = Path(target) / VERSIONS / version
+    if not dest.is_dir():
+        published = sorted(p.name for p in (Path(target) / VERSIONS).glob("*") if p.is_dir())
+        raise DeploymentError(f"Version '{version}' is not published in '{target}'. "
+                              f"Published: {', '.join(published) or 'none'}.")
+    verify_manifest(dest)
+    _point(Path(target), version)
+    return read_pointer(target)
+
+
+def _point(target: Path, version: str) -> None:
+    pointer = {"version": version, "path": f"{VERSIONS}/{version}",
+               "deployed_at": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")}
+    write_text(target / POINTER, json.dumps(pointer, indent=2) + "\n")
+
+
+def _manifest_files(folder: Path) -> dict[str, object]:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,202 @@
+"""Where the served model comes from, and the background reloader that follows it.
+
+A source says which bundle should be served: a fixed folder (``--bundle``), a deployment
+folder's ``current.json`` (``--deployment``) or a registry stage (``--stage``). The
+:class:`Follower` thread polls it every ``serve.follow_interval_seconds`` (with
+``--follow``) and on SIGHUP (always). A reload loads, verifies and warms the new bundle in
+that thread, off the request path, then swaps the one reference requests read. A bundle
+that fails is refused and remembered (not retried until the source changes again or
+SIGHUP), the old model keeps serving, and the failure is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gitml.serve.model import ModelHolder, ServedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A bundle to serve: ``key`` changes whenever the source changes."""
+
+    key: str
+    version: str | None
+    path: Path | None = None  # None until materialised (registry sources fetch on demand)
+
+
+class Source(Protocol):
+    def describe(self) -> str: ...
+
+    def current(self) -> Target: ...
+
+    def materialise(self, target: Target) -> Path: ...
+
+
+class BundleSource:
+    """A fixed bundle folder; only SIGHUP reloads it (e.g. after replacing it in place)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        return f"bundle {self.path}"
+
+    def current(self) -> Target:
+        return Target(f"bundle|{self.path.resolve()}", None, self.path)
+
+    def materialise(self, target: Target) -> Path:
+        return self.path
+
+
+class DeploymentSource:
+    """A deployment folder's ``current.json`` (see :mod:`gitml.serve.deployment`)."""
+
+    def __init__(self, target: str | Path):
+        self.target = Path(target)
+
+    def describe(self) -> str:
+        return f"deployment {self.target}"
+
+    def current(self) -> Target:
+        from gitml.serve.deployment import read_pointer
+
+        pointer = read_pointer(self.target)
+        return Target(pointer.key, pointer.version, pointer.path)
+
+    def materialise(self, target: Target) -> Path:
+        assert target.path is not None
+        return target.path
+
+
+class RegistrySource:
+    """The version a registry stage points at (GTO tags), fetched through DVC when it changes."""
+
+    def __init__(self, repo: str | Path, name: str, stage: str, remote: str | None = None,
+                 cache: str | Path | None = None):
+        self.repo, self.name, self.stage, self.remote = Path(repo), name, stage, remote
+        self.cache = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="gitml-serve-"))
+
+    def describe(self) -> str:
+        return f"registry {self.name}#{self.stage} in {self.repo}"
+
+    def current(self) -> Target:
+        from gitml.errors import GitmlError
+        from gitml.registry.tags import fetch_tags, stage_version
+
+        if self.remote:
+            try:
+                fetch_tags(self.repo, self.remote)
+            except Exception as exc:
+                log.debug("could not fetch tags from %s: %s", self.remote, exc)
+        found = stage_version(self.repo, self.name, self.stage)
+        if found is None:
+            raise GitmlError(f"No version of '{self.name}' is in stage '{self.stage}'. See `gitml registry show`.")
+        return Target(f"{found.version}|{found.commit}", found.version)
+
+    def materialise(self, target: Target) -> Path:
+        from gitml.registry.fetch import fetch_bundle
+
+        assert target.version is not None
+        out = self.cache / target.version
+        if not (out / "manifest.json").is_file():
+            fetch_bundle(self.repo, self.name, out, version=target.version)
+        return out
+
+
+class Follower:
+    """Loads the first model, then reloads in a background thread on change or SIGHUP."""
+
+    def __init__(self, source: Source, interval: float, follow: bool,
+                 on_swap: Callable[[ServedModel], None] | None = None,
+                 on_failure: Callable[[Exception], None] | None = None):
+        self.source, self.interval, self.follow = source, interval, follow
+        self.on_swap, self.on_failure = on_swap, on_failure
+        self.holder: ModelHolder | None = None
+        self._key: str | None = None
+        self._refused: set[str] = set()
+        self._wake = threading.Event()
+        self._forced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._warned: str | None = None
+
+    def load_initial(self) -> ModelHolder:
+        """Load what the source names now; errors propagate (the server does not start)."""
+        target = self.source.current()
+        model = self._load(target)
+        self._key = target.key
+        self.holder = ModelHolder(model)
+        return self.holder
+
+    def hangup(self) -> None:
+        """SIGHUP: re-read the source and reload even if it did not change (safe in a signal handler)."""
+        self._forced.set()
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gitml-follower", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval if self.follow else None)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            forced = self._forced.is_set()
+            self._forced.clear()
+            if forced or self.follow:
+                self.check(forced)
+
+    def check(self, forced: bool = False) -> bool:
+        """Poll the source once; reload when it changed (or ``forced``). True when a swap happened."""
+        try:
+            target = self.source.current()
+        except Exception as exc:
+            if str(exc) != self._warned:
+                log.warning("cannot read %s: %s; still serving the current model", self.source.describe(), exc)
+                self._warned = str(exc)
+            return False
+        self._warned = None
+        if not forced and (target.key == self._key or target.key in self._refused):
+            return False
+        return self.reload(target)
+
+    def reload(self, target: Target) -> bool:
+        assert self.holder is not None
+        try:
+            model = self._load(target)
+        except Exception as exc:
+            self._refused.add(target.key)
+            log.error("refusing %s %s from %s: %s; still serving %s", self.holder.current.name,
+                      target.version or "", self.source.describe(), exc, self.holder.current.version)
+            if self.on_failure:
+                self.on_failure(exc)
+            return False
+        self._key = target.key
+        self._refused.discard(target.key)
+        self.holder.swap(model)
+        if self.on_swap:
+            self.on_swap(model)
+        return True
+
+    def _load(self, target: Target) -> ServedModel:
+        path = self.source.materialise(target)
+        return ServedModel.load(path, target.version, f"{self.source.describe()} ({path})")

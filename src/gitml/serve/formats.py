@@ -1,0 +1,250 @@
+"""Request bodies to validated frames: MLflow's scoring formats (JSON) and CSV.
+
+Every parser raises :class:`RequestError` (a 4xx status, a message and field-level
+problems) for anything it cannot accept; none of them echoes a whole input back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from gitml.errors import InputValidationError
+from gitml.package.signature import CompiledSignature, clip, validate_columns, validate_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+CSV_TYPES = ("text/csv", "application/csv")
+ARROW_CSV_BYTES = 16_384  # larger CSV bodies are parsed by pyarrow (C, typed columns)
+
+
+class RequestError(Exception):
+    """A request the server refuses: HTTP status, one-line message, field-level problems."""
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.problems = status, message, problems or []
+
+    @classmethod
+    def invalid(cls, problems: list[dict[str, str]], what: str = "input") -> RequestError:
+        return cls(400, f"The {what} does not match the model signature ({len(problems)} problem(s)).",
+                   [{"field": clip(p["field"], 80), "message": clip(p["message"], 400)} for p in problems[:50]])
+
+
+def bad(message: str, field_name: str = "(body)") -> RequestError:
+    return RequestError(400, message, [{"field": field_name, "message": message}])
+
+
+@dataclass
+class Parsed:
+    """A request body turned into a clean frame, plus what the answer needs."""
+
+    frame: pd.DataFrame
+    n_rows: int
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the v2 request id and outputs
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON; strict and fast first, then Python's parser (NaN, Infinity, huge integers)."""
+    try:
+        import orjson
+
+        return orjson.loads(body)
+    except ImportError:
+        pass
+    except ValueError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"malformed JSON: {clip(str(exc), 120)}") from None
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+# ------------------------------------------------------------------ /invocations
+
+
+def parse_invocations(body: bytes, content_type: str | None, sig: CompiledSignature, max_rows: int) -> Parsed:
+    """An MLflow scoring request (JSON in one of four formats, or CSV with a header row)."""
+    kind = media_type(content_type)
+    if kind == "application/json" or kind.endswith("+json"):
+        # No true/false literal in the body: no value can be a bool (lets validation skip a scan).
+        no_booleans = len(body) > 4096 and b"true" not in body and b"false" not in body
+        return parse_json_formats(loads(body), sig, max_rows, no_booleans)
+    if kind in CSV_TYPES:
+        return parse_csv(body, sig, max_rows)
+    raise RequestError(415, f"Unsupported content type '{clip(kind or '(none)')}'. "
+                       f"Send application/json ({', '.join(JSON_FORMATS)}) or text/csv with a header row.")
+
+
+def parse_json_formats(doc: Any, sig: CompiledSignature, max_rows: int, no_booleans: bool = False) -> Parsed:
+    if not isinstance(doc, dict):
+        raise bad(f"expected a JSON object with one of the keys {', '.join(JSON_FORMATS)}")
+    found = [k for k in JSON_FORMATS if k in doc]
+    unknown = [k for k in doc if k not in JSON_FORMATS and k != "params"]
+    if len(found) != 1:
+        raise bad(f"expected exactly one of the keys {', '.join(JSON_FORMATS)}; found "
+                  f"{', '.join(found) if found else 'none'}")
+    if unknown:
+        raise bad(f"unknown key(s) {', '.join(clip(repr(k)) for k in unknown[:5])}; "
+                  f"allowed: {', '.join(JSON_FORMATS)}, params")
+    fmt, payload = found[0], doc[found[0]]
+    if fmt == "dataframe_split":
+        return _split(payload, sig, max_rows, no_booleans)
+    if fmt == "dataframe_records":
+        return _records(payload, sig, max_rows, fmt, no_booleans)
+    if fmt == "instances":
+        return _rows_or_records(payload, sig, max_rows, fmt, no_booleans)
+    if isinstance(payload, dict):
+        return _columnar(payload, sig, max_rows)
+    return _rows_or_records(payload, sig, max_rows, fmt, no_booleans)
+
+
+def _split(payload: Any, sig: CompiledSignature, max_rows: int, no_booleans: bool = False) -> Parsed:
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise bad('dataframe_split needs an object {"columns": [...], "data": [[...], ...]}', "dataframe_split")
+    names = payload.get("columns", list(sig.names))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise bad("dataframe_split.columns must be a list of column names (strings)", "dataframe_split.columns")
+    rows = payload["data"]
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise bad("dataframe_split.data must be a list of rows (lists of values)", "dataframe_split.data")
+    return _rows(names, rows, sig, max_rows, "dataframe_split.data", no_booleans)
+
+
+def _rows(names: list[str], rows: list[Any], sig: CompiledSignature, max_rows: int, where: str,
+          no_booleans: bool = False) -> Parsed:
+    check_rows(len(rows), max_rows)
+    if len(set(names)) != len(names):
+        raise bad("duplicate column names", where)
+    width = len(names)
+    wrong = [i for i, r in enumerate(rows) if len(r) != width]
+    if wrong:
+        shown = ", ".join(map(str, wrong[:5]))
+        raise bad(f"row(s) {shown} do not have {width} value(s), one per column", where)
+    return Parsed(validated(lambda: validate_rows(rows, names, sig, no_booleans=no_booleans)), len(rows))
+
+
+def _records(payload: Any, sig: CompiledSignature, max_rows: int, where: str, no_booleans: bool = False) -> Parsed:
+    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+        raise bad(f"{where} must be a list of objects (one per row, column name -> value)", where)
+    check_rows(len(payload), max_rows)
+    if not payload:
+        return Parsed(validated(lambda: validate_columns({}, sig, n_rows=0)), 0)
+    names = list(payload[0])
+    if names and all(len(r) == len(names) for r in payload) and all(r.keys() == payload[0].keys() for r in payload):
+        if len(names) == 1:
+            rows: list[Any] = [[r[names[0]]] for r in payload]
+        else:
+            rows = list(map(itemgetter(*names), payload))
+        return Parsed(validated(lambda: validate_rows(rows, names, sig, no_booleans=no_booleans)), len(payload))
+    # Rows with different keys: a key a row lacks is a missing (null) value there.
+    names = list(dict.fromkeys(k for r in payload for k in r))
+    columns = {k: [r.get(k) for r in payload] for k in names}
+    return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=len(payload))), len(payload))
+
+
+def _rows_or_records(payload: Any, sig: CompiledSignature, max_rows: int, where: str,
+                     no_booleans: bool = False) -> Parsed:
+    if isinstance(payload, list) and payload and all(isinstance(r, list) for r in payload):
+        return _rows(list(sig.names), payload, sig, max_rows, where, no_booleans)
+    if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
+        return _records(payload, sig, max_rows, where, no_booleans)
+    raise bad(f"{where} must be a list of objects (column -> value) or a list of rows "
+              f"(lists of values in signature order: {clip(', '.join(sig.names), 200)})", where)
+
+
+def _columnar(payload: dict[str, Any], sig: CompiledSignature, max_rows: int) -> Parsed:
+    lengths = {len(v) if isinstance(v, list) else None for v in payload.values()}
+    if lengths == {None}:  # one row given as column -> scalar
+        columns = {k: [v] for k, v in payload.items()}
+        n_rows = 1
+    elif None in lengths or len(lengths) != 1:
+        raise bad("inputs must map every column to a list of values of one common length", "inputs")
+    else:
+        columns, n_rows = payload, lengths.pop()
+    check_rows(n_rows, max_rows)
+    return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=n_rows)), n_rows)
+
+
+def check_rows(n_rows: int, max_rows: int) -> None:
+    if n_rows > max_rows:
+        raise RequestError(413, f"{n_rows} rows exceed the maximum of {max_rows} per request "
+                           "<serve.max_batch_rows>; split the batch.",
+                           [{"field": "(batch)", "message": f"{n_rows} rows exceed the maximum of {max_rows}"}])
+
+
+def validated(run: Any) -> pd.DataFrame:
+    try:
+        return run()
+    except InputValidationError as exc:
+        raise RequestError.invalid(exc.problems) from None
+
+
+# ------------------------------------------------------------------ CSV
+
+
+def parse_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed:
+    """CSV with a header row. Every field is text; an empty field is a missing value."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise bad("CSV body is not valid UTF-8") from None
+    if "\x00" in text:
+        raise bad("CSV body contains NUL bytes")
+    if len(body) > ARROW_CSV_BYTES:
+        parsed = _arrow_csv(body, sig, max_rows)
+        if parsed is not None:
+            return parsed
+    try:
+        records = [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if r]
+    except csv.Error as exc:
+        raise bad(f"malformed CSV: {clip(str(exc), 120)}") from None
+    if not records:
+        raise bad("CSV body needs a header row naming the columns")
+    names = [n.strip() for n in records[0]]
+    return _rows(names, records[1:], sig, max_rows, "(csv)")
+
+
+def _arrow_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed | None:
+    """Columns typed by the signature straight from pyarrow; None when a value does not convert
+    (the exact parser then names it) or the header is odd."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    kinds = {"category": pa.string(), "bool": pa.bool_(), "int": pa.float64(), "float": pa.float64()}
+    types = {spec["name"]: kinds[spec["dtype"]] for spec in sig.inputs}  # no type inference: faster
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(body), read_options=pcsv.ReadOptions(use_threads=False),
+            convert_options=pcsv.ConvertOptions(column_types=types, null_values=[""],
+                                                strings_can_be_null=True, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    names = [n.strip() for n in table.column_names]
+    if len(set(names)) != len(names):
+        return None
+    check_rows(table.num_rows, max_rows)
+    columns: dict[str, Any] = {}
+    for name, column in zip(names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_floating(kind) or (pa.types.is_integer(kind) and column.null_count == 0):
+            columns[name] = column.to_numpy(zero_copy_only=False)  # a missing value is NaN
+        elif pa.types.is_boolean(kind) and column.null_count == 0:
+            columns[name] = column.to_numpy(zero_copy_only=False)
+        elif pa.types.is_string(kind) or pa.types.is_null(kind) or pa.types.is_floating(kind) \
+                or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+            columns[name] = column.to_pylist()
+        else:  # dates, times: text the signature does not take as a number
+            columns[name] = column.cast(pa.string()).to_pylist()
+    return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=table.num_rows)), table.num_rows)

@@ -1,0 +1,261 @@
+"""The request and feedback logs (docs/logs.md): buffered, hour-partitioned, atomic Parquet.
+
+Appending is the only thing a request does: it hands over references to arrays it already
+has, under a lock, in microseconds. A background thread turns the buffer into Parquet
+files when it holds ``flush_rows`` rows or its oldest row is ``flush_seconds`` old; each
+file is written under a temporary name, fsynced and renamed into
+``<root>/<kind>/date=YYYY-MM-DD/hour=HH/part-<unix_ns>-<pid>-<seq>.parquet``. A failed
+write keeps its rows for the next try, and :meth:`PartitionedLog.close` (graceful
+shutdown) writes whatever is left, so no answered request is lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+HOUR_US = 3_600_000_000
+REQUESTS, FEEDBACK = "requests", "feedback"
+
+
+@dataclass
+class RequestChunk:
+    """One answered request: its clean input frame and what the model said."""
+
+    request_id: str
+    ts_us: int
+    model_version: str
+    schema: tuple[Any, ...]  # (input (name, dtype) pairs, class names): one file holds one schema
+    inputs: Any  # the clean input frame, or its float64 matrix when every input is numeric
+    predicted: np.ndarray  # index of the predicted class of each row (into the schema's class names)
+    proba: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.predicted)
+
+
+@dataclass
+class FeedbackChunk:
+    ts_us: int
+    items: list[tuple[str, int, str]]  # (request_id, row, label)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.items)
+
+
+class PartitionedLog:
+    """A thread-safe buffer of chunks, written as Parquet parts by size and by age."""
+
+    def __init__(self, root: str | Path, kind: str, flush_rows: int, flush_seconds: float,
+                 on_flush: Callable[[int], None] | None = None, on_error: Callable[[], None] | None = None):
+        self.folder = Path(root) / kind
+        self.kind, self.flush_rows, self.flush_seconds = kind, max(1, flush_rows), max(0.01, flush_seconds)
+        self.on_flush, self.on_error = on_flush, on_error
+        self._chunks: list[Any] = []
+        self._rows = 0
+        self._oldest: float | None = None
+        self._lock = threading.Lock()  # guards the buffer
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- buffer
+    def append(self, chunk: Any) -> None:
+        with self._lock:
+            self._chunks.append(chunk)
+            self._rows += chunk.n_rows
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            full = self._rows >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    @property
+    def pending_rows(self) -> int:
+        return self._rows
+
+    def start(self) -> PartitionedLog:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"gitml-{self.kind}-log", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the flusher and write every buffered row (graceful shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        for _ in range(3):
+            if self.flush() or not self._rows:
+                break
+
+    def _run(self) -> None:
+        tick = min(self.flush_seconds / 4, 0.5)
+        while not self._stop.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            oldest = self._oldest
+            if self._rows >= self.flush_rows or (
+                    oldest is not None and time.monotonic() - oldest >= self.flush_seconds):
+                self.flush()
+
+    # ---------------------------------------------------------------- write
+    def flush(self) -> bool:
+        """Write the buffer now; False (rows kept for the next try) when writing failed."""
+        with self._write_lock:
+            with self._lock:
+                chunks, self._chunks, rows, self._rows, self._oldest = self._chunks, [], self._rows, 0, None
+            if not chunks:
+                return True
+            try:
+                for hour, table in self._tables(chunks):
+                    self._write(hour, table)
+            except Exception:
+                log.exception("could not write %d %s log row(s) under %s; keeping them for the next try",
+                              rows, self.kind, self.folder)
+                with self._lock:
+                    self._chunks[:0] = chunks
+                    self._rows += rows
+                    self._oldest = self._oldest or time.monotonic()
+                if self.on_error:
+                    self.on_error()
+                return False
+        if self.on_flush:
+            self.on_flush(rows)
+        return True
+
+    def _tables(self, chunks: list[Any]) -> list[tuple[int, pa.Table]]:
+        groups: dict[Any, list[Any]] = defaultdict(list)
+        for chunk in chunks:
+            groups[(chunk.ts_us // HOUR_US, getattr(chunk, "schema", None))].append(chunk)
+        build = request_table if self.kind == REQUESTS else feedback_table
+        return [(hour, build(group)) for (hour, _), group in sorted(groups.items(), key=lambda g: g[0][0])]
+
+    def _write(self, hour: int, table: pa.Table) -> Path:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        stamp = time.gmtime(hour * 3600)
+        folder = self.folder / f"date={time.strftime('%Y-%m-%d', stamp)}" / f"hour={stamp.tm_hour:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{time.time_ns()}-{os.getpid()}-{next(self._seq)}.parquet"
+        tmp = folder / f".{name}.tmp"
+        # Dictionary-encode the repetitive text columns only: on floats it costs 3x the write.
+        text = [f.name for f in table.schema if f.type == pa.string()]
+        try:
+            with open(tmp, "wb") as handle:
+                pq.write_table(table, handle, use_dictionary=text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return folder / name
+
+
+# -------------------------------------------------------------------- tables
+
+
+def request_table(chunks: list[RequestChunk]) -> pa.Table:
+    """One row per predicted row, columns as docs/logs.md lists them."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    inputs, class_names = chunks[0].schema
+    counts = np.array([c.n_rows for c in chunks])
+    owner = pa.array(np.repeat(np.arange(len(chunks)), counts))  # row -> its chunk
+
+    def per_chunk(values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pc.take(pa.array(values, type=kind), owner)
+
+    columns: dict[str, pa.Array] = {
+        "request_id": per_chunk([c.request_id for c in chunks], pa.string()),
+        "row": pa.array(np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)),
+        "ts": per_chunk([c.ts_us for c in chunks], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "model_version": per_chunk([c.model_version for c in chunks], pa.string()),
+    }
+    for name, values in zip((n for n, _ in inputs), _input_columns(chunks), strict=True):
+        columns[name] = values
+    columns.update({name: _feature_array(columns[name], dtype) for name, dtype in inputs})
+    predicted = np.concatenate([c.predicted for c in chunks])
+    columns["prediction"] = pc.take(pa.array(list(class_names), type=pa.string()), pa.array(predicted))
+    proba = np.vstack([c.proba for c in chunks]).astype(np.float64, copy=False)
+    for j, name in enumerate(class_names):
+        columns[f"proba_{name}"] = pa.array(proba[:, j])
+    return pa.table(columns)
+
+
+def _input_columns(chunks: list[RequestChunk]) -> list[Any]:
+    """The input columns of all chunks, concatenated, in signature order."""
+    import numpy as np
+    import pandas as pd
+
+    names = [n for n, _ in chunks[0].schema[0]]
+    if all(isinstance(c.inputs, np.ndarray) for c in chunks):
+        # Stacking beats concatenating frames; transposed, each column is contiguous.
+        columns = np.ascontiguousarray(np.vstack([c.inputs for c in chunks]).T)
+        return list(columns)
+    frames = [c.inputs if isinstance(c.inputs, pd.DataFrame) else pd.DataFrame(c.inputs, columns=names)
+              for c in chunks]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, copy=False)
+    return [frame[name].to_numpy() for name in names]
+
+
+def _feature_array(values: Any, dtype: str) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    if dtype == "category":
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    numbers = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(numbers)
+    array = pa.array(numbers, mask=missing) if missing.any() else pa.array(numbers)
+    if dtype in ("int", "bool"):
+        try:
+            return array.cast(pa.int64() if dtype == "int" else pa.bool_())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return array  # an integer beyond int64 stays float64 rather than lose the row
+    return array
+
+
+def feedback_table(chunks: list[FeedbackChunk]) -> pa.Table:
+    import pyarrow as pa
+
+    items = [(i, c.ts_us) for c in chunks for i in c.items]
+    return pa.table({
+        "request_id": pa.array([i[0] for i, _ in items], type=pa.string()),
+        "row": pa.array([i[1] for i, _ in items], type=pa.int64()),
+        "label": pa.array([i[2] for i, _ in items], type=pa.string()),
+        "ts": pa.array([ts for _, ts in items], type=pa.timestamp("us", tz="UTC")),
+    })
+
+
+def read_log(root: str | Path, kind: str = REQUESTS) -> pd.DataFrame:
+    """Every part file of one log as a frame (tests and quick looks; readers may use any tool)."""
+    import pandas as pd
+
+    files = sorted((Path(root) / kind).glob("date=*/hour=*/part-*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

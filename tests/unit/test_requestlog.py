@@ -1,0 +1,134 @@
+"""The request/feedback log writer: flush by rows and by age, hourly files, atomic, nothing lost."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from gitml.serve.requestlog import (
+    FEEDBACK,
+    HOUR_US,
+    REQUESTS,
+    FeedbackChunk,
+    PartitionedLog,
+    RequestChunk,
+    read_log,
+)
+
+SCHEMA = ((("x", "float"), ("n", "int"), ("flag", "bool"), ("color", "category")), ("no", "yes"))
+NUMERIC = ((("x", "float"), ("y", "float")), ("a", "b"))
+
+
+def chunk(request_id: str, rows: int = 2, ts_us: int | None = None) -> RequestChunk:
+    frame = pd.DataFrame({"x": np.arange(rows, dtype=float), "n": [3.0] * rows, "flag": [1.0] * rows,
+                          "color": ["red"] * (rows - 1) + [None]})
+    proba = np.tile([0.25, 0.75], (rows, 1))
+    return RequestChunk(request_id, ts_us or time.time_ns() // 1000, "v1", SCHEMA, frame, np.ones(rows, dtype=int),
+                        proba)
+
+
+def files(root, kind=REQUESTS):
+    return sorted((root / kind).rglob("part-*.parquet"))
+
+
+def test_rows_are_written_typed_as_the_signature_says(tmp_path):
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=100, flush_seconds=60)
+    log.append(chunk("a", 3))
+    log.append(chunk("b", 2))
+    assert files(tmp_path) == [] and log.pending_rows == 5
+    assert log.flush() and log.pending_rows == 0
+    (part,) = files(tmp_path)
+    schema = pq.read_schema(part)
+    assert [str(schema.field(n).type) for n in ("request_id", "row", "ts", "model_version", "x", "n", "flag",
+                                                   "color", "prediction", "proba_no", "proba_yes")] == [
+        "string", "int64", "timestamp[us, tz=UTC]", "string", "double", "int64", "bool", "string", "string",
+        "double", "double"]
+    frame = read_log(tmp_path)
+    assert frame["request_id"].tolist() == ["a", "a", "a", "b", "b"] and frame["row"].tolist() == [0, 1, 2, 0, 1]
+    assert frame["color"].isna().tolist() == [False, False, True, False, True]
+    assert frame["proba_yes"].tolist() == [0.75] * 5 and frame["prediction"].tolist() == ["yes"] * 5
+
+
+def test_numeric_matrices_stack_like_frames(tmp_path):
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=100, flush_seconds=60)
+    for i in range(3):
+        matrix = np.array([[i, 10.0 + i]])
+        log.append(RequestChunk(f"r{i}", time.time_ns() // 1000, "v1", NUMERIC, matrix, np.array([i % 2]),
+                                np.array([[0.6, 0.4]])))
+    log.close()
+    frame = read_log(tmp_path)
+    assert frame["x"].tolist() == [0, 1, 2] and frame["y"].tolist() == [10, 11, 12]
+    assert frame["prediction"].tolist() == ["a", "b", "a"] and frame["row"].tolist() == [0, 0, 0]
+
+
+def test_flush_by_rows_and_by_age_in_the_background(tmp_path):
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=4, flush_seconds=0.3).start()
+    try:
+        log.append(chunk("a", 5))
+        deadline = time.monotonic() + 5
+        while not files(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(files(tmp_path)) == 1
+        log.append(chunk("b", 1))
+        time.sleep(0.1)
+        assert len(files(tmp_path)) == 1  # too young, too few
+        deadline = time.monotonic() + 5
+        while len(files(tmp_path)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(files(tmp_path)) == 2
+    finally:
+        log.close()
+
+
+def test_files_rotate_by_utc_hour_and_leave_no_temporaries(tmp_path):
+    hour = 1_700_000_000_000_000 // HOUR_US * HOUR_US  # 2023-11-14 22:00 UTC
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=100, flush_seconds=60)
+    log.append(chunk("a", 1, hour + 5))
+    log.append(chunk("b", 1, hour + HOUR_US + 5))
+    log.close()
+    names = [p.relative_to(tmp_path / REQUESTS).parent.as_posix() for p in files(tmp_path)]
+    assert names == ["date=2023-11-14/hour=22", "date=2023-11-14/hour=23"]
+    assert all(p.name.startswith("part-") and p.name.count("-") == 3 for p in files(tmp_path))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("part-")]
+
+
+def test_a_failed_write_keeps_the_rows_for_the_next_try(tmp_path):
+    errors = []
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the folder should be")
+    log = PartitionedLog(blocker, FEEDBACK, flush_rows=100, flush_seconds=60, on_error=lambda: errors.append(1))
+    log.append(FeedbackChunk(time.time_ns() // 1000, [("a", 0, "yes"), ("a", 1, "no")]))
+    assert not log.flush() and errors == [1] and log.pending_rows == 2
+    blocker.unlink()
+    log.close()
+    feedback = read_log(blocker, FEEDBACK)
+    assert feedback[["request_id", "row", "label"]].values.tolist() == [["a", 0, "yes"], ["a", 1, "no"]]
+    assert str(feedback["ts"].dtype) == "datetime64[us, UTC]"
+
+
+def test_appends_from_many_threads_are_all_written(tmp_path):
+    import threading
+
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=7, flush_seconds=0.05).start()
+
+    def client(name: str) -> None:
+        for i in range(50):
+            log.append(chunk(f"{name}-{i}", 2))
+
+    threads = [threading.Thread(target=client, args=(str(n),)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    frame = read_log(tmp_path)
+    assert len(frame) == 400 and frame["request_id"].nunique() == 200
+
+
+@pytest.mark.parametrize("kind", [REQUESTS, FEEDBACK])
+def test_reading_an_empty_log_is_an_empty_frame(tmp_path, kind):
+    assert read_log(tmp_path, kind).empty
