@@ -17,6 +17,8 @@ def test_make_loop_ends_with_v2_in_prod_and_the_server_answering_v2(tmp_path: Pa
               "--source", str(ROOT), cwd=ROOT)
     text = out.stdout
     assert "one sticky report comment on #1" in text
+    assert "no drift: no retraining pull request" in text
+    assert "still one retraining pull request (#2), updated twice" in text
     assert "v1.1.0 in prod, the server answers with v1.1.0" in text
     assert ", 0 failed" in text
     assert "registration" in text and "assignment" in text

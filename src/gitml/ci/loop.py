@@ -193,14 +193,15 @@ class Loop:
             time.sleep(0.25)
         raise SystemExit(f"loop: the server did not serve {wanted or 'a model'} within {timeout}s")
 
-    def traffic(self) -> None:
-        self.step("production traffic: shifted inputs, then their true labels as feedback")
+    def traffic(self, shift: float, seed: int) -> None:
+        kind = f"shifted by {shift} std" if shift else "unshifted"
+        self.step(f"production traffic ({kind}), then its true labels as feedback")
         self.sh("gitml", "simulate", "--url", f"http://127.0.0.1:{self.port}", "--source", "synthetic",
-                "--shift", "1.5", "--batches", "12", "--batch-rows", "100", "--seed", "7", "--params", "params.yaml",
-                cwd=self.dev)
+                "--shift", str(shift), "--batches", "12", "--batch-rows", "100", "--seed", str(seed),
+                "--params", "params.yaml", cwd=self.dev)
         time.sleep(1.5)  # serve.log_flush_seconds=0.5: the log reaches disk
 
-    def ci_drift(self) -> tuple[str, int]:
+    def ci_drift(self, expect_drift: bool) -> tuple[str, int] | None:
         """drift.yml."""
         self.step("scheduled drift workflow: collect logs, drift check, retraining pull request")
         path = self.job("drift", "main")
@@ -209,13 +210,19 @@ class Loop:
         self.sh("gitml", "fetch", "--stage", "prod", "-o", "bundle", cwd=path)
         check = self.sh("gitml", "drift", "check", "--bundle", "bundle", "--log-dir", "logs", "--out",
                         "reports/drift", cwd=path, check=False)
-        assert check.returncode == 1, f"expected drift (exit 1), got exit {check.returncode}"
-        out = self.sh("gitml", "retrain-pr", "--bundle", "bundle", "--log-dir", "logs", "--report-dir",
-                      "reports/drift", cwd=path).stdout
+        assert check.returncode == (1 if expect_drift else 0), f"drift check exited {check.returncode}"
+        if not expect_drift:
+            assert not self.forge.open_pulls(), "no drift, yet a pull request is open"
+            print("    no drift: no retraining pull request")
+            return None
+        self.sh("gitml", "retrain-pr", "--bundle", "bundle", "--log-dir", "logs", "--report-dir",
+                "reports/drift", cwd=path)
         pulls = self.forge.open_pulls()
-        assert len(pulls) == 1, pulls
-        print(f"    {out.strip()}")
-        return pulls[0]["head"]["ref"], int(pulls[0]["number"])
+        assert len(pulls) == 1, f"expected exactly one open retraining pull request, found {len(pulls)}"
+        number = int(pulls[0]["number"])
+        comments = len(self.forge.comments_on(number))
+        print(f"    one retraining pull request: #{number} ({pulls[0]['head']['ref']}), {comments} comment(s)")
+        return pulls[0]["head"]["ref"], number
 
     def swap_under_load(self, version: str) -> None:
         import httpx
@@ -279,8 +286,19 @@ class Loop:
             self.ci_deploy()
             self.start_server()
             print(f"    the server answers with {self.wait_version(v1)}")
-            self.traffic()
-            branch, retrain = self.ci_drift()
+            self.traffic(shift=0.0, seed=1)
+            self.ci_drift(expect_drift=False)
+            self.traffic(shift=1.5, seed=100)
+            opened = self.ci_drift(expect_drift=True)
+            assert opened is not None
+            for seed in (200, 300):  # the job runs again on its schedule: same PR, updated
+                self.traffic(shift=1.5, seed=seed)
+                again = self.ci_drift(expect_drift=True)
+                assert again == opened, f"a second retraining pull request was opened: {again}"
+            branch, retrain = opened
+            updates = [c for c in self.forge.comments_on(retrain) if "gitml:ci-report" not in c["body"]]
+            assert len(updates) == 2, f"expected 2 update comments on #{retrain}, found {len(updates)}"
+            print(f"    still one retraining pull request (#{retrain}), updated twice with a comment each time")
             self.ci_pull_request(branch, retrain)
             self.merge(branch, retrain)
             v2 = self.ci_promote()
