@@ -48,12 +48,12 @@ def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(pr
     run("gitml", "config", "compose", "model=random_forest", "trainer.epochs=3", cwd=project)
     assert ran_stages(repro(project).stdout) == set()
 
-    run("gitml", "config", "compose", "data.source.name=wine", cwd=project)
+    run("gitml", "config", "compose", "data=wine", "model=logreg", cwd=project)
     out = repro(project)
     assert ran_stages(out.stdout) == set(DATA_STAGES)
     assert json.loads((project / "reports/data.json").read_text())["rows"]["total"] == 178
 
-    run("gitml", "config", "compose", "data.source.name=wine", "data.split.seed=7", cwd=project)
+    run("gitml", "config", "compose", "data=wine", "model=logreg", "data.split.seed=7", cwd=project)
     assert ran_stages(repro(project).stdout) == {"prepare"}
 
 
