@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def test_dvc_exp_run_with_bad_value_fails_naming_the_key(project):
 def test_config_check_passes_then_fails_naming_the_fix(project):
     run("gitml", "config", "check", cwd=project)
     path = project / "conf/trainer/default.yaml"
-    path.write_text(path.read_text().replace("batch_size: 256", "batch_size: 512"))
+    text = path.read_text()
+    assert "\nbatch_size: " in text
+    path.write_text(re.sub(r"\nbatch_size: \d+", "\nbatch_size: 999", text))
     out = run("gitml", "config", "check", cwd=project, check=False)
     assert out.returncode == 1
     assert "trainer.batch_size" in out.stderr and "gitml config compose" in out.stderr
