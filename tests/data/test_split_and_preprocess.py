@@ -76,3 +76,29 @@ def test_preprocessor_round_trips_through_json(frame, tmp_path):
     assert list(again.encode_labels(pd.Series([1, 0, "1"]))) == [1, 0, 1]
     with pytest.raises(GitmlError, match="known classes"):
         again.encode_labels(pd.Series([7]))
+
+
+@pytest.mark.parametrize("encoding", [Encoding.onehot, Encoding.ordinal])
+def test_transform_imputes_scales_and_encodes_like_the_formula(frame, encoding):
+    """Missing numbers take the train median, then every number is scaled; any column order."""
+    contract = infer_contract(frame.drop(columns="row_id"), "target")
+    prep = Preprocessor.fit(frame, contract, PreprocessConfig(scaling=Scaling.standard, categorical=encoding))
+    rows = frame.head(50).drop(columns=["row_id", "target"]).copy()
+    rows.loc[::7, prep.numeric[0]] = np.nan
+    got = prep.transform(rows.iloc[:, ::-1])  # columns in another order than the signature
+    assert got.dtype == np.float32 and got.shape == (50, len(prep.feature_names()))
+    for j, name in enumerate(prep.numeric):
+        expected = (rows[name].fillna(prep.fill[name]) - prep.center[name]) / prep.scale[name]
+        np.testing.assert_allclose(got[:, j], expected.to_numpy(), rtol=1e-6)
+    names = prep.feature_names()
+    for name in prep.categorical:
+        levels = prep.levels[name]
+        if encoding is Encoding.onehot:
+            block = got[:, [names.index(f"{name}={level}") for level in levels]]
+            assert (block.sum(axis=1) == 1).all()
+            assert [levels[i] for i in block.argmax(axis=1)] == rows[name].tolist()
+        else:
+            assert [levels[int(i)] for i in got[:, names.index(name)]] == rows[name].tolist()
+    only_numeric = Preprocessor(prep.numeric, [], "target", prep.classes, fill=prep.fill, center=prep.center,
+                                scale=prep.scale)
+    np.testing.assert_array_equal(only_numeric.transform(rows[prep.numeric]), got[:, :len(prep.numeric)])
