@@ -13,11 +13,15 @@ import json
 import re
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+HOST = "127.0.0.1"
+Reply: TypeAlias = tuple[int, Any, dict[str, str]]  # status, JSON payload, response headers
 
 
 @dataclass
@@ -51,13 +55,13 @@ class ForgeStub:
         self.failures: list[tuple[int, dict[str, str], str]] = []
         self.lock = threading.Lock()
         self._next_issue, self._next_comment = 1, 1001
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = ThreadingHTTPServer((HOST, 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def root(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        # server_address's host is typed str | bytes; HTTPServer keeps the bound port as an int
+        return f"http://{HOST}:{self.server.server_port}"
 
     @property
     def url(self) -> str:
@@ -100,14 +104,14 @@ class ForgeStub:
 
     # ---------------------------------------------------------------- API
 
-    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
         base = f"{self.prefix}/repos/{self.repo}"
         if not path.startswith(f"{self.prefix}/repos/"):
             return 404, {"message": "Not Found"}, {}
         if not path.startswith(base + "/"):
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
         rest = path[len(base):]
-        routes = [
+        routes: list[tuple[str, str, Callable[..., Reply]]] = [  # route(*groups, query=, body=, path=)
             ("GET", r"/pulls", self._list_pulls),
             ("POST", r"/pulls", self._create_pull),
             ("GET", r"/pulls/(\d+)", self._get_pull),
@@ -123,7 +127,7 @@ class ForgeStub:
                 return route(*match.groups(), query=query, body=body, path=path)
         return 404, {"message": "Not Found"}, {}
 
-    def _page(self, items: list[Any], query: dict[str, str], path: str) -> tuple[int, Any, dict[str, str]]:
+    def _page(self, items: list[Any], query: dict[str, str], path: str) -> Reply:
         size = min(int(query.get("per_page", 30)), self.page_size)
         page = int(query.get("page", 1))
         chunk = items[(page - 1) * size: page * size]
@@ -134,7 +138,7 @@ class ForgeStub:
             links.append(f'<{self.root}{path}?{urlencode({**query, "page": last})}>; rel="last"')
         return 200, chunk, ({"Link": ", ".join(links)} if links else {})
 
-    def _list_pulls(self, *, query, body, path):
+    def _list_pulls(self, *, query: dict[str, str], body: Any, path: str) -> Reply:
         pulls = list(self.pulls.values())
         state = query.get("state", "open")
         if state != "all":
@@ -145,7 +149,7 @@ class ForgeStub:
             pulls = [p for p in pulls if p["base"]["ref"] == query["base"]]
         return self._page(pulls, query, path)
 
-    def _create_pull(self, *, query, body, path):
+    def _create_pull(self, *, query: dict[str, str], body: Any, path: str) -> Reply:
         missing = [k for k in ("title", "head", "base") if not (body or {}).get(k)]
         if missing:
             return 422, _invalid([{"resource": "PullRequest", "field": k, "code": "missing_field"} for k in missing]), {}
@@ -164,18 +168,18 @@ class ForgeStub:
         }
         return 201, self.pulls[number], {}
 
-    def _get_pull(self, number, *, query, body, path):
+    def _get_pull(self, number: str, *, query: dict[str, str], body: Any, path: str) -> Reply:
         pull = self.pulls.get(int(number))
         return (200, pull, {}) if pull else (404, {"message": "Not Found"}, {})
 
-    def _update_pull(self, number, *, query, body, path):
+    def _update_pull(self, number: str, *, query: dict[str, str], body: Any, path: str) -> Reply:
         pull = self.pulls.get(int(number))
         if not pull:
             return 404, {"message": "Not Found"}, {}
         pull.update({k: v for k, v in (body or {}).items() if k in ("title", "body", "state")})
         return 200, pull, {}
 
-    def _add_labels(self, number, *, query, body, path):
+    def _add_labels(self, number: str, *, query: dict[str, str], body: Any, path: str) -> Reply:
         pull = self.pulls.get(int(number))
         if not pull:
             return 404, {"message": "Not Found"}, {}
@@ -184,12 +188,12 @@ class ForgeStub:
                 pull["labels"].append({"name": name})
         return 200, pull["labels"], {}
 
-    def _list_comments(self, number, *, query, body, path):
+    def _list_comments(self, number: str, *, query: dict[str, str], body: Any, path: str) -> Reply:
         if int(number) not in self.pulls:
             return 404, {"message": "Not Found"}, {}
         return self._page(self.comments_on(int(number)), query, path)
 
-    def _create_comment(self, number, *, query, body, path):
+    def _create_comment(self, number: str, *, query: dict[str, str], body: Any, path: str) -> Reply:
         if int(number) not in self.pulls:
             return 404, {"message": "Not Found"}, {}
         if not (body or {}).get("body"):
@@ -199,7 +203,7 @@ class ForgeStub:
                               "html_url": f"https://github.test/{self.repo}/pull/{number}#issuecomment-{cid}"}
         return 201, self.comments[cid], {}
 
-    def _edit_comment(self, cid, *, query, body, path):
+    def _edit_comment(self, cid: str, *, query: dict[str, str], body: Any, path: str) -> Reply:
         comment = self.comments.get(int(cid))
         if not comment:
             return 404, {"message": "Not Found"}, {}
