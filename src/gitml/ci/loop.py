@@ -25,6 +25,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitml.testing.forge_stub import ForgeStub
 
 REFERENCE = ("conf", "dvc.yaml", "artifacts.yaml", ".dvcignore", ".gitignore", "data/external",
              "data/production/README.md", ".github")
@@ -43,11 +47,18 @@ class Loop:
                     "DVC_NO_ANALYTICS": "1", "GITHUB_REPOSITORY": SLUG, "GITML_TOKEN": TOKEN,
                     "GIT_AUTHOR_NAME": "gitml loop", "GIT_AUTHOR_EMAIL": "loop@gitml.invalid",
                     "GIT_COMMITTER_NAME": "gitml loop", "GIT_COMMITTER_EMAIL": "loop@gitml.invalid"}
-        self.forge = None
+        self._forge: ForgeStub | None = None
         self.server: subprocess.Popen[str] | None = None
         self.port = 0
 
     # -------------------------------------------------------------- helpers
+    @property
+    def forge(self) -> ForgeStub:
+        """The GitHub stand-in, started by :meth:`setup`."""
+        if self._forge is None:
+            raise RuntimeError("loop: the GitHub stand-in is not running; setup() starts it")
+        return self._forge
+
     def step(self, title: str) -> None:
         self.count += 1
         print(f"\n==> [{self.count}] {title}", flush=True)
@@ -79,7 +90,7 @@ class Loop:
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True)
         self.sh("git", "init", "-q", "--bare", "-b", "main", str(self.origin), cwd=self.work)
-        self.forge = ForgeStub(token=TOKEN, repo=SLUG, git_dir=self.origin).start()
+        self._forge = ForgeStub(token=TOKEN, repo=SLUG, git_dir=self.origin).start()
         self.env["GITML_FORGE_URL"] = self.forge.url
         print(f"    GitHub stand-in at {self.forge.url}, repository {SLUG}")
         self.dev.mkdir()
@@ -228,7 +239,8 @@ class Loop:
         import httpx
 
         self.step(f"the following server swaps to {version} under load")
-        failures, answered, seen = [], 0, set()
+        failures: list[int | str] = []  # status codes and transport errors
+        answered, seen = 0, set()
         stop = threading.Event()
 
         def client() -> None:
@@ -312,8 +324,8 @@ class Loop:
             if self.server is not None:
                 self.server.terminate()
                 self.server.wait(timeout=30)
-            if self.forge is not None:
-                self.forge.stop()
+            if self._forge is not None:
+                self._forge.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
