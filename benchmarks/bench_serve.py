@@ -85,17 +85,51 @@ def run_clients(concurrency: int, seconds: float, call) -> list[float]:
     return [x for part in latencies for x in part]
 
 
-def http_call(port: int, body: bytes, content_type: str, rows: int):
+def http_call(port: int, request: tuple[str, bytes, dict[str, str]]):
+    path, body, headers = request
+
     def call(state: dict) -> None:
         conn = state.get("conn")
         if conn is None:
             conn = state["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", "/invocations", body=body, headers={"content-type": content_type})
+        conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         payload = response.read()
         if response.status != 200:
             raise SystemExit(f"HTTP {response.status}: {payload[:300]!r}")
     return call
+
+
+def arrow_body(frame) -> bytes:
+    """The frame as an Arrow IPC stream (what ``pa.Table.from_pandas`` gives a pandas user)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def oip_binary_request(frame, inputs) -> tuple[str, bytes, dict[str, str]]:
+    """An OIP v2 infer request with binary tensor data in and out (as tritonclient sends one)."""
+    import numpy as np
+
+    header: dict = {"inputs": [], "parameters": {"binary_data_output": True}}
+    blobs = []
+    for spec in inputs:
+        column = frame[spec["name"]]
+        if spec["dtype"] == "category":
+            blob = b"".join(len(v).to_bytes(4, "little") + v for v in (str(x).encode() for x in column))
+            datatype = "BYTES"
+        else:
+            blob, datatype = column.to_numpy(np.float64).astype("<f8").tobytes(), "FP64"
+        header["inputs"].append({"name": spec["name"], "shape": [len(frame)], "datatype": datatype,
+                                 "parameters": {"binary_data_size": len(blob)}})
+        blobs.append(blob)
+    head = json.dumps(header).encode()
+    return ("/v2/models/model/infer", head + b"".join(blobs),
+            {"content-type": "application/octet-stream", "inference-header-content-length": str(len(head))})
 
 
 def bare_call(bundle, frame):
@@ -117,6 +151,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--bare-threads", type=int, default=1, help="torch threads of the bare baseline")
+    parser.add_argument("--only", nargs="+", help="run only the cases whose label contains one of these words")
     args = parser.parse_args()
 
     import pandas as pd
@@ -142,17 +177,22 @@ def main() -> None:
         data = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
         return json.dumps({"dataframe_split": {"columns": names, "data": data}}).encode()
 
-    cases = [("1 row, JSON", one, split_body(one), "application/json"),
-             ("1000 rows, JSON", many, split_body(many), "application/json"),
-             ("1000 rows, CSV", many, many.to_csv(index=False).encode(), "text/csv")]
+    json_type, arrow_type = {"content-type": "application/json"}, "application/vnd.apache.arrow.stream"
+    cases = [("1 row, JSON", one, ("/invocations", split_body(one), json_type)),
+             ("1000 rows, JSON", many, ("/invocations", split_body(many), json_type)),
+             ("1000 rows, CSV", many, ("/invocations", many.to_csv(index=False).encode(), {"content-type": "text/csv"})),
+             ("1000 rows, Arrow", many, ("/invocations", arrow_body(many),
+                                         {"content-type": arrow_type, "accept": arrow_type})),
+             ("1000 rows, OIP binary", many, oip_binary_request(many, bundle.signature["inputs"]))]
+    cases = [case for case in cases if args.only is None or any(word in case[0] for word in args.only)]
     port = free_port()
     (work / "run").mkdir()
     server = start_server(Path(bundle_dir), port, work / "run" / "logs", args.workers)
     results = []
     try:
-        for label, frame, body, content_type in cases:
+        for label, frame, request in cases:
             for concurrency in args.concurrency:
-                served = stats(run_clients(concurrency, args.seconds, http_call(port, body, content_type, len(frame))),
+                served = stats(run_clients(concurrency, args.seconds, http_call(port, request)),
                                args.seconds, len(frame))
                 bare = stats(run_clients(concurrency, args.seconds, bare_call(bundle, frame)), args.seconds, len(frame))
                 results.append((label, concurrency, served, bare))

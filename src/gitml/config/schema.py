@@ -278,7 +278,7 @@ class ServeConfig:
     max_batch_rows: int = 10_000  # larger batches get 413
     max_body_bytes: int = 10_000_000
     log_dir: str = "logs"  # request log (requests/) and feedback log (feedback/) root
-    log_flush_rows: int = 1000  # buffered rows before a Parquet flush
+    log_flush_rows: int = 20_000  # buffered rows before a Parquet flush
     log_flush_seconds: float = 5.0  # ... or this long, whichever comes first
     follow_interval_seconds: float = 2.0  # how often --follow polls its deployment source
 

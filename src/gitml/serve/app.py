@@ -22,10 +22,16 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
-from gitml.serve import openapi
+from gitml.serve import oip, openapi
 from gitml.serve.feedback import parse_feedback
-from gitml.serve.formats import RequestError, loads, media_type, parse_invocations
-from gitml.serve.oip import parse_v2
+from gitml.serve.formats import (
+    ARROW_STREAM,
+    RequestError,
+    arrow_answer,
+    loads,
+    media_type,
+    parse_invocations,
+)
 from gitml.serve.requestlog import FeedbackChunk, RequestChunk
 
 if TYPE_CHECKING:
@@ -91,9 +97,10 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         model = state.holder.current
         body = await read_body(request, cfg.max_body_bytes)
         content_type = request.headers.get("content-type")
+        arrow = ARROW_STREAM in request.headers.get("accept", "")
         if len(body) <= INLINE_BYTES:
-            return state_invoke(state, model, body, content_type)
-        return await run_in_threadpool(state_invoke, state, model, body, content_type)
+            return state_invoke(state, model, body, content_type, arrow)
+        return await run_in_threadpool(state_invoke, state, model, body, content_type, arrow)
 
     @app.post("/feedback", summary="True labels for earlier predictions", response_class=Response,
               responses={200: {"model": openapi.FeedbackResponse, "description": "Labels appended."},
@@ -115,7 +122,7 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     # ---------------------------------------------------------- Open Inference Protocol v2
     @app.get("/v2", summary="OIP v2 server metadata")
     async def v2_server() -> dict[str, Any]:
-        return {"name": "gitml", "version": __version__, "extensions": []}
+        return {"name": "gitml", "version": __version__, "extensions": ["binary_tensor_data"]}
 
     @app.get("/v2/health/live", summary="OIP v2 liveness")
     async def v2_live() -> dict[str, bool]:
@@ -159,10 +166,14 @@ def _routes(app: FastAPI, state: ServeState) -> None:
 async def _v2(state: ServeState, request: Request, name: str, model_version: str | None) -> Response:
     model = _named(state, name, model_version)
     body = await read_body(request, state.cfg.max_body_bytes)
-    _require_json(request)
+    header_length = request.headers.get(oip.BINARY_HEADER)
+    if header_length is None:
+        _require_json(request)
+    else:  # binary tensor data extension: JSON, then raw tensor bytes
+        _require_json(request, oip.BINARY_MEDIA, "")
     if len(body) <= INLINE_BYTES:
-        return state_v2(state, model, body)
-    return await run_in_threadpool(state_v2, state, model, body)
+        return state_v2(state, model, body, header_length)
+    return await run_in_threadpool(state_v2, state, model, body, header_length)
 
 
 def _named(state: ServeState, name: str, model_version: str | None = None) -> ServedModel:
@@ -174,10 +185,11 @@ def _named(state: ServeState, name: str, model_version: str | None = None) -> Se
     return model
 
 
-def _require_json(request: Request) -> None:
+def _require_json(request: Request, *also: str) -> None:
     kind = media_type(request.headers.get("content-type"))
-    if kind != JSON and not kind.endswith("+json"):
-        raise RequestError(415, f"Unsupported content type '{kind[:60] or '(none)'}'; send application/json.")
+    if kind != JSON and not kind.endswith("+json") and kind not in also:
+        raise RequestError(415, f"Unsupported content type '{kind[:60] or '(none)'}'; send "
+                           f"{' or '.join([JSON, *filter(None, also)])}.")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -201,33 +213,38 @@ async def read_body(request: Request, limit: int) -> bytes:
 # ---------------------------------------------------------------------- the work
 
 
-def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_type: str | None) -> Response:
+def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_type: str | None,
+                 arrow: bool = False) -> Response:
+    """Answer /invocations: JSON, or an Arrow IPC stream when the client accepts one."""
     parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows)
     proba = model.predict(parsed.frame)
     predicted = proba.argmax(axis=1)
     request_id = _record(state, model, parsed.frame, proba, predicted)
+    headers = {"x-model-version": model.version, "x-request-id": request_id}
+    if arrow:
+        answer = arrow_answer(model.classes, model.class_names, proba, predicted,
+                              {"model_version": model.version, "request_id": request_id})
+        return Response(answer, media_type=ARROW_STREAM, headers=headers)
     payload = {"predictions": model.predictions(proba, predicted), "model_version": model.version,
                "request_id": request_id}
-    return _json(payload, {"x-model-version": model.version, "x-request-id": request_id})
+    return _json(payload, headers)
 
 
-def state_v2(state: ServeState, model: ServedModel, body: bytes) -> Response:
-    parsed = parse_v2(loads(body), model.signature, state.cfg.max_batch_rows)
+def state_v2(state: ServeState, model: ServedModel, body: bytes, header_length: str | None = None) -> Response:
+    doc, binary = oip.split_body(body, header_length)
+    parsed = oip.parse_v2(doc, model.signature, state.cfg.max_batch_rows, binary)
     proba = model.predict(parsed.frame)
     predicted = proba.argmax(axis=1)
     request_id = _record(state, model, parsed.frame, proba, predicted)
-    n, k = proba.shape
-    tensors = {
-        "prediction": {"name": "prediction", "datatype": "BYTES", "shape": [n],
-                       "data": [model.class_names[i] for i in predicted.tolist()]},
-        "probabilities": {"name": "probabilities", "datatype": "FP64", "shape": [n, k],
-                          "data": proba.astype("float64").ravel().tolist(),
-                          "parameters": {"classes": model.class_names}},
-    }
+    outputs, blob = oip.infer_outputs(model, proba, predicted, parsed.extra["outputs"])
     payload = {"model_name": model.name, "model_version": model.version, "id": parsed.extra["id"] or request_id,
-               "parameters": {"request_id": request_id},
-               "outputs": [tensors[name] for name in parsed.extra["outputs"]]}
-    return _json(payload, {"x-model-version": model.version, "x-request-id": request_id})
+               "parameters": {"request_id": request_id}, "outputs": outputs}
+    headers = {"x-model-version": model.version, "x-request-id": request_id}
+    if not blob:
+        return _json(payload, headers)
+    head = orjson.dumps(payload)
+    return Response(head + blob, media_type=oip.BINARY_MEDIA,
+                    headers={**headers, oip.BINARY_HEADER: str(len(head))})
 
 
 def _record(state: ServeState, model: ServedModel, frame: Any, proba: Any, predicted: Any) -> str:

@@ -1,4 +1,7 @@
-"""Request bodies to validated frames: MLflow's scoring formats (JSON) and CSV.
+"""Request bodies to validated frames: MLflow's scoring formats (JSON), CSV and Arrow.
+
+Arrow IPC streams (``application/vnd.apache.arrow.stream``) carry typed columns in binary:
+nothing is parsed from text, so large batches cost little more than the model itself.
 
 Every parser raises :class:`RequestError` (a 4xx status, a message and field-level
 problems) for anything it cannot accept; none of them echoes a whole input back.
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV_TYPES = ("text/csv", "application/csv")
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 ARROW_CSV_BYTES = 16_384  # larger CSV bodies are parsed by pyarrow (C, typed columns)
 
 
@@ -82,8 +86,11 @@ def parse_invocations(body: bytes, content_type: str | None, sig: CompiledSignat
         return parse_json_formats(loads(body), sig, max_rows, no_booleans)
     if kind in CSV_TYPES:
         return parse_csv(body, sig, max_rows)
+    if kind == ARROW_STREAM:
+        return parse_arrow(body, sig, max_rows)
     raise RequestError(415, f"Unsupported content type '{clip(kind or '(none)')}'. "
-                       f"Send application/json ({', '.join(JSON_FORMATS)}) or text/csv with a header row.")
+                       f"Send application/json ({', '.join(JSON_FORMATS)}), text/csv with a header row "
+                       f"or {ARROW_STREAM}.")
 
 
 def parse_json_formats(doc: Any, sig: CompiledSignature, max_rows: int, no_booleans: bool = False) -> Parsed:
@@ -235,16 +242,65 @@ def _arrow_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed | N
     if len(set(names)) != len(names):
         return None
     check_rows(table.num_rows, max_rows)
-    columns: dict[str, Any] = {}
-    for name, column in zip(names, table.columns, strict=True):
-        kind = column.type
-        if pa.types.is_floating(kind) or (pa.types.is_integer(kind) and column.null_count == 0):
-            columns[name] = column.to_numpy(zero_copy_only=False)  # a missing value is NaN
-        elif pa.types.is_boolean(kind) and column.null_count == 0:
-            columns[name] = column.to_numpy(zero_copy_only=False)
-        elif pa.types.is_string(kind) or pa.types.is_null(kind) or pa.types.is_floating(kind) \
-                or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-            columns[name] = column.to_pylist()
-        else:  # dates, times: text the signature does not take as a number
-            columns[name] = column.cast(pa.string()).to_pylist()
+    try:
+        columns = table_columns(names, table.columns)
+    except RequestError:
+        return None
     return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=table.num_rows)), table.num_rows)
+
+
+# ------------------------------------------------------------------ Arrow
+
+
+def parse_arrow(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed:
+    """An Arrow IPC stream: one record batch or several, columns named as in the signature."""
+    import pyarrow as pa
+
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+        table.validate(full=True)  # offsets and lengths in bounds before any value is read
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise bad(f"malformed Arrow IPC stream: {clip(str(exc), 120)}") from None
+    names = table.column_names
+    if len(set(names)) != len(names):
+        raise bad("duplicate column names", "(arrow)")
+    check_rows(table.num_rows, max_rows)
+    columns = table_columns(names, table.columns)
+    return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=table.num_rows)), table.num_rows)
+
+
+def table_columns(names: list[str], arrays: list[Any]) -> dict[str, Any]:
+    """Arrow columns as validation takes them: numpy arrays for complete numbers, lists otherwise."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {}
+    for name, column in zip(names, arrays, strict=True):
+        kind = column.type
+        if pa.types.is_floating(kind) or (column.null_count == 0 and (
+                pa.types.is_integer(kind) or pa.types.is_boolean(kind))):
+            columns[name] = column.to_numpy(zero_copy_only=False)  # a missing float is NaN
+        elif pa.types.is_string(kind) or pa.types.is_null(kind) or pa.types.is_integer(kind) \
+                or pa.types.is_boolean(kind):
+            columns[name] = column.to_pylist()
+        else:  # dictionaries (pandas categoricals), large strings, decimals, dates: as text
+            try:
+                columns[name] = column.cast(pa.string()).to_pylist()
+            except pa.ArrowException:
+                raise bad(f"an Arrow column of type {clip(str(kind), 60)} cannot hold signature values",
+                          clip(name)) from None
+    return columns
+
+
+def arrow_answer(classes: list[Any], class_names: list[str], proba: Any, predicted: Any,
+                 metadata: dict[str, str]) -> bytes:
+    """Predictions as an Arrow IPC stream: ``prediction`` and ``proba_<class>`` columns (as ``gitml predict``)."""
+    import pyarrow as pa
+
+    columns = {"prediction": pa.array(classes).take(pa.array(predicted))}
+    for j, name in enumerate(class_names):
+        columns[f"proba_{name}"] = pa.array(proba[:, j])
+    table = pa.table(columns).replace_schema_metadata(metadata)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()

@@ -47,6 +47,8 @@ class ServedModel:
     def __post_init__(self) -> None:
         self.classes = list(self.bundle.classes)
         self.class_names = [str(c) for c in self.classes]
+        # OIP binary BYTES elements: a 4-byte little-endian length, then the UTF-8 text.
+        self.class_bytes = [len(b).to_bytes(4, "little") + b for b in (n.encode() for n in self.class_names)]
         self.name = str(self.bundle.metadata.get("name") or "model")
         self.bundle_id = str(self.bundle.metadata.get("bundle_id") or "")
         self.family = str((self.bundle.metadata.get("model") or {}).get("family") or "unknown")

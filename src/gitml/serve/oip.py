@@ -1,40 +1,82 @@
-"""Open Inference Protocol v2 infer requests to validated frames (one tensor per column)."""
+"""Open Inference Protocol v2 infer requests to validated frames (one tensor per column).
+
+Tensors come as JSON ``data`` or, with the binary tensor data extension (KServe, Triton),
+as raw little-endian bytes after the JSON header: the request's
+``Inference-Header-Content-Length`` header gives the JSON part's size and each binary
+input says ``"parameters": {"binary_data_size": bytes}``, in input order. Outputs are
+answered in binary when asked (``"binary_data": true`` on an output, or
+``"binary_data_output": true`` on the request).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import struct
+from typing import TYPE_CHECKING, Any
 
 from gitml.package.signature import CompiledSignature, clip, validate_columns
-from gitml.serve.formats import Parsed, RequestError, bad, check_rows, validated
+from gitml.serve.formats import Parsed, RequestError, bad, check_rows, loads, validated
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gitml.serve.model import ServedModel
 
 V2_NUMERIC = ("FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
 V2_TYPES = {"float": (*V2_NUMERIC,), "int": (*V2_NUMERIC,), "bool": ("BOOL", *V2_NUMERIC), "category": ("BYTES",)}
 V2_DATATYPE = {"float": "FP64", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
 OUTPUTS = ("prediction", "probabilities")
+BINARY_HEADER = "inference-header-content-length"
+BINARY_MEDIA = "application/octet-stream"
+# Binary tensor data: little-endian, row-major, native sizes; BOOL is one byte (0 or 1).
+V2_NUMPY = {"FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "INT8": "i1", "INT16": "<i2", "INT32": "<i4",
+            "INT64": "<i8", "UINT8": "u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "BOOL": "u1"}
 
 
-def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int) -> Parsed:
-    """An OIP v2 infer request: one named tensor per input column, shape [n] or [n, 1]."""
+def split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview]:
+    """The parsed JSON part of an infer request and the binary tensor data after it."""
+    if header_length is None:
+        return loads(body), memoryview(b"")
+    size = header_length.strip()
+    if not size.isdigit() or int(size) > len(body):
+        raise bad(f"Inference-Header-Content-Length must be the byte size of the JSON part, at most the "
+                  f"body's {len(body)} bytes", "Inference-Header-Content-Length")
+    return loads(body[:int(size)]), memoryview(body)[int(size):]
+
+
+def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview | None = None) -> Parsed:
+    """An OIP v2 infer request: one named tensor per input column, shape [n] or [n, 1].
+
+    ``binary`` is the body after the JSON part (binary tensor data extension); each input
+    with ``parameters.binary_data_size`` takes its bytes from there, in input order.
+    """
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
         raise bad('expected {"inputs": [{"name", "shape", "datatype", "data"}, ...]}, one tensor per column')
+    binary = binary if binary is not None else memoryview(b"")
     specs = {c["name"]: c for c in sig.inputs}
     problems: list[dict[str, str]] = []
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Any] = {}
     rows: set[int] = set()
+    offset = 0
     for position, tensor in enumerate(doc["inputs"]):
         where = f"inputs[{position}]"
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             problems.append({"field": where, "message": "a tensor is an object with a string 'name'"})
             continue
         name = tensor["name"]
+        size = _binary_size(tensor, problems)  # taken even from a refused tensor: the next ones follow it
+        chunk = None if size is None else binary[offset:offset + size]
+        offset += size or 0
         if name in columns:
             problems.append({"field": clip(name), "message": "tensor given twice"})
             continue
-        values = _tensor_values(tensor, specs.get(name), problems)
+        values = _tensor_values(tensor, specs.get(name), problems, chunk)
         if values is not None:
             columns[name] = values
             rows.add(len(values))
-    requested = _requested_outputs(doc.get("outputs"), problems)
+    if offset != len(binary):
+        problems.append({"field": "(body)", "message": f"the inputs declare {offset} byte(s) of binary data; "
+                         f"the body holds {len(binary)} after the JSON part"})
+    requested = _requested_outputs(doc.get("outputs"), _binary_default(doc, problems), problems)
     if len(rows) > 1:
         problems.append({"field": "inputs", "message": f"tensors disagree on the batch size: {sorted(rows)[:5]}"})
     if problems:
@@ -47,7 +89,20 @@ def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int) -> Parsed:
     return Parsed(frame, n_rows, extra)
 
 
-def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems: list[dict[str, str]]) -> list[Any] | None:
+def _binary_size(tensor: dict[str, Any], problems: list[dict[str, str]]) -> int | None:
+    """The tensor's ``binary_data_size`` parameter, or None when its data is JSON."""
+    parameters = tensor.get("parameters")
+    if not isinstance(parameters, dict) or "binary_data_size" not in parameters:
+        return None
+    size = parameters["binary_data_size"]
+    if type(size) is not int or size < 0:
+        problems.append({"field": clip(tensor["name"]), "message": "binary_data_size must be a byte count"})
+        return 0
+    return size
+
+
+def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems: list[dict[str, str]],
+                   chunk: memoryview | None = None) -> Any:
     name = clip(tensor["name"])
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
     if spec is None:
@@ -62,6 +117,11 @@ def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems
         problems.append({"field": name, "message": f"datatype {clip(repr(datatype))} does not fit a "
                          f"{spec['dtype']} column; use {V2_DATATYPE[spec['dtype']]}"})
         return None
+    if chunk is not None:
+        if data is not None:
+            problems.append({"field": name, "message": "give data or parameters.binary_data_size, not both"})
+            return None
+        return _binary_values(name, datatype, shape[0], chunk, problems)
     if not isinstance(data, list):
         problems.append({"field": name, "message": "data must be a list"})
         return None
@@ -76,12 +136,104 @@ def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems
     return data
 
 
-def _requested_outputs(outputs: Any, problems: list[dict[str, str]]) -> list[str]:
+def _binary_values(name: str, datatype: str, n: int, chunk: memoryview,
+                   problems: list[dict[str, str]]) -> np.ndarray | list[str] | None:
+    """One tensor's values from its bytes: a numpy view for numbers, text for BYTES."""
+    import numpy as np
+
+    if datatype == "BYTES":
+        texts = _bytes_elements(chunk)
+        if isinstance(texts, str):
+            problems.append({"field": name, "message": texts})
+            return None
+        if len(texts) != n:
+            problems.append({"field": name, "message": f"shape says {n} value(s), the binary data holds {len(texts)}"})
+            return None
+        return texts
+    dtype = np.dtype(V2_NUMPY[datatype])
+    if len(chunk) != n * dtype.itemsize:
+        problems.append({"field": name, "message": f"binary_data_size is {len(chunk)} byte(s); {n} {datatype} "
+                         f"value(s) take {n * dtype.itemsize}"})
+        return None
+    values = np.frombuffer(chunk, dtype=dtype)
+    if datatype == "BOOL" and (values > 1).any():
+        problems.append({"field": name, "message": "BOOL values are single bytes 0 or 1"})
+        return None
+    return values
+
+
+def _bytes_elements(chunk: memoryview) -> list[str] | str:
+    """BYTES elements (a 4-byte little-endian length, then the bytes) as text; a message if malformed."""
+    out: list[str] = []
+    position, end = 0, len(chunk)
+    while position < end:
+        if position + 4 > end:
+            return "BYTES data ends inside an element's 4-byte length"
+        (size,) = struct.unpack_from("<I", chunk, position)
+        position += 4
+        if position + size > end:
+            return f"BYTES element {len(out)} runs past the tensor's binary_data_size"
+        try:
+            out.append(str(chunk[position:position + size], "utf-8"))
+        except UnicodeDecodeError:
+            return f"BYTES element {len(out)} is not UTF-8 text"
+        position += size
+    return out
+
+
+def _binary_default(doc: dict[str, Any], problems: list[dict[str, str]]) -> bool:
+    parameters = doc.get("parameters")
+    flag = parameters.get("binary_data_output", False) if isinstance(parameters, dict) else False
+    if not isinstance(flag, bool):
+        problems.append({"field": "parameters.binary_data_output", "message": "must be true or false"})
+        return False
+    return flag
+
+
+def _requested_outputs(outputs: Any, binary: bool, problems: list[dict[str, str]]) -> list[tuple[str, bool]]:
+    """(output name, answer it in binary) for each output asked for, all of them by default."""
     if outputs is None:
-        return list(OUTPUTS)
-    names = [o.get("name") for o in outputs] if isinstance(outputs, list) and all(
-        isinstance(o, dict) for o in outputs) else None
-    if names is None or not all(n in OUTPUTS for n in names):
+        return [(name, binary) for name in OUTPUTS]
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) and o.get("name") in OUTPUTS for o in outputs):
         problems.append({"field": "outputs", "message": "outputs may name only 'prediction' and 'probabilities'"})
         return []
-    return names
+    requested = []
+    for output in outputs:
+        parameters = output.get("parameters")
+        flag = parameters.get("binary_data", binary) if isinstance(parameters, dict) else binary
+        if not isinstance(flag, bool):
+            problems.append({"field": f"outputs.{output['name']}.parameters.binary_data",
+                             "message": "must be true or false"})
+        requested.append((output["name"], flag is True))
+    return requested
+
+
+def infer_outputs(model: ServedModel, proba: np.ndarray, predicted: np.ndarray,
+                  requested: list[tuple[str, bool]]) -> tuple[list[dict[str, Any]], bytes]:
+    """The response's output tensors, and the binary data of those asked for in binary (in order)."""
+    import numpy as np
+
+    n, k = proba.shape
+    outputs, blobs = [], []
+    for name, binary in requested:
+        tensor: dict[str, Any]
+        if name == "prediction":
+            tensor = {"name": name, "datatype": "BYTES", "shape": [n], "parameters": {}}
+            if binary:
+                encoded = model.class_bytes  # each class name, length-prefixed, once per model
+                blob = b"".join([encoded[i] for i in predicted.tolist()])
+            else:
+                tensor["data"] = [model.class_names[i] for i in predicted.tolist()]
+        else:
+            tensor = {"name": name, "datatype": "FP64", "shape": [n, k], "parameters": {"classes": model.class_names}}
+            if binary:
+                blob = np.ascontiguousarray(proba, dtype="<f8").tobytes()
+            else:
+                tensor["data"] = proba.astype("float64").ravel().tolist()
+        if binary:
+            tensor["parameters"]["binary_data_size"] = len(blob)
+            blobs.append(blob)
+        if not tensor["parameters"]:
+            del tensor["parameters"]
+        outputs.append(tensor)
+    return outputs, b"".join(blobs)

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gitml.serve.formats import CSV_TYPES
+from gitml.serve.formats import ARROW_STREAM, CSV_TYPES
+from gitml.serve.oip import BINARY_MEDIA
 
 
 class Prediction(BaseModel):
@@ -73,7 +74,7 @@ MODELS = (InvocationResponse, ErrorResponse, FeedbackItem, FeedbackBatch, Feedba
 ERRORS = {
     "400": "Malformed body or input that does not match the signature (field-level problems).",
     "413": "Body over serve.max_body_bytes or batch over serve.max_batch_rows.",
-    "415": "Content type other than application/json or text/csv.",
+    "415": "Content type the endpoint does not take (see its request body).",
 }
 
 
@@ -101,8 +102,12 @@ def build_openapi(base: dict[str, Any], model: Any) -> dict[str, Any]:
         invocations["requestBody"] = invocation_body(model, example_row)
     for path, item in paths.items():
         if path.endswith("/infer") and "post" in item:
-            item["post"]["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": ref("V2InferRequest"), "example": v2_example(model, example_row)}}}
+            item["post"]["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": ref("V2InferRequest"), "example": v2_example(model, example_row)},
+                BINARY_MEDIA: {"schema": {"type": "string", "format": "binary", "description": (
+                    "binary tensor data extension: the JSON request (its size in the "
+                    "Inference-Header-Content-Length header), then the raw bytes of each input with "
+                    "parameters.binary_data_size, in input order")}}}}
     feedback = paths.get("/feedback", {}).get("post")
     if feedback is not None:
         feedback["requestBody"] = {"required": True, "content": {"application/json": {
@@ -197,6 +202,10 @@ def invocation_body(model: Any, row: dict[str, Any]) -> dict[str, Any]:
                                                    ref("Instances"), ref("Inputs")]},
                              "examples": examples},
         **{kind: csv_content for kind in CSV_TYPES},
+        ARROW_STREAM: {"schema": {"type": "string", "format": "binary", "description": (
+            "an Arrow IPC stream (one or more record batches) with one column per signature input; "
+            f"send Accept: {ARROW_STREAM} to get the predictions back as a stream with the columns "
+            "prediction and proba_<class>")}},
     }}
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HOUR_US = 3_600_000_000
 REQUESTS, FEEDBACK = "requests", "feedback"
+INDEXED = ("request_id", "row", "ts", "model_version", "prediction", "label")  # columns with statistics
 
 
 @dataclass
@@ -161,10 +162,12 @@ class PartitionedLog:
         name = f"part-{time.time_ns()}-{os.getpid()}-{next(self._seq)}.parquet"
         tmp = folder / f".{name}.tmp"
         # Dictionary-encode the repetitive text columns only: on floats it costs 3x the write.
+        # Statistics only where readers filter (time, ids, version, class): on every feature
+        # column they cost a fifth of the write and no reader prunes on them.
         text = [f.name for f in table.schema if f.type == pa.string()]
         try:
             with open(tmp, "wb") as handle:
-                pq.write_table(table, handle, use_dictionary=text)
+                pq.write_table(table, handle, use_dictionary=text, write_statistics=list(INDEXED))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, folder / name)

@@ -1,8 +1,9 @@
 """Fuzzing the app over a real bundle: no request body, however odd, gets a 5xx.
 
 Hypothesis builds JSON structures (each scoring format with real and random columns,
-wrong types, huge and non-finite numbers), OIP v2 tensors, feedback, CSV with garbage
-cells and raw bytes under every content type. Every answer must be below 500, and a
+wrong types, huge and non-finite numbers), OIP v2 tensors (JSON and binary), Arrow
+streams of random columns and types, feedback, CSV with garbage cells and raw bytes under
+every content type. Every answer must be below 500, and a
 refusal must carry field-level problems without echoing the input back.
 """
 
@@ -94,7 +95,9 @@ def test_scoring_payloads_never_5xx(client, payload):
 
 @FUZZ
 @given(st.binary(max_size=3000), st.sampled_from(["application/json", "text/csv", "application/csv",
-                                                    "text/plain", "application/json; charset=latin-1", ""]))
+                                                    "text/plain", "application/json; charset=latin-1", "",
+                                                    "application/vnd.apache.arrow.stream",
+                                                    "application/octet-stream"]))
 def test_raw_bytes_never_5xx(client, body, content_type):
     headers = {"content-type": content_type} if content_type else {}
     check(client.post("/invocations", content=body, headers=headers))
@@ -130,6 +133,76 @@ tensor = st.fixed_dictionaries({
 def test_v2_payloads_never_5xx(client, payload):
     check(client.post("/v2/models/model/infer", content=encode(payload),
                       headers={"content-type": "application/json"}))
+
+
+@FUZZ
+@given(st.lists(st.fixed_dictionaries({
+    "name": st.sampled_from([*NAMES, "nope", ""]),
+    "datatype": st.sampled_from(["FP64", "FP32", "FP16", "INT64", "UINT8", "BOOL", "BYTES", "STRING", None]),
+    "shape": st.one_of(st.lists(st.integers(-1, 6), max_size=3), json_values),
+    "size": st.one_of(st.integers(-3, 64), st.floats(), st.text(max_size=3)),
+    "data": st.one_of(st.none(), st.lists(scalars, max_size=3)),
+}), max_size=12), st.binary(max_size=400), st.one_of(st.none(), json_values),
+    st.one_of(st.none(), st.integers(-5, 5)))
+def test_v2_binary_payloads_never_5xx(client, tensors, blob, outputs, length_shift):
+    inputs = [{"name": t["name"], "datatype": t["datatype"], "shape": t["shape"],
+               "parameters": {"binary_data_size": t["size"]}, **({"data": t["data"]} if t["data"] else {})}
+              for t in tensors]
+    head = encode({"inputs": inputs, "outputs": outputs, "parameters": {"binary_data_output": True}})
+    length = str(len(head) + (length_shift or 0)) if length_shift is not None else "x"
+    check(client.post("/v2/models/model/infer", content=head + blob,
+                      headers={"content-type": "application/octet-stream", "inference-header-content-length": length}))
+
+
+arrow_columns = st.lists(st.tuples(
+    st.sampled_from([*NAMES, "other", ""]),
+    st.sampled_from(["float64", "float32", "int64", "int8", "bool", "string", "dictionary", "null", "date",
+                     "list", "decimal", "large_string", "binary"]),
+    st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=0, max_size=6)), max_size=12)
+
+
+def arrow_array(kind: str, values: list[int | None]):
+    """A column of ``kind`` from small integers (None is null): numbers, text, and types no signature takes."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    text = [None if v is None else ["a", "b", "zebra", "1.5"][v % 4] for v in values]
+    if kind in ("float64", "float32", "int64", "int8"):
+        return pa.array(values, getattr(pa, kind)())
+    if kind == "bool":
+        return pa.array([None if v is None else v > 0 for v in values], pa.bool_())
+    if kind in ("string", "large_string"):
+        return pa.array(text, getattr(pa, kind)())
+    if kind == "dictionary":
+        return pa.array(text, pa.string()).dictionary_encode()
+    if kind == "binary":
+        return pa.array([None if t is None else t.encode() for t in text], pa.binary())
+    if kind == "date":
+        return pa.array([None if v is None else datetime.date(2020, 1, 1 + v % 3) for v in values], pa.date32())
+    if kind == "list":
+        return pa.array([None if v is None else [v] for v in values], pa.list_(pa.int64()))
+    if kind == "decimal":
+        return pa.array([None if v is None else decimal.Decimal(v) for v in values], pa.decimal128(5, 1))
+    return pa.nulls(len(values))
+
+
+@FUZZ
+@given(arrow_columns, st.integers(0, 30))
+def test_arrow_streams_never_5xx(client, columns, cut):
+    import pyarrow as pa
+
+    n = min((len(values) for _, _, values in columns), default=0)
+    table = pa.Table.from_arrays([arrow_array(kind, values[:n]) for _, kind, values in columns],
+                                 names=[name for name, _, _ in columns]) if columns else pa.table({})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    body = sink.getvalue().to_pybytes()
+    for content in (body, body[:len(body) - cut] if cut else body[::-1]):
+        check(client.post("/invocations", content=content, headers={
+            "content-type": "application/vnd.apache.arrow.stream", "accept": "application/vnd.apache.arrow.stream"}))
 
 
 feedback_item = st.fixed_dictionaries({}, optional={
