@@ -1,8 +1,18 @@
-"""Prometheus metrics of one app, in its own registry (no global state)."""
+"""Prometheus metrics of one app, in its own registry (no global state).
+
+Under ``--workers N`` every worker counts into prometheus_client's multiprocess files (the
+supervisor points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers start),
+and ``/metrics`` answers from whichever worker with the sum over all of them: counters and
+histograms add up across workers and survive a worker's restart; the model gauges show
+what the live workers serve.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -13,6 +23,7 @@ class ServeMetrics:
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("gitml_requests", "HTTP requests answered, by endpoint and status.",
@@ -23,9 +34,10 @@ class ServeMetrics:
         self.classes = Counter("gitml_predicted_class", "Predicted class counts.", ["model_version", "class"],
                                registry=r)
         self.model_info = Gauge("gitml_model_info", "The model being served (value 1).",
-                                ["name", "version", "bundle_id", "family"], registry=r)
+                                ["name", "version", "bundle_id", "family"], registry=r, multiprocess_mode="livemax")
         self.loaded_at = Gauge("gitml_model_loaded_timestamp_seconds", "When the served model was loaded.",
-                               registry=r)
+                               registry=r, multiprocess_mode="livemax")
+        self._serving: tuple[str, ...] | None = None
         self.reloads = Counter("gitml_model_reloads", "Model swaps completed.", registry=r)
         self.reload_failures = Counter("gitml_model_reload_failures",
                                        "Reloads refused (verification, loading or warm-up failed).", registry=r)
@@ -58,11 +70,28 @@ class ServeMetrics:
                 self.classes.labels(version, class_names[index]).inc(count)
 
     def serving(self, model: Any) -> None:
-        self.model_info.clear()
-        self.model_info.labels(model.name, model.version, model.bundle_id, model.family).set(1)
+        labels = (model.name, model.version, model.bundle_id, model.family)
+        if self._serving is not None and self._serving != labels:
+            # 0, not removed: a worker's multiprocess file keeps whatever value it last had.
+            self.model_info.labels(*self._serving).set(0)
+        self.model_info.labels(*labels).set(1)
+        self._serving = labels
         self.loaded_at.set(model.loaded_at)
 
     def render(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=self.multiprocess_dir)
+        return generate_latest(every_worker), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """A worker going away: its live gauges stop counting (its counters stay in the sums)."""
+        if self.multiprocess_dir:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(os.getpid(), self.multiprocess_dir)

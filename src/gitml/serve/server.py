@@ -2,7 +2,8 @@
 
 With ``workers > 1`` uvicorn's supervisor starts the worker processes, each building its
 own state from the settings passed in the environment (each writes its own log part
-files: the file names carry the pid). SIGHUP to the supervisor restarts the workers one
+files: the file names carry the pid; their metrics add up in one folder, see
+:mod:`gitml.serve.metrics`). SIGHUP to the supervisor restarts the workers one
 by one, which reloads the model too.
 """
 
@@ -10,7 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gitml.serve.state import ServeSettings, ServeState
@@ -62,8 +67,9 @@ def run(settings: ServeSettings) -> None:
         _check_source(settings)
         os.environ[SETTINGS_ENV] = settings.to_json()
         log.info("starting %d workers on %s:%d <serve.workers>", cfg.workers, cfg.host, cfg.port)
-        _run_workers(uvicorn.Config("gitml.serve.server:app_from_env", factory=True, workers=cfg.workers,
-                                    **common))
+        with _metrics_folder():
+            _run_workers(uvicorn.Config("gitml.serve.server:app_from_env", factory=True, workers=cfg.workers,
+                                        **common))
         return
     app, state = build_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, **common))
@@ -74,6 +80,26 @@ def run(settings: ServeSettings) -> None:
     signal.signal(signal.SIGTERM, server.handle_exit)
     log.info("listening on http://%s:%d <serve.host, serve.port>", cfg.host, cfg.port)
     server.run()
+
+
+@contextmanager
+def _metrics_folder() -> Iterator[None]:
+    """A fresh folder for the workers' Prometheus files (one set of sums for /metrics), removed after.
+
+    A ``PROMETHEUS_MULTIPROC_DIR`` already set is the operator's: used as it is, kept.
+    """
+    from gitml.serve.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="gitml-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run_workers(config: Any) -> None:

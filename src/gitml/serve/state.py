@@ -107,6 +107,7 @@ class ServeState:
         self.follower.stop()
         self.request_log.close()
         self.feedback_log.close()
+        self.metrics.close()
         self._started = False
 
     def _swapped(self, model: ServedModel) -> None:

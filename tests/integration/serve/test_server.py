@@ -234,7 +234,20 @@ def test_workers_serve_and_flush_their_own_logs(trained, tmp_path, start_server)
             ids.add(response.headers["x-request-id"])
     # Nagle's algorithm off on the shared socket: no 40 ms delayed-ACK stall per answer.
     assert sorted(seconds)[10] < 0.03, sorted(seconds)
+    for _ in range(20):  # a connection each: the workers share them out
+        response = httpx.post(f"{server.url}/invocations", json=body)
+        assert response.status_code == 200
+        ids.add(response.headers["x-request-id"])
+    workers = {request_id[:16] for request_id in ids}  # the id's prefix is per process
+    # Whichever worker answers /metrics counts the requests and rows of every worker.
+    for _ in range(6):
+        text = httpx.get(f"{server.url}/metrics").text
+        assert 'gitml_requests_total{endpoint="/invocations",status="200"} 40.0' in text, (len(workers), text)
+        rows = [line for line in text.splitlines() if line.startswith("gitml_predicted_rows_total{")]
+        assert len(rows) == 1 and rows[0].endswith(" 800.0"), rows
+        info = [line for line in text.splitlines() if line.startswith("gitml_model_info{")]
+        assert len(info) == 1 and info[0].endswith(" 1.0"), info
     assert server.stop() == 0
     logged = read_log(tmp_path / "logs")
-    assert set(logged["request_id"]) == ids and len(logged) == 20 * 20
+    assert set(logged["request_id"]) == ids and len(logged) == 40 * 20
     assert isinstance(logged, pd.DataFrame)
