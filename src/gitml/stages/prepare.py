@@ -28,10 +28,11 @@ def prepare(
     out_dir: str | Path, summary_out: str | Path | None = None,
 ) -> dict[str, Any]:
     import pandas as pd
+    import pyarrow.parquet as pq
 
     contract = load_contract(contract_path)
     frame = read_snapshots(raw_dir, production_dir)
-    n_production = sum(len(pd.read_parquet(p)) for p in snapshot_files(production_dir))
+    n_production = sum(pq.read_metadata(p).num_rows for p in snapshot_files(production_dir))  # footer only
     splits = split_frame(frame, data.target, data.split)
     prep = Preprocessor.fit(splits["train"], contract, data.preprocess)
     names = prep.feature_names()
