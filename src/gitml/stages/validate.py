@@ -9,8 +9,9 @@ serving signature.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitml.config.schema import DataConfig
 from gitml.data.contract import Contract, check_frame, infer_contract, load_contract
@@ -18,18 +19,23 @@ from gitml.data.snapshots import read_parquet, snapshot_files
 from gitml.errors import DataSourceError, DataValidationError
 from gitml.utils.atomic import write_json
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
 
-def effective_contract(data: DataConfig, raw_dir: Path, root: Path) -> tuple[Contract, str]:
+def effective_contract(
+    data: DataConfig, raw: Mapping[Path, pd.DataFrame], raw_dir: Path, root: Path,
+) -> tuple[Contract, str]:
+    """The declared contract, or one inferred from ``raw`` (the raw snapshot's files, read)."""
     if data.schema.path:
         return load_contract(root / data.schema.path), f"declared: {data.schema.path}"
-    files = snapshot_files(raw_dir)
-    if not files:
+    if not raw:
         raise DataSourceError(f"No raw snapshot in '{raw_dir}': run `gitml ingest` first.")
     import pandas as pd
 
-    frame = pd.concat([read_parquet(p) for p in files], ignore_index=True)
+    frame = pd.concat(list(raw.values()), ignore_index=True)
     contract = infer_contract(
         frame, data.target, data.schema.range_margin, data.schema.max_null_fraction
     )
@@ -42,11 +48,12 @@ def validate(
 ) -> dict[str, Any]:
     """Validate all snapshots; write the report (always) and the contract (when valid)."""
     raw_dir, production_dir, root = Path(raw_dir), Path(production_dir), Path(root)
-    contract, origin = effective_contract(data, raw_dir, root)
+    raw = {path: read_parquet(path) for path in snapshot_files(raw_dir)}  # inferred from and checked
+    contract, origin = effective_contract(data, raw, raw_dir, root)
     snapshots: list[dict[str, Any]] = []
     failures = []
-    for path in [*snapshot_files(raw_dir), *snapshot_files(production_dir)]:
-        frame = read_parquet(path)
+    for path in [*raw, *snapshot_files(production_dir)]:
+        frame = raw[path] if path in raw else read_parquet(path)
         found = check_frame(frame, contract, str(path))
         failures += found
         snapshots.append({"file": str(path), "rows": len(frame), "failures": len(found)})
