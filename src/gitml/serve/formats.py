@@ -173,12 +173,12 @@ def _rows_or_records(payload: Any, sig: CompiledSignature, max_rows: int, where:
 def _columnar(payload: dict[str, Any], sig: CompiledSignature, max_rows: int) -> Parsed:
     lengths = {len(v) if isinstance(v, list) else None for v in payload.values()}
     if lengths == {None}:  # one row given as column -> scalar
-        columns = {k: [v] for k, v in payload.items()}
-        n_rows = 1
-    elif None in lengths or len(lengths) != 1:
-        raise bad("inputs must map every column to a list of values of one common length", "inputs")
+        columns, n_rows = {k: [v] for k, v in payload.items()}, 1
     else:
-        columns, n_rows = payload, lengths.pop()
+        sizes = [n for n in lengths if n is not None]
+        if len(sizes) != len(lengths) or len(sizes) != 1:
+            raise bad("inputs must map every column to a list of values of one common length", "inputs")
+        columns, n_rows = payload, sizes[0]
     check_rows(n_rows, max_rows)
     return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=n_rows)), n_rows)
 

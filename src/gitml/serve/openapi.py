@@ -82,7 +82,7 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def error_responses(*codes: str) -> dict[str, Any]:
+def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": ERRORS[code], "content": {"application/json": {"schema": ref("ErrorResponse")}}}
             for code in codes}
 
