@@ -84,6 +84,7 @@ class RegistrySource:
                  cache: str | Path | None = None):
         self.repo, self.name, self.stage, self.remote = Path(repo), name, stage, remote
         self.cache = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="gitml-serve-"))
+        self._fetch_failure: str | None = None
 
     def describe(self) -> str:
         return f"registry {self.name}#{self.stage} in {self.repo}"
@@ -96,7 +97,14 @@ class RegistrySource:
             try:
                 fetch_tags(self.repo, self.remote)
             except Exception as exc:
-                log.debug("could not fetch tags from %s: %s", self.remote, exc)
+                # The local tags still name a version, so serving goes on; but say so (once per
+                # failure), or a host that can never fetch would never follow a promotion.
+                if str(exc) != self._fetch_failure:
+                    log.warning("cannot fetch tags from '%s' <registry.remote>: %s; following the tags "
+                                "already in %s", self.remote, exc, self.repo)
+                self._fetch_failure = str(exc)
+            else:
+                self._fetch_failure = None
         found = stage_version(self.repo, self.name, self.stage)
         if found is None:
             raise GitmlError(f"No version of '{self.name}' is in stage '{self.stage}'. See `gitml registry show`.")
