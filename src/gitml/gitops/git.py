@@ -12,8 +12,11 @@ class GitError(GitmlError):
     """A git command failed."""
 
 
-def git(repo: str | Path, *args: str, check: bool = True, strip: bool = True) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+def git(repo: str | Path, *args: str, check: bool = True, strip: bool = True, timeout: float | None = None) -> str:
+    try:
+        result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {' '.join(args)} timed out after {timeout:g} s in {repo}") from None
     if check and result.returncode != 0:
         raise GitError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout.strip() if strip else result.stdout

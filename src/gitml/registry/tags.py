@@ -142,5 +142,6 @@ def push_tags(repo: str | Path, remote: str, tags: list[str]) -> tuple[bool, str
     return result.returncode == 0, (result.stderr or result.stdout).strip()
 
 
-def fetch_tags(repo: str | Path, remote: str) -> None:
-    git(repo, "fetch", "--quiet", "--tags", "--force", remote)
+def fetch_tags(repo: str | Path, remote: str, timeout: float = 60) -> None:
+    """Fetch the remote's tags (moved ones too); a remote that hangs fails after ``timeout`` seconds."""
+    git(repo, "fetch", "--quiet", "--tags", "--force", remote, timeout=timeout)

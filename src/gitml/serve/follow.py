@@ -12,6 +12,7 @@ SIGHUP), the old model keeps serving, and the failure is logged and counted.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -40,6 +41,12 @@ class Source(Protocol):
 
     def materialise(self, target: Target) -> Path: ...
 
+    def forget(self, path: Path) -> None:
+        """``path`` (from :meth:`materialise`) is no longer served: remove it if the source made it."""
+
+    def close(self) -> None:
+        """The server is stopping: remove whatever the source made."""
+
 
 class BundleSource:
     """A fixed bundle folder; only SIGHUP reloads it (e.g. after replacing it in place)."""
@@ -55,6 +62,12 @@ class BundleSource:
 
     def materialise(self, target: Target) -> Path:
         return self.path
+
+    def forget(self, path: Path) -> None:  # the operator's folder: never removed
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class DeploymentSource:
@@ -76,6 +89,12 @@ class DeploymentSource:
         assert target.path is not None
         return target.path
 
+    def forget(self, path: Path) -> None:  # published versions are the deployment's (rollbacks)
+        pass
+
+    def close(self) -> None:
+        pass
+
 
 class RegistrySource:
     """The version a registry stage points at (GTO tags), fetched through DVC when it changes."""
@@ -83,7 +102,9 @@ class RegistrySource:
     def __init__(self, repo: str | Path, name: str, stage: str, remote: str | None = None,
                  cache: str | Path | None = None):
         self.repo, self.name, self.stage, self.remote = Path(repo), name, stage, remote
+        # Fetched bundles live here; only the served one is kept, and a folder made here goes at close.
         self.cache = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="gitml-serve-"))
+        self._owns_cache = cache is None
         self._fetch_failure: str | None = None
 
     def describe(self) -> str:
@@ -119,6 +140,14 @@ class RegistrySource:
             fetch_bundle(self.repo, self.name, out, version=target.version)
         return out
 
+    def forget(self, path: Path) -> None:
+        if path.parent == self.cache:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._owns_cache:
+            shutil.rmtree(self.cache, ignore_errors=True)
+
 
 class Follower:
     """Loads the first model, then reloads in a background thread on change or SIGHUP."""
@@ -136,11 +165,16 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: str | None = None
+        self._path: Path | None = None  # where the served model was loaded from
 
     def load_initial(self) -> ModelHolder:
         """Load what the source names now; errors propagate (the server does not start)."""
-        target = self.source.current()
-        model = self._load(target)
+        try:
+            target = self.source.current()
+            model, self._path = self._load(target)
+        except Exception:
+            self.source.close()  # the server does not start: leave nothing behind
+            raise
         self._key = target.key
         self.holder = ModelHolder(model)
         return self.holder
@@ -161,6 +195,7 @@ class Follower:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self.source.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -189,9 +224,13 @@ class Follower:
 
     def reload(self, target: Target) -> bool:
         assert self.holder is not None
+        path = None
         try:
-            model = self._load(target)
+            path = self.source.materialise(target)
+            model = self._loaded(target, path)
         except Exception as exc:
+            if path is not None and path != self._path:
+                self.source.forget(path)
             self._refused.add(target.key)
             log.error("refusing %s %s from %s: %s; still serving %s", self.holder.current.name,
                       target.version or "", self.source.describe(), exc, self.holder.current.version)
@@ -201,10 +240,16 @@ class Follower:
         self._key = target.key
         self._refused.discard(target.key)
         self.holder.swap(model)
+        old, self._path = self._path, path
+        if old is not None and old != path:  # requests in flight hold the old model in memory
+            self.source.forget(old)
         if self.on_swap:
             self.on_swap(model)
         return True
 
-    def _load(self, target: Target) -> ServedModel:
+    def _load(self, target: Target) -> tuple[ServedModel, Path]:
         path = self.source.materialise(target)
+        return self._loaded(target, path), path
+
+    def _loaded(self, target: Target, path: Path) -> ServedModel:
         return ServedModel.load(path, target.version, f"{self.source.describe()} ({path})")

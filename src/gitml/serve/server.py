@@ -123,4 +123,8 @@ def _check_source(settings: ServeSettings) -> None:
     """Load the model once in the supervisor, so a bad bundle fails before any worker starts."""
     from gitml.serve.follow import Follower
 
-    Follower(settings.source(), settings.cfg.follow_interval_seconds, False).load_initial()
+    follower = Follower(settings.source(), settings.cfg.follow_interval_seconds, False)
+    try:
+        follower.load_initial()
+    finally:
+        follower.stop()

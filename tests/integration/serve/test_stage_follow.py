@@ -112,6 +112,9 @@ def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_pat
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip() == ("gitml: error: No version of 'model' is in stage 'prod'. "
                                       "See `gitml registry show`."), refused.stderr
+    typo = run("gitml", "serve", *serve_stage(host, "prdo"), "--port", "1", cwd=tmp_path, check=False)
+    assert typo.returncode == 2 and "stages: staging, prod" in typo.stderr, typo.stderr
+    assert not list(tmp_path.glob("gitml-serve-*"))  # a server that did not start left nothing behind
 
     out = run("gitml", "promote", "--stage", "prod", "--push", cwd=project).stdout
     assert "model v1.0.0 registered and assigned to 'prod'" in out, out
@@ -154,7 +157,10 @@ def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_pat
     health = httpx.get(f"{server.url}/health").json()
     assert health["version"] == "v1.1.0" and health["reloads"] == 1 and health["reload_failures"] == 0, health
     assert git("status", "--porcelain", cwd=host).stdout == ""  # the host's checkout was never touched
+    # The fetched bundles: only the served version is kept, and nothing once the server stops.
+    assert [p.name for p in tmp_path.glob("gitml-serve-*/*")] == ["v1.1.0"]
     assert server.stop() == 0
+    assert not list(tmp_path.glob("gitml-serve-*"))
     log = server.log()
     assert "cannot fetch tags" not in log and "Traceback" not in log, log
 
