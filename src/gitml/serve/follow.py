@@ -48,7 +48,18 @@ class Source(Protocol):
         """The server is stopping: remove whatever the source made."""
 
 
-class BundleSource:
+class _OperatorFolders:
+    """A source serving folders the operator owns (or a deployment's published versions, kept
+    for rollbacks): nothing to remove, ever."""
+
+    def forget(self, path: Path) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class BundleSource(_OperatorFolders):
     """A fixed bundle folder; only SIGHUP reloads it (e.g. after replacing it in place)."""
 
     def __init__(self, path: str | Path):
@@ -63,14 +74,8 @@ class BundleSource:
     def materialise(self, target: Target) -> Path:
         return self.path
 
-    def forget(self, path: Path) -> None:  # the operator's folder: never removed
-        pass
 
-    def close(self) -> None:
-        pass
-
-
-class DeploymentSource:
+class DeploymentSource(_OperatorFolders):
     """A deployment folder's ``current.json`` (see :mod:`gitml.serve.deployment`)."""
 
     def __init__(self, target: str | Path):
@@ -88,12 +93,6 @@ class DeploymentSource:
     def materialise(self, target: Target) -> Path:
         assert target.path is not None
         return target.path
-
-    def forget(self, path: Path) -> None:  # published versions are the deployment's (rollbacks)
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class RegistrySource:
