@@ -269,3 +269,15 @@ def summary(data_summary: str | Path = "reports/data.json", reports: str | Path 
     lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
                  "gitml promote --stage staging")
     return "\n".join(lines) + "\n"
+
+
+def doctor(path: str | Path = ".", params_file: str | Path = "params.yaml", conf_dir: str | Path = "conf",
+           raise_errors: bool = False):
+    """Check this machine and repository for the gitml loop; a list of ok/warn/fail results.
+
+    Example:
+        >>> failed = [c for c in doctor(".") if c.status == "fail"]
+    """
+    from gitml.doctor import diagnose
+
+    return diagnose(path, params_file, conf_dir, raise_errors)

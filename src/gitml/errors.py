@@ -30,7 +30,7 @@ class ParamsOutOfSync(GitmlError):
     """params.yaml is not what conf/ composes to."""
 
     def __init__(self, params_file: str, diff: list[str], fix: str):
-        self.diff = diff
+        self.params_file, self.diff, self.fix = params_file, diff, fix
         shown = "\n".join(f"  {line}" for line in diff[:20])
         more = f"\n  ... and {len(diff) - 20} more" if len(diff) > 20 else ""
         super().__init__(
