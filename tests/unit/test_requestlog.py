@@ -19,8 +19,9 @@ from gitml.serve.requestlog import (
     read_log,
 )
 
-SCHEMA = ((("x", "float"), ("n", "int"), ("flag", "bool"), ("color", "category")), ("no", "yes"))
-NUMERIC = ((("x", "float"), ("y", "float")), ("a", "b"))
+SCHEMA = ((("x", "float", False), ("n", "int", False), ("flag", "bool", False), ("color", "category", True)),
+          ("no", "yes"))
+NUMERIC = ((("x", "float", False), ("y", "float", False)), ("a", "b"))
 
 
 def chunk(request_id: str, rows: int = 2, ts_us: int | None = None) -> RequestChunk:
@@ -47,6 +48,8 @@ def test_rows_are_written_typed_as_the_signature_says(tmp_path):
                                                    "color", "prediction", "proba_no", "proba_yes")] == [
         "string", "int64", "timestamp[us, tz=UTC]", "string", "double", "int64", "bool", "string", "string",
         "double", "double"]
+    # Required where nothing can be missing (cheaper to write), optional where the signature allows it.
+    assert [n for n in schema.names if schema.field(n).nullable] == ["color"]
     frame = read_log(tmp_path)
     assert frame["request_id"].tolist() == ["a", "a", "a", "b", "b"] and frame["row"].tolist() == [0, 1, 2, 0, 1]
     assert frame["color"].isna().tolist() == [False, False, True, False, True]

@@ -54,7 +54,8 @@ class ServedModel:
         self.family = str((self.bundle.metadata.get("model") or {}).get("family") or "unknown")
         self._row = _row_builder(self.classes, self.class_names)
         # What the request log needs to group rows into files of one schema.
-        self.log_schema = (tuple((c["name"], c["dtype"]) for c in self.signature.inputs), tuple(self.class_names))
+        self.log_schema = (tuple((c["name"], c["dtype"], bool(c.get("nullable"))) for c in self.signature.inputs),
+                           tuple(self.class_names))
         self.version = safe_version(self.version)
 
     # ---------------------------------------------------------------- predict

@@ -40,7 +40,7 @@ class RequestChunk:
     request_id: str
     ts_us: int
     model_version: str
-    schema: tuple[Any, ...]  # (input (name, dtype) pairs, class names): one file holds one schema
+    schema: tuple[Any, ...]  # (input (name, dtype, nullable) triples, class names): one file holds one schema
     inputs: Any  # the clean input frame, or its float64 matrix when every input is numeric
     predicted: np.ndarray  # index of the predicted class of each row (into the schema's class names)
     proba: np.ndarray
@@ -180,7 +180,12 @@ class PartitionedLog:
 
 
 def request_table(chunks: list[RequestChunk]) -> pa.Table:
-    """One row per predicted row, columns as docs/logs.md lists them."""
+    """One row per predicted row, columns as docs/logs.md lists them.
+
+    A column that cannot hold a missing value (the ids, times and outputs, and inputs the
+    signature does not let be null) is written as a required Parquet column: without
+    definition levels, the write costs half as much.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -198,15 +203,17 @@ def request_table(chunks: list[RequestChunk]) -> pa.Table:
         "ts": per_chunk([c.ts_us for c in chunks], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "model_version": per_chunk([c.model_version for c in chunks], pa.string()),
     }
-    for name, values in zip((n for n, _ in inputs), _input_columns(chunks), strict=True):
-        columns[name] = values
-    columns.update({name: _feature_array(columns[name], dtype) for name, dtype in inputs})
+    nullable = {name: may_be_null for name, _, may_be_null in inputs}
+    for (name, dtype, _), values in zip(inputs, _input_columns(chunks), strict=True):
+        columns[name] = _feature_array(values, dtype)
     predicted = np.concatenate([c.predicted for c in chunks])
     columns["prediction"] = pc.take(pa.array(list(class_names), type=pa.string()), pa.array(predicted))
     proba = np.vstack([c.proba for c in chunks]).astype(np.float64, copy=False)
     for j, name in enumerate(class_names):
         columns[f"proba_{name}"] = pa.array(proba[:, j])
-    return pa.table(columns)
+    fields = [pa.field(name, array.type, nullable=nullable.get(name, False) or array.null_count > 0)
+              for name, array in columns.items()]
+    return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
 
 
 def _input_columns(chunks: list[RequestChunk]) -> list[Any]:
@@ -214,7 +221,7 @@ def _input_columns(chunks: list[RequestChunk]) -> list[Any]:
     import numpy as np
     import pandas as pd
 
-    names = [n for n, _ in chunks[0].schema[0]]
+    names = [spec[0] for spec in chunks[0].schema[0]]
     if all(isinstance(c.inputs, np.ndarray) for c in chunks):
         # Stacking beats concatenating frames; transposed, each column is contiguous.
         columns = np.ascontiguousarray(np.vstack([c.inputs for c in chunks]).T)
