@@ -152,6 +152,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--bare-threads", type=int, default=1, help="torch threads of the bare baseline")
     parser.add_argument("--only", nargs="+", help="run only the cases whose label contains one of these words")
+    parser.add_argument("--train", nargs="*", default=[], metavar="OVERRIDE",
+                        help="config overrides for the reference bundle, e.g. model=mlp_wide (without --bundle)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -163,8 +165,9 @@ def main() -> None:
     if bundle_dir is None:
         from tests.integration.serve.bundles import train_bundle
 
-        print("training the reference bundle (breast_cancer, mlp, 3 epochs) ...", flush=True)
-        bundle_dir = train_bundle(work / "train")
+        print(f"training the reference bundle (breast_cancer, 3 epochs, {' '.join(args.train) or 'mlp'}) ...",
+              flush=True)
+        bundle_dir = train_bundle(work / "train", tuple(args.train))
     bundle = load_bundle(bundle_dir)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(args.bare_threads)
