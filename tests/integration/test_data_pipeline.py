@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import git, run
+from tests.conftest import copy_project, git, make_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +30,28 @@ def tree_digest(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_fresh_clone_runs_then_is_up_to_date(project):
-    first = repro(project)
-    assert ran_stages(first.stdout) == set(DATA_STAGES)
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory) -> tuple[Path, str]:
+    """A fresh project after its first `dvc repro` (reference instance, default params) and that run's output.
+
+    Built once: the tests that start from a reproduced project work on a copy of it.
+    """
+    project = make_project(tmp_path_factory.mktemp("reproduced") / "project")
+    return project, repro(project).stdout
+
+
+@pytest.fixture(scope="module")
+def csv_reproduced(tmp_path_factory) -> Path:
+    """A fresh project composed with data=csv after its first `dvc repro`."""
+    project = make_project(tmp_path_factory.mktemp("csv") / "project")
+    run("gitml", "config", "compose", "data=csv", cwd=project)
+    repro(project)
+    return project
+
+
+def test_fresh_clone_runs_then_is_up_to_date(reproduced):
+    project, first = reproduced
+    assert ran_stages(first) == set(DATA_STAGES)
     summary = json.loads((project / "reports/data.json").read_text())
     assert summary["rows"]["total"] == 569
     assert {"train", "val", "test"} <= set(summary["rows"])
@@ -44,8 +63,8 @@ def test_fresh_clone_runs_then_is_up_to_date(project):
     assert "up to date" in status.stdout
 
 
-def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(project):
-    repro(project)
+def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(reproduced, tmp_path):
+    project = copy_project(reproduced[0], tmp_path / "project")
     run("gitml", "config", "compose", "model=random_forest", "trainer.epochs=3", cwd=project)
     assert ran_stages(repro(project).stdout) == set()
 
@@ -95,9 +114,9 @@ def test_config_check_passes_then_fails_naming_the_fix(project):
         ("unknown_label", "churned", "label_in_classes"),
     ],
 )
-def test_bad_csv_fails_validate_naming_column_and_rule_and_keeps_outputs(project, breakage, column, rule):
-    run("gitml", "config", "compose", "data=csv", cwd=project)
-    repro(project)
+def test_bad_csv_fails_validate_naming_column_and_rule_and_keeps_outputs(csv_reproduced, tmp_path, breakage,
+                                                                        column, rule):
+    project = copy_project(csv_reproduced, tmp_path / "project")
     before = tree_digest(project / "data/prepared")
 
     csv = project / "data/external/churn.csv"
@@ -119,8 +138,8 @@ def test_bad_csv_fails_validate_naming_column_and_rule_and_keeps_outputs(project
     assert tree_digest(project / "data/prepared") == before
 
 
-def test_production_batch_is_validated_and_merged_by_prepare(project):
-    repro(project)
+def test_production_batch_is_validated_and_merged_by_prepare(reproduced, tmp_path):
+    project = copy_project(reproduced[0], tmp_path / "project")
     raw = pd.read_parquet(project / "data/raw/data.parquet")
     batch = project / "data/production/2026-11-29-a.parquet"
     raw.sample(40, random_state=0).to_parquet(batch, index=False)
@@ -138,8 +157,8 @@ def test_production_batch_is_validated_and_merged_by_prepare(project):
     assert "2026-11-29-b.parquet: column 'target' failed 'label_in_classes'" in out.stdout + out.stderr
 
 
-def test_fresh_clone_of_a_pushed_project_reproduces_without_a_remote(project, tmp_path):
-    repro(project)
+def test_fresh_clone_of_a_pushed_project_reproduces_without_a_remote(reproduced, tmp_path):
+    project = copy_project(reproduced[0], tmp_path / "project")
     git("add", "-A", cwd=project)
     git("commit", "-q", "-m", "run pipeline", cwd=project)
     clone = tmp_path / "clone"
