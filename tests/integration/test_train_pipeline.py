@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import run
+from tests.conftest import copy_project, git, make_project, run
 from tests.integration.test_data_pipeline import ran_stages, repro
 
 pytestmark = pytest.mark.slow
@@ -23,10 +24,24 @@ def stages_run(output: str) -> set[str]:
     return {s for s in names if f"Running stage '{s}'" in output}
 
 
-def test_repro_trains_evaluates_and_dvc_reads_metrics_and_plots(project, tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """A fresh project after its first `dvc repro` with FAST params, committed, and that run's output.
+
+    Built once: the tests that start from a trained project work on a copy of it.
+    """
+    project = make_project(tmp_path_factory.mktemp("trained") / "project")
     run("gitml", "config", "compose", *FAST, cwd=project)
     out = repro(project)
-    assert stages_run(out.stdout) == {"ingest", "validate", "prepare", "train", "evaluate"}
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "pipeline", cwd=project)
+    return project, out.stdout
+
+
+def test_repro_trains_evaluates_and_dvc_reads_metrics_and_plots(trained, tmp_path):
+    template, out = trained
+    project = copy_project(template, tmp_path / "project")
+    assert stages_run(out) == {"ingest", "validate", "prepare", "train", "evaluate"}
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.85 and metrics["test"]["roc_auc"] > 0.9
     assert {"balanced_accuracy", "f1_macro", "pr_auc", "log_loss", "brier", "per_class"} <= set(metrics["test"])
@@ -49,7 +64,8 @@ def test_repro_trains_evaluates_and_dvc_reads_metrics_and_plots(project, tmp_pat
     assert ran_stages(repro(project).stdout) == set()
 
 
-def test_experiments_with_both_families_compare_in_exp_show(project):
+def test_experiments_with_both_families_compare_in_exp_show(trained, tmp_path):
+    project = copy_project(trained[0], tmp_path / "project")
     run("dvc", "exp", "run", "-n", "forest", "-S", "model=random_forest", "-S", "trainer=cpu", cwd=project)
     run("dvc", "exp", "run", "-n", "mlp5", "-S", "model=mlp", "-S", "trainer.epochs=5", cwd=project)
     table = run("dvc", "exp", "show", "--md", "--no-pager", cwd=project).stdout
@@ -58,9 +74,8 @@ def test_experiments_with_both_families_compare_in_exp_show(project):
     assert "model.family" in table or "sklearn" in table
 
 
-def test_same_seed_twice_gives_identical_metrics(project):
-    run("gitml", "config", "compose", *FAST, cwd=project)
-    repro(project)
+def test_same_seed_twice_gives_identical_metrics(trained, tmp_path):
+    project = copy_project(trained[0], tmp_path / "project")
     first = (project / "reports/metrics.json").read_text()
     run("dvc", "repro", "-f", "train", "evaluate", cwd=project)
     assert (project / "reports/metrics.json").read_text() == first
