@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -31,17 +32,35 @@ def remote_tags(project: Path) -> set[str]:
     return {line.split("refs/tags/")[1].removesuffix("^{}") for line in out.splitlines() if "refs/tags/" in line}
 
 
-@pytest.fixture
-def published(tmp_path: Path) -> Path:
-    """A project with a bare `origin` and a local DVC remote, its first pipeline run pushed."""
-    origin = tmp_path / "origin.git"
-    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
-    project = make_project(tmp_path / "project")
+@pytest.fixture(scope="module")
+def published_world(tmp_path_factory) -> Path:
+    """A folder with a bare `origin.git`, a local `dvc-remote` and a `project` whose first run is pushed.
+
+    Built once per module; each test works on its own copy (``published``). The project
+    names its DVC remote relative to itself (`../dvc-remote`), so in a copy of the folder
+    the project and clones made beside it use the copy's remote.
+    """
+    world = tmp_path_factory.mktemp("published")
+    origin = world / "origin.git"
+    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=world)
+    project = make_project(world / "project")
     git("remote", "add", "origin", str(origin), cwd=project)
-    run("dvc", "remote", "add", "-d", "storage", str(tmp_path / "dvc-remote"), cwd=project)
+    run("dvc", "remote", "add", "-d", "storage", "../dvc-remote", cwd=project)
     run("gitml", "config", "compose", *FAST, cwd=project)
     run("dvc", "repro", cwd=project)
     publish(project, "train v1")
+    return world
+
+
+@pytest.fixture
+def published(published_world: Path, tmp_path: Path) -> Path:
+    """A project with a bare `origin` and a local DVC remote, its first pipeline run pushed.
+
+    A copy of ``published_world`` in ``tmp_path`` (origin.git, dvc-remote, project).
+    """
+    shutil.copytree(published_world, tmp_path, symlinks=True, dirs_exist_ok=True)
+    project = tmp_path / "project"
+    git("remote", "set-url", "origin", str(tmp_path / "origin.git"), cwd=project)
     return project
 
 
@@ -145,8 +164,6 @@ def test_two_promotions_at_once_end_with_distinct_versions_or_a_clean_refusal(pu
 
 
 def test_one_flipped_byte_in_any_bundle_file_fails_loading_naming_the_file(published, tmp_path):
-    import shutil
-
     from gitml.errors import BundleError
     from gitml.package.bundle import load_bundle
 
