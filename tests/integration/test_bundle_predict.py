@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gitml.package.bundle import load_bundle
-from tests.conftest import git, make_project, run
+from tests.conftest import copy_project, git, make_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_threshold_above_reach_fails_the_gate_naming_the_rule_and_promote_refuses(built, tmp_path):
-    project = tmp_path / "p"
-    git("clone", "-q", str(built), str(project), cwd=tmp_path)
+    project = copy_project(built, tmp_path / "p")  # its DVC cache too: only gate and package rerun
     run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5",
         "gate.thresholds=[{metric:roc_auc,min:0.99999},{metric:accuracy,min:0.5}]", cwd=project)
     out = run("dvc", "repro", cwd=project)
