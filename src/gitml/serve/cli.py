@@ -38,6 +38,9 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP: MLflow /invocations, Open Inference Protocol v2, /metrics.
 
+    /invocations takes MLflow's JSON formats, CSV or an Arrow IPC stream; OIP v2 infer
+    takes JSON or binary tensor data. Large batches are cheapest as Arrow or binary tensors.
+
     Every answered row goes to the request log. With --follow the server polls its source
     every serve.follow_interval_seconds and swaps new versions in without dropping a
     request; SIGHUP reloads at once. Flags override params.yaml (serve.*).
