@@ -27,6 +27,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Subprocesses (dvc, gitml, git) must find the venv's tools and never phone home.
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ["DVC_NO_ANALYTICS"] = "1"
+    # One compute thread per process, as `gitml serve` runs its workers: the models here are
+    # tiny, and while another process is busy (a server and its clients, a second xdist
+    # worker) torch's threads wait on each other: an epoch of 1 s took 5 s beside one busy
+    # process and 130 s beside two on a 2-core machine. Set OMP_NUM_THREADS to test more.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("GIT_AUTHOR_NAME", "gitml tests")
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@gitml.invalid")
     os.environ.setdefault("GIT_COMMITTER_NAME", "gitml tests")
