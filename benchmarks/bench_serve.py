@@ -104,11 +104,9 @@ def arrow_body(frame) -> bytes:
     """The frame as an Arrow IPC stream (what ``pa.Table.from_pandas`` gives a pandas user)."""
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    from gitml.serve.formats import arrow_stream
+
+    return arrow_stream(pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def oip_binary_request(frame, inputs) -> tuple[str, bytes, dict[str, str]]:

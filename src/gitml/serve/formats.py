@@ -299,8 +299,14 @@ def arrow_answer(classes: list[Any], class_names: list[str], proba: Any, predict
     columns = {"prediction": pa.array(classes).take(pa.array(predicted))}
     for j, name in enumerate(class_names):
         columns[f"proba_{name}"] = pa.array(proba[:, j])
-    table = pa.table(columns).replace_schema_metadata(metadata)
+    return arrow_stream(pa.table(columns).replace_schema_metadata(metadata))
+
+
+def arrow_stream(table: Any, max_chunksize: int | None = None) -> bytes:
+    """``table`` as Arrow IPC stream bytes (record batches of at most ``max_chunksize`` rows)."""
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+        writer.write_table(table, max_chunksize=max_chunksize)
     return sink.getvalue().to_pybytes()

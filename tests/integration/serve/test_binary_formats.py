@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from gitml.package.bundle import load_bundle
+from gitml.serve.formats import arrow_stream
 from gitml.serve.requestlog import read_log
 from tests.integration.serve.test_app import make_client
 
@@ -33,13 +34,6 @@ def client(trained, tmp_path_factory):
     with make_client(trained.synthetic, logs, max_batch_rows=500) as test_client:
         test_client.logs = logs
         yield test_client
-
-
-def arrow_stream(table: pa.Table, batch_rows: int | None = None) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=batch_rows)
-    return sink.getvalue().to_pybytes()
 
 
 def binary_infer(frame: pd.DataFrame, numeric: str = "FP64", json_columns: tuple[str, ...] = (),
@@ -92,7 +86,7 @@ def test_arrow_stream_in_arrow_or_json_out_agrees_with_the_bundle(client, bundle
     table = pa.Table.from_pandas(rows, preserve_index=False)
     table = table.set_column(table.schema.get_field_index("cat_0"), "cat_0",  # a pandas categorical
                              pa.array(rows["cat_0"]).dictionary_encode())
-    body = arrow_stream(table, batch_rows=64)  # several record batches
+    body = arrow_stream(table, max_chunksize=64)  # several record batches
     answer = client.post("/invocations", content=body, headers={"content-type": ARROW, "accept": ARROW})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == ARROW

@@ -193,13 +193,12 @@ def arrow_array(kind: str, values: list[int | None]):
 def test_arrow_streams_never_5xx(client, columns, cut):
     import pyarrow as pa
 
+    from gitml.serve.formats import arrow_stream
+
     n = min((len(values) for _, _, values in columns), default=0)
     table = pa.Table.from_arrays([arrow_array(kind, values[:n]) for _, kind, values in columns],
                                  names=[name for name, _, _ in columns]) if columns else pa.table({})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    body = sink.getvalue().to_pybytes()
+    body = arrow_stream(table)
     for content in (body, body[:len(body) - cut] if cut else body[::-1]):
         check(client.post("/invocations", content=content, headers={
             "content-type": "application/vnd.apache.arrow.stream", "accept": "application/vnd.apache.arrow.stream"}))
