@@ -170,7 +170,8 @@ class Follower:
         """Load what the source names now; errors propagate (the server does not start)."""
         try:
             target = self.source.current()
-            model, self._path = self._load(target)
+            self._path = self.source.materialise(target)
+            model = self._loaded(target, self._path)
         except Exception:
             self.source.close()  # the server does not start: leave nothing behind
             raise
@@ -245,10 +246,6 @@ class Follower:
         if self.on_swap:
             self.on_swap(model)
         return True
-
-    def _load(self, target: Target) -> tuple[ServedModel, Path]:
-        path = self.source.materialise(target)
-        return self._loaded(target, path), path
 
     def _loaded(self, target: Target, path: Path) -> ServedModel:
         return ServedModel.load(path, target.version, f"{self.source.describe()} ({path})")
