@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from gitml.doctor.base import Check, Context, ok, problem, without_credentials
-from gitml.errors import GitmlError
 
 WORKFLOWS = ("ci.yml", "promote.yml", "deploy.yml", "drift.yml")
 
@@ -16,15 +15,13 @@ WORKFLOWS = ("ci.yml", "promote.yml", "deploy.yml", "drift.yml")
 
 
 def check_repository(ctx: Context) -> list[Check]:
-    from gitml.gitops.git import git, repo_root
+    from gitml.gitops.git import git
 
-    try:
-        root = repo_root(ctx.cwd)
-    except GitmlError as exc:
-        return [problem("fail", "git", "repository", str(exc),
+    if ctx.root is None:  # diagnose() looked for the repository already
+        return [problem("fail", "git", "repository", f"'{ctx.cwd}' is not inside a git repository.",
                         "run gitml doctor inside your project's clone (or `git init` to start one)")]
-    branch = git(root, "branch", "--show-current", check=False) or "detached HEAD"
-    return [ok("git", "repository", f"{root} (branch {branch})")]
+    branch = git(ctx.root, "branch", "--show-current", check=False) or "detached HEAD"
+    return [ok("git", "repository", f"{ctx.root} (branch {branch})")]
 
 
 def check_git_remote(ctx: Context) -> list[Check]:
