@@ -1,10 +1,11 @@
 """The FastAPI app: MLflow's scoring protocol, Open Inference Protocol v2, feedback, metrics.
 
 Bodies are read as bytes and parsed by :mod:`gitml.serve.formats` (the schemas are
-declared for OpenAPI in :mod:`gitml.serve.openapi`). A small body is answered on the event
-loop (parsing, validating and predicting one row takes well under a millisecond); a large
-one goes to the thread pool so it never stalls other requests. Every request reads the
-served model once, at its start.
+declared for OpenAPI in :mod:`gitml.serve.openapi`). A body up to 1 MiB is answered on the
+event loop: a few thousand rows take a few milliseconds, and handing them to a thread
+costs more than that stall (0.5-0.9 ms of a 1.5 ms, 1,000-row request, measured). A larger
+one goes to the thread pool so it never stalls other requests for long. Every request reads
+the served model once, at its start.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from gitml.serve.state import ServeState
 
 log = logging.getLogger(__name__)
-INLINE_BYTES = 65_536  # bodies up to this size are answered on the event loop
+INLINE_BYTES = 1 << 20  # bodies up to this size are answered on the event loop (see above)
 ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 JSON = "application/json"
 

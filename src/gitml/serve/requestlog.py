@@ -161,15 +161,19 @@ class PartitionedLog:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns()}-{os.getpid()}-{next(self._seq)}.parquet"
         tmp = folder / f".{name}.tmp"
-        # Dictionary-encode the repetitive text columns only: on floats it costs 3x the write.
-        # Statistics only where readers filter (time, ids, version, class): on every feature
-        # column they cost a fifth of the write and no reader prunes on them.
-        text = [f.name for f in table.schema if f.type == pa.string()]
+        # Dictionary-encode the text columns only: on floats it costs 3x the write. Statistics
+        # only where readers filter (time, ids, version, class): on every feature column they
+        # cost a fifth of the write and no reader prunes on them. No Arrow schema in the file:
+        # readers see plain strings, not the dictionaries the table was built with. The write
+        # goes through pyarrow's own file, which does not hold the GIL while it writes.
+        text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_dictionary(f.type)]
         try:
-            with open(tmp, "wb") as handle:
-                pq.write_table(table, handle, use_dictionary=text, write_statistics=list(INDEXED))
-                handle.flush()
-                os.fsync(handle.fileno())
+            pq.write_table(table, str(tmp), use_dictionary=text, write_statistics=list(INDEXED), store_schema=False)
+            descriptor = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
             os.replace(tmp, folder / name)
         finally:
             tmp.unlink(missing_ok=True)
@@ -184,33 +188,35 @@ def request_table(chunks: list[RequestChunk]) -> pa.Table:
 
     A column that cannot hold a missing value (the ids, times and outputs, and inputs the
     signature does not let be null) is written as a required Parquet column: without
-    definition levels, the write costs half as much.
+    definition levels, the write costs half as much. The text columns that repeat (request
+    id, version, prediction) are built as dictionaries over their few distinct values:
+    Parquet writes those as they are instead of hashing every row.
     """
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     inputs, class_names = chunks[0].schema
     counts = np.array([c.n_rows for c in chunks])
-    owner = pa.array(np.repeat(np.arange(len(chunks)), counts))  # row -> its chunk
-
-    def per_chunk(values: list[Any], kind: pa.DataType) -> pa.Array:
-        return pc.take(pa.array(values, type=kind), owner)
+    owner = pa.array(np.repeat(np.arange(len(chunks), dtype=np.int32), counts))  # row -> its chunk
+    versions = [c.model_version for c in chunks]
+    distinct = list(dict.fromkeys(versions))
+    version_of = pa.array(np.repeat(np.array([distinct.index(v) for v in versions], dtype=np.int32), counts))
+    predicted = np.concatenate([c.predicted for c in chunks]).astype(np.int32, copy=False)
 
     columns: dict[str, pa.Array] = {
-        "request_id": per_chunk([c.request_id for c in chunks], pa.string()),
+        "request_id": pa.DictionaryArray.from_arrays(owner, pa.array([c.request_id for c in chunks], pa.string())),
         "row": pa.array(np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)),
-        "ts": per_chunk([c.ts_us for c in chunks], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "model_version": per_chunk([c.model_version for c in chunks], pa.string()),
+        "ts": pa.array(np.repeat(np.array([c.ts_us for c in chunks], dtype=np.int64), counts)).cast(
+            pa.timestamp("us", tz="UTC")),
+        "model_version": pa.DictionaryArray.from_arrays(version_of, pa.array(distinct, pa.string())),
     }
     nullable = {name: may_be_null for name, _, may_be_null in inputs}
-    for (name, dtype, _), values in zip(inputs, _input_columns(chunks), strict=True):
-        columns[name] = _feature_array(values, dtype)
-    predicted = np.concatenate([c.predicted for c in chunks])
-    columns["prediction"] = pc.take(pa.array(list(class_names), type=pa.string()), pa.array(predicted))
-    proba = np.vstack([c.proba for c in chunks]).astype(np.float64, copy=False)
+    for (name, dtype, may_be_null), values in zip(inputs, _input_columns(chunks), strict=True):
+        columns[name] = _feature_array(values, dtype, may_be_null)
+    columns["prediction"] = pa.DictionaryArray.from_arrays(pa.array(predicted), pa.array(list(class_names), pa.string()))
+    proba = np.concatenate([c.proba.T for c in chunks], axis=1).astype(np.float64, copy=False)
     for j, name in enumerate(class_names):
-        columns[f"proba_{name}"] = pa.array(proba[:, j])
+        columns[f"proba_{name}"] = pa.array(proba[j])
     fields = [pa.field(name, array.type, nullable=nullable.get(name, False) or array.null_count > 0)
               for name, array in columns.items()]
     return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
@@ -223,24 +229,24 @@ def _input_columns(chunks: list[RequestChunk]) -> list[Any]:
 
     names = [spec[0] for spec in chunks[0].schema[0]]
     if all(isinstance(c.inputs, np.ndarray) for c in chunks):
-        # Stacking beats concatenating frames; transposed, each column is contiguous.
-        columns = np.ascontiguousarray(np.vstack([c.inputs for c in chunks]).T)
-        return list(columns)
+        # Row k of the transposed matrix is column k, contiguous; a parsed request's matrix is
+        # already stored column by column, so this is one copy per request.
+        return list(np.concatenate([c.inputs.T for c in chunks], axis=1))
     frames = [c.inputs if isinstance(c.inputs, pd.DataFrame) else pd.DataFrame(c.inputs, columns=names)
               for c in chunks]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, copy=False)
     return [frame[name].to_numpy() for name in names]
 
 
-def _feature_array(values: Any, dtype: str) -> pa.Array:
+def _feature_array(values: Any, dtype: str, may_be_null: bool = True) -> pa.Array:
     import numpy as np
     import pyarrow as pa
 
     if dtype == "category":
         return pa.array(values, type=pa.string(), from_pandas=True)
     numbers = np.asarray(values, dtype=np.float64)
-    missing = np.isnan(numbers)
-    array = pa.array(numbers, mask=missing) if missing.any() else pa.array(numbers)
+    missing = np.isnan(numbers) if may_be_null else None  # validation let no NaN into the others
+    array = pa.array(numbers, mask=missing) if missing is not None and missing.any() else pa.array(numbers)
     if dtype in ("int", "bool"):
         try:
             return array.cast(pa.int64() if dtype == "int" else pa.bool_())
