@@ -223,7 +223,8 @@ def _numeric_matrix(values: list[Any], n_rows: int) -> np.ndarray | None:
     if any(len(v) != n_rows for v in values):
         return None
     if all(isinstance(v, np.ndarray) and v.dtype.kind in "fiu" for v in values):
-        return np.column_stack(values).astype(np.float64, copy=False)
+        # Stacked as rows, then transposed: each column stays contiguous, as a frame keeps it.
+        return np.stack(values).astype(np.float64, copy=False).T
     if any(isinstance(v, np.ndarray) for v in values):
         return None
     if not set(map(type, itertools.chain.from_iterable(values))) <= {float, int}:

@@ -103,36 +103,29 @@ def _binary_size(tensor: dict[str, Any], problems: list[dict[str, str]]) -> int 
 
 def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems: list[dict[str, str]],
                    chunk: memoryview | None = None) -> Any:
-    name = clip(tensor["name"])
+    name = tensor["name"]  # clipped where a message names it
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
     if spec is None:
-        problems.append({"field": name, "message": "unexpected input (not in the signature)"})
-        return None
-    if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and all(type(d) is int and d >= 0 for d in shape)
-            and (len(shape) == 1 or shape[1] == 1)):
-        problems.append({"field": name, "message": "shape must be [n] or [n, 1]"})
-        return None
+        return _refuse(problems, name, "unexpected input (not in the signature)")
+    if not (type(shape) is list and type(shape[0] if shape else None) is int and shape[0] >= 0
+            and (len(shape) == 1 or (len(shape) == 2 and type(shape[1]) is int and shape[1] == 1))):
+        return _refuse(problems, name, "shape must be [n] or [n, 1]")
     allowed = V2_TYPES[spec["dtype"]]
     if datatype not in allowed:
-        problems.append({"field": name, "message": f"datatype {clip(repr(datatype))} does not fit a "
-                         f"{spec['dtype']} column; use {V2_DATATYPE[spec['dtype']]}"})
-        return None
+        return _refuse(problems, name, f"datatype {clip(repr(datatype))} does not fit a {spec['dtype']} "
+                       f"column; use {V2_DATATYPE[spec['dtype']]}")
     if chunk is not None:
         if data is not None:
-            problems.append({"field": name, "message": "give data or parameters.binary_data_size, not both"})
-            return None
+            return _refuse(problems, name, "give data or parameters.binary_data_size, not both")
         return _binary_values(name, datatype, shape[0], chunk, problems)
     if not isinstance(data, list):
-        problems.append({"field": name, "message": "data must be a list"})
-        return None
+        return _refuse(problems, name, "data must be a list")
     if data and all(isinstance(v, list) for v in data):  # nested [[x], [y]] for shape [n, 1]
         if not all(len(v) == 1 for v in data):
-            problems.append({"field": name, "message": "nested data must hold one value per row"})
-            return None
+            return _refuse(problems, name, "nested data must hold one value per row")
         data = [v[0] for v in data]
     if len(data) != shape[0]:
-        problems.append({"field": name, "message": f"shape says {shape[0]} value(s), data holds {len(data)}"})
-        return None
+        return _refuse(problems, name, f"shape says {shape[0]} value(s), data holds {len(data)}")
     return data
 
 
@@ -144,22 +137,24 @@ def _binary_values(name: str, datatype: str, n: int, chunk: memoryview,
     if datatype == "BYTES":
         texts = _bytes_elements(chunk)
         if isinstance(texts, str):
-            problems.append({"field": name, "message": texts})
-            return None
+            return _refuse(problems, name, texts)
         if len(texts) != n:
-            problems.append({"field": name, "message": f"shape says {n} value(s), the binary data holds {len(texts)}"})
-            return None
+            return _refuse(problems, name, f"shape says {n} value(s), the binary data holds {len(texts)}")
         return texts
     dtype = np.dtype(V2_NUMPY[datatype])
     if len(chunk) != n * dtype.itemsize:
-        problems.append({"field": name, "message": f"binary_data_size is {len(chunk)} byte(s); {n} {datatype} "
-                         f"value(s) take {n * dtype.itemsize}"})
-        return None
+        return _refuse(problems, name, f"binary_data_size is {len(chunk)} byte(s); {n} {datatype} "
+                       f"value(s) take {n * dtype.itemsize}")
     values = np.frombuffer(chunk, dtype=dtype)
     if datatype == "BOOL" and (values > 1).any():
-        problems.append({"field": name, "message": "BOOL values are single bytes 0 or 1"})
-        return None
+        return _refuse(problems, name, "BOOL values are single bytes 0 or 1")
     return values
+
+
+def _refuse(problems: list[dict[str, str]], name: str, message: str) -> Any:
+    """Note a problem with one tensor (its name clipped); None: the tensor gives no values."""
+    problems.append({"field": clip(name), "message": message})
+    return None
 
 
 def _bytes_elements(chunk: memoryview) -> list[str] | str:
