@@ -68,6 +68,25 @@ def test_numeric_matrices_stack_like_frames(tmp_path):
     assert frame["prediction"].tolist() == ["a", "b", "a"] and frame["row"].tolist() == [0, 0, 0]
 
 
+def test_versions_and_missing_values_survive_one_flush_of_mixed_requests(tmp_path):
+    # A swap mid-buffer: two versions in one file; a nullable column keeps its gaps as nulls.
+    schema = ((("x", "float", False), ("y", "float", True)), ("a", "b"))
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=100, flush_seconds=60)
+    for i, version in enumerate(["v1", "v1", "v2"]):
+        matrix = np.array([[i, np.nan], [i, 1.0]]).T.copy().T  # stored column by column, as parsed requests are
+        log.append(RequestChunk(f"r{i}", time.time_ns() // 1000, version, schema, matrix, np.array([0, 1]),
+                                np.array([[0.9, 0.1], [0.2, 0.8]])))
+    log.close()
+    frame = read_log(tmp_path)
+    assert frame["model_version"].tolist() == ["v1", "v1", "v1", "v1", "v2", "v2"]
+    assert frame["request_id"].tolist() == ["r0", "r0", "r1", "r1", "r2", "r2"]
+    assert frame["y"].isna().tolist() == [True, False] * 3 and frame["x"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert frame["prediction"].tolist() == ["a", "b"] * 3 and frame["proba_b"].tolist() == [0.1, 0.8] * 3
+    assert frame["model_version"].dtype == object  # plain text for readers, whatever the writer built
+    (part,) = files(tmp_path)
+    assert pq.read_table(part)["y"].null_count == 3  # nulls, not NaN values
+
+
 def test_flush_by_rows_and_by_age_in_the_background(tmp_path):
     log = PartitionedLog(tmp_path, REQUESTS, flush_rows=4, flush_seconds=0.3).start()
     try:
