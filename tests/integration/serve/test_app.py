@@ -75,6 +75,21 @@ def test_one_row_as_column_scalars(client, rows):
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
 
 
+def test_bodies_over_the_inline_limit_are_answered_from_the_thread_pool(trained, tmp_path):
+    from gitml.serve import app as serve_app
+
+    bundle = load_bundle(trained.synthetic)
+    rows = pd.concat([bundle.reference()] * 60, ignore_index=True).head(6000)
+    body = json.dumps({"dataframe_split": {"columns": list(rows.columns),
+                                           "data": rows.astype(object).where(rows.notna(), None).values.tolist()}})
+    assert len(body) > serve_app.INLINE_BYTES  # the thread-pool path, not the event loop
+    with make_client(trained.synthetic, tmp_path, max_batch_rows=10_000, max_body_bytes=8_000_000) as big:
+        response = big.post("/invocations", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 200, response.text[:300]
+        assert [p["prediction"] for p in response.json()["predictions"]] == bundle.predict(rows)["prediction"].tolist()
+    assert len(read_log(tmp_path)) == 6000
+
+
 def test_large_csv_takes_the_arrow_path_and_agrees(client, trained):
     bundle = load_bundle(trained.synthetic)
     rows = pd.concat([bundle.reference()] * 2, ignore_index=True).head(150)
