@@ -145,3 +145,9 @@ def push_tags(repo: str | Path, remote: str, tags: list[str]) -> tuple[bool, str
 def fetch_tags(repo: str | Path, remote: str, timeout: float = 60) -> None:
     """Fetch the remote's tags (moved ones too); a remote that hangs fails after ``timeout`` seconds."""
     git(repo, "fetch", "--quiet", "--tags", "--force", remote, timeout=timeout)
+
+
+def remote_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 60) -> set[str]:
+    """The stage tags of ``name`` (``name#stage#n``, GTO's assignments) that ``remote`` holds now."""
+    out = git(repo, "ls-remote", "--tags", "--refs", remote, f"refs/tags/{name}#*", timeout=timeout)
+    return {line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line}

@@ -188,3 +188,28 @@ def test_a_remote_that_cannot_be_fetched_is_warned_about_once_and_local_tags_sti
         assert source.current().version == "v1.0.0" and len(warnings()) == 1
         git("remote", "remove", "origin", cwd=host)
         assert source.current().version == "v1.0.0" and len(warnings()) == 2  # a new failure: said again
+
+
+def test_an_assignment_deleted_on_origin_rolls_the_host_back_to_the_one_before(tmp_path):
+    import gto.api
+
+    from gitml.serve.follow import RegistrySource
+
+    origin, publisher, host = tmp_path / "origin.git", tmp_path / "publisher", tmp_path / "host"
+    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
+    git("clone", "-q", str(origin), str(publisher), cwd=tmp_path)
+    for version in ("v1.0.0", "v1.1.0"):
+        git("commit", "-q", "--allow-empty", "-m", version, cwd=publisher)
+        gto.api.register(str(publisher), "model", "HEAD", version=version)
+        gto.api.assign(str(publisher), "model", "prod", version=version)
+    git("push", "-q", "origin", "HEAD:main", "--tags", cwd=publisher)
+    git("clone", "-q", str(origin), str(host), cwd=tmp_path)
+    git("tag", "model#staging#9", cwd=host)  # a local assignment origin never held: not ours to delete
+    source = RegistrySource(host, "model", "prod", remote="origin", cache=tmp_path / "cache")
+    assert source.current().version == "v1.1.0"
+    newest = max(git("tag", "--list", "model#prod#*", cwd=publisher).stdout.split(),
+                 key=lambda tag: int(tag.rsplit("#", 1)[1]))  # GTO numbers the assignments
+    git("push", "-q", "origin", f":refs/tags/{newest}", cwd=publisher)  # roll back by deleting the assignment
+    assert source.current().version == "v1.0.0"
+    assert newest not in git("tag", "--list", cwd=host).stdout.split()
+    assert {"model@v1.0.0", "model@v1.1.0", "model#staging#9"} <= set(git("tag", "--list", cwd=host).stdout.split())
