@@ -266,6 +266,12 @@ class RegistryConfig:
     stages: list[str] = field(default_factory=lambda: ["staging", "prod"])
     remote: str = "origin"
 
+    def unknown_stage(self, stage: str) -> str | None:
+        """Why ``stage`` is refused (it is not one of ``stages``), or None when it is one."""
+        if stage in self.stages:
+            return None
+        return f"'{stage}' is not a stage of this registry; stages: {', '.join(self.stages)} <registry.stages>."
+
 
 # ------------------------------------------------------------------ serve and drift
 

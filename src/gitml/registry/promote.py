@@ -85,8 +85,9 @@ def promote(
     push: bool = False, attempts: int = 3, gate_report: Path | None = None, check_bundle: bool = True,
 ) -> Promotion:
     """Register (when needed) and assign ``stage``; see the module docstring for the rules."""
-    if stage not in cfg.stages:
-        raise PromotionError(f"Unknown stage '{stage}' (registry.stages). Allowed: {', '.join(cfg.stages)}.")
+    refused = cfg.unknown_stage(stage)
+    if refused:
+        raise PromotionError(refused)
     if bump not in BUMPS:
         raise PromotionError(f"Unknown bump '{bump}'. Allowed: {', '.join(BUMPS)}.")
     if push and not has_remote(repo, cfg.remote):

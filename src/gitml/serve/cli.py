@@ -53,9 +53,9 @@ def serve(
     from gitml.serve.state import ServeSettings
 
     cfg, registry = _serve_config(params)
-    if stage is not None and stage not in registry.stages:
-        raise typer.BadParameter(f"'{stage}' is not a stage of this registry; stages: "
-                                 f"{', '.join(registry.stages)} <registry.stages>.", param_hint="--stage")
+    refused = registry.unknown_stage(stage) if stage is not None else None
+    if refused:
+        raise typer.BadParameter(refused, param_hint="--stage")
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
                                  "log_dir": str(log_dir) if log_dir else None}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
