@@ -197,23 +197,24 @@ def request_table(chunks: list[RequestChunk]) -> pa.Table:
 
     inputs, class_names = chunks[0].schema
     counts = np.array([c.n_rows for c in chunks])
-    owner = pa.array(np.repeat(np.arange(len(chunks), dtype=np.int32), counts))  # row -> its chunk
-    versions = [c.model_version for c in chunks]
-    distinct = list(dict.fromkeys(versions))
-    version_of = pa.array(np.repeat(np.array([distinct.index(v) for v in versions], dtype=np.int32), counts))
-    predicted = np.concatenate([c.predicted for c in chunks]).astype(np.int32, copy=False)
 
+    def per_row(per_chunk: Any, dtype: Any) -> np.ndarray:  # one value per request -> one per row
+        return np.repeat(np.asarray(per_chunk, dtype=dtype), counts)
+
+    def text(codes: np.ndarray, values: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32, copy=False)), pa.array(values, pa.string()))
+
+    versions = list(dict.fromkeys(c.model_version for c in chunks))
     columns: dict[str, pa.Array] = {
-        "request_id": pa.DictionaryArray.from_arrays(owner, pa.array([c.request_id for c in chunks], pa.string())),
-        "row": pa.array(np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)),
-        "ts": pa.array(np.repeat(np.array([c.ts_us for c in chunks], dtype=np.int64), counts)).cast(
-            pa.timestamp("us", tz="UTC")),
-        "model_version": pa.DictionaryArray.from_arrays(version_of, pa.array(distinct, pa.string())),
+        "request_id": text(per_row(range(len(chunks)), np.int32), [c.request_id for c in chunks]),
+        "row": pa.array(np.arange(int(counts.sum()), dtype=np.int64) - per_row(np.cumsum(counts) - counts, np.int64)),
+        "ts": pa.array(per_row([c.ts_us for c in chunks], np.int64)).cast(pa.timestamp("us", tz="UTC")),
+        "model_version": text(per_row([versions.index(c.model_version) for c in chunks], np.int32), versions),
     }
     nullable = {name: may_be_null for name, _, may_be_null in inputs}
     for (name, dtype, may_be_null), values in zip(inputs, _input_columns(chunks), strict=True):
         columns[name] = _feature_array(values, dtype, may_be_null)
-    columns["prediction"] = pa.DictionaryArray.from_arrays(pa.array(predicted), pa.array(list(class_names), pa.string()))
+    columns["prediction"] = text(np.concatenate([c.predicted for c in chunks]), list(class_names))
     proba = np.concatenate([c.proba.T for c in chunks], axis=1).astype(np.float64, copy=False)
     for j, name in enumerate(class_names):
         columns[f"proba_{name}"] = pa.array(proba[j])
