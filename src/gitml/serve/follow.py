@@ -117,7 +117,7 @@ class RegistrySource:
         if self.remote:
             try:
                 fetch_tags(self.repo, self.remote)
-                self._drop_stages_deleted_on_remote()
+                self._drop_stages_deleted_on(self.remote)
             except Exception as exc:
                 # The local tags still name a version, so serving goes on; but say so (once per
                 # failure), or a host that can never fetch would never follow a promotion.
@@ -132,20 +132,20 @@ class RegistrySource:
             raise GitmlError(f"No version of '{self.name}' is in stage '{self.stage}'. See `gitml registry show`.")
         return Target(f"{found.version}|{found.commit}", found.version)
 
-    def _drop_stages_deleted_on_remote(self) -> None:
-        """Delete the local stage tags the remote held at the last poll and no longer does.
+    def _drop_stages_deleted_on(self, remote: str) -> None:
+        """Delete the local stage tags ``remote`` held at the last poll and no longer does.
 
         Fetching never deletes a tag, so a rollback made by deleting an assignment tag on
-        the remote (``gto unassign --delete``) reaches the host only this way. A tag the
-        remote never held while this server ran (a local promotion) is left alone.
+        the remote (``gto deprecate NAME VERSION STAGE --delete --push``) reaches the host
+        only this way. A tag the remote never held while this server ran (a local
+        promotion) is left alone.
         """
         from gitml.registry.tags import delete_tags, remote_stage_tags
 
-        assert self.remote is not None
-        now = remote_stage_tags(self.repo, self.remote, self.name)
+        now = remote_stage_tags(self.repo, remote, self.name)
         gone = sorted((self._origin_stages or set()) - now)
         if gone:
-            log.info("'%s' no longer holds %s; deleting them here too", self.remote, ", ".join(gone))
+            log.info("'%s' no longer holds %s; deleting them here too", remote, ", ".join(gone))
             delete_tags(self.repo, gone)
         self._origin_stages = now
 

@@ -11,7 +11,7 @@ answered in binary when asked (``"binary_data": true`` on an output, or
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from gitml.package.signature import CompiledSignature, clip, validate_columns
 from gitml.serve.formats import Parsed, RequestError, bad, check_rows, loads, validated
@@ -107,8 +107,7 @@ def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
     if spec is None:
         return _refuse(problems, name, "unexpected input (not in the signature)")
-    if not (type(shape) is list and type(shape[0] if shape else None) is int and shape[0] >= 0
-            and (len(shape) == 1 or (len(shape) == 2 and type(shape[1]) is int and shape[1] == 1))):
+    if not _column_shape(shape):
         return _refuse(problems, name, "shape must be [n] or [n, 1]")
     allowed = V2_TYPES[spec["dtype"]]
     if datatype not in allowed:
@@ -149,6 +148,13 @@ def _binary_values(name: str, datatype: str, n: int, chunk: memoryview,
     if datatype == "BOOL" and (values > 1).any():
         return _refuse(problems, name, "BOOL values are single bytes 0 or 1")
     return values
+
+
+def _column_shape(shape: Any) -> TypeGuard[list[int]]:
+    """Is ``shape`` [n] or [n, 1], with n a count? (bools are not ints here: True is not 1)"""
+    if type(shape) is not list or len(shape) not in (1, 2) or type(shape[0]) is not int or shape[0] < 0:
+        return False
+    return len(shape) == 1 or (type(shape[1]) is int and shape[1] == 1)
 
 
 def _refuse(problems: list[dict[str, str]], name: str, message: str) -> Any:

@@ -80,8 +80,7 @@ def test_bodies_over_the_inline_limit_are_answered_from_the_thread_pool(trained,
 
     bundle = load_bundle(trained.synthetic)
     rows = pd.concat([bundle.reference()] * 60, ignore_index=True).head(6000)
-    body = json.dumps({"dataframe_split": {"columns": list(rows.columns),
-                                           "data": rows.astype(object).where(rows.notna(), None).values.tolist()}})
+    body = json.dumps(payloads(rows)["dataframe_split"])
     assert len(body) > serve_app.INLINE_BYTES  # the thread-pool path, not the event loop
     with make_client(trained.synthetic, tmp_path, max_batch_rows=10_000, max_body_bytes=8_000_000) as big:
         response = big.post("/invocations", content=body, headers={"content-type": "application/json"})
