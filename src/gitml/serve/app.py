@@ -168,8 +168,10 @@ async def _v2(state: ServeState, request: Request, name: str, model_version: str
     model = _named(state, name, model_version)
     body = await read_body(request, state.cfg.max_body_bytes)
     header_length = request.headers.get(oip.BINARY_HEADER)
+    # No Content-Type reads as JSON (binary tensors when the header is there), as Triton and
+    # KServe read it: tritonclient, the reference OIP client, sends none.
     if header_length is None:
-        _require_json(request)
+        _require_json(request, "")
     else:  # binary tensor data extension: JSON, then raw tensor bytes
         _require_json(request, oip.BINARY_MEDIA, "")
     if len(body) <= INLINE_BYTES:
@@ -274,12 +276,13 @@ def _errors(app: FastAPI, state: ServeState) -> None:
     from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestError)
-    async def request_error(_: Request, exc: RequestError) -> Response:
-        return error_response(exc.status, exc.message, exc.problems)
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return error_response(exc.status, exc.message, exc.problems, oip=_is_oip(request))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
-        return error_response(exc.status_code, str(exc.detail)[:200], headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail)[:200], headers=getattr(exc, "headers", None),
+                              oip=_is_oip(request))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -290,13 +293,23 @@ def _errors(app: FastAPI, state: ServeState) -> None:
     @app.exception_handler(Exception)
     async def server_fault(request: Request, exc: Exception) -> Response:
         log.exception("internal error answering %s %s", request.method, request.url.path)
-        return error_response(500, "Internal error; the server log has the details.", code="INTERNAL_ERROR")
+        return error_response(500, "Internal error; the server log has the details.", code="INTERNAL_ERROR",
+                              oip=_is_oip(request))
+
+
+def _is_oip(request: Request) -> bool:
+    path = request.url.path
+    return path == "/v2" or path.startswith("/v2/")
 
 
 def error_response(status: int, message: str, problems: list[dict[str, str]] | None = None,
-                   code: str | None = None, headers: dict[str, str] | None = None) -> Response:
-    body = {"error_code": code or ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"),
-            "message": message, "problems": problems or []}
+                   code: str | None = None, headers: dict[str, str] | None = None, oip: bool = False) -> Response:
+    body: dict[str, Any] = {
+        "error_code": code or ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"),
+        "message": message, "problems": problems or []}
+    if oip:  # the Open Inference Protocol's own key, the only one its clients (tritonclient) show
+        named = "; ".join(f"{p['field']}: {p['message']}" for p in (problems or [])[:5])
+        body["error"] = f"{message} {named}" if named else message
     return _json(body, headers, status)
 
 

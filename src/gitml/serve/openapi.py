@@ -37,6 +37,8 @@ class ErrorResponse(BaseModel):
                             "INTERNAL_ERROR")
     message: str
     problems: list[Problem] = Field(default_factory=list)
+    error: str | None = Field(None, description="On /v2 routes: the message and the first "
+                              "problems, under the Open Inference Protocol's key.")
 
 
 class FeedbackItem(BaseModel):

@@ -1,0 +1,106 @@
+"""Real clients against a live `gitml serve`: tritonclient's HTTP client and schemathesis.
+
+tritonclient is the reference Open Inference Protocol v2 client (Triton, KServe): it sends
+its infer requests with no Content-Type and, with binary tensors, the
+Inference-Header-Content-Length header. Schemathesis calls every route with requests built
+from the server's own OpenAPI document and checks each answer against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitml.package.bundle import load_bundle
+from tests.integration.serve.conftest import Server
+
+pytestmark = pytest.mark.slow  # a server in a subprocess over a trained bundle
+tritonhttp = pytest.importorskip("tritonclient.http")
+N_ROWS = 6
+
+
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    work = tmp_path_factory.mktemp("real-clients")
+    live = Server(work, "--bundle", trained.synthetic, "--log-dir", work / "logs", "--params",
+                  trained.synthetic_params)
+    try:
+        yield live.wait_ready()
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def rows(trained) -> pd.DataFrame:
+    """Reference rows with numeric columns as FP32 holds them: what the server will see."""
+    frame = load_bundle(trained.synthetic).reference().head(N_ROWS).reset_index(drop=True)
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    frame[numeric] = frame[numeric].astype(np.float32).astype(np.float64)
+    return frame
+
+
+@pytest.fixture
+def triton(server):
+    client = tritonhttp.InferenceServerClient(url=server.url.removeprefix("http://"), network_timeout=30)
+    yield client
+    client.close()
+
+
+def triton_inputs(client, rows: pd.DataFrame, binary: bool) -> list:
+    """One tensor per signature column, typed as the model metadata says (FP32 for numbers)."""
+    metadata = client.get_model_metadata("model")
+    inputs = []
+    for spec in metadata["inputs"]:
+        name = spec["name"]
+        if spec["datatype"] == "BYTES":
+            values = np.array([str(v).encode() for v in rows[name]], dtype=np.object_).reshape(-1, 1)
+            tensor = tritonhttp.InferInput(name, [len(rows), 1], "BYTES")
+        else:
+            values = rows[name].to_numpy(dtype=np.float32).reshape(-1, 1)
+            tensor = tritonhttp.InferInput(name, [len(rows), 1], "FP32")
+        tensor.set_data_from_numpy(values, binary_data=binary)
+        inputs.append(tensor)
+    return inputs
+
+
+def test_tritonclient_health_and_metadata(triton, rows):
+    assert triton.is_server_live() and triton.is_server_ready()
+    assert triton.is_model_ready("model")
+    metadata = triton.get_model_metadata("model")
+    kinds = {spec["name"]: spec["datatype"] for spec in metadata["inputs"]}
+    assert set(kinds) == set(rows.columns)
+    assert {kinds[c] for c in rows.columns if c.startswith("cat_")} == {"BYTES"}
+    assert {kinds[c] for c in rows.columns if c.startswith("num_")} <= {"FP64", "FP32"}
+    assert [o["name"] for o in metadata["outputs"]] == ["prediction", "probabilities"]
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json-tensors", "binary-tensors"])
+def test_tritonclient_infer_agrees_with_the_bundle(triton, rows, trained, binary):
+    expected = load_bundle(trained.synthetic).predict(rows)
+    outputs = [tritonhttp.InferRequestedOutput("prediction", binary_data=binary),
+               tritonhttp.InferRequestedOutput("probabilities", binary_data=binary)]
+    result = triton.infer("model", triton_inputs(triton, rows, binary), outputs=outputs, request_id="triton-1")
+    answer = result.get_response()
+    assert answer["model_name"] == "model" and answer["id"] == "triton-1"
+    predicted = [p.decode() if isinstance(p, bytes) else str(p) for p in result.as_numpy("prediction").ravel()]
+    assert predicted == [str(p) for p in expected["prediction"]]
+    proba = result.as_numpy("probabilities")
+    classes = [c.removeprefix("proba_") for c in expected.columns if c.startswith("proba_")]
+    assert proba.shape == (N_ROWS, len(classes))
+    np.testing.assert_allclose(proba, expected[[f"proba_{c}" for c in classes]].to_numpy(), atol=1e-6)
+
+
+def test_tritonclient_shows_the_servers_refusal(triton, rows):
+    """A refused request reaches the user as the server's message, under OIP's `error` key."""
+    inputs = triton_inputs(triton, rows, binary=False)
+    wrong = next(i for i in inputs if i.name() == "cat_0")
+    bad = tritonhttp.InferInput("cat_0", [N_ROWS, 1], "FP32")
+    bad.set_data_from_numpy(np.zeros((N_ROWS, 1), dtype=np.float32))
+    with pytest.raises(tritonhttp.InferenceServerException) as refused:
+        triton.infer("model", [bad if i is wrong else i for i in inputs])
+    assert refused.value.status() == "400"
+    assert "FP32" in refused.value.message() and "BYTES" in refused.value.message()
+    with pytest.raises(tritonhttp.InferenceServerException) as missing:
+        triton.get_model_metadata("other")
+    assert missing.value.status() == "404" and "serves 'model'" in missing.value.message()
