@@ -23,7 +23,7 @@ def _value(value: float | None) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
-def to_markdown(result: GateResult) -> str:
+def to_markdown(result: GateResult, model_md5: str | None = None) -> str:
     """The verdict as a heading, then one table row per rule.
 
     Example:
@@ -40,6 +40,8 @@ def to_markdown(result: GateResult) -> str:
         context = f"Compared with the champion `{result.champion_version}`."
     else:
         context = "No champion to compare with."
+    if model_md5:
+        context += f" Judged the model `{_cell(model_md5)}` (md5 of models/model, as dvc.lock records it)."
     lines = [
         heading, "", context, "",
         "| Rule | Value | Bound | Verdict | Reason |",
@@ -55,8 +57,16 @@ def to_markdown(result: GateResult) -> str:
 
 
 def write_report(
-    result: GateResult, json_path: str | os.PathLike[str], md_path: str | os.PathLike[str]
+    result: GateResult, json_path: str | os.PathLike[str], md_path: str | os.PathLike[str],
+    model_md5: str | None = None,
 ) -> None:
-    """Write ``result`` as JSON to ``json_path`` and as Markdown to ``md_path``, atomically."""
-    write_json(json_path, result.to_dict())
-    write_text(md_path, to_markdown(result))
+    """Write ``result`` as JSON to ``json_path`` and as Markdown to ``md_path``, atomically.
+
+    ``model_md5`` (DVC's hash of the judged model folder) goes into the JSON as
+    ``model.md5``: the verdict names the model it judged, so it cannot vouch for another.
+    """
+    verdict = result.to_dict()
+    if model_md5 is not None:
+        verdict["model"] = {"md5": model_md5}
+    write_json(json_path, verdict)
+    write_text(md_path, to_markdown(result, model_md5))

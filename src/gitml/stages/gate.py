@@ -15,6 +15,7 @@ from gitml.errors import GitmlError
 from gitml.models import load_model
 from gitml.package.signature import signature_from_contract, validate_input
 from gitml.stages.package import PackageInputs, bundle_size_mb
+from gitml.utils.dvc_hash import dir_md5
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +58,7 @@ def gate(cfg: Config, inputs: PackageInputs, report_json: Path, report_md: Path,
             if rule.kind in ("champion", "significance"):
                 rule.verdict, rule.reason = "fail", f"the champion could not be scored: {champion_problem}"
         result.verdict = "fail"
-    write_report(result, report_json, report_md)
+    write_report(result, report_json, report_md, model_md5=dir_md5(inputs.model_dir))
     failed = result.failed()
     log.info("gate %s: %d rule(s), %d failed%s", result.verdict.upper(), len(result.rules), len(failed),
              "".join(f"\n  - {r.rule}: {r.reason}" for r in failed))

@@ -20,6 +20,7 @@ from gitml.package.card import model_card
 from gitml.package.manifest import folder_size, sha256_file
 from gitml.package.signature import signature_from_contract
 from gitml.utils.atomic import atomic_path
+from gitml.utils.dvc_hash import dir_md5, lock_params_sha256
 
 log = logging.getLogger(__name__)
 LIBRARIES = ("gitml", "torch", "scikit-learn", "numpy", "pandas", "pyarrow", "safetensors", "skops", "dvc")
@@ -36,9 +37,11 @@ class PackageInputs:
 
 
 def package(cfg: Config, inputs: PackageInputs, gate_path: Path | None, out_dir: str | Path) -> Path:
-    gate = json.loads(gate_path.read_text()) if gate_path and gate_path.is_file() else None
+    raw = gate_path.read_bytes() if gate_path and gate_path.is_file() else None
+    gate = json.loads(raw) if raw is not None else None
+    gate_sha256 = hashlib.sha256(raw).hexdigest() if raw is not None else None
     with atomic_path(out_dir) as tmp:
-        build_bundle(tmp, cfg, inputs, gate)
+        build_bundle(tmp, cfg, inputs, gate, gate_sha256)
     log.info("packaged bundle %s (%.2f MB, gate %s)", out_dir, folder_size(Path(out_dir)) / 1e6,
              (gate or {}).get("verdict", "not run"))
     return Path(out_dir)
@@ -52,7 +55,8 @@ def bundle_size_mb(cfg: Config, inputs: PackageInputs) -> float:
         return folder_size(target) / 1e6
 
 
-def build_bundle(out: Path, cfg: Config, inputs: PackageInputs, gate: dict[str, Any] | None) -> None:
+def build_bundle(out: Path, cfg: Config, inputs: PackageInputs, gate: dict[str, Any] | None,
+                 gate_sha256: str | None = None) -> None:
     import pandas as pd
 
     contract = load_contract(inputs.contract)
@@ -60,14 +64,14 @@ def build_bundle(out: Path, cfg: Config, inputs: PackageInputs, gate: dict[str, 
     split = cfg.package.reference_split
     records = pd.read_parquet(inputs.prepared_dir / f"{split}.parquet")
     reference = records.sample(n=min(cfg.package.reference_rows, len(records)), random_state=0)
-    metadata = build_metadata(cfg, inputs, signature, gate)
+    metadata = build_metadata(cfg, inputs, signature, gate, gate_sha256)
     card = model_card(metadata, cfg.package.intended_use, cfg.package.limitations)
     assemble(out, model_dir=inputs.model_dir, signature=signature, metadata=metadata,
              reference=reference, card=card)
 
 
 def build_metadata(cfg: Config, inputs: PackageInputs, signature: dict[str, Any],
-                   gate: dict[str, Any] | None) -> dict[str, Any]:
+                   gate: dict[str, Any] | None, gate_sha256: str | None = None) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     model_info = json.loads((inputs.model_dir / "model.json").read_text())
@@ -84,6 +88,7 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: dict[str, Any]
         "params": OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
         "metrics": json.loads(inputs.metrics.read_text()),
         "gate": gate,
+        "provenance": provenance(inputs, gate_sha256),
         "libraries": library_versions(),
         "python": sys.version.split()[0],
     }
@@ -96,6 +101,25 @@ def model_id(model_dir: Path) -> str:
         digest.update(path.relative_to(model_dir).as_posix().encode())
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()[:16]
+
+
+def provenance(inputs: PackageInputs, gate_sha256: str | None) -> dict[str, Any]:
+    """What built this bundle, in the hashes dvc.lock and git hold (checked by registry/chain.py).
+
+    ``model_md5`` and ``prepared_md5`` are DVC's own folder hashes, recomputed here from the
+    folders themselves, so they equal the train and prepare outputs in dvc.lock;
+    ``params_sha256`` hashes the params dvc.lock records for the stages that shaped the
+    model; ``gate_sha256`` is the sha256 of the gate verdict file this bundle was packaged with.
+    """
+    import yaml
+
+    lock = (yaml.safe_load(inputs.lock.read_text()) or {}) if inputs.lock.is_file() else {}
+    return {
+        "model_md5": dir_md5(inputs.model_dir),
+        "prepared_md5": dir_md5(inputs.prepared_dir),
+        "params_sha256": lock_params_sha256(lock),
+        "gate_sha256": gate_sha256,
+    }
 
 
 def lock_hashes(lock: Path) -> dict[str, Any]:
