@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.errors import config_error_from
-from gitml.config.schema import MODEL_SCHEMAS, Config
+from gitml.config.schema import MODEL_SCHEMAS, Config, DriftConfig
 from gitml.errors import ConfigError
 
 PARAMS_FILE = "params.yaml"
@@ -92,7 +92,25 @@ def check_semantics(cfg: Config, source: str) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(cfg.trainer, key) < 1:
             problems.append((f"trainer.{key}", f"must be at least 1, got {getattr(cfg.trainer, key)}."))
+    problems += drift_problems(cfg.drift)
     if problems:
         key, problem = problems[0]
         more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
         raise ConfigError(source, key, problem + (f" Also: {more}" if more else ""))
+
+
+def drift_problems(drift: DriftConfig) -> list[tuple[str, str]]:
+    """``drift.*`` rules the types cannot express, as ``(key, problem)`` pairs."""
+    problems = []
+    if not 0.0 < drift.p_val < 1.0:
+        problems.append(("drift.p_val", f"must be between 0 and 1 (exclusive), got {drift.p_val}."))
+    if drift.window_rows is not None and drift.window_rows < 1:
+        problems.append(("drift.window_rows", f"must be at least 1 (or null), got {drift.window_rows}."))
+    if drift.window_hours is not None and drift.window_hours <= 0:
+        problems.append(("drift.window_hours", f"must be positive (or null), got {drift.window_hours}."))
+    for key in ("min_rows", "max_rows"):
+        if getattr(drift, key) < 2:
+            problems.append((f"drift.{key}", f"must be at least 2, got {getattr(drift, key)}."))
+    if not 0.0 <= drift.max_invalid_share <= 1.0:
+        problems.append(("drift.max_invalid_share", f"must be between 0 and 1, got {drift.max_invalid_share}."))
+    return problems

@@ -312,6 +312,9 @@ class DriftConfig:
     max_rows: int = 2000  # subsample cap for MMD and the classifier detector (cost ~ n^2)
     predictions: bool = True  # also test drift of the predicted probabilities
     top_features: int = 6  # distributions plotted for the most drifted features
+    # a feature with more missing (where the signature forbids it) or infinite values than this
+    # share of the window stops the check (exit 2) instead of reaching a verdict
+    max_invalid_share: float = 0.05
     seed: int = 0
 
 

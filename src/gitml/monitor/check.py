@@ -7,6 +7,11 @@ bundle's test metrics. Writes the report (:mod:`gitml.monitor.report`) and retur
 
 Verdict: drift when the feature detector or the prediction detector says so, each at
 ``drift.p_val``. The metrics change is reported, not voted: labels arrive late and few.
+Before any detector runs, the window's files are compared with the bundle's signature and
+its values counted (:mod:`gitml.monitor.quality`): a schema change or a feature past
+``drift.max_invalid_share`` is its own verdict (``schema_change``, ``invalid_data``), exit 2,
+with a report that says which columns; repeated ``(request_id, row)`` are dropped on reading
+and counted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gitml.config.schema import DriftConfig
 from gitml.errors import ConfigError, DriftCheckError, GitmlError
 from gitml.monitor.detectors import DriftResult
+from gitml.monitor.quality import FeatureQuality, SchemaChange, over_limit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,32 +43,54 @@ PARAMS_FILE = "params.yaml"
 
 @dataclass
 class DriftReport:
-    """Everything ``drift.json`` holds; ``exit_code`` is what the command exits with."""
+    """Everything ``drift.json`` holds; ``exit_code`` is what the command exits with.
+
+    ``features`` is None when no detector ran: the window's schema differs from the
+    signature (``schema``) or a feature's invalid share is past the limit (``quality``).
+    """
 
     is_drift: bool
     bundle: dict[str, Any]
     window: dict[str, Any]
-    features: DriftResult
+    features: DriftResult | None
     predictions: DriftResult | None
     metrics: dict[str, Any] | None
     config: dict[str, Any]
     cache: dict[str, str]
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    schema: SchemaChange | None = None
+    quality: list[FeatureQuality] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> list[FeatureQuality]:
+        """Features past ``drift.max_invalid_share``."""
+        return over_limit(self.quality, self.config["max_invalid_share"])
 
     @property
     def verdict(self) -> str:
+        if self.schema is not None:
+            return "schema_change"
+        if self.invalid:
+            return "invalid_data"
         return "drift" if self.is_drift else "no drift"
 
     @property
     def exit_code(self) -> int:
+        if self.verdict in ("schema_change", "invalid_data"):
+            return EXIT_ERROR
         return EXIT_DRIFT if self.is_drift else EXIT_NO_DRIFT
 
     @property
     def reasons(self) -> list[str]:
-        """One sentence per detector that found drift."""
+        """One sentence per schema difference, per feature past the limit, or per detector that found drift."""
+        if self.schema is not None or self.invalid:
+            limit = self.config["max_invalid_share"]
+            return [*(self.schema.reasons if self.schema else []),
+                    *(f"invalid values: {q.describe()}; {q.invalid:.1%} invalid is above "
+                      f"drift.max_invalid_share={limit}" for q in self.invalid)]
         out = []
-        if self.features.is_drift:
+        if self.features is not None and self.features.is_drift:
             out.append(_reason(self.features, "features"))
         if self.predictions is not None and self.predictions.is_drift:
             out.append(_reason(self.predictions, "predictions"))
@@ -70,9 +98,11 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "verdict": self.verdict, "is_drift": self.is_drift, "reasons": self.reasons,
-            "detector": self.config["detector"], "bundle": self.bundle, "window": self.window,
-            "features": self.features.to_dict(),
+            "verdict": self.verdict, "is_drift": self.is_drift, "exit_code": self.exit_code,
+            "reasons": self.reasons, "detector": self.config["detector"], "bundle": self.bundle,
+            "window": self.window, "schema": self.schema.to_dict() if self.schema else None,
+            "quality": {q.name: q.to_dict() for q in self.quality},
+            "features": self.features.to_dict() if self.features else None,
             "predictions": self.predictions.to_dict() if self.predictions else None,
             "metrics": self.metrics, "config": self.config, "cache": self.cache,
             "notes": self.notes, "files": self.files,
@@ -86,7 +116,9 @@ def drift_check(
     """Test the recent request log for drift against the bundle; write the report to ``out_dir``.
 
     Raises DriftCheckError (exit 2) when no verdict is possible: a bad bundle, no log,
-    fewer than ``drift.min_rows`` rows in the window.
+    fewer than ``drift.min_rows`` rows in the window. A schema change or a feature past
+    ``drift.max_invalid_share`` is a report too (verdict ``schema_change`` or
+    ``invalid_data``, ``exit_code`` 2): the detectors do not run.
 
     Example:
         >>> report = drift_check("models/bundle", "logs", params.drift, "reports/drift",
@@ -94,26 +126,33 @@ def drift_check(
         >>> report.verdict, report.features.drifted_features
         ('drift', ['num_0', 'num_1'])
     """
-    from gitml.monitor.logs import read_feedback, read_requests
+    from gitml.monitor.logs import read_feedback, read_window
     from gitml.monitor.metrics import label_metrics
+    from gitml.monitor.quality import schema_change, value_quality
     from gitml.monitor.report import write_report
 
     validate_drift_config(cfg)
     bundle = _read_bundle(Path(bundle_dir))
-    window = read_requests(log_dir, cfg.window_rows, cfg.window_hours, now=now)
+    read = read_window(log_dir, cfg.window_rows, cfg.window_hours, now=now)
+    window = read.rows
     _check_window(window, cfg, Path(log_dir))
-    cache = Path(cache_dir) if cache_dir is not None else None
-    statuses: dict[str, str] = {}
-    notes: list[str] = []
-    result = _feature_drift(window, bundle, cfg, cache, statuses)
-    predictions = _prediction_drift(window, bundle, cfg, cache, statuses, notes) if cfg.predictions else None
-    metrics = label_metrics(bundle, window, read_feedback(log_dir), notes)
+    notes = _duplicate_notes(read.duplicates, read.conflicting)
+    schema = schema_change(read.layouts, bundle["signature"])
     report = DriftReport(
-        is_drift=result.is_drift or bool(predictions and predictions.is_drift),
+        is_drift=False, features=None, predictions=None, metrics=None, cache={},
         bundle={"path": str(bundle_dir), "bundle_id": bundle["id"], "version": bundle["version"]},
-        window=_window_summary(window, cfg), features=result, predictions=predictions,
-        metrics=metrics, config=_config_dict(cfg), cache=statuses, notes=notes,
+        window={**_window_summary(window, cfg), "duplicates_dropped": read.duplicates,
+                "duplicates_conflicting": read.conflicting},
+        config=_config_dict(cfg), notes=notes, schema=schema,
+        quality=value_quality(window, bundle["signature"], schema),
     )
+    if report.exit_code != EXIT_ERROR:  # the detectors see only a window that fits the signature
+        cache = Path(cache_dir) if cache_dir is not None else None
+        result = _feature_drift(window, bundle, cfg, cache, report.cache)
+        predictions = _prediction_drift(window, bundle, cfg, cache, report.cache, notes) if cfg.predictions else None
+        report.features, report.predictions = result, predictions
+        report.is_drift = result.is_drift or bool(predictions and predictions.is_drift)
+        report.metrics = label_metrics(bundle, window, read_feedback(log_dir), notes)
     write_report(report, Path(out_dir), reference=bundle["reference"], current=window,
                  top_features=cfg.top_features)
     log.debug("drift check: %s on %d rows <drift.detector=%s>", report.verdict, len(window), cfg.detector.value)
@@ -193,17 +232,10 @@ def load_drift_config(
 
 
 def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> None:
-    """Rules the schema's types cannot express; every failure is named."""
-    problems = []
-    if not 0.0 < cfg.p_val < 1.0:
-        problems.append(("drift.p_val", f"must be between 0 and 1 (exclusive), got {cfg.p_val}."))
-    if cfg.window_rows is not None and cfg.window_rows < 1:
-        problems.append(("drift.window_rows", f"must be at least 1 (or null), got {cfg.window_rows}."))
-    if cfg.window_hours is not None and cfg.window_hours <= 0:
-        problems.append(("drift.window_hours", f"must be positive (or null), got {cfg.window_hours}."))
-    for key in ("min_rows", "max_rows"):
-        if getattr(cfg, key) < 2:
-            problems.append((f"drift.{key}", f"must be at least 2, got {getattr(cfg, key)}."))
+    """Rules the schema's types cannot express (:func:`gitml.config.params.drift_problems`); every failure is named."""
+    from gitml.config.params import drift_problems
+
+    problems = drift_problems(cfg)
     if problems:
         key, problem = problems[0]
         more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
@@ -275,6 +307,17 @@ def _prediction_rows(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftCon
             notes.append(f"prediction drift tested on the predictions of model version(s) {versions}: "
                          f"only {len(mine)} row(s) were answered by this bundle ({bundle['version']}).")
     return rows
+
+
+def _duplicate_notes(duplicates: int, conflicting: int) -> list[str]:
+    if not duplicates:
+        return []
+    note = (f"{duplicates} repeated row(s) dropped: the same (request_id, row) was read more than once "
+            "(a log file shipped twice?); each row counts once.")
+    if conflicting:
+        note += (f" {conflicting} of them held other values than the row kept (the earliest): "
+                 "the log has been altered or two writers share request ids.")
+    return [note]
 
 
 def _window_summary(window: pd.DataFrame, cfg: DriftConfig) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 Only typer, typing and pathlib are imported here; alibi-detect, torch and pandas load
 inside the command, so ``gitml --help`` stays instant.
 
-Exit codes: 0 no drift, 1 drift, 2 no verdict (no log, too few rows, bad bundle, bad config).
+Exit codes: 0 no drift, 1 drift, 2 no verdict (no log, too few rows, bad bundle, bad config,
+a schema change, a feature past drift.max_invalid_share).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -55,6 +56,12 @@ def check(
 ) -> None:
     """Test recent traffic for drift; exit 0 no drift, 1 drift, 2 no verdict possible.
 
+    Exit 2 covers no log, too few rows, a bad bundle or settings, a schema change (a
+    signature column missing, renamed, new or of another type in the log) and a feature
+    with more invalid values (infinite, or missing where not nullable) than
+    drift.max_invalid_share; the last two still write the report. Repeated rows (the same
+    request_id and row) count once.
+
     Example: gitml drift check --bundle models/bundle --log-dir logs --window-hours 24
     """
     from gitml.errors import DriftCheckError, GitmlError
@@ -69,8 +76,22 @@ def check(
         raise
     except GitmlError as exc:  # a config or bundle error here means "no verdict": exit 2
         raise DriftCheckError(str(exc)) from exc
-    typer.echo(f"drift check: {report.verdict} ({report.window['rows']} rows, detector "
-               f"{report.config['detector']}); report in {out}/")
+    failed = report.exit_code == 2  # schema change or invalid values: stderr, like other exit-2 errors
+    typer.echo(f"drift check: {report.verdict.replace('_', ' ')} ({report.window['rows']} rows, detector "
+               f"{report.config['detector']}); report in {out}/", err=failed)
     for reason in report.reasons:
-        typer.echo(f"  {reason}")
+        typer.echo(f"  {reason}", err=failed)
+    for line in input_summary(report):
+        typer.echo(f"  {line}", err=failed)
     raise typer.Exit(report.exit_code)
+
+
+def input_summary(report: Any) -> list[str]:
+    """Console lines on the input data: repeats dropped, features with missing or infinite values."""
+    lines = []
+    if report.window.get("duplicates_dropped"):
+        lines.append(f"input: {report.window['duplicates_dropped']} repeated row(s) dropped "
+                     f"({report.window['duplicates_conflicting']} with other values)")
+    flawed = [q for q in report.quality if q.missing or q.infinite]
+    shown = "; ".join(q.describe() for q in flawed[:5]) + (f"; and {len(flawed) - 5} more" if len(flawed) > 5 else "")
+    return lines + ([f"input: {shown}"] if flawed else [])

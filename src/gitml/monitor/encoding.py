@@ -10,7 +10,8 @@ Two views of the same rows:
   ``classifier``): numeric columns as z-scores with the *reference* mean and standard
   deviation, categorical columns one-hot (unknown levels: all zeros).
 
-Missing numeric values take the reference median, as the model's preprocessing does.
+Missing numeric values take the reference median, as the model's preprocessing does;
+so do infinities (the drift check counts them first, see :mod:`gitml.monitor.quality`).
 The encoding is plain JSON, stored next to a cached detector.
 """
 
@@ -66,8 +67,8 @@ class FeatureEncoding:
             import numpy as np
 
             # One row per column (contiguous), so each statistic reads memory in order.
-            values = _float_rows(reference, encoding.numeric)
-            seen = ~np.isnan(values)
+            values = float_rows(reference, encoding.numeric)
+            seen = np.isfinite(values)
             if seen.all():  # the usual case
                 medians, filled = np.median(values, axis=1), values
             else:
@@ -130,8 +131,8 @@ class FeatureEncoding:
     def _numeric_rows(self, frame: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
         import numpy as np
 
-        values = _float_rows(frame, self.numeric, out=out)
-        missing = np.isnan(values)
+        values = float_rows(frame, self.numeric, out=out)
+        missing = ~np.isfinite(values)  # inf too: it would poison z-scores and kernels
         if missing.any():
             fill = np.array([self.fill[n] for n in self.numeric])
             values[missing] = fill[np.nonzero(missing)[0]]
@@ -148,7 +149,7 @@ class FeatureEncoding:
         return np.where(index < 0, len(levels), index).astype("int64")
 
 
-def _float_rows(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = None) -> np.ndarray:
+def float_rows(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = None) -> np.ndarray:
     """``(columns, rows)`` float64, one row per column; values that are not numbers: NaN."""
     import numpy as np
     import pandas as pd

@@ -10,6 +10,11 @@ rows of it, newest first: a row in hour folder ``h`` has ``ts`` before the end o
 (``gitml serve`` files rows by the hour of their ``ts``; a writer filing by flush time
 puts them later still, never earlier), so once N rows newer than the end of the next
 older folder are in hand, older folders cannot contribute.
+
+A row is one ``(request_id, row)``: the same rows read twice (a file shipped into two
+folders, or copied into a second file) count once; :func:`read_window` says how many
+repeats it dropped and which column layouts the window's files had, for the drift check's
+schema comparison (:mod:`gitml.monitor.quality`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +42,17 @@ PROBA_PREFIX = "proba_"
 _HOUR_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{1,2})$")
 
 
+@dataclass
+class RequestWindow:
+    """The rows of a window, with what reading them found out about the log itself."""
+
+    rows: pd.DataFrame  # one row per (request_id, row), oldest first
+    duplicates: int = 0  # rows in the window's time span dropped as repeats of a (request_id, row)
+    conflicting: int = 0  # of those, repeats whose values differ from the row kept
+    # The column layouts of the files holding the window's rows: ((name, Arrow type), ...) -> files
+    layouts: dict[tuple[tuple[str, str], ...], list[str]] = field(default_factory=dict)
+
+
 def read_requests(
     log_dir: str | Path, window_rows: int | None = None, window_hours: float | None = None,
     now: datetime | None = None,
@@ -44,34 +61,74 @@ def read_requests(
 
     With both limits set the smaller window wins (rows must satisfy both). ``now`` is the
     end of the time window (default: the current UTC time). No log files give an empty
-    frame with the metadata columns.
+    frame with the metadata columns. Each ``(request_id, row)`` comes back once.
 
     Example:
         >>> recent = read_requests("logs", window_rows=5000)
         >>> recent[["request_id", "row", "ts", "prediction"]].tail(3)
     """
+    return read_window(log_dir, window_rows, window_hours, now).rows
+
+
+def read_window(
+    log_dir: str | Path, window_rows: int | None = None, window_hours: float | None = None,
+    now: datetime | None = None,
+) -> RequestWindow:
+    """:func:`read_requests` with the repeats it dropped and the files' column layouts.
+
+    Example:
+        >>> window = read_window("logs", window_rows=5000)
+        >>> window.duplicates, len(window.layouts)
+        (0, 1)
+    """
+    import numpy as np
     import pandas as pd
 
     cutoff = None
     if window_hours is not None:
         end = _utc(now) if now is not None else datetime.now(timezone.utc)
         cutoff = pd.Timestamp(end - timedelta(hours=float(window_hours)))
+    log_dir = Path(log_dir)
     frames: list[pd.DataFrame] = []
-    for hour_end, files in _hour_folders(Path(log_dir) / REQUESTS):
+    paths: list[Path] = []
+    layouts: list[tuple[tuple[str, str], ...]] = []
+    for hour_end, files in _hour_folders(log_dir / REQUESTS):
         if cutoff is not None and hour_end is not None and hour_end <= cutoff:
             break  # this folder and every older one end before the window starts
         if window_rows is not None and hour_end is not None and _newest_after(frames, window_rows, hour_end):
             break  # the last N rows are all newer than anything further back
-        frames.extend(_read(path) for path in files)
+        for path in files:
+            frame, layout = _read_with_layout(path)
+            missing = [c for c in KEYS if c not in frame.columns]
+            if missing:
+                raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
+                                      "be told apart (docs/logs.md).")
+            frames.append(frame)
+            paths.append(path)
+            layouts.append(layout)
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in REQUEST_META})
-    frame = pd.concat(frames, ignore_index=True)
-    frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
+        return RequestWindow(pd.DataFrame({c: pd.Series(dtype="object") for c in REQUEST_META}))
+    # Oldest file first (they were read newest first), so that among rows stamped alike the
+    # stable sort keeps the order they were written in, and a repeat keeps its first copy.
+    frames, paths, layouts = frames[::-1], paths[::-1], layouts[::-1]
+    starts = np.cumsum([0] + [len(f) for f in frames])
+    frame = pd.concat(frames, ignore_index=True)  # index = position in file order: maps back to files
+    frame = frame.sort_values("ts", kind="stable")
+    repeat = frame.duplicated(KEYS, keep="first")  # the earliest copy of a row stays
+    kept = frame[~repeat] if repeat.any() else frame
     if cutoff is not None:
-        frame = frame[frame["ts"] >= cutoff]
+        kept = kept[kept["ts"] >= cutoff]
     if window_rows is not None:
-        frame = frame.tail(max(int(window_rows), 0))
-    return frame.reset_index(drop=True)
+        kept = kept.tail(max(int(window_rows), 0))
+    window = RequestWindow(kept.reset_index(drop=True))
+    if len(kept) and repeat.any():
+        in_span = repeat & (frame["ts"] >= kept["ts"].iloc[0])
+        window.duplicates = int(in_span.sum())
+        # A repeat that is not an exact copy of an earlier row: the same id logged with other values.
+        window.conflicting = window.duplicates - int((in_span & frame.duplicated(keep="first")).sum())
+    for index in np.unique(np.searchsorted(starts, kept.index.to_numpy(), side="right") - 1):
+        window.layouts.setdefault(layouts[index], []).append(paths[index].relative_to(log_dir).as_posix())
+    return window
 
 
 def read_feedback(log_dir: str | Path) -> pd.DataFrame:
@@ -194,21 +251,34 @@ def _hour_folders(root: Path) -> list[tuple[Any, list[Path]]]:
 
 
 def _newest_after(frames: list[pd.DataFrame], rows: int, moment: Any) -> bool:
-    """True when ``frames`` hold at least ``rows`` rows stamped at or after ``moment``."""
-    return sum(int((frame["ts"] >= moment).sum()) for frame in frames) >= rows
+    """True when ``frames`` hold at least ``rows`` distinct rows stamped at or after ``moment``."""
+    import pandas as pd
+
+    newer = [frame.loc[frame["ts"] >= moment, KEYS] for frame in frames]
+    if sum(len(part) for part in newer) < rows:
+        return False  # the usual answer, and repeats could only make the count smaller
+    return len(pd.concat(newer, ignore_index=True).drop_duplicates()) >= rows
 
 
 def _read(path: Path) -> pd.DataFrame:
+    return _read_with_layout(path)[0]
+
+
+def _read_with_layout(path: Path) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
+    """The file's rows and its column layout: ``(name, Arrow type)`` per column, as stored."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     try:
-        frame = pd.read_parquet(path)
+        table = pq.read_table(path, partitioning=None)  # the file's columns, not date/hour from its folder
+        frame = table.to_pandas()
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise RequestLogError(f"Cannot read log file '{path}': {exc}") from exc
     if "ts" not in frame.columns:
         raise RequestLogError(f"Log file '{path}' has no 'ts' column (docs/logs.md).")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    return frame
+    index = {c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+    return frame, tuple((str(f.name), str(f.type)) for f in table.schema if f.name not in index)
 
 
 def _utc(moment: Any) -> datetime:

@@ -2,9 +2,10 @@
 
 Files in the report folder (each written atomically)::
 
-    drift.json          verdict, detector, window, per-feature p-values and cutoffs,
-                        prediction drift, metrics change on labelled rows, cache use
-    drift.md            verdict first, the most drifted features, the metrics change
+    drift.json          verdict, detector, window (with repeated rows dropped), schema change,
+                        missing/infinite shares per feature, per-feature p-values and
+                        cutoffs, prediction drift, metrics change on labelled rows, cache use
+    drift.md            verdict first, the most drifted features, the input data, the metrics change
     distributions.png   reference vs current for the `drift.top_features` most drifted features
     p_values.png        every feature's p-value against the cutoff
 """
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 JSON, MARKDOWN, DISTRIBUTIONS, P_VALUES = "drift.json", "drift.md", "distributions.png", "p_values.png"
 REFERENCE_COLOR, CURRENT_COLOR, DRIFT_COLOR, OK_COLOR = "#4C72B0", "#DD8452", "#C44E52", "#8C8C8C"
 TABLE_ROWS = 10
+HEADLINES = {"drift": "DRIFT", "no drift": "no drift", "schema_change": "SCHEMA CHANGE (no verdict)",
+             "invalid_data": "INVALID DATA (no verdict)"}
 P_FLOOR = 1e-30
 
 
@@ -34,10 +37,11 @@ def write_report(report: DriftReport, out_dir: Path, *, reference: pd.DataFrame,
     """Write every report file into ``out_dir``; return their paths (also kept in ``report.files``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    top = report.features.features[: max(top_features, 0)]
+    tested = report.features.features if report.features is not None else []
+    top = tested[: max(top_features, 0)]
     if top:
         files.append(plot_distributions(out_dir / DISTRIBUTIONS, top, reference, current))
-    if report.features.features:
+    if tested and report.features is not None:
         files.append(plot_p_values(out_dir / P_VALUES, report.features, report.predictions))
     for stale in {DISTRIBUTIONS, P_VALUES} - {p.name for p in files}:
         (out_dir / stale).unlink(missing_ok=True)  # from an earlier run: would mislead
@@ -53,38 +57,67 @@ def write_report(report: DriftReport, out_dir: Path, *, reference: pd.DataFrame,
 def render_markdown(report: DriftReport) -> str:
     """``drift.md``: the verdict on the first line, then the evidence."""
     result, window, cfg = report.features, report.window, report.config
-    lines = [f"# Drift check: {'DRIFT' if report.is_drift else 'no drift'}", ""]
-    if report.is_drift:
+    lines = [f"# Drift check: {HEADLINES.get(report.verdict, report.verdict)}", ""]
+    if report.reasons:
         lines += [f"- {reason}" for reason in report.reasons]
     else:
         lines.append(f"No detector found drift at p_val {cfg['p_val']} (drift.p_val).")
+    if result is None:
+        lines += ["", "No detector ran: drift measured on a window that breaks the bundle's signature would say nothing "
+                  "about drift. Exit code 2; no retraining pull request is opened."]
     lines += ["", "| | |", "| --- | --- |",
               f"| bundle | `{report.bundle['bundle_id']}` (version {report.bundle['version']}) |",
               f"| window | {window['rows']} rows, {window['start'][:19]} to {window['end'][:19]} UTC "
               f"(drift.window_rows={_null(window['window_rows'])}, "
-              f"drift.window_hours={_null(window['window_hours'])}) |",
-              f"| detector | {cfg['detector']}, p_val {cfg['p_val']}, {_cutoff_text(result, cfg)} |",
-              f"| reference | {result.n_reference} rows (bundle reference sample); current {result.n_current} rows |"]
-    if result.p_value is not None:
-        lines.append(f"| {result.detector} test | p-value {result.p_value_text}, distance "
-                     f"{_num(result.distance)} (drifts above {_num(result.distance_threshold)}) |")
-    lines += ["", "## Most drifted features", ""]
-    if result.diagnostic:
-        lines += [f"Per-feature KS / chi-squared tests, to show *which* features moved; the verdict "
-                  f"above is the {result.detector} test's.", ""]
-    lines += _feature_table(result.features[:TABLE_ROWS])
-    if len(result.features) > TABLE_ROWS:
-        lines.append(f"\n... and {len(result.features) - TABLE_ROWS} more in drift.json.")
-    if report.predictions is not None:
-        lines += ["", "## Predicted probabilities", "",
-                  *_feature_table(report.predictions.features, "output")]
-    lines += ["", "## Metrics on labelled traffic", "", *_metrics_lines(report.metrics)]
+              f"drift.window_hours={_null(window['window_hours'])}) |"]
+    if result is not None:
+        lines += [f"| detector | {cfg['detector']}, p_val {cfg['p_val']}, {_cutoff_text(result, cfg)} |",
+                  f"| reference | {result.n_reference} rows (bundle reference sample); current {result.n_current} rows |"]
+        if result.p_value is not None:
+            lines.append(f"| {result.detector} test | p-value {result.p_value_text}, distance "
+                         f"{_num(result.distance)} (drifts above {_num(result.distance_threshold)}) |")
+    lines += ["", "## Input data", "", *input_lines(report)]
+    if result is not None:
+        lines += ["", "## Most drifted features", ""]
+        if result.diagnostic:
+            lines += [f"Per-feature KS / chi-squared tests, to show *which* features moved; the verdict "
+                      f"above is the {result.detector} test's.", ""]
+        lines += _feature_table(result.features[:TABLE_ROWS])
+        if len(result.features) > TABLE_ROWS:
+            lines.append(f"\n... and {len(result.features) - TABLE_ROWS} more in drift.json.")
+        if report.predictions is not None:
+            lines += ["", "## Predicted probabilities", "",
+                      *_feature_table(report.predictions.features, "output")]
+        lines += ["", "## Metrics on labelled traffic", "", *_metrics_lines(report.metrics)]
     plots = [Path(p).name for p in report.files if p.endswith(".png")]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name[:-4]}]({name})" for name in plots]
-    notes = [*report.notes, "cache: " + ", ".join(f"{k} {v}" for k, v in report.cache.items())]
-    lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    notes = [*report.notes]
+    if report.cache:
+        notes.append("cache: " + ", ".join(f"{k} {v}" for k, v in report.cache.items()))
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def input_lines(report: DriftReport) -> list[str]:
+    """The input-data section: repeated rows dropped, and each feature's missing/infinite share."""
+    window, limit = report.window, report.config["max_invalid_share"]
+    dropped = window.get("duplicates_dropped", 0)
+    lines = [f"{dropped} repeated row(s) (same request_id and row) dropped"
+             + (f", {window.get('duplicates_conflicting', 0)} of them with other values." if dropped else ".")]
+    flawed = [q for q in report.quality if q.missing or q.infinite]
+    if not flawed:
+        return [*lines, "", f"No missing or infinite values in the {len(report.quality)} feature(s) checked."]
+    lines += ["", f"Invalid: infinite, or missing where the signature does not allow it; above "
+              f"drift.max_invalid_share={limit} the check stops (exit 2).", "",
+              "| feature | missing | infinite | nullable | invalid |", "| --- | ---: | ---: | --- | ---: |"]
+    lines += [f"| `{q.name}` | {q.missing:.1%} | {q.infinite:.1%} | {'yes' if q.nullable else 'no'} | "
+              f"{'**' if q.invalid > limit else ''}{q.invalid:.1%}{'**' if q.invalid > limit else ''} |"
+              for q in sorted(flawed, key=lambda q: -q.invalid)[:TABLE_ROWS]]
+    if len(flawed) > TABLE_ROWS:
+        lines.append(f"\n... and {len(flawed) - TABLE_ROWS} more in drift.json.")
+    return lines
 
 
 def _feature_table(features: list[Any], what: str = "feature") -> list[str]:
@@ -144,7 +177,7 @@ def plot_distributions(path: Path, features: list[Any], reference: pd.DataFrame,
         if feature.test == "chi2" or ref.dtype == object:
             _bars(ax, ref, cur)
         else:
-            ref_v, cur_v = ref.astype(float).dropna().to_numpy(), cur.astype(float).dropna().to_numpy()
+            ref_v, cur_v = _finite(ref), _finite(cur)
             both = np.concatenate([ref_v, cur_v])
             low, high = np.quantile(both, [0.005, 0.995]) if len(both) else (0.0, 1.0)
             bins = np.linspace(low, high if high > low else low + 1.0, 31)
@@ -163,6 +196,13 @@ def plot_distributions(path: Path, features: list[Any], reference: pd.DataFrame,
     fig.suptitle("Reference vs current, most drifted features first", fontsize=12)
     fig.legend(handles, labels, loc="upper right", ncols=2, fontsize=9, frameon=False)
     return _save(fig, path)
+
+
+def _finite(values: pd.Series) -> Any:
+    import numpy as np
+
+    numbers = values.astype(float).to_numpy()
+    return numbers[np.isfinite(numbers)]  # an infinity would stretch the bins to nothing
 
 
 def _bars(ax: Any, ref: pd.Series, cur: pd.Series) -> None:
