@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,38 @@ def write_requests(
     return frame
 
 
+def serve_log(
+    log_dir: Path, bundle, features: pd.DataFrame, *, start: pd.Timestamp = START,
+    every_seconds: float = 1.0, request_rows: int = 20, rename: dict[str, str] | None = None,
+    answered: pd.DataFrame | None = None,
+) -> None:
+    """Log ``features`` through the server's own writer (serve/requestlog.py), as `gitml serve` does.
+
+    One request per ``request_rows`` rows, ``every_seconds`` apart; ids like the server's (each
+    call is a new server process).
+    The probabilities are the bundle's on ``answered`` (default: ``features``): rows a fault
+    made invalid would not pass the bundle's validation. ``rename`` logs columns under other
+    names, as a server whose signature renamed them would.
+    """
+    from gitml.serve.requestlog import REQUESTS, PartitionedLog, RequestChunk
+
+    rename = rename or {}
+    inputs = tuple((rename.get(c["name"], c["name"]), c["dtype"], bool(c.get("nullable")))
+                   for c in bundle.signature["inputs"])
+    schema = (inputs, tuple(str(c) for c in bundle.classes))
+    names = [c["name"] for c in bundle.signature["inputs"]]
+    proba = bundle.predict_proba((features if answered is None else answered)[names])
+    frame = features[names].rename(columns=rename).reset_index(drop=True)
+    log = PartitionedLog(log_dir, REQUESTS, flush_rows=10**9, flush_seconds=3600)
+    prefix = secrets.token_hex(8)  # one per server process, as serve/state.py draws it
+    for n, first in enumerate(range(0, len(frame), request_rows)):
+        rows = slice(first, first + request_rows)
+        ts_us = int((start + pd.Timedelta(seconds=n * every_seconds)).value // 1000)
+        log.append(RequestChunk(f"{prefix}{n:016x}", ts_us, bundle.version, schema,
+                                frame.iloc[rows].reset_index(drop=True), proba[rows].argmax(axis=1), proba[rows]))
+    assert log.flush(), "the server's writer failed"
+
+
 def write_feedback(log_dir: Path, requests: pd.DataFrame, labels, *, delay_seconds: float = 60.0,
                    rows_per_file: int = 250) -> pd.DataFrame:
     """Label the logged ``requests`` rows with ``labels`` (any type: logged as text)."""
@@ -77,8 +110,11 @@ def synthetic_pool(n_rows: int, *, shift: float = 0.0, shift_features: int | Non
 
 
 def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
-                reference_rows: int = 1000, metrics: dict | None = None) -> Path:
-    """A real, verified bundle (scikit-learn logistic regression) built in a second, no DVC."""
+                reference_rows: int = 1000, metrics: dict | None = None, nullable: tuple[str, ...] = ()) -> Path:
+    """A real, verified bundle (scikit-learn logistic regression) built in a second, no DVC.
+
+    ``nullable``: columns the data contract (and so the signature) lets be missing.
+    """
     from gitml.config.schema import PreprocessConfig, SklearnConfig, TrainerConfig
     from gitml.data.contract import infer_contract
     from gitml.data.preprocess import Preprocessor
@@ -88,6 +124,8 @@ def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
     from gitml.package.signature import signature_from_contract
 
     contract = infer_contract(train, target, range_margin=0.5)
+    for name in nullable:
+        contract.columns[name].max_null_fraction = 0.2
     prep = Preprocessor.fit(train, contract, PreprocessConfig())
     X, y = prep.transform(train), prep.encode_labels(train[target])
     model = build_model(SklearnConfig(estimator={"_target_": "sklearn.linear_model.LogisticRegression"}),
