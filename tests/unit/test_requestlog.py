@@ -154,3 +154,50 @@ def test_appends_from_many_threads_are_all_written(tmp_path):
 @pytest.mark.parametrize("kind", [REQUESTS, FEEDBACK])
 def test_reading_an_empty_log_is_an_empty_frame(tmp_path, kind):
     assert read_log(tmp_path, kind).empty
+
+
+def test_a_row_that_cannot_be_written_does_not_block_the_rows_after_it(tmp_path):
+    # The reproduction of issue 12: a row index past int64 used to fail every later flush.
+    errors = []
+    log = PartitionedLog(tmp_path, FEEDBACK, flush_rows=100, flush_seconds=60, on_error=lambda: errors.append(1))
+    now = time.time_ns() // 1000
+    log.append(FeedbackChunk(now, [("bad", 2**63, "yes")]))
+    assert not log.flush() and log.pending_rows == 1  # alone it could be the disk: kept for the next try
+    log.append(FeedbackChunk(now, [("a", 0, "yes")]))
+    log.append(FeedbackChunk(now, [("b", 1, "no")]))
+    assert log.flush() and log.pending_rows == 0 and log.dropped_rows == 1 and errors == [1, 1]
+    log.append(FeedbackChunk(now, [("c", 0, "no")]))
+    log.close()
+    feedback = read_log(tmp_path, FEEDBACK)
+    assert sorted(feedback[["request_id", "row"]].values.tolist()) == [["a", 0], ["b", 1], ["c", 0]]
+
+
+def test_a_full_disk_drops_nothing(tmp_path, monkeypatch):
+    log = PartitionedLog(tmp_path, FEEDBACK, flush_rows=100, flush_seconds=60)
+    now = time.time_ns() // 1000
+    log.append(FeedbackChunk(now, [("a", 0, "yes")]))
+    log.append(FeedbackChunk(now, [("b", 0, "no")]))
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PartitionedLog, "_write", no_space)
+        assert not log.flush()
+    assert log.pending_rows == 2 and log.dropped_rows == 0
+    log.close()
+    assert len(read_log(tmp_path, FEEDBACK)) == 2
+
+
+def test_offer_takes_rows_only_when_the_writer_will_write_them(tmp_path):
+    log = PartitionedLog(tmp_path, FEEDBACK, flush_rows=1000, flush_seconds=60, max_pending_rows=3)
+    now = time.time_ns() // 1000
+    assert "not running" in log.offer(FeedbackChunk(now, [("a", 0, "yes")]))
+    log.start()
+    assert log.offer(FeedbackChunk(now, [("a", 0, "yes"), ("a", 1, "no")])) is None
+    full = log.offer(FeedbackChunk(now, [("b", 0, "yes"), ("b", 1, "no")]))
+    assert "limit is 3" in full and log.pending_rows == 2
+    assert log.offer(FeedbackChunk(now, [("c", 0, "no")])) is None
+    log.close()  # graceful shutdown writes every row that was taken
+    assert "not running" in log.offer(FeedbackChunk(now, [("d", 0, "yes")]))
+    assert sorted(read_log(tmp_path, FEEDBACK)["request_id"]) == ["a", "a", "c"]

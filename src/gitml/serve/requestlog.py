@@ -6,7 +6,11 @@ files when it holds ``flush_rows`` rows or its oldest row is ``flush_seconds`` o
 file is written under a temporary name, fsynced and renamed into
 ``<root>/<kind>/date=YYYY-MM-DD/hour=HH/part-<unix_ns>-<pid>-<seq>.parquet``. A failed
 write keeps its rows for the next try, and :meth:`PartitionedLog.close` (graceful
-shutdown) writes whatever is left, so no answered request is lost.
+shutdown) writes whatever is left, so no answered request is lost. A chunk that cannot be
+written while the others of its flush can (bad data, not a full disk) is dropped with an
+error, never left to block the rows after it. :meth:`PartitionedLog.offer` is append for
+callers that must know the rows were taken: it refuses when the writer is not running or
+its buffer is full (the feedback route answers 503 then, never 200 for a lost label).
 """
 
 from __future__ import annotations
@@ -64,10 +68,13 @@ class PartitionedLog:
     """A thread-safe buffer of chunks, written as Parquet parts by size and by age."""
 
     def __init__(self, root: str | Path, kind: str, flush_rows: int, flush_seconds: float,
-                 on_flush: Callable[[int], None] | None = None, on_error: Callable[[], None] | None = None):
+                 on_flush: Callable[[int], None] | None = None, on_error: Callable[[], None] | None = None,
+                 max_pending_rows: int | None = None):
         self.folder = Path(root) / kind
         self.kind, self.flush_rows, self.flush_seconds = kind, max(1, flush_rows), max(0.01, flush_seconds)
         self.on_flush, self.on_error = on_flush, on_error
+        self.max_pending_rows = max_pending_rows  # offer() refuses past this many buffered rows
+        self.dropped_rows = 0  # rows of chunks that could not be written on their own
         self._chunks: list[Any] = []
         self._rows = 0
         self._oldest: float | None = None
@@ -89,6 +96,23 @@ class PartitionedLog:
         if full:
             self._wake.set()
 
+    def offer(self, chunk: Any) -> str | None:
+        """Append ``chunk`` if the writer will write it; otherwise say why not (nothing appended)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive() or self._stop.is_set():
+                return f"the {self.kind} log writer is not running"
+            if self.max_pending_rows is not None and self._rows + chunk.n_rows > self.max_pending_rows:
+                return (f"the {self.kind} log holds {self._rows} unwritten row(s), its limit is "
+                        f"{self.max_pending_rows}")
+            self._chunks.append(chunk)
+            self._rows += chunk.n_rows
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            full = self._rows >= self.flush_rows
+        if full:
+            self._wake.set()
+        return None
+
     @property
     def pending_rows(self) -> int:
         return self._rows
@@ -109,6 +133,9 @@ class PartitionedLog:
         for _ in range(3):
             if self.flush() or not self._rows:
                 break
+        if self._rows:
+            log.error("%d %s log row(s) could not be written under %s and are lost at shutdown",
+                      self._rows, self.kind, self.folder)
 
     def _run(self) -> None:
         tick = min(self.flush_seconds / 4, 0.5)
@@ -128,29 +155,67 @@ class PartitionedLog:
                 chunks, self._chunks, rows, self._rows, self._oldest = self._chunks, [], self._rows, 0, None
             if not chunks:
                 return True
-            try:
-                for hour, table in self._tables(chunks):
-                    self._write(hour, table)
-            except Exception:
-                log.exception("could not write %d %s log row(s) under %s; keeping them for the next try",
-                              rows, self.kind, self.folder)
-                with self._lock:
-                    self._chunks[:0] = chunks
-                    self._rows += rows
-                    self._oldest = self._oldest or time.monotonic()
-                if self.on_error:
-                    self.on_error()
-                return False
+            groups = self._groups(chunks)
+            for done, (hour, group) in enumerate(groups):
+                try:
+                    self._write(hour, self._build(group))
+                except Exception:
+                    log.exception("could not write %d %s log row(s) under %s; writing chunk by chunk",
+                                  rows, self.kind, self.folder)
+                    if self.on_error:
+                        self.on_error()
+                    if done and self.on_flush:
+                        self.on_flush(sum(c.n_rows for _, g in groups[:done] for c in g))
+                    return self._write_apart([c for _, g in groups[done:] for c in g])
         if self.on_flush:
             self.on_flush(rows)
         return True
 
-    def _tables(self, chunks: list[Any]) -> list[tuple[int, pa.Table]]:
+    def _write_apart(self, chunks: list[Any]) -> bool:
+        """Write each chunk alone, so one chunk that cannot be written does not hold the others back.
+
+        A chunk that fails on its data (not an OSError) while another chunk was written is
+        bad data: it is dropped with an error naming its request ids. The others that fail
+        (a full disk, a missing folder, or nothing written at all) are kept for the next try.
+        Caller holds the write lock.
+        """
+        failed: list[tuple[Any, Exception]] = []
+        written = 0
+        for chunk in chunks:
+            try:
+                self._write(chunk.ts_us // HOUR_US, self._build([chunk]))
+            except Exception as exc:
+                failed.append((chunk, exc))
+            else:
+                written += chunk.n_rows
+        if written and self.on_flush:
+            self.on_flush(written)
+        keep = []
+        for bad, error in failed:
+            if len(failed) < len(chunks) and not isinstance(error, OSError):
+                self.dropped_rows += bad.n_rows
+                log.error("dropped %d %s log row(s) of request(s) %s that cannot be written: %s",
+                          bad.n_rows, self.kind, _chunk_ids(bad), error)
+            else:
+                keep.append(bad)
+        if not keep:
+            return True
+        with self._lock:
+            self._chunks[:0] = keep
+            self._rows += sum(chunk.n_rows for chunk in keep)
+            self._oldest = self._oldest or time.monotonic()
+        log.error("kept %d %s log chunk(s) for the next try", len(keep), self.kind)
+        return False
+
+    def _groups(self, chunks: list[Any]) -> list[tuple[int, list[Any]]]:
+        """Chunks by (hour, schema): one file each."""
         groups: dict[Any, list[Any]] = defaultdict(list)
         for chunk in chunks:
             groups[(chunk.ts_us // HOUR_US, getattr(chunk, "schema", None))].append(chunk)
-        build = request_table if self.kind == REQUESTS else feedback_table
-        return [(hour, build(group)) for (hour, _), group in sorted(groups.items(), key=lambda g: g[0][0])]
+        return [(hour, group) for (hour, _), group in sorted(groups.items(), key=lambda g: g[0][0])]
+
+    def _build(self, chunks: list[Any]) -> pa.Table:
+        return request_table(chunks) if self.kind == REQUESTS else feedback_table(chunks)
 
     def _write(self, hour: int, table: pa.Table) -> Path:
         import pyarrow as pa
@@ -178,6 +243,12 @@ class PartitionedLog:
         finally:
             tmp.unlink(missing_ok=True)
         return folder / name
+
+
+def _chunk_ids(chunk: Any) -> str:
+    if isinstance(chunk, FeedbackChunk):
+        return ", ".join(sorted({str(item[0])[:60] for item in chunk.items})[:5])
+    return str(getattr(chunk, "request_id", "?"))[:60]
 
 
 # -------------------------------------------------------------------- tables
