@@ -68,6 +68,24 @@ def validate_config(raw: Any, source: str) -> Config:
     return typed
 
 
+def feedback_problems(cfg: Config) -> list[tuple[str, str]]:
+    """``serve.feedback_*``: a window and a buffer that can hold one full request, an env var name."""
+    import re
+
+    serve = cfg.serve
+    problems = []
+    if serve.feedback_window_requests < 1:
+        problems.append(("serve.feedback_window_requests",
+                         f"must be at least 1, got {serve.feedback_window_requests}."))
+    if serve.feedback_max_pending_rows < serve.max_batch_rows:
+        problems.append(("serve.feedback_max_pending_rows", f"must be at least serve.max_batch_rows "
+                         f"({serve.max_batch_rows}) so one full labels body fits, got {serve.feedback_max_pending_rows}."))
+    if serve.feedback_token_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", serve.feedback_token_env):
+        problems.append(("serve.feedback_token_env", f"must be an environment variable name (letters, digits, _) "
+                         f"or empty, got {serve.feedback_token_env!r}."))
+    return problems
+
+
 def check_semantics(cfg: Config, source: str) -> None:
     """Rules the type system cannot express; each failure names its key."""
     import re
@@ -93,6 +111,7 @@ def check_semantics(cfg: Config, source: str) -> None:
         if getattr(cfg.trainer, key) < 1:
             problems.append((f"trainer.{key}", f"must be at least 1, got {getattr(cfg.trainer, key)}."))
     problems += drift_problems(cfg.drift)
+    problems += feedback_problems(cfg)
     if problems:
         key, problem = problems[0]
         more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])

@@ -287,6 +287,10 @@ class ServeConfig:
     log_flush_rows: int = 20_000  # buffered rows before a Parquet flush
     log_flush_seconds: float = 5.0  # ... or this long, whichever comes first
     follow_interval_seconds: float = 2.0  # how often --follow polls its deployment source
+    # POST /feedback (docs/serve.md "Feedback"): labels only for recent requests of this process.
+    feedback_window_requests: int = 100_000  # request ids (and row counts) each process remembers for labels
+    feedback_max_pending_rows: int = 200_000  # unwritten labels buffered at most; past it /feedback answers 503
+    feedback_token_env: str = "GITML_FEEDBACK_TOKEN"  # env var holding the bearer token; unset or "" -> open
 
 
 class DetectorKind(Enum):

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
 from gitml.serve import oip, openapi
-from gitml.serve.feedback import parse_feedback
+from gitml.serve.feedback import AUTH_REALM, bearer_matches, feedback_responses, parse_feedback
 from gitml.serve.formats import (
     ARROW_STREAM,
     RequestError,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 INLINE_BYTES = 1 << 20  # bodies up to this size are answered on the event loop (see above)
 ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+ERROR_CODES.update({401: "UNAUTHORIZED", 409: "CONFLICT", 503: "UNAVAILABLE"})  # /feedback refusals
 JSON = "application/json"
 
 
@@ -104,16 +105,26 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         return await run_in_threadpool(state_invoke, state, model, body, content_type, arrow)
 
     @app.post("/feedback", summary="True labels for earlier predictions", response_class=Response,
-              responses={200: {"model": openapi.FeedbackResponse, "description": "Labels appended."},
-                         **openapi.error_responses("400", "413", "415")})
+              responses={200: {"model": openapi.FeedbackResponse, "description": "Labels queued for the log."},
+                         **openapi.error_responses("400", "413", "415"), **feedback_responses()})
     async def feedback(request: Request) -> Response:
+        # Checks in gitml.serve.feedback: token, then body, then the window (id, row range, one label a row).
+        if state.feedback_token is not None and not bearer_matches(request.headers.get("authorization"),
+                                                                   state.feedback_token):
+            return error_response(401, "POST /feedback wants 'Authorization: Bearer <token>' with the token "
+                                  "this server was given <serve.feedback_token_env>.", headers={"www-authenticate": AUTH_REALM})
         model = state.holder.current
         body = await read_body(request, cfg.max_body_bytes)
         _require_json(request)
-        items = parse_feedback(loads(body), model.classes, cfg.max_batch_rows)
-        state.feedback_log.append(FeedbackChunk(time.time_ns() // 1000, items))
-        state.metrics.feedback.inc(len(items))
-        return _json({"accepted": len(items)})
+        labels = parse_feedback(loads(body), model.classes, cfg.max_batch_rows, cfg.max_batch_rows)
+        state.feedback_window.claim(labels)
+        refused = state.feedback_log.offer(FeedbackChunk(time.time_ns() // 1000, [label[:3] for label in labels]))
+        if refused:  # never 200 for a label the writer did not take
+            state.feedback_window.release(labels)
+            return error_response(503, f"No label of this body was recorded: {refused}; post it again later.",
+                                  headers={"retry-after": "1"})
+        state.metrics.feedback.inc(len(labels))
+        return _json({"accepted": len(labels)})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
@@ -256,6 +267,7 @@ def _record(state: ServeState, model: ServedModel, frame: Any, proba: Any, predi
     inputs = frame.to_numpy() if model.signature.all_numeric else frame  # a view of the one float block
     state.request_log.append(RequestChunk(request_id, time.time_ns() // 1000, model.version, model.log_schema,
                                           inputs, predicted, proba))
+    state.answered(request_id, len(predicted))
     state.metrics.predicted(model.version, model.class_names, predicted)
     return request_id
 

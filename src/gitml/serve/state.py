@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import ipaddress
 import json
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from gitml.config.schema import ServeConfig
 from gitml.errors import GitmlError
+from gitml.serve.feedback import FeedbackWindow, RequestIds
 from gitml.serve.follow import BundleSource, DeploymentSource, Follower, RegistrySource, Source
 from gitml.serve.metrics import ServeMetrics
 from gitml.serve.model import ServedModel
@@ -33,6 +35,9 @@ class ServeSettings:
     registry_name: str = "model"
     registry_remote: str | None = None
     cfg: ServeConfig = field(default_factory=ServeConfig)
+    # Opens every request id this server (all its workers: they get it with the settings)
+    # draws, so a worker can tell a sibling's request from an unknown one. Not a secret.
+    server_tag: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def __post_init__(self) -> None:
         given = [name for name in ("bundle", "deployment", "stage") if getattr(self, name)]
@@ -74,23 +79,27 @@ class ServeState:
         self.metrics.serving(self.holder.current)
         log_dir = Path(self.cfg.log_dir)
         self.request_log = self._log(log_dir, REQUESTS)
-        self.feedback_log = self._log(log_dir, FEEDBACK)
+        self.feedback_log = self._log(log_dir, FEEDBACK, self.cfg.feedback_max_pending_rows)
         self.started_at = time.time()
         self._started = False
-        # Request ids: a random per-process prefix and a counter. Unique across workers and
-        # restarts, and no system call per request (os.urandom releases the GIL, and the log
-        # writer thread would take it for up to a switch interval).
-        self._id_prefix = secrets.token_hex(8)
-        self._ids = itertools.count()
+        # Request ids are unguessable and unique across workers and restarts (see RequestIds);
+        # the window remembers the recent ones, so /feedback labels only rows served here.
+        self.request_ids = RequestIds(settings.server_tag)
+        self.feedback_window = FeedbackWindow(self.cfg.feedback_window_requests, self.request_ids, self.cfg.workers)
+        self.feedback_token = feedback_token(self.cfg)
 
     def next_request_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):016x}"
+        return self.request_ids.next()
 
-    def _log(self, root: Path, kind: str) -> PartitionedLog:
+    def answered(self, request_id: str, rows: int) -> None:
+        """Remember an answered request (id and row count) for /feedback."""
+        self.feedback_window.add(request_id, rows)
+
+    def _log(self, root: Path, kind: str, max_pending_rows: int | None = None) -> PartitionedLog:
         rows = self.metrics.log_rows.labels(kind)
         failures = self.metrics.log_failures.labels(kind)
         return PartitionedLog(root, kind, self.cfg.log_flush_rows, self.cfg.log_flush_seconds,
-                              on_flush=rows.inc, on_error=failures.inc)
+                              on_flush=rows.inc, on_error=failures.inc, max_pending_rows=max_pending_rows)
 
     def start(self) -> None:
         if not self._started:
@@ -101,6 +110,10 @@ class ServeState:
             model = self.holder.current
             log.info("serving %s %s from %s <serve.log_dir=%s>", model.name, model.version,
                      self.follower.source.describe(), self.cfg.log_dir)
+            if self.feedback_token is None and not _loopback(self.cfg.host):
+                log.warning("POST /feedback takes labels from anyone who can reach %s: set a token in the "
+                            "environment variable named by serve.feedback_token_env (%s) to require "
+                            "'Authorization: Bearer <token>'", self.cfg.host, self.cfg.feedback_token_env or "unset")
 
     def stop(self) -> None:
         """Stop following, then write every buffered log row (graceful shutdown)."""
@@ -119,3 +132,28 @@ class ServeState:
         self.reload_failures += 1
         self.metrics.reload_failures.inc()
 
+
+
+def feedback_token(cfg: ServeConfig) -> bytes | None:
+    """The /feedback bearer token from the environment variable ``serve.feedback_token_env`` names.
+
+    None (feedback open) when the key is empty or the variable unset; a set but blank
+    variable is an error rather than an open door.
+    """
+    name = cfg.feedback_token_env
+    value = os.environ.get(name) if name else None
+    if value is None:
+        return None
+    if not value.strip():
+        raise GitmlError(f"The environment variable {name} <serve.feedback_token_env> is set but blank; set the "
+                         "/feedback token in it, or unset it to leave /feedback open.")
+    return value.strip().encode("utf-8")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

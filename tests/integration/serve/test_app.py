@@ -247,16 +247,19 @@ def test_metrics_count_requests_rows_classes_and_model(client, rows):
     assert "gitml_model_reload_failures_total 0.0" in text
 
 
-def test_feedback_validation(client):
-    ok = client.post("/feedback", json={"request_id": "abc", "label": 1})
+def test_feedback_validation(client, rows):
+    # Labels only for requests this server answered (tests/integration/serve/test_feedback.py has the rest).
+    abc, a, b = (client.post("/invocations", json=payloads(rows)["instances_records"]).json()["request_id"]
+                 for _ in range(3))
+    ok = client.post("/feedback", json={"request_id": abc, "row": 4, "label": 1})
     assert ok.status_code == 200 and ok.json() == {"accepted": 1}
-    assert client.post("/feedback", json={"request_id": "abc", "labels": [0, "1", 1.0]}).json() == {"accepted": 3}
-    assert client.post("/feedback", json={"feedback": [{"request_id": "a", "row": 2, "label": 0},
-                                                       {"request_id": "b", "label": "1"}]}).json()["accepted"] == 2
-    for bad, field in [({"request_id": "abc", "label": 7}, "label"), ({"request_id": "abc", "label": True}, "label"),
-                       ({"request_id": "a b", "label": 0}, "request_id"), ({"request_id": "abc"}, "(body)"),
-                       ({"request_id": "abc", "row": -1, "label": 0}, "row"),
-                       ({"request_id": "abc", "row": 1, "labels": [0]}, "labels"),
+    assert client.post("/feedback", json={"request_id": abc, "labels": [0, "1", 1.0]}).json() == {"accepted": 3}
+    assert client.post("/feedback", json={"feedback": [{"request_id": a, "row": 2, "label": 0},
+                                                       {"request_id": b, "label": "1"}]}).json()["accepted"] == 2
+    for bad, field in [({"request_id": abc, "label": 7}, "label"), ({"request_id": abc, "label": True}, "label"),
+                       ({"request_id": "a b", "label": 0}, "request_id"), ({"request_id": abc}, "(body)"),
+                       ({"request_id": abc, "row": -1, "label": 0}, "row"),
+                       ({"request_id": abc, "row": 1, "labels": [0]}, "labels"),
                        ({"feedback": []}, "feedback"), ([1], "(body)")]:
         response = client.post("/feedback", json=bad)
         assert response.status_code == 400, bad
