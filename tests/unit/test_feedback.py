@@ -120,3 +120,11 @@ def test_a_blank_token_variable_is_an_error_not_an_open_door(monkeypatch):
     monkeypatch.setenv("GITML_TEST_FEEDBACK_TOKEN", "  ")
     with pytest.raises(GitmlError, match="GITML_TEST_FEEDBACK_TOKEN"):
         feedback_token(cfg)
+
+
+def test_the_workers_of_one_server_share_its_tag_through_the_settings():
+    from gitml.serve.state import ServeSettings
+
+    settings = ServeSettings(bundle="models/bundle")
+    assert ServeSettings.from_json(settings.to_json()).server_tag == settings.server_tag
+    assert ServeSettings(bundle="models/bundle").server_tag != settings.server_tag

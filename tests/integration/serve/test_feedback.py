@@ -151,3 +151,25 @@ def test_a_real_server_with_a_token_keeps_every_label_it_answered_200(trained, r
     assert server.stop() == 0  # SIGTERM: a clean shutdown writes what is buffered
     assert labelled(tmp_path / "logs") == sorted(answered) and len(answered) == 12
     assert TOKEN not in server.log()
+
+
+@pytest.mark.slow
+def test_with_workers_a_label_lands_on_the_worker_that_answered(trained, rows, tmp_path, start_server):
+    server = start_server(tmp_path, "--bundle", trained.synthetic, "--log-dir", tmp_path / "logs",
+                          "--params", trained.synthetic_params, "--workers", "2")
+    ids = []
+    for _ in range(8):  # a connection each
+        with httpx.Client(base_url=server.url) as client:
+            ids.append(predict(client, rows))
+    statuses = set()
+    for request_id in ids:
+        for _ in range(40):  # a new connection each try: the kernel shares them out over the workers
+            response = httpx.post(f"{server.url}/feedback", json={"request_id": request_id, "row": 1, "label": 0})
+            statuses.add(response.status_code)
+            if response.status_code == 200:
+                break
+            assert "serve.workers=2" in response.json()["problems"][0]["message"]
+        assert response.status_code == 200
+    assert statuses <= {200, 409}  # a sibling's request is never "unknown"
+    assert server.stop() == 0
+    assert labelled(tmp_path / "logs") == sorted((request_id, 1, "0") for request_id in ids)
