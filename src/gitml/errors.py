@@ -57,12 +57,17 @@ class DataValidationError(GitmlError):
 
 
 class UnsafeTargetError(GitmlError):
-    """A `_target_` in config points outside the allow-list."""
+    """A `_target_` in config is not in gitml's registry of classes nor in the config's own list.
 
-    def __init__(self, key: str, target: str, allowed: tuple[str, ...]):
+    Checked on the string, before anything is imported (utils/targets.py).
+    """
+
+    def __init__(self, key: str, target: str, allowed: list[str], extra_key: str):
+        self.key, self.target = key, target
         super().__init__(
-            f"Refusing to instantiate '{target}' from '{key}': only targets under "
-            f"{', '.join(allowed)} are allowed."
+            f"Refusing to instantiate '{target}' from '{key}': it is not one of the classes gitml "
+            f"allows ({', '.join(allowed)}). To allow another class, list its exact name in "
+            f"'{extra_key}' (a reviewed config change)."
         )
 
 

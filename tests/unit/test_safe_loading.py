@@ -69,7 +69,7 @@ def test_skops_file_with_an_untrusted_type_is_refused(sklearn_model, xy):
 
     # A transformer wrapping an arbitrary function: skops lists the function as untrusted.
     sio.dump(FunctionTransformer(func=os.getcwd), sklearn_model / "model.skops")
-    with pytest.raises(ModelLoadError, match="untrusted types"):
+    with pytest.raises(ModelLoadError, match="outside gitml's trusted set"):
         load_model(sklearn_model)
 
 

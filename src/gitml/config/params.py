@@ -112,6 +112,7 @@ def check_semantics(cfg: Config, source: str) -> None:
             problems.append((f"trainer.{key}", f"must be at least 1, got {getattr(cfg.trainer, key)}."))
     problems += drift_problems(cfg.drift)
     problems += feedback_problems(cfg)
+    problems += model_name_problems(cfg.model)
     if problems:
         key, problem = problems[0]
         more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
@@ -132,4 +133,20 @@ def drift_problems(drift: DriftConfig) -> list[tuple[str, str]]:
             problems.append((f"drift.{key}", f"must be at least 2, got {getattr(drift, key)}."))
     if not 0.0 <= drift.max_invalid_share <= 1.0:
         problems.append(("drift.max_invalid_share", f"must be between 0 and 1, got {drift.max_invalid_share}."))
+    return problems
+
+
+def model_name_problems(model: Any) -> list[tuple[str, str]]:
+    """``model.allowed_targets`` and ``model.trusted_types``: exact dotted names, each once."""
+    import re
+
+    problems = []
+    for key in ("allowed_targets", "trusted_types"):
+        names = list(getattr(model, key, None) or [])
+        bad = [n for n in names if not isinstance(n, str) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", n)]
+        if bad:
+            problems.append((f"model.{key}", f"each entry must be an exact dotted name such as "
+                             f"'package.module.ClassName' (no wildcard, no prefix), got {bad}."))
+        if len(set(names)) != len(names):
+            problems.append((f"model.{key}", f"lists a name twice: {sorted({n for n in names if names.count(n) > 1})}."))
     return problems

@@ -136,6 +136,8 @@ class TorchMLPConfig:
     batch_norm: bool = True
     optimizer: Any = field(default_factory=_adamw)
     scheduler: Any = None
+    # Exact class names a `_target_` here may name beyond gitml's registry (utils/targets.py).
+    allowed_targets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,6 +146,11 @@ class SklearnConfig:
 
     family: str = "sklearn"
     estimator: Any = MISSING
+    # Exact class names `estimator._target_` may name beyond gitml's registry (utils/targets.py).
+    allowed_targets: list[str] = field(default_factory=list)
+    # Exact type names a model.skops may hold beyond gitml's fixed set (models/sklearn.py
+    # TRUSTED_TYPES): classes only, never functions; checked when the model is saved and loaded.
+    trusted_types: list[str] = field(default_factory=list)
 
 
 MODEL_SCHEMAS: dict[str, type] = {"torch_mlp": TorchMLPConfig, "sklearn": SklearnConfig}

@@ -133,10 +133,21 @@ class Preprocessor:
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.pop("format", None) != FORMAT:
-            raise GitmlError(f"'{path}' is not a gitml preprocessor ({FORMAT}).")
-        return cls(**data)
+        return cls.from_bytes(Path(path).read_bytes(), str(path))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, where: str) -> Preprocessor:
+        """Parse the JSON bytes of a saved preprocessor; ``where`` names it in errors."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GitmlError(f"'{where}' is not a gitml preprocessor ({FORMAT}): not JSON ({exc}).") from exc
+        if not isinstance(data, dict) or data.pop("format", None) != FORMAT:
+            raise GitmlError(f"'{where}' is not a gitml preprocessor ({FORMAT}).")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise GitmlError(f"'{where}' is not a gitml preprocessor ({FORMAT}): {exc}.") from exc
 
 
 def _key(value: Any) -> str:

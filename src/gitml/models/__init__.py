@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,18 +49,47 @@ def build_model(model_cfg: Any, trainer_cfg: Any, **context: Any) -> Model:
     return family_module(model_cfg.family).build(model_cfg, trainer_cfg, **context)
 
 
-def load_model(path: str | Path) -> Model:
-    """Load a saved model folder; its ``model.json`` names the family. Refuses unsafe files."""
+def load_model(path: str | Path, trusted_types: Iterable[str] = ()) -> Model:
+    """Load a saved model folder; its ``model.json`` names the family. Refuses unsafe files.
+
+    ``trusted_types``: exact skops type names the loader's config adds (``model.trusted_types``).
+    """
     path = Path(path)
-    info_file = path / MODEL_INFO
-    if not info_file.is_file():
+    if not (path / MODEL_INFO).is_file():
         raise ModelLoadError(str(path), f"no {MODEL_INFO}: not a gitml model folder")
+    info = parse_info(read_files(path, (MODEL_INFO,)), path)
+    return family_module(str(info.get("family"))).load(path, trusted_types)
+
+
+def load_model_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> Model:
+    """Build a model from the bytes of its folder's files (name -> bytes), read and verified once.
+
+    Nothing is read from disk: ``where`` only names the folder in errors.
+    """
+    info = parse_info(files, where)
+    return family_module(str(info.get("family"))).load_files(files, where, trusted_types)
+
+
+def read_files(path: Path, names: Iterable[str]) -> dict[str, bytes]:
+    """The bytes of ``names`` in folder ``path``; a missing one is a ModelLoadError."""
     try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
+        return {name: (path / name).read_bytes() for name in names}
+    except OSError as exc:
+        raise ModelLoadError(str(path), f"cannot read {exc.filename} ({exc.strerror})") from exc
+
+
+def parse_info(files: dict[str, bytes], where: Path) -> dict[str, Any]:
+    """``model.json`` from its bytes: a JSON object, or a ModelLoadError naming the file."""
+    if MODEL_INFO not in files:
+        raise ModelLoadError(str(where), f"no {MODEL_INFO}: not a gitml model folder")
+    try:
+        info = json.loads(files[MODEL_INFO].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(str(info_file), f"not valid JSON ({exc})") from exc
-    return family_module(str(info.get("family"))).load(path)
+        raise ModelLoadError(str(where / MODEL_INFO), f"not valid JSON ({exc})") from exc
+    if not isinstance(info, dict):
+        raise ModelLoadError(str(where / MODEL_INFO), "not a JSON object")
+    return info
 
 
 def read_info(path: Path) -> dict[str, Any]:
-    return json.loads((path / MODEL_INFO).read_text(encoding="utf-8"))
+    return parse_info(read_files(path, (MODEL_INFO,)), path)

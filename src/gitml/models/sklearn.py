@@ -1,29 +1,43 @@
-"""Family ``sklearn``: any scikit-learn classifier named by ``model.estimator._target_``.
+"""Family ``sklearn``: a scikit-learn classifier named by ``model.estimator._target_``.
 
-Saved with skops (``model.skops``), never pickle. Loading lists the types the file would
-create and accepts it only when every one is under the trusted prefixes below; anything
-else is refused before a single object is built.
+Saved with skops (``model.skops``), never pickle. skops itself trusts a small default set
+(scikit-learn estimators, numpy dtypes and arrays, a few containers) and reports every other
+type in a file as untrusted. gitml loads a file only when each reported type is in
+:data:`TRUSTED_TYPES` below (or named exactly in ``model.trusted_types``): a fixed set of
+classes, never a module prefix, never a function. The list a file was saved with is
+recorded in ``model.json`` for review only; the load never trusts it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from gitml.config.schema import SklearnConfig, TrainerConfig
 from gitml.errors import GitmlError, ModelLoadError
-from gitml.models import MODEL_INFO
+from gitml.models import MODEL_INFO, parse_info
 from gitml.utils.targets import instantiate
 
 log = logging.getLogger(__name__)
 FAMILY = "sklearn"
 WEIGHTS = "model.skops"
-# The loader's explicit trust list: scikit-learn's own classes, numpy and scipy data types.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
-UNTRUSTED_BUILTINS = ("builtins.eval", "builtins.exec", "builtins.compile", "builtins.open",
-                      "builtins.__import__", "builtins.getattr", "builtins.setattr")
+TRUSTED_KEY = "model.trusted_types"
+# The types outside skops' default-trusted set that the estimators in
+# utils/targets.SKLEARN_ESTIMATORS write when fitted (scikit-learn 1.9, skops 0.16): each a
+# class holding fitted state. tests/unit/test_untrusted_payloads.py dumps fitted instances of
+# every supported estimator and requires the types found to be exactly these.
+TRUSTED_TYPES = frozenset({
+    "sklearn.tree._tree.Tree",  # forests, gradient boosting, decision trees
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+})
 
 
 class SklearnClassifier:
@@ -41,7 +55,7 @@ class SklearnClassifier:
         from sklearn.base import is_classifier
 
         assert self.cfg is not None
-        estimator = instantiate(dict(self.cfg.estimator), "model.estimator")
+        estimator = instantiate(dict(self.cfg.estimator), "model.estimator", extra=self.cfg.allowed_targets)
         if not is_classifier(estimator) or not hasattr(estimator, "predict_proba"):
             raise GitmlError(
                 f"'model.estimator._target_' {self.cfg.estimator['_target_']!r} is not a classifier "
@@ -63,12 +77,18 @@ class SklearnClassifier:
         return proba
 
     def save(self, path: Path) -> None:
+        """Write model.skops and model.json; refuses a model whose file a load would refuse."""
         import skops.io as sio
 
+        data = sio.dumps(self.estimator_)
+        extra = self.cfg.trusted_types if self.cfg is not None else ()
+        types = check_types(data, str(path / WEIGHTS), extra)
+        _refuse_functions([name for name in types if name not in TRUSTED_TYPES])
         path.mkdir(parents=True, exist_ok=True)
-        sio.dump(self.estimator_, path / WEIGHTS)
+        (path / WEIGHTS).write_bytes(data)
         info = {"family": FAMILY, "format": "skops", "estimator": type(self.estimator_).__name__,
-                "classes": self.classes_, "feature_names": self.feature_names_}
+                "classes": self.classes_, "feature_names": self.feature_names_,
+                "skops_types": types}  # what skops reported at save: for review, never trusted at load
         (path / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
@@ -78,30 +98,69 @@ def build(model_cfg: SklearnConfig, trainer_cfg: TrainerConfig, **context: Any) 
     return SklearnClassifier(model_cfg, **context)
 
 
-def trusted_types(file: Path) -> list[str]:
-    """The types in ``file`` this loader trusts; raises when any other type is present."""
+def check_types(data: bytes, where: str, extra: Iterable[str] = ()) -> list[str]:
+    """The types skops reports in ``data``; raises ModelLoadError naming any outside the trust set.
+
+    Reads the file's schema only: nothing in it is built or called.
+    """
     import skops.io as sio
 
+    if not data.startswith(b"PK"):  # a skops file is a zip archive; a pickle is not
+        raise ModelLoadError(where, "not a skops file (no zip archive header)")
     try:
-        found = sio.get_untrusted_types(file=file)
+        found = sorted(sio.get_untrusted_types(data=data))
     except Exception as exc:
-        raise ModelLoadError(str(file), f"not a skops file ({type(exc).__name__}: {exc})") from exc
-    refused = [t for t in found if not t.startswith(TRUSTED_PREFIXES) or t in UNTRUSTED_BUILTINS]
+        raise ModelLoadError(where, f"not a skops file ({type(exc).__name__}: {exc})") from exc
+    refused = [name for name in found if name not in TRUSTED_TYPES and name not in set(extra)]
     if refused:
-        raise ModelLoadError(str(file), f"it contains untrusted types {refused}")
-    return list(found)
+        raise ModelLoadError(
+            where, f"it contains types outside gitml's trusted set {refused} (trusted: "
+            f"{sorted(TRUSTED_TYPES)}; to trust another class, list its exact name in '{TRUSTED_KEY}')")
+    return found
 
 
-def load(path: Path) -> SklearnClassifier:
+def _refuse_functions(names: list[str]) -> None:
+    """At save, each name trusted through model.trusted_types must be a class (never a function).
+
+    The estimator's modules are imported already (it was just fitted), so resolving is safe here.
+    """
+    import importlib
+    import inspect
+
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError, ValueError):
+            obj = None
+        if not inspect.isclass(obj):
+            raise GitmlError(f"'{TRUSTED_KEY}' lists {name!r}, which is not a class: a function or "
+                             "method in model.skops would run at load, so it cannot be trusted.")
+
+
+def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> SklearnClassifier:
+    """Build the model from the bytes of ``model.json`` and ``model.skops`` (already read once)."""
     import skops.io as sio
 
-    info = json.loads((path / MODEL_INFO).read_text(encoding="utf-8"))
+    info = parse_info(files, where)
     if info.get("format") != "skops":
-        raise ModelLoadError(str(path), f"format {info.get('format')!r} is not skops")
-    file = path / WEIGHTS
-    trusted = trusted_types(file)
+        raise ModelLoadError(str(where), f"format {info.get('format')!r} is not skops")
+    if WEIGHTS not in files:
+        raise ModelLoadError(str(where), f"{WEIGHTS} is missing")
+    data = files[WEIGHTS]
+    trusted = check_types(data, str(where / WEIGHTS), trusted_types)
     try:
-        estimator = sio.load(file, trusted=trusted)
+        estimator = sio.loads(data, trusted=trusted)
     except Exception as exc:
-        raise ModelLoadError(str(file), f"skops could not load it ({exc})") from exc
-    return SklearnClassifier(classes=info["classes"], feature_names=info["feature_names"], estimator=estimator)
+        raise ModelLoadError(str(where / WEIGHTS), f"skops could not load it ({exc})") from exc
+    try:
+        return SklearnClassifier(classes=list(info["classes"]), feature_names=list(info["feature_names"]),
+                                 estimator=estimator)
+    except (KeyError, TypeError) as exc:
+        raise ModelLoadError(str(where / MODEL_INFO), f"lacks classes or feature_names ({exc})") from exc
+
+
+def load(path: Path, trusted_types: Iterable[str] = ()) -> SklearnClassifier:
+    from gitml.models import read_files
+
+    return load_files(read_files(path, (MODEL_INFO, WEIGHTS)), path, trusted_types)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from gitml.config.schema import TorchMLPConfig, TrainerConfig
 from gitml.errors import ModelLoadError
-from gitml.models import MODEL_INFO
+from gitml.models import MODEL_INFO, parse_info
 from gitml.utils.targets import instantiate
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ class TorchMLPClassifier:
         arch = self.architecture()
         self.net_ = build_network(arch["n_features"], arch["n_classes"], arch["hidden_sizes"],
                                   arch["activation"], arch["dropout"], arch["batch_norm"])
-        optimizer = instantiate(dict(self.cfg.optimizer), "model.optimizer") if self.cfg.optimizer else None
-        scheduler = instantiate(dict(self.cfg.scheduler), "model.scheduler") if self.cfg.scheduler else None
+        extra = self.cfg.allowed_targets
+        optimizer = instantiate(dict(self.cfg.optimizer), "model.optimizer", extra=extra) if self.cfg.optimizer else None
+        scheduler = instantiate(dict(self.cfg.scheduler), "model.scheduler", extra=extra) if self.cfg.scheduler else None
         trainer = Trainer(self.trainer, self.checkpoint_dir, self.run_fingerprint)
         self.result_ = trainer.fit(self.net_, X, y, X_val, y_val, optimizer, scheduler)
         self.net_.to("cpu").eval()
@@ -107,26 +109,42 @@ def build(model_cfg: TorchMLPConfig, trainer_cfg: TrainerConfig, **context: Any)
     return TorchMLPClassifier(model_cfg, trainer_cfg, **context)
 
 
-def load(path: Path) -> TorchMLPClassifier:
+def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> TorchMLPClassifier:
+    """Build the model from the bytes of ``model.json`` and ``model.safetensors`` (already read once).
+
+    ``trusted_types`` is for the skops family; safetensors holds tensors only.
+    """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load as load_tensors
 
     from gitml.config.schema import Activation
 
-    arch = json.loads((path / MODEL_INFO).read_text(encoding="utf-8"))
+    arch = parse_info(files, where)
     if arch.get("format") != "safetensors":
-        raise ModelLoadError(str(path), f"format {arch.get('format')!r} is not safetensors")
+        raise ModelLoadError(str(where), f"format {arch.get('format')!r} is not safetensors")
+    if WEIGHTS not in files:
+        raise ModelLoadError(str(where), f"{WEIGHTS} is missing")
     try:
         net = build_network(int(arch["n_features"]), int(arch["n_classes"]), list(arch["hidden_sizes"]),
                             str(arch["activation"]), float(arch["dropout"]), bool(arch["batch_norm"]))
-        state = load_file(str(path / WEIGHTS))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelLoadError(str(where / MODEL_INFO), f"not a valid architecture ({type(exc).__name__}: {exc})") from exc
+    try:
+        state = load_tensors(files[WEIGHTS])
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise ModelLoadError(str(where / WEIGHTS), f"not a valid safetensors file ({exc})") from exc
+    try:
         net.load_state_dict(state, strict=True)
-    except (SafetensorError, OSError) as exc:
-        raise ModelLoadError(str(path / WEIGHTS), f"not a valid safetensors file ({exc})") from exc
     except (KeyError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(str(path), f"weights do not match the architecture in {MODEL_INFO} ({exc})") from exc
+        raise ModelLoadError(str(where), f"weights do not match the architecture in {MODEL_INFO} ({exc})") from exc
     cfg = TorchMLPConfig(hidden_sizes=arch["hidden_sizes"], activation=Activation(arch["activation"]),
                          dropout=arch["dropout"], batch_norm=arch["batch_norm"])
     model = TorchMLPClassifier(cfg, classes=arch["classes"], feature_names=arch["feature_names"])
     model.net_ = net.eval()
     return model
+
+
+def load(path: Path, trusted_types: Iterable[str] = ()) -> TorchMLPClassifier:
+    from gitml.models import read_files
+
+    return load_files(read_files(path, (MODEL_INFO, WEIGHTS)), path)
