@@ -1,0 +1,52 @@
+"""Small real bundles in well under a second, for the loading tests (no pipeline, no DVC).
+
+Each is written by the library's own ``assemble`` (model saved by its family, real
+preprocessor, signature from a contract, manifest written last); ``rule`` picks the
+feature the label follows, so two versions predict differently on the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitml.config.schema import PreprocessConfig, SklearnConfig, TorchMLPConfig, TrainerConfig
+from gitml.data.contract import ColumnSpec, Contract
+from gitml.data.preprocess import Preprocessor
+from gitml.models import build_model
+from gitml.package.bundle import PREPROCESSOR, assemble
+from gitml.package.signature import signature_from_contract
+
+FEATURES = ["x0", "x1", "x2", "x3"]
+
+
+def rows(n: int = 50, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
+
+
+def tiny_bundle(out: Path, *, version: str = "v1", rule: int = 0, family: str = "sklearn",
+                estimator: dict[str, Any] | None = None) -> Path:
+    """Write bundle ``out`` (metadata version ``version``; label = feature ``rule`` > 0)."""
+    train = rows(300, seed=1)
+    labels = (train[FEATURES[rule]] > 0).astype("int64").to_numpy()
+    contract = Contract(label="y", classes=[0, 1],
+                        columns={c: ColumnSpec("float", min=-10.0, max=10.0) for c in FEATURES})
+    prep = Preprocessor.fit(train, contract, PreprocessConfig())
+    if family == "sklearn":
+        cfg: Any = SklearnConfig(estimator=estimator or {"_target_": "sklearn.linear_model.LogisticRegression"})
+    else:
+        cfg = TorchMLPConfig(hidden_sizes=[8], optimizer={"_target_": "torch.optim.AdamW", "_partial_": True,
+                                                            "lr": 0.05})
+    model = build_model(cfg, TrainerConfig(epochs=5, device="cpu"), classes=[0, 1],
+                        feature_names=prep.feature_names())
+    model_dir = out.parent / f".{out.name}-model"
+    model.fit(prep.transform(train), labels).save(model_dir)
+    prep.save(model_dir / PREPROCESSOR)
+    assemble(out, model_dir=model_dir, signature=signature_from_contract(contract),
+             metadata={"version": version, "bundle_id": f"tiny-{version}", "rule": rule},
+             reference=train, card=f"# tiny {version}\n")
+    return out
