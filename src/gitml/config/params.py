@@ -111,6 +111,7 @@ def check_semantics(cfg: Config, source: str) -> None:
         if getattr(cfg.trainer, key) < 1:
             problems.append((f"trainer.{key}", f"must be at least 1, got {getattr(cfg.trainer, key)}."))
     problems += drift_problems(cfg.drift)
+    problems += serve_problems(cfg)
     problems += feedback_problems(cfg)
     problems += model_name_problems(cfg.model)
     if problems:
@@ -149,4 +150,20 @@ def model_name_problems(model: Any) -> list[tuple[str, str]]:
                              f"'package.module.ClassName' (no wildcard, no prefix), got {bad}."))
         if len(set(names)) != len(names):
             problems.append((f"model.{key}", f"lists a name twice: {sorted({n for n in names if names.count(n) > 1})}."))
+    return problems
+
+
+def serve_problems(cfg: Config) -> list[tuple[str, str]]:
+    """``serve.*`` limits and timeouts: each a positive number (a zero or negative one would disable the bound)."""
+    serve = cfg.serve
+    problems = []
+    for key in ("port", "workers", "max_batch_rows", "max_body_bytes", "max_decompressed_bytes",
+                "log_flush_rows", "keep_alive_seconds", "max_connections"):
+        if getattr(serve, key) < 1:
+            problems.append((f"serve.{key}", f"must be a positive whole number, got {getattr(serve, key)}."))
+    for key in ("log_flush_seconds", "follow_interval_seconds", "header_timeout_seconds", "body_timeout_seconds"):
+        if not getattr(serve, key) > 0:
+            problems.append((f"serve.{key}", f"must be a positive number of seconds, got {getattr(serve, key)}."))
+    if serve.port > 65535:
+        problems.append(("serve.port", f"must be at most 65535, got {serve.port}."))
     return problems

@@ -294,6 +294,12 @@ class ServeConfig:
     log_flush_rows: int = 20_000  # buffered rows before a Parquet flush
     log_flush_seconds: float = 5.0  # ... or this long, whichever comes first
     follow_interval_seconds: float = 2.0  # how often --follow polls its deployment source
+    # Bounds on the work one request or connection can cost (docs/serve.md "Limits").
+    max_decompressed_bytes: int = 50_000_000  # a compressed Arrow stream may expand to this; more gets 413
+    header_timeout_seconds: float = 10.0  # request line + headers must arrive within this, or the connection closes
+    body_timeout_seconds: float = 30.0  # the body must arrive within this after the headers, or 408 and close
+    keep_alive_seconds: int = 5  # an idle keep-alive connection is closed after this (uvicorn timeout_keep_alive)
+    max_connections: int = 1000  # per worker; requests beyond it get 503 (uvicorn limit_concurrency)
     # POST /feedback (docs/serve.md "Feedback"): labels only for recent requests of this process.
     feedback_window_requests: int = 100_000  # request ids (and row counts) each process remembers for labels
     feedback_max_pending_rows: int = 200_000  # unwritten labels buffered at most; past it /feedback answers 503
