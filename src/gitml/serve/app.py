@@ -230,7 +230,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_type: str | None,
                  arrow: bool = False) -> Response:
     """Answer /invocations: JSON, or an Arrow IPC stream when the client accepts one."""
-    parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows)
+    parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows,
+                               state.cfg.max_decompressed_bytes)
     proba = model.predict(parsed.frame)
     predicted = proba.argmax(axis=1)
     request_id = _record(state, model, parsed.frame, proba, predicted)

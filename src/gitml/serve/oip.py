@@ -69,6 +69,8 @@ def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview
         if name in columns:
             problems.append({"field": clip(name), "message": "tensor given twice"})
             continue
+        if _column_shape(tensor.get("shape")):
+            check_rows(tensor["shape"][0], max_rows)  # 413 before any of its data is taken
         values = _tensor_values(tensor, specs.get(name), problems, chunk)
         if values is not None:
             columns[name] = values
