@@ -10,6 +10,7 @@ the served model once, at its start.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from gitml import __version__
 from gitml.serve import oip, openapi
@@ -41,7 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 INLINE_BYTES = 1 << 20  # bodies up to this size are answered on the event loop (see above)
-ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 408: "REQUEST_TIMEOUT", 413: "PAYLOAD_TOO_LARGE",
+               415: "UNSUPPORTED_MEDIA_TYPE"}
+CLIENT_CLOSED = 499  # counted in the metrics under nginx's code for it; no answer is sent: nobody listens
 ERROR_CODES.update({401: "UNAUTHORIZED", 409: "CONFLICT", 503: "UNAVAILABLE"})  # /feedback refusals
 JSON = "application/json"
 
@@ -215,12 +219,21 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise RequestError(413, f"Body of {declared} bytes exceeds the maximum of {limit} "
                                "<serve.max_body_bytes>.")
+    timeout = request.app.state.gitml.cfg.body_timeout_seconds
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"Body exceeds the maximum of {limit} bytes <serve.max_body_bytes>.")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):  # a slow client holds a connection and a task: bound both
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(413, f"Body exceeds the maximum of {limit} bytes <serve.max_body_bytes>.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(408, f"The body did not arrive within {timeout} s <serve.body_timeout_seconds>.",
+                           headers={"connection": "close"}) from None
+    except ClientDisconnect:  # nobody to answer, and not a fault of the server: one debug line, no 500
+        log.debug("client went away after %d body bytes of %s %s", size, request.method, request.url.path)
+        raise RequestError(CLIENT_CLOSED, "The client closed the connection before its body arrived.") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -290,7 +303,7 @@ def _errors(app: FastAPI, state: ServeState) -> None:
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> Response:
-        return error_response(exc.status, exc.message, exc.problems, oip=_is_oip(request))
+        return error_response(exc.status, exc.message, exc.problems, headers=exc.headers, oip=_is_oip(request))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -59,20 +59,27 @@ def run(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT; flushes the logs on the way out."""
     import uvicorn
 
+    from gitml.serve.connections import HEADER_TIMEOUT_ATTR, DeadlineHttpProtocol
+
     limit_threads()
     cfg = settings.cfg
     common: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "access_log": False, "log_level": "info",
-                              "timeout_graceful_shutdown": GRACEFUL_SECONDS, "lifespan": "on"}
+                              "timeout_graceful_shutdown": GRACEFUL_SECONDS, "lifespan": "on",
+                              "http": DeadlineHttpProtocol, "timeout_keep_alive": cfg.keep_alive_seconds,
+                              "limit_concurrency": cfg.max_connections}
     if cfg.workers > 1:
         _check_source(settings)
         os.environ[SETTINGS_ENV] = settings.to_json()
         log.info("starting %d workers on %s:%d <serve.workers>", cfg.workers, cfg.host, cfg.port)
         with _metrics_folder():
-            _run_workers(uvicorn.Config("gitml.serve.server:app_from_env", factory=True, workers=cfg.workers,
-                                        **common))
+            config = uvicorn.Config("gitml.serve.server:app_from_env", factory=True, workers=cfg.workers, **common)
+            setattr(config, HEADER_TIMEOUT_ATTR, cfg.header_timeout_seconds)  # pickled into each worker
+            _run_workers(config)
         return
     app, state = build_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, **common))
+    config = uvicorn.Config(app, **common)
+    setattr(config, HEADER_TIMEOUT_ATTR, cfg.header_timeout_seconds)
+    server = uvicorn.Server(config)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: state.follower.hangup())
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found;
