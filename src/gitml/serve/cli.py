@@ -72,19 +72,28 @@ def deploy(
     version: Annotated[str, typer.Option(help="Version to publish or point at, e.g. v1.2.0.")],
     bundle: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Bundle folder to publish; omit it to point back at an already published version.")] = None,
+    allow_failed_gate: Annotated[bool, typer.Option(
+        "--allow-failed-gate", help="Publish even when the bundle's gate verdict is not a pass for its model "
+        "(says so on stderr).")] = False,
 ) -> None:
     """Publish a bundle into a deployment folder and make it current (atomically).
 
     Copies the bundle to TARGET/versions/VERSION, verifies it, then replaces
-    TARGET/current.json. Without --bundle, points current.json at a published version
-    (a rollback). Servers following TARGET swap within serve.follow_interval_seconds.
+    TARGET/current.json. A bundle whose recorded gate verdict is not a pass for its own
+    model is refused unless --allow-failed-gate. Without --bundle, points current.json at
+    a published version (a rollback). Servers following TARGET swap within
+    serve.follow_interval_seconds.
 
     Example: gitml deploy --bundle models/bundle --target /srv/gitml/model --version v1.2.0
     """
-    from gitml.serve.deployment import activate, publish
+    from gitml.serve.deployment import activate, gate_problems, publish
 
     if bundle is not None:
-        path = publish(bundle, target, version)
+        if allow_failed_gate:
+            for problem in gate_problems(bundle):
+                typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True,
+                            fg="yellow")
+        path = publish(bundle, target, version, require_passed_gate=not allow_failed_gate)
         typer.echo(f"published {bundle} as {version}: {path}; {target}/current.json -> {version}")
     else:
         activate(target, version)

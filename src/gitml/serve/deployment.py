@@ -77,11 +77,13 @@ def check_version(version: str) -> str:
     return version
 
 
-def publish(bundle_dir: str | Path, target: str | Path, version: str) -> Path:
+def publish(bundle_dir: str | Path, target: str | Path, version: str, require_passed_gate: bool = False) -> Path:
     """Copy ``bundle_dir`` into ``<target>/versions/<version>``, verify it, then point current.json at it.
 
     Publishing the same bundle under the same version again only moves the pointer;
     a different bundle under a published version is refused (versions are immutable).
+    With ``require_passed_gate`` (what ``gitml deploy`` asks for), a bundle whose recorded
+    gate verdict is not a pass for its own model is refused (:func:`gate_problems`).
 
     Example:
         >>> publish("models/bundle", "/srv/gitml/model", "v1.2.0")
@@ -95,6 +97,11 @@ def publish(bundle_dir: str | Path, target: str | Path, version: str) -> Path:
         manifest = verify_manifest(source)
     except BundleError as exc:
         raise DeploymentError(f"Refusing to publish '{source}': {exc}") from exc
+    if require_passed_gate:
+        problems = gate_problems(source)
+        if problems:
+            raise DeploymentError(f"Refusing to publish '{source}': " + "; ".join(problems)
+                                  + ". Deploy only what the gate passed.")
     dest = target / VERSIONS / version
     if dest.exists():
         if _manifest_files(dest) != manifest["files"]:
@@ -108,6 +115,35 @@ def publish(bundle_dir: str | Path, target: str | Path, version: str) -> Path:
     _point(target, version)
     log.info("published %s as %s in %s", source, version, target)
     return dest
+
+
+def gate_problems(bundle_dir: str | Path) -> list[str]:
+    """Why the gate verdict the bundle was packaged with does not let it be deployed (empty when it does).
+
+    The verdict must be pass and name the model in the bundle's own ``model/`` folder (DVC's
+    md5), so a verdict copied from another model does not count.
+    """
+    from gitml.utils.dvc_hash import dir_md5
+
+    folder = Path(bundle_dir)
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"its metadata.json is unreadable ({exc})"]
+    gate = metadata.get("gate") if isinstance(metadata, dict) else None
+    if not isinstance(gate, dict):
+        return ["it records no gate verdict (it was packaged without `gitml gate run`)"]
+    problems = []
+    if gate.get("verdict") != "pass":
+        failed = [str(r.get("rule")) for r in gate.get("rules") or [] if isinstance(r, dict) and r.get("verdict") == "fail"]
+        problems.append(f"its gate verdict is '{gate.get('verdict')}' (failed: {'; '.join(failed) or 'unknown'})")
+    judged = gate.get("model", {}).get("md5") if isinstance(gate.get("model"), dict) else None
+    model = dir_md5(folder / "model") if (folder / "model").is_dir() else None
+    if judged is None:
+        problems.append("its gate verdict names no model it judged (model.md5)")
+    elif judged != model:
+        problems.append(f"its gate verdict judged model {judged}, not the bundle's model {model}")
+    return problems
 
 
 def activate(target: str | Path, version: str) -> Pointer:

@@ -127,12 +127,18 @@ def test_deploy_command_publishes_and_rolls_back(trained, tmp_path):
     def gitml(*args):
         return subprocess.run([sys.executable, "-m", "gitml", *map(str, args)], capture_output=True, text=True)
 
-    out = gitml("deploy", "--bundle", trained.mlp, "--target", target, "--version", "v1")
+    # These test bundles were packaged without a gate run: deploy refuses them unless told.
+    ungated = gitml("deploy", "--bundle", trained.mlp, "--target", target, "--version", "v1")
+    assert ungated.returncode == 1 and "records no gate verdict" in ungated.stderr, ungated.stderr
+    assert not (target / POINTER).exists()
+    out = gitml("deploy", "--bundle", trained.mlp, "--target", target, "--version", "v1", "--allow-failed-gate")
     assert out.returncode == 0 and "published" in out.stdout, out.stderr
-    assert gitml("deploy", "--bundle", trained.logreg, "--target", target, "--version", "v2").returncode == 0
+    assert "WARNING --allow-failed-gate" in out.stderr
+    assert gitml("deploy", "--bundle", trained.logreg, "--target", target, "--version", "v2",
+                 "--allow-failed-gate").returncode == 0
     out = gitml("deploy", "--target", target, "--version", "v1")
     assert out.returncode == 0 and read_pointer(target).version == "v1"
-    refused = gitml("deploy", "--bundle", trained.logreg, "--target", target, "--version", "v1")
+    refused = gitml("deploy", "--bundle", trained.logreg, "--target", target, "--version", "v1", "--allow-failed-gate")
     assert refused.returncode == 1 and "immutable" in refused.stderr and "Traceback" not in refused.stderr
     none = gitml("serve", "--port", "1")
     assert none.returncode == 1 and "exactly one of --bundle" in none.stderr
