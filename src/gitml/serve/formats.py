@@ -326,7 +326,8 @@ def table_columns(names: list[str], arrays: list[Any]) -> dict[str, Any]:
             columns[name] = column.to_pylist()
         elif pa.types.is_dictionary(kind) and _plain(kind.value_type):  # pandas categoricals
             columns[name] = _decoded(column)
-        elif pa.types.is_large_string(kind) or pa.types.is_decimal(kind) or pa.types.is_temporal(kind):
+        elif pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind) \
+                or pa.types.is_decimal(kind) or pa.types.is_temporal(kind):
             try:  # as text: each value's text is as long as its bytes in the body, or about
                 columns[name] = column.cast(pa.string()).to_pylist()
             except pa.ArrowException:
