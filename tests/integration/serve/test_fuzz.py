@@ -189,17 +189,22 @@ def arrow_array(kind: str, values: list[int | None]):
 
 
 @FUZZ
-@given(arrow_columns, st.integers(0, 30))
-def test_arrow_streams_never_5xx(client, columns, cut):
+@given(arrow_columns, st.integers(0, 30), st.sampled_from([None, "zstd", "lz4"]),
+       st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4))
+def test_arrow_streams_never_5xx(client, columns, cut, codec, flips):
     import pyarrow as pa
-
-    from gitml.serve.formats import arrow_stream
 
     n = min((len(values) for _, _, values in columns), default=0)
     table = pa.Table.from_arrays([arrow_array(kind, values[:n]) for _, kind, values in columns],
                                  names=[name for name, _, _ in columns]) if columns else pa.table({})
-    body = arrow_stream(table)
-    for content in (body, body[:len(body) - cut] if cut else body[::-1]):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
+        writer.write_table(table)
+    body = sink.getvalue().to_pybytes()
+    flipped = bytearray(body)  # bytes overwritten: headers, lengths and buffers that lie
+    for position, value in flips:
+        flipped[position % len(flipped)] = value
+    for content in (body, body[:len(body) - cut] if cut else body[::-1], bytes(flipped)):
         check(client.post("/invocations", content=content, headers={
             "content-type": "application/vnd.apache.arrow.stream", "accept": "application/vnd.apache.arrow.stream"}))
 
