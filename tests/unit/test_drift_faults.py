@@ -191,20 +191,24 @@ def test_files_outside_the_window_do_not_count(setup, tmp_path):
 # ------------------------------------------------------------------ settings and CLI
 
 
-def test_max_invalid_share_is_checked_in_params_yaml_naming_key_and_file(tmp_path):
+def test_max_invalid_share_is_checked_in_conf_and_params_yaml_naming_key_and_file(conf_dir, tmp_path):
     import yaml
 
+    from gitml.config.compose import compose, to_plain
     from gitml.config.params import load_params
-    from tests.conftest import ROOT
 
     with pytest.raises(ConfigError, match=r"drift\.max_invalid_share.*between 0 and 1"):
         validate_drift_config(DriftConfig(max_invalid_share=1.5))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert params["drift"]["max_invalid_share"] == 0.05
-    params["drift"]["max_invalid_share"] = -0.1
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(ConfigError, match=r"params\.yaml.*drift\.max_invalid_share"):
+    with pytest.raises(ConfigError) as info:
+        compose(conf_dir, ["drift.max_invalid_share=2"])
+    assert info.value.key == "drift.max_invalid_share"
+    data = to_plain(compose(conf_dir))
+    assert data["drift"]["max_invalid_share"] == 0.05  # conf/drift/default.yaml
+    data["drift"]["max_invalid_share"] = -0.1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
         load_params(tmp_path / "params.yaml")
+    assert (info.value.key, info.value.file) == ("drift.max_invalid_share", str(tmp_path / "params.yaml"))
 
 
 def test_cli_exits_2_on_a_schema_change_and_invalid_values_with_the_reasons_on_stderr(setup, tmp_path,
