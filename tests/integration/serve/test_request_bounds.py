@@ -269,3 +269,15 @@ def test_slow_idle_and_vanishing_clients_cost_no_server_error(trained, rows, tmp
     assert server.stop() == 0
     log = server.log()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("key", ["body_timeout_seconds", "header_timeout_seconds", "max_decompressed_bytes",
+                                 "max_connections", "keep_alive_seconds"])
+def test_a_limit_that_would_switch_its_bound_off_is_a_config_error(key):
+    from gitml.config.compose import compose, to_plain
+    from gitml.config.params import validate_config
+    from gitml.errors import ConfigError
+    from tests.integration.serve.bundles import ROOT, TINY
+
+    with pytest.raises(ConfigError, match=f"serve.{key}.*positive"):  # compose and load both check
+        validate_config(to_plain(compose(ROOT / "conf", [*TINY, f"serve.{key}=0"])), source="params.yaml")
