@@ -161,7 +161,8 @@ def _records(payload: Any, sig: CompiledSignature, max_rows: int, where: str, no
     # must be an input, checked before any column is built: columns of every key any row
     # named cost rows x keys cells (a 0.7 MB body of distinct keys took 17 s and 490 MB).
     check_names(_record_keys(payload, sig), sig, where)
-    columns = {k: [r.get(k) for r in payload] for k in sig.names}
+    present = set().union(*payload)  # only inputs now; one no row names is a missing column, not nulls
+    columns = {k: [r.get(k) for r in payload] for k in sig.names if k in present}
     return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=len(payload))), len(payload))
 
 

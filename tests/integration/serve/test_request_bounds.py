@@ -88,6 +88,12 @@ def test_records_missing_a_key_still_name_it_and_mixed_known_keys_are_answered(c
     assert response.status_code == 400 and {p["field"] for p in response.json()["problems"]} == {"num_0"}
     del records[3]
     assert client.post("/invocations", json={"dataframe_records": records}).status_code == 200
+    for record in records:  # a key no row names is a missing column (not a column of nulls)
+        record.pop("cat_1")
+    del records[0]["num_1"]  # and rows with different keys: the general path
+    response = client.post("/invocations", json={"dataframe_records": records})
+    assert response.status_code == 400 and {"field": "cat_1", "message": "missing column"} in \
+        response.json()["problems"]
 
 
 def test_deep_json_nesting_is_a_quick_400(client):
