@@ -37,6 +37,8 @@ def project(tmp_path_factory) -> Path:
         logged = write_requests(project / "logs" / name, frame[features], bundle.predict(frame[features]),
                                 model_version=bundle.version)
         write_feedback(project / "logs" / name, logged.iloc[:300], frame["target"].iloc[:300])
+    renamed = current[features].rename(columns={"num_1": "num_1_renamed"})
+    write_requests(project / "logs/renamed", renamed, bundle.predict(current[features]), model_version=bundle.version)
     return project
 
 
@@ -82,3 +84,17 @@ def test_flags_override_params(project):
     report = json.loads((project / "reports/drift-mmd/drift.json").read_text())
     assert report["detector"] == "mmd" and report["window"]["rows"] == 600
     assert report["config"]["p_val"] == 0.01 and report["features"]["p_value"] < 0.01
+
+
+def test_a_renamed_column_exits_2_naming_both_columns_and_opens_no_retraining(project):
+    renamed = check(project, "renamed", "reports/drift-renamed")
+    assert renamed.returncode == 2, renamed.stdout
+    assert "drift check: schema change (1800 rows" in renamed.stderr and "Traceback" not in renamed.stderr
+    assert "num_1 -> num_1_renamed?" in renamed.stderr
+    report = json.loads((project / "reports/drift-renamed/drift.json").read_text())
+    assert (report["verdict"], report["is_drift"], report["features"]) == ("schema_change", False, None)
+    # drift.yml runs retrain-pr on exit 1 only; run by hand on this report, it still opens nothing.
+    pr = run("gitml", "retrain-pr", "--report-dir", "reports/drift-renamed", "--log-dir", "logs/renamed",
+             cwd=project, env={"GITHUB_REPOSITORY": "", "GITML_TOKEN": "", "GITHUB_TOKEN": ""})
+    assert "no drift in reports/drift-renamed/drift.json" in pr.stdout
+    assert run("git", "branch", "--list", "gitml/retrain/*", cwd=project).stdout == ""
