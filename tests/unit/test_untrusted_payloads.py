@@ -252,3 +252,22 @@ def test_config_lists_of_exact_names_are_validated(override, match):
 
     with pytest.raises(ConfigError, match=match):
         compose(ROOT / "conf", ["model=logreg", override])
+
+
+def test_manifest_entries_cannot_reach_outside_the_bundle_or_make_it_read_a_planted_giant(bundle_copy, tmp_path):
+    import hashlib
+
+    bundle = bundle_copy("sklearn")
+    secret = tmp_path / "outside.txt"
+    secret.write_text("not part of any bundle")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"]["../outside.txt"] = {"sha256": hashlib.sha256(secret.read_bytes()).hexdigest(),
+                                           "bytes": secret.stat().st_size}
+    manifest["self_sha256"] = hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with open(bundle / "MODEL_CARD.md", "ab") as card:  # grown past its recorded size: refused by size
+        card.truncate(1 << 30)
+    with pytest.raises(BundleError) as refused:
+        load_bundle(bundle)
+    assert "../outside.txt is missing" in str(refused.value)
+    assert "MODEL_CARD.md does not match its size" in str(refused.value)

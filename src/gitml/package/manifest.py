@@ -84,6 +84,9 @@ def read_verified(folder: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
             problems.append(f"{name} is missing")
             continue
         try:
+            if (folder / name).stat().st_size != entry.get("bytes"):  # a planted huge file is never read
+                problems.append(f"{name} does not match its size in {MANIFEST} (altered)")
+                continue
             data = (folder / name).read_bytes()
         except OSError as exc:
             problems.append(f"{name} cannot be read ({exc.strerror})")
