@@ -188,6 +188,19 @@ def test_files_outside_the_window_do_not_count(setup, tmp_path):
     assert report.verdict == "no drift" and report.schema is None
 
 
+def test_a_check_that_cannot_run_leaves_no_earlier_verdict_for_retrain_pr(setup, tmp_path):
+    from gitml.errors import DriftCheckError
+
+    root, bundle, _, _ = setup
+    shifted = synthetic_pool(2600, shift=1.0, shift_features=2).iloc[2000:]
+    serve_log(tmp_path / "moved", bundle, shifted)
+    assert drift_check(bundle.path, tmp_path / "moved", CFG, tmp_path / "out").verdict == "drift"
+    assert drift_verdict(tmp_path / "out/drift.json") is True
+    with pytest.raises(DriftCheckError, match=r"drift\.min_rows=5000"):
+        drift_check(bundle.path, root / "once", DriftConfig(min_rows=5000), tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # json, md and plots gone
+
+
 # ------------------------------------------------------------------ settings and CLI
 
 

@@ -116,7 +116,8 @@ def drift_check(
     """Test the recent request log for drift against the bundle; write the report to ``out_dir``.
 
     Raises DriftCheckError (exit 2) when no verdict is possible: a bad bundle, no log,
-    fewer than ``drift.min_rows`` rows in the window. A schema change or a feature past
+    fewer than ``drift.min_rows`` rows in the window; an earlier report in ``out_dir`` is
+    removed then. A schema change or a feature past
     ``drift.max_invalid_share`` is a report too (verdict ``schema_change`` or
     ``invalid_data``, ``exit_code`` 2): the detectors do not run.
 
@@ -129,13 +130,17 @@ def drift_check(
     from gitml.monitor.logs import read_feedback, read_window
     from gitml.monitor.metrics import label_metrics
     from gitml.monitor.quality import schema_change, value_quality
-    from gitml.monitor.report import write_report
+    from gitml.monitor.report import clear_report, write_report
 
-    validate_drift_config(cfg)
-    bundle = _read_bundle(Path(bundle_dir))
-    read = read_window(log_dir, cfg.window_rows, cfg.window_hours, now=now)
-    window = read.rows
-    _check_window(window, cfg, Path(log_dir))
+    try:
+        validate_drift_config(cfg)
+        bundle = _read_bundle(Path(bundle_dir))
+        read = read_window(log_dir, cfg.window_rows, cfg.window_hours, now=now)
+        window = read.rows
+        _check_window(window, cfg, Path(log_dir))
+    except GitmlError:
+        clear_report(Path(out_dir))  # an earlier verdict there is not this run's: retrain-pr must not act on it
+        raise
     notes = _duplicate_notes(read.duplicates, read.conflicting)
     schema = schema_change(read.layouts, bundle["signature"])
     report = DriftReport(

@@ -75,6 +75,9 @@ def check(
     except DriftCheckError:
         raise
     except GitmlError as exc:  # a config or bundle error here means "no verdict": exit 2
+        from gitml.monitor.report import clear_report
+
+        clear_report(out)  # and no earlier verdict left in --out for retrain-pr to act on
         raise DriftCheckError(str(exc)) from exc
     failed = report.exit_code == 2  # schema change or invalid values: stderr, like other exit-2 errors
     typer.echo(f"drift check: {report.verdict.replace('_', ' ')} ({report.window['rows']} rows, detector "

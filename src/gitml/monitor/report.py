@@ -32,6 +32,12 @@ HEADLINES = {"drift": "DRIFT", "no drift": "no drift", "schema_change": "SCHEMA 
 P_FLOOR = 1e-30
 
 
+def clear_report(out_dir: Path) -> None:
+    """Remove an earlier run's report files: a check that could not run leaves no verdict behind."""
+    for name in (JSON, MARKDOWN, DISTRIBUTIONS, P_VALUES):
+        (out_dir / name).unlink(missing_ok=True)
+
+
 def write_report(report: DriftReport, out_dir: Path, *, reference: pd.DataFrame,
                  current: pd.DataFrame, top_features: int) -> list[Path]:
     """Write every report file into ``out_dir``; return their paths (also kept in ``report.files``)."""
