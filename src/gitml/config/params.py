@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.errors import config_error_from
-from gitml.config.schema import MODEL_SCHEMAS, Config, DriftConfig
+from gitml.config.schema import MODEL_SCHEMAS, Config, DriftConfig, RegistryConfig
 from gitml.errors import ConfigError
 
 PARAMS_FILE = "params.yaml"
@@ -113,11 +113,28 @@ def check_semantics(cfg: Config, source: str) -> None:
     problems += drift_problems(cfg.drift)
     problems += serve_problems(cfg)
     problems += feedback_problems(cfg)
+    problems += registry_problems(cfg.registry)
     problems += model_name_problems(cfg.model)
     if problems:
         key, problem = problems[0]
         more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
         raise ConfigError(source, key, problem + (f" Also: {more}" if more else ""))
+
+
+def registry_problems(registry: RegistryConfig) -> list[tuple[str, str]]:
+    """``registry.*``: signed stages are stages of the registry; the allowed-signers file stays in the repo."""
+    from pathlib import PurePosixPath
+
+    problems = []
+    unknown = [s for s in registry.signed_stages if s not in registry.stages]
+    if unknown:
+        problems.append(("registry.signed_stages", f"{', '.join(map(repr, unknown))} not a stage of this registry. "
+                         f"Allowed: {', '.join(registry.stages)} <registry.stages>."))
+    path = PurePosixPath(registry.allowed_signers)
+    if registry.signed_stages and (not registry.allowed_signers or path.is_absolute() or ".." in path.parts):
+        problems.append(("registry.allowed_signers", "must be a relative path inside the repository (no '..'), "
+                         f"got {registry.allowed_signers!r}."))
+    return problems
 
 
 def drift_problems(drift: DriftConfig) -> list[tuple[str, str]]:

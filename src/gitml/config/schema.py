@@ -272,6 +272,13 @@ class RegistryConfig:
     model: str = "model"  # artifact name (artifacts.yaml, GTO tags model@v1.2.0, model#prod#3)
     stages: list[str] = field(default_factory=lambda: ["staging", "prod"])
     remote: str = "origin"
+    # Stages whose assignment tags are signed (git's SSH signing): promote signs them with
+    # `git tag -s` (the promoter sets gpg.format=ssh and user.signingkey); fetch --stage and
+    # serve --stage refuse one that no key in allowed_signers signed. Empty: no signing.
+    signed_stages: list[str] = field(default_factory=list)
+    # git's gpg.ssh.allowedSignersFile ("principal key-type key" lines), a path inside the
+    # repository, reviewed like code.
+    allowed_signers: str = ".github/allowed_signers"
 
     def unknown_stage(self, stage: str) -> str | None:
         """Why ``stage`` is refused (it is not one of ``stages``), or None when it is one."""
