@@ -151,12 +151,30 @@ def promote(stage: str, bump: str = "auto", version: str | None = None, push: bo
 
 def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
           params_file: str | Path = "params.yaml", repo: str | Path = "."):
-    """Fetch and verify the bundle of a stage or version; returns the resolved version."""
-    from gitml.gitops.git import repo_root
+    """Fetch and verify the bundle of a stage or version and its chain; returns the resolved version.
+
+    With the remote ``registry.remote`` present, the remote's stage-tag deletions are
+    taken first and the version's commit must be on the remote's default branch. A stage
+    in ``registry.signed_stages`` must have an assignment tag signed by a key in
+    ``registry.allowed_signers``.
+    """
+    from gitml.gitops.git import has_remote, repo_root
     from gitml.registry.fetch import fetch_bundle
+    from gitml.registry.tags import sync_stage_tags
 
     root = repo_root(repo)
-    found, _ = fetch_bundle(root, load_params(root / params_file).registry.model, out, stage, version)
+    registry = load_params(root / params_file).registry
+    remote = registry.remote if has_remote(root, registry.remote) else None
+    if remote:
+        sync_stage_tags(root, remote, registry.model)
+    else:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "no git remote '%s' <registry.remote>: the registry is read from local tags, and whether the "
+            "commit is on the remote's default branch is not checked", registry.remote)
+    signers = root / registry.allowed_signers if stage in registry.signed_stages else None
+    found, _ = fetch_bundle(root, registry.model, out, stage, version, remote=remote, allowed_signers=signers)
     return found
 
 

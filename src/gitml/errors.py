@@ -91,6 +91,21 @@ class BundleError(GitmlError):
         super().__init__(f"Refusing bundle '{bundle}': " + "; ".join(problems) + ".")
 
 
+class ChainError(GitmlError):
+    """A bundle is not bound to what built it at its commit: model, gate verdict or branch do not agree.
+
+    Raised by promote, fetch and serve --stage (registry/chain.py) with every broken link.
+    """
+
+    def __init__(self, what: str, problems: list[str]):
+        self.what, self.problems = what, problems
+        super().__init__(f"Refusing {what}: " + "; ".join(problems) + ".")
+
+
+class TagSignatureError(GitmlError):
+    """A stage in ``registry.signed_stages`` has an assignment tag that is unsigned or not signed by an allowed key."""
+
+
 class InputValidationError(GitmlError):
     """Prediction input does not match the bundle's signature."""
 

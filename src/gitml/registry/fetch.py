@@ -2,7 +2,9 @@
 
 The bundle is not in git: it is a DVC output of the ``package`` stage, so it is fetched
 through DVC from the repository's configured remote (what ``dvc get`` does), into a
-temporary folder, verified against its manifest, and only then moved into place.
+temporary folder, verified against its manifest and against the chain that built it at
+its commit (registry/chain.py: the train stage's model, the gate verdict, and with
+``remote`` the remote's default branch), and only then moved into place.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 
 from gitml.errors import GitmlError
 from gitml.package.bundle import Bundle, load_bundle
+from gitml.registry.chain import check_chain
+from gitml.registry.signing import check_stage_signed
 from gitml.registry.tags import ModelVersion, find_version, stage_version
 from gitml.utils.atomic import atomic_path
 
@@ -31,13 +35,20 @@ def resolve(repo: str | Path, name: str, stage: str | None = None, version: str 
 
 def fetch_bundle(
     repo: str | Path, name: str, out: str | Path, stage: str | None = None, version: str | None = None,
-    bundle_path: str = BUNDLE_PATH,
+    bundle_path: str = BUNDLE_PATH, remote: str | None = None, allowed_signers: Path | None = None,
 ) -> tuple[ModelVersion, Bundle]:
-    """Materialise the bundle of ``stage`` (or ``version``) into ``out`` and verify it."""
+    """Materialise the bundle of ``stage`` (or ``version``) into ``out`` and verify it and its chain.
+
+    With ``remote``, the version's commit must also be on that remote's default branch;
+    with ``allowed_signers`` (a stage in ``registry.signed_stages``), the stage's assignment
+    tag must be signed by a key that file lists.
+    """
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     found = resolve(repo, name, stage, version)
+    if stage and allowed_signers is not None:
+        check_stage_signed(repo, name, stage, found.tag, allowed_signers)
     with atomic_path(out) as tmp:
         try:
             Repo.get(url=str(Path(repo).resolve()), path=bundle_path, out=str(tmp), rev=found.commit)
@@ -47,5 +58,6 @@ def fetch_bundle(
                 f"{exc}. Was it pushed with `dvc push`?"
             ) from exc
         load_bundle(tmp)  # verify before it becomes visible
+        check_chain(repo, found.commit, tmp, f"{name} {found.version} (commit {found.commit[:10]})", remote)
     log.debug("fetched %s %s (commit %s) into %s", name, found.version, found.commit[:10], out)
     return found, load_bundle(out)

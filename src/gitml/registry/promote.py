@@ -1,7 +1,11 @@
 """``gitml promote``: register the pipeline's commit as a version and assign it a stage.
 
-Refuses, touching no tag, when the working tree is dirty, the gate did not pass, or the
-bundle in the workspace is not the one ``dvc.lock`` records. With ``--push`` the new tags
+Refuses, touching no tag, when the working tree is dirty, the gate did not pass, the
+bundle in the workspace is not the one ``dvc.lock`` records, or the bundle is not bound to
+what built it at the promoted commit (registry/chain.py: the train stage's model and the
+gate verdict; with ``--push``, the commit must be on the remote's default branch). Stage
+tags the remote deleted are deleted here first (a rollback by deletion), so a stage that
+was rolled back is assigned again. With ``--push`` the new tags
 are pushed atomically; when another promotion won the race for the same version or stage
 number, the local tags are removed, the registry is re-read and the next number is taken
 (up to ``attempts`` times), or the promotion fails with no tag left behind.
@@ -15,17 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.config.schema import RegistryConfig
+from gitml.errors import GitmlError
 from gitml.gitops.git import dirty_files, has_remote, head_commit
 from gitml.registry.tags import (
     BUMPS,
     PromotionError,
     delete_tags,
-    fetch_tags,
     find_version,
     list_versions,
     next_version,
     push_tags,
+    remember_remote_stage_tags,
     signature_changed,
+    sync_stage_tags,
 )
 
 log = logging.getLogger(__name__)
@@ -92,13 +98,15 @@ def promote(
         raise PromotionError(f"Unknown bump '{bump}'. Allowed: {', '.join(BUMPS)}.")
     if push and not has_remote(repo, cfg.remote):
         raise PromotionError(f"Cannot push: no git remote '{cfg.remote}' (registry.remote).")
+    _sync(repo, cfg, push)
     if version is None:
         problems = preconditions(repo, gate_report or repo / "reports/gate.json", check_bundle=check_bundle)
         if problems:
             raise PromotionError("Refusing to promote: " + "; ".join(problems) + ".")
+    check_promoted_chain(repo, cfg, version, push)
     for attempt in range(1, attempts + 1):
-        if push:
-            fetch_tags(repo, cfg.remote)
+        if push and attempt > 1:
+            sync_stage_tags(repo, cfg.remote, cfg.model)
         promotion = _create_tags(repo, cfg, stage, bump, version)
         if not promotion.tags:
             return promotion  # already in that stage: nothing to do
@@ -107,6 +115,7 @@ def promote(
         ok, message = push_tags(repo, cfg.remote, promotion.tags)
         if ok:
             promotion.pushed = True
+            remember_remote_stage_tags(repo, cfg.remote, cfg.model, promotion.tags)
             return promotion
         delete_tags(repo, promotion.tags)
         log.warning("push of %s lost a race (attempt %d of %d): %s",
@@ -115,6 +124,42 @@ def promote(
         f"Could not push the promotion to '{cfg.remote}' after {attempts} attempts: other promotions "
         "kept taking the same tags. No tag was left behind; retry."
     )
+
+
+def _sync(repo: Path, cfg: RegistryConfig, push: bool) -> None:
+    """Take the remote's deletions of stage tags before reading the registry (see sync_stage_tags)."""
+    if not has_remote(repo, cfg.remote):
+        return
+    try:
+        sync_stage_tags(repo, cfg.remote, cfg.model)
+    except GitmlError as exc:
+        if push:
+            raise PromotionError(f"Cannot read the registry on '{cfg.remote}' <registry.remote>: {exc}") from exc
+        log.warning("cannot sync stage tags from '%s' <registry.remote>: %s; promoting on the local tags",
+                    cfg.remote, exc)
+
+
+def check_promoted_chain(repo: Path, cfg: RegistryConfig, version: str | None, push: bool) -> None:
+    """Refuse (ChainError) unless the bundle to promote is bound to what built it at its commit.
+
+    HEAD's workspace bundle when ``version`` is None (preconditions made sure it is the one
+    dvc.lock records), else ``version``'s bundle fetched through DVC into a temporary folder.
+    With ``push`` the commit must be on the remote's default branch.
+    """
+    import tempfile
+
+    from gitml.registry.chain import check_chain
+    from gitml.registry.fetch import BUNDLE_PATH, fetch_bundle
+
+    remote = cfg.remote if push else None
+    if version is None:
+        commit = head_commit(repo)
+        check_chain(repo, commit, repo / BUNDLE_PATH, f"to promote commit {commit[:10]}", remote)
+        return
+    if find_version(repo, cfg.model, version) is None:
+        raise PromotionError(f"Version '{version}' of '{cfg.model}' is not registered. See `gitml registry show`.")
+    with tempfile.TemporaryDirectory(prefix="gitml-promote-") as tmp:
+        fetch_bundle(repo, cfg.model, Path(tmp) / "bundle", version=version, remote=remote)
 
 
 def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version: str | None) -> Promotion:
@@ -151,6 +196,10 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
         assignment = gto.api.assign(str(repo), name, stage, version=found_version,
                                     message=f"Assigning stage {stage} to {name} {found_version}")
         tags.append(_tag_of(assignment, name, stage))
+        if stage in cfg.signed_stages:
+            from gitml.registry.signing import sign_tag
+
+            sign_tag(repo, tags[-1], repo / cfg.allowed_signers)
     except PromotionError:
         delete_tags(repo, tags)
         raise

@@ -31,6 +31,7 @@ class ModelVersion:
     commit: str
     stages: list[str] = field(default_factory=list)
     created_at: str = ""
+    tag: str = ""  # from stage_version: the assignment tag that put it in the stage
 
 
 def _quiet_gto() -> None:
@@ -72,7 +73,9 @@ def stage_version(repo: str | Path, name: str, stage: str) -> ModelVersion | Non
     if not found:
         return None
     vstage = found[0] if isinstance(found, list) else found
-    return ModelVersion(name, vstage.version, vstage.commit_hexsha, [stage])
+    events = vstage.get_events()  # newest first; the stage is active, so the newest is an assignment
+    tag = str(getattr(events[0], "tag", "") or "") if events else ""
+    return ModelVersion(name, vstage.version, vstage.commit_hexsha, [stage], tag=tag)
 
 
 def find_version(repo: str | Path, name: str, version: str) -> ModelVersion | None:
@@ -151,3 +154,66 @@ def remote_stage_tags(repo: str | Path, remote: str, name: str, timeout: float =
     """The stage tags of ``name`` (``name#stage#n``, GTO's assignments) that ``remote`` holds now."""
     out = git(repo, "ls-remote", "--tags", "--refs", remote, f"refs/tags/{name}#*", timeout=timeout)
     return {line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line}
+
+
+def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 60) -> list[str]:
+    """Fetch the remote's tags, then delete the local stage tags of ``name`` the remote deleted.
+
+    Fetching never deletes a tag, so a rollback made by deleting an assignment tag on the
+    remote (``gto deprecate NAME VERSION STAGE --delete --push``) would stay visible here.
+    A stage tag counts as deleted when the remote held it at the last sync (recorded in the
+    git folder, see :func:`remember_remote_stage_tags`) and holds it no more; a stage tag
+    promoted here and never pushed is left alone. With no record yet (the first sync of a
+    clone), every local stage tag is taken to have come from the remote. Returns the
+    deleted tags.
+    """
+    fetch_tags(repo, remote, timeout=timeout)
+    now = remote_stage_tags(repo, remote, name, timeout=timeout)
+    record = _read_record(repo)
+    seen = record.get(remote, {}).get(name)
+    if seen is None:
+        seen = _local_stage_tags(repo, name)
+    gone = sorted(set(seen) - now)
+    if gone:
+        log.info("'%s' <registry.remote> no longer holds %s; deleting them here too", remote, ", ".join(gone))
+        delete_tags(repo, gone)
+    record.setdefault(remote, {})[name] = sorted(now)
+    _write_record(repo, record)
+    return gone
+
+
+def remember_remote_stage_tags(repo: str | Path, remote: str, name: str, tags: list[str]) -> None:
+    """Record that ``remote`` now holds ``tags`` (just pushed), so their later deletion there is seen."""
+    stage_tags = [t for t in tags if t.startswith(f"{name}#")]
+    if not stage_tags:
+        return
+    record = _read_record(repo)
+    known = set(record.setdefault(remote, {}).get(name) or [])
+    record[remote][name] = sorted(known | set(stage_tags))
+    _write_record(repo, record)
+
+
+def _local_stage_tags(repo: str | Path, name: str) -> list[str]:
+    return git(repo, "tag", "--list", f"{name}#*").split()
+
+
+def _record_path(repo: str | Path) -> Path:
+    # Inside the git folder: per clone, never committed, gone with the clone.
+    return Path(git(repo, "rev-parse", "--absolute-git-dir")) / "gitml" / "remote-stage-tags.json"
+
+
+def _read_record(repo: str | Path) -> dict[str, dict[str, list[str]]]:
+    path = _record_path(repo)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_record(repo: str | Path, record: dict[str, dict[str, list[str]]]) -> None:
+    from gitml.utils.atomic import write_json
+
+    path = _record_path(repo)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)

@@ -63,6 +63,7 @@ def serve(
         bundle=str(bundle) if bundle else None, deployment=str(deployment) if deployment else None,
         stage=stage, follow=follow, repo=str(repo), registry_name=registry.model,
         registry_remote=registry.remote if stage else None, cfg=cfg,
+        registry_allowed_signers=str(repo / registry.allowed_signers) if stage in registry.signed_stages else None,
     )
     run(settings)
 

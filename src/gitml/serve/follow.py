@@ -99,8 +99,10 @@ class RegistrySource:
     """The version a registry stage points at (GTO tags), fetched through DVC when it changes."""
 
     def __init__(self, repo: str | Path, name: str, stage: str, remote: str | None = None,
-                 cache: str | Path | None = None):
+                 cache: str | Path | None = None, allowed_signers: str | Path | None = None):
         self.repo, self.name, self.stage, self.remote = Path(repo), name, stage, remote
+        # A stage in registry.signed_stages: its assignment tag must verify against this file.
+        self.allowed_signers = Path(allowed_signers) if allowed_signers else None
         # Fetched bundles live here; only the served one is kept, and a folder made here goes at close.
         self.cache = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="gitml-serve-"))
         self._owns_cache = cache is None
@@ -130,6 +132,10 @@ class RegistrySource:
         found = stage_version(self.repo, self.name, self.stage)
         if found is None:
             raise GitmlError(f"No version of '{self.name}' is in stage '{self.stage}'. See `gitml registry show`.")
+        if self.allowed_signers is not None:
+            from gitml.registry.signing import check_stage_signed
+
+            check_stage_signed(self.repo, self.name, self.stage, found.tag, self.allowed_signers)
         return Target(f"{found.version}|{found.commit}", found.version)
 
     def _drop_stages_deleted_on(self, remote: str) -> None:

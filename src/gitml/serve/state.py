@@ -34,6 +34,7 @@ class ServeSettings:
     repo: str = "."
     registry_name: str = "model"
     registry_remote: str | None = None
+    registry_allowed_signers: str | None = None  # with a stage in registry.signed_stages
     cfg: ServeConfig = field(default_factory=ServeConfig)
     # Opens every request id this server (all its workers: they get it with the settings)
     # draws, so a worker can tell a sibling's request from an unknown one. Not a secret.
@@ -50,7 +51,8 @@ class ServeSettings:
             return BundleSource(self.bundle)
         if self.deployment:
             return DeploymentSource(self.deployment)
-        return RegistrySource(self.repo, self.registry_name, str(self.stage), self.registry_remote)
+        return RegistrySource(self.repo, self.registry_name, str(self.stage), self.registry_remote,
+                              allowed_signers=self.registry_allowed_signers)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

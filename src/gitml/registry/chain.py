@@ -1,0 +1,174 @@
+"""The chain from a commit to its bundle: what promote, fetch and serve --stage check.
+
+A bundle is what a stage built only if, at the commit it is promoted or fetched from:
+
+(a) its ``model/`` folder hashes (DVC's own ``.dir`` md5) to the train stage's
+    ``models/model`` output in dvc.lock, and its recorded provenance (model, prepared
+    data, params) agrees with dvc.lock;
+(b) ``reports/gate.json`` says pass, names that same model, and is byte for byte the
+    verdict the bundle was packaged with (its sha256);
+(c) with a remote: the commit is reachable from the remote's default branch, so nothing
+    that no branch holds (an unreviewed, unpushed commit) reaches a stage.
+
+``dvc commit -f package`` can make dvc.lock agree with any bundle, so (a) looks at the
+train stage's output, which only training writes, and (b) at the gate that judged it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import ChainError
+from gitml.gitops.git import GitError, git
+from gitml.utils.dvc_hash import dir_md5, lock_out_md5, lock_params_sha256
+
+LOCK, GATE_REPORT = "dvc.lock", "reports/gate.json"
+MODEL_OUT, PREPARED_OUT = "models/model", "data/prepared"
+
+
+def verify_chain(repo: str | Path, commit: str, bundle_dir: str | Path, remote: str | None = None) -> list[str]:
+    """Every broken link between ``bundle_dir`` and ``commit`` in ``repo`` (empty when none).
+
+    Example:
+        >>> verify_chain(".", "3f2a...", "models/bundle", remote="origin")  # doctest: +SKIP
+        []
+    """
+    bundle_dir = Path(bundle_dir)
+    short = commit[:10]
+    problems: list[str] = []
+    provenance = _provenance(bundle_dir, problems)
+    model = dir_md5(bundle_dir / "model") if (bundle_dir / "model").is_dir() else None
+    if model is None:
+        problems.append("the bundle has no model/ folder")
+
+    lock = _lock_at(repo, commit, problems)
+    trained = lock_out_md5(lock, "train", MODEL_OUT) if lock is not None else None
+    if lock is not None and trained is None:
+        problems.append(f"{LOCK} at {short} records no train output {MODEL_OUT}")
+    if trained is not None and model is not None and model != trained:
+        problems.append(f"the bundle's model/ hashes to {model}, but the train stage produced {MODEL_OUT} "
+                        f"{trained} ({LOCK} at {short}): this bundle was not built from the model trained there")
+    if provenance is not None:
+        claims = {"model_md5": model,
+                  "prepared_md5": lock_out_md5(lock, "prepare", PREPARED_OUT) if lock is not None else None,
+                  "params_sha256": lock_params_sha256(lock) if lock is not None else None}
+        for key, expected in claims.items():
+            if expected is not None and provenance.get(key) != expected:
+                problems.append(f"the bundle's metadata records provenance.{key} {provenance.get(key)}, "
+                                f"but at {short} it is {expected}")
+
+    problems += _gate_problems(repo, commit, model, provenance)
+    if remote:
+        problem = unreachable(repo, commit, remote)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def check_chain(repo: str | Path, commit: str, bundle_dir: str | Path, what: str, remote: str | None = None) -> None:
+    """Raise ChainError listing every broken link (see :func:`verify_chain`)."""
+    problems = verify_chain(repo, commit, bundle_dir, remote)
+    if problems:
+        raise ChainError(what, problems)
+
+
+def unreachable(repo: str | Path, commit: str, remote: str, timeout: float = 60) -> str | None:
+    """Why ``commit`` is not on ``remote``'s default branch (after fetching it), or None when it is."""
+    branch = default_branch(repo, remote, timeout)
+    if branch is None:
+        return f"cannot tell the default branch of '{remote}' <registry.remote> (no HEAD there)"
+    tracking = f"refs/remotes/{remote}/{branch}"
+    try:
+        git(repo, "fetch", "--quiet", remote, f"+refs/heads/{branch}:{tracking}", timeout=timeout)
+    except GitError as exc:
+        return f"cannot fetch branch '{branch}' from '{remote}' <registry.remote>: {exc}"
+    result = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, tracking],
+                            capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    if result.returncode == 1:
+        shallow = git(repo, "rev-parse", "--is-shallow-repository", check=False) == "true"
+        return (f"commit {commit[:10]} is not on '{remote}/{branch}' (the remote's default branch): "
+                + ("this clone is shallow, so its history cannot show it: `git fetch --unshallow`" if shallow
+                   else "push it through a reviewed pull request first"))
+    return f"cannot compare commit {commit[:10]} with '{remote}/{branch}': {result.stderr.strip()}"
+
+
+def default_branch(repo: str | Path, remote: str, timeout: float = 60) -> str | None:
+    """The branch ``remote``'s HEAD names (asked of the remote; else its local refs/remotes/<remote>/HEAD)."""
+    try:
+        out = git(repo, "ls-remote", "--symref", remote, "HEAD", timeout=timeout)
+    except GitError:
+        out = ""
+    for line in out.splitlines():
+        if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
+            return line[len("ref: refs/heads/"):-len("\tHEAD")]
+    local = git(repo, "symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD", check=False)
+    prefix = f"refs/remotes/{remote}/"
+    return local[len(prefix):] if local.startswith(prefix) else None
+
+
+def _provenance(bundle_dir: Path, problems: list[str]) -> dict[str, Any] | None:
+    try:
+        metadata = json.loads((bundle_dir / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        problems.append(f"the bundle's metadata.json is unreadable ({exc})")
+        return None
+    provenance = metadata.get("provenance") if isinstance(metadata, dict) else None
+    if not isinstance(provenance, dict):
+        problems.append("the bundle records no provenance (metadata.json has no 'provenance'): "
+                        "package it again with this gitml (`dvc repro -f package`)")
+        return None
+    return provenance
+
+
+def _lock_at(repo: str | Path, commit: str, problems: list[str]) -> dict[str, Any] | None:
+    import yaml
+
+    raw = _file_at(repo, commit, LOCK)
+    if raw is None:
+        problems.append(f"commit {commit[:10]} has no {LOCK}")
+        return None
+    try:
+        lock = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problems.append(f"{LOCK} at {commit[:10]} is not YAML ({exc})")
+        return None
+    return lock if isinstance(lock, dict) else {}
+
+
+def _gate_problems(repo: str | Path, commit: str, model: str | None, provenance: dict[str, Any] | None) -> list[str]:
+    short = commit[:10]
+    raw = _file_at(repo, commit, GATE_REPORT)
+    if raw is None:
+        return [f"commit {short} has no gate verdict {GATE_REPORT}"]
+    problems = []
+    try:
+        verdict = json.loads(raw)
+    except ValueError as exc:
+        return [f"{GATE_REPORT} at {short} is not JSON ({exc})"]
+    if not isinstance(verdict, dict):
+        return [f"{GATE_REPORT} at {short} is not a gate verdict"]
+    if verdict.get("verdict") != "pass":
+        failed = [str(r.get("rule")) for r in verdict.get("rules", []) if isinstance(r, dict) and r.get("verdict") == "fail"]
+        problems.append(f"the gate verdict at {short} is '{verdict.get('verdict')}' (failed: {'; '.join(failed) or 'unknown'})")
+    judged = (verdict.get("model") or {}).get("md5") if isinstance(verdict.get("model"), dict) else None
+    if judged is None:
+        problems.append(f"{GATE_REPORT} at {short} names no model it judged (model.md5): rerun the gate")
+    elif model is not None and judged != model:
+        problems.append(f"the gate verdict at {short} judged model {judged}, not this bundle's model {model}")
+    digest = hashlib.sha256(raw).hexdigest()
+    if provenance is not None and provenance.get("gate_sha256") != digest:
+        problems.append(f"the bundle was packaged with gate verdict sha256 {provenance.get('gate_sha256')}, "
+                        f"but {GATE_REPORT} at {short} has sha256 {digest}")
+    return problems
+
+
+def _file_at(repo: str | Path, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``commit`` (exactly as committed), or None when there is none."""
+    result = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", f"{commit}:{path}"], capture_output=True)
+    return result.stdout if result.returncode == 0 else None
