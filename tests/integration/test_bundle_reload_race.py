@@ -44,7 +44,7 @@ while True:
             if file.is_file():
                 (live / file.relative_to(work / other)).write_bytes(file.read_bytes())
     i += 1
-    time.sleep(0.002)
+    time.sleep(0.02 if mode == "inplace" else 0.002)  # a rewrite takes ms: leave some loads a whole version
 """
 
 
