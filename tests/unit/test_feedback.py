@@ -86,6 +86,15 @@ def test_rows_beyond_any_request_are_refused_while_parsing():
                                                 ("r1", 1, "1", "feedback[0].labels[1]"), ("r2", 9, "1", "feedback[1]")]
 
 
+def test_a_row_written_as_an_integral_float_is_that_row():
+    """JSON (and the OpenAPI schema's "integer") has one number type: 3.0 is row 3; 3.5, inf, true are not rows."""
+    assert parse_feedback({"request_id": "r1", "row": 3.0, "label": 1}, [0, 1], 100, 10)[0].row == 3
+    for row in (3.5, float("inf"), float("nan"), 1e300, True, "3"):
+        with pytest.raises(RequestError) as info:
+            parse_feedback({"request_id": "r1", "row": row, "label": 1}, [0, 1], 100, 10)
+        assert info.value.status == 400 and info.value.problems[0]["field"] == "(body).row"
+
+
 def test_the_bearer_token_must_match_exactly():
     token = b"s3cret-token"
     assert bearer_matches("Bearer s3cret-token", token) and bearer_matches("bearer  s3cret-token ", token)

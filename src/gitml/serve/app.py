@@ -378,7 +378,7 @@ def _openapi(app: FastAPI, state: ServeState) -> None:
             cache.clear()
             base = get_openapi(title=app.title, version=app.version, description=app.description,
                                routes=app.routes)
-            cache[key] = openapi.build_openapi(base, model)
+            cache[key] = openapi.build_openapi(base, model, state.cfg.max_batch_rows)
         return cache[key]
 
     app.openapi = document  # type: ignore[method-assign]

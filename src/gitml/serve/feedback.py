@@ -96,6 +96,8 @@ def _feedback_item(item: Any, where: str, known: dict[str, str], max_rows: int,
                              f"(at most {max_rows} <serve.max_batch_rows>)"})
             return []
     else:
+        if isinstance(row, float) and row.is_integer():  # JSON has one number type: 3.0 is row 3
+            row = int(row)
         if type(row) is not int or not 0 <= row < max_rows:
             problems.append({"field": f"{where}.row", "message": f"row is an integer from 0 to {max_rows - 1} "
                              "(0 by default; no request has more rows <serve.max_batch_rows>)"})

@@ -13,12 +13,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from gitml.serve.formats import ARROW_STREAM, CSV_TYPES
-from gitml.serve.oip import BINARY_MEDIA
+from gitml.serve.oip import BINARY_MEDIA, OUTPUTS, V2_TYPES
 
 
 class Prediction(BaseModel):
     prediction: Any = Field(description="The predicted class.")
-    probabilities: dict[str, float] = Field(description="Probability of each class, keyed by class as text.")
+    probabilities: dict[str, float | None] = Field(description=(
+        "Probability of each class, keyed by class as text; null where the model's output is not a finite "
+        "number (inputs far outside the data it was trained on, e.g. 1e39 for a float32 network)."))
 
 
 class InvocationResponse(BaseModel):
@@ -41,17 +43,6 @@ class ErrorResponse(BaseModel):
                               "problems, under the Open Inference Protocol's key.")
 
 
-class FeedbackItem(BaseModel):
-    request_id: str = Field(description="The x-request-id of the prediction.")
-    row: int = Field(0, ge=0, description="Row of that request (0-based); not with 'labels'.")
-    label: Any = Field(None, description="The true class of that row.")
-    labels: list[Any] | None = Field(None, description="True classes of rows 0..n-1, instead of row + label.")
-
-
-class FeedbackBatch(BaseModel):
-    feedback: list[FeedbackItem]
-
-
 class FeedbackResponse(BaseModel):
     accepted: int = Field(description="Labels appended to the feedback log.")
 
@@ -71,13 +62,21 @@ class V2InferResponse(BaseModel):
     outputs: list[V2Tensor]
 
 
-MODELS = (InvocationResponse, ErrorResponse, FeedbackItem, FeedbackBatch, FeedbackResponse, V2Tensor,
-          V2InferResponse)
+MODELS = (InvocationResponse, ErrorResponse, FeedbackResponse, V2Tensor, V2InferResponse)
 ERRORS = {
     "400": "Malformed body or input that does not match the signature (field-level problems).",
+    "404": "No such model or version: this server serves one model, named in the message.",
+    "408": "The body did not arrive within serve.body_timeout_seconds.",
     "413": "Body over serve.max_body_bytes or batch over serve.max_batch_rows.",
     "415": "Content type the endpoint does not take (see its request body).",
 }
+POST_ERRORS = ("400", "408", "413", "415")  # what reading and parsing any body can answer
+MODEL_ERRORS = ("400", "404")  # routes naming a model (and version) in the path
+# A number as the server reads it: JSON numbers, or text Python's float() reads (CSV cells).
+FLOAT_MAX = 1.7976931348623157e308
+# Bounded digits keep it finite (1e999 reads as inf, which is refused).
+NUMBER_TEXT = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
+NUMERIC_TEXT = rf"^\s*{NUMBER_TEXT}\s*$"
 
 
 def ref(name: str) -> dict[str, str]:
@@ -89,27 +88,38 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
             for code in codes}
 
 
-def build_openapi(base: dict[str, Any], model: Any) -> dict[str, Any]:
-    """Add the signature's request schemas and examples to FastAPI's generated document."""
+def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000) -> dict[str, Any]:
+    """Add the signature's request schemas and examples to FastAPI's generated document.
+
+    ``max_rows`` is serve.max_batch_rows: no request has more rows, so no feedback row is past it.
+    """
     schemas = base.setdefault("components", {}).setdefault("schemas", {})
     for cls in MODELS:
         spec = cls.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(spec.pop("$defs", {}))
         schemas[cls.__name__] = spec
-    schemas.update(signature_schemas(model))
+    schemas.update(signature_schemas(model, max_rows))
+    schemas.update(feedback_schemas(model, max_rows))
     example_row = _example_row(model)
     paths = base.get("paths", {})
+    _document_errors(paths, schemas)
+    _served_names(paths, model)
     invocations = paths.get("/invocations", {}).get("post")
     if invocations is not None:
-        invocations["requestBody"] = invocation_body(model, example_row)
+        invocations["requestBody"] = invocation_body(model, example_row, max_rows)
     for path, item in paths.items():
         if path.endswith("/infer") and "post" in item:
+            item["post"]["description"] = V2_BINARY
+            answered = item["post"].get("responses", {}).get("200", {}).setdefault("content", {})
+            answered[BINARY_MEDIA] = {"schema": {"type": "string", "format": "binary", "description": (
+                "outputs asked for with binary_data: the JSON answer (its size in the "
+                "Inference-Header-Content-Length header), then each such output's bytes")}}
             item["post"]["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": ref("V2InferRequest"), "example": v2_example(model, example_row)},
                 BINARY_MEDIA: {"schema": {"type": "string", "format": "binary", "description": (
                     "binary tensor data extension: the JSON request (its size in the "
-                    "Inference-Header-Content-Length header), then the raw bytes of each input with "
-                    "parameters.binary_data_size, in input order")}}}}
+                    "Inference-Header-Content-Length header, which this body needs), then the raw bytes "
+                    "of each input with parameters.binary_data_size, in input order")}}}}
     feedback = paths.get("/feedback", {}).get("post")
     if feedback is not None:
         feedback["requestBody"] = {"required": True, "content": {"application/json": {
@@ -122,6 +132,59 @@ def build_openapi(base: dict[str, Any], model: Any) -> dict[str, Any]:
     return base
 
 
+V2_BINARY = (
+    "Tensors come as JSON `data`, or with the binary tensor data extension (Triton, KServe): the "
+    "body is the JSON request, then the raw bytes of each input that has "
+    "`parameters.binary_data_size`, in input order; the header Inference-Header-Content-Length gives "
+    "the JSON part's size, and the Content-Type is then application/octet-stream or none. A request "
+    "with no Content-Type is read as JSON. Every signature column is one tensor of shape [n] or [n, 1] "
+    "with n values, the same n for all.")
+
+
+def _document_errors(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Every status a route can answer. Not FastAPI's 422: a bad parameter is answered 400."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            codes = (MODEL_ERRORS if "{name}" in path else ()) + (POST_ERRORS if method == "post" else ())
+            for code in codes:
+                responses.setdefault(code, error_responses(code)[code])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
+
+def _served_names(paths: dict[str, Any], model: Any) -> None:
+    """The model and version path parameters take the one name and version this server serves."""
+    served = {"name": model.name, "model_version": model.version}
+    for item in paths.values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") in served:
+                    parameter["schema"] = {"type": "string", "enum": [served[parameter["name"]]]}
+
+
+def feedback_schemas(model: Any, max_rows: int) -> dict[str, Any]:
+    """One labelled row (``row`` + ``label``), all rows of a request (``labels``), or a batch of either."""
+    classes = list(model.classes)
+    label = {"anyOf": [{"enum": classes}, {"type": "string", "enum": [str(c) for c in classes]}],
+             "description": f"a class of the model: {', '.join(map(str, classes))}"}
+    request_id = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$",
+                  "description": "the x-request-id of the prediction, answered by this server process"}
+    one_row = {"type": "object", "required": ["request_id", "label"], "additionalProperties": False,
+               "properties": {"request_id": request_id, "label": label, "row": {
+                   "type": "integer", "minimum": 0, "maximum": max_rows - 1, "default": 0,
+                   "description": "row of that request (0-based)"}}}
+    all_rows = {"type": "object", "required": ["request_id", "labels"], "additionalProperties": False,
+                "properties": {"request_id": request_id, "labels": {
+                    "type": "array", "items": label, "minItems": 1, "maxItems": max_rows,
+                    "description": "true classes of rows 0..n-1"}}}
+    return {"FeedbackItem": {"oneOf": [one_row, all_rows]},
+            "FeedbackBatch": {"type": "object", "required": ["feedback"], "additionalProperties": False,
+                              "properties": {"feedback": {"type": "array", "items": ref("FeedbackItem"),
+                                                          "minItems": 1}}}}
+
+
 def column_schema(spec: dict[str, Any]) -> dict[str, Any]:
     dtype = spec["dtype"]
     if dtype == "category":
@@ -129,15 +192,21 @@ def column_schema(spec: dict[str, Any]) -> dict[str, Any]:
     elif dtype == "bool":
         schema = {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}
     else:
-        schema = {"type": "integer" if dtype == "int" else "number",
-                  "description": "a number (numeric text is accepted too)"}
+        number = {"type": "integer" if dtype == "int" else "number", "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX}
+        schema = {"anyOf": [number, {"type": "string", "pattern": NUMERIC_TEXT}],
+                  "description": "a number, or numeric text"}
     if spec.get("nullable"):
         return {"anyOf": [schema, {"type": "null"}]}
     return schema
 
 
-def signature_schemas(model: Any) -> dict[str, Any]:
+def signature_schemas(model: Any, max_rows: int = 10_000) -> dict[str, Any]:
+    """The request schemas of the signature's columns; more than ``max_rows`` rows get 413."""
     inputs = model.signature.inputs
+
+    def rows_of(item: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "array", "items": item, "minItems": 1, "maxItems": max_rows}
+
     names = [c["name"] for c in inputs]
     row = {"type": "object", "additionalProperties": False, "required": names,
            "properties": {c["name"]: column_schema(c) for c in inputs}}
@@ -145,46 +214,82 @@ def signature_schemas(model: Any) -> dict[str, Any]:
                   "prefixItems": [column_schema(c) for c in inputs],
                   "description": f"values in signature order: {', '.join(names)}"}
     columns = {"type": "object", "additionalProperties": False, "required": names,
-               "properties": {c["name"]: {"type": "array", "items": column_schema(c)} for c in inputs}}
-    tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"type": "string", "enum": names},
-        "shape": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2,
-                  "description": "[n] or [n, 1]"},
-        "datatype": {"type": "string", "enum": ["FP64", "FP32", "INT64", "INT32", "BOOL", "BYTES"]},
-        "data": {"type": "array"},
-    }}
+               "description": "column -> its values, every list one length (or column -> one value: one row)",
+               "properties": {c["name"]: rows_of(column_schema(c)) for c in inputs}}
     return {
         "InputRow": row,
         "InputRowValues": positional,
         "DataframeSplit": _one_key("dataframe_split", {
             "type": "object", "required": ["data"], "properties": {
-                "columns": {"type": "array", "items": {"type": "string", "enum": names},
-                            "description": "column names; default: signature order"},
-                "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
-                "index": {"type": "array", "description": "ignored"}}}),
-        "DataframeRecords": _one_key("dataframe_records", {"type": "array", "items": ref("InputRow"),
-                                                           "minItems": 1}),
-        "Instances": _one_key("instances", {"oneOf": [
-            {"type": "array", "items": ref("InputRow"), "minItems": 1},
-            {"type": "array", "items": ref("InputRowValues"), "minItems": 1}]}),
+                "columns": {"type": "array", "prefixItems": [{"const": n} for n in names], "minItems": len(names),
+                            "maxItems": len(names), "description": "the signature's column names (default); "
+                            "another order is read too, with each row's values in that order"},
+                "data": rows_of(ref("InputRowValues")),
+                "index": {"description": "ignored"}}}),
+        "DataframeRecords": _one_key("dataframe_records", rows_of(ref("InputRow"))),
+        "Instances": _one_key("instances", {"oneOf": [rows_of(ref("InputRow")), rows_of(ref("InputRowValues"))]}),
         "Inputs": _one_key("inputs", {"oneOf": [
-            columns, {"type": "array", "items": ref("InputRow"), "minItems": 1}]}),
+            columns, ref("InputRow"), rows_of(ref("InputRow")), rows_of(ref("InputRowValues"))]}),
         "V2InferRequest": {"type": "object", "required": ["inputs"], "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": tensor, "minItems": 1,
-                       "description": "one tensor per signature column"},
-            "outputs": {"type": "array", "items": {"type": "object", "properties": {
-                "name": {"type": "string", "enum": ["prediction", "probabilities"]}}}}}},
+            "id": {"description": "echoed back when it is a string (other values are ignored)"},
+            "parameters": _lenient_object("binary_data_output"),
+            "inputs": {"type": "array", "prefixItems": [v2_tensor(c, max_rows) for c in inputs], "minItems": len(names),
+                       "maxItems": len(names), "description": "one tensor per signature column (listed in "
+                       "signature order here; any order is read), each with n values, the same n for all"},
+            "outputs": {"anyOf": [{"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string", "enum": list(OUTPUTS)},
+                "parameters": _lenient_object("binary_data")}}}, {"type": "null"}],
+                "description": "the outputs to answer; absent or null: all of them"}}},
     }
+
+
+def _lenient_object(flag: str) -> dict[str, Any]:
+    """OIP parameters: an object whose ``flag`` is true or false; a value that is no object is ignored."""
+    return {"anyOf": [{"type": "object", "properties": {flag: {"type": "boolean"}}}, {"not": {"type": "object"}}],
+            "description": f"{flag}: answer in binary (see the operation); not an object: ignored"}
+
+
+def v2_tensor(spec: dict[str, Any], max_rows: int = 10_000) -> dict[str, Any]:
+    """One input column as an OIP tensor in JSON: shape [n] or [n, 1], data n values (or n [value]s)."""
+    value = column_schema(spec)
+    nested = {"type": "array", "prefixItems": [value], "minItems": 1, "maxItems": 1}
+    return {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+        "name": {"const": spec["name"]},
+        "shape": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 1, "maximum": max_rows},
+                                                   {"const": 1}],
+                  "minItems": 1, "maxItems": 2, "description": "[n] or [n, 1]; data holds n values"},
+        "datatype": {"enum": list(V2_TYPES[spec["dtype"]])},
+        "data": {"oneOf": [{"type": "array", "minItems": 1, "maxItems": max_rows, "items": value},
+                           {"type": "array", "minItems": 1, "maxItems": max_rows, "items": nested}]},
+        "parameters": {"anyOf": [{"type": "object", "properties": {"binary_data_size": False}},
+                                 {"not": {"type": "object"}}],
+                       "description": "binary_data_size only with the binary extension (see the operation); "
+                       "not an object: ignored"},
+    }}
 
 
 def _one_key(key: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [key], "additionalProperties": False,
-            "properties": {key: schema, "params": {"type": "object", "description": "ignored"}}}
+            "properties": {key: schema, "params": {"description": "ignored (MLflow's inference parameters)"}}}
 
 
-def invocation_body(model: Any, row: dict[str, Any]) -> dict[str, Any]:
+def csv_pattern(model: Any) -> str:
+    """A CSV body as written canonically: the header in signature order, then rows of valid cells."""
+    import re
+
+    def cell(spec: dict[str, Any]) -> str:
+        if spec["dtype"] == "category":
+            text = "(?:" + "|".join(re.escape(str(c)) for c in spec.get("categories") or []) + ")"
+        else:
+            text = "(?:0|1)" if spec["dtype"] == "bool" else NUMBER_TEXT
+        return f"{text}?" if spec.get("nullable") else text
+
+    inputs = model.signature.inputs
+    header = ",".join(re.escape(c["name"]) for c in inputs)
+    return f"^{header}(?:\\r?\\n{','.join(map(cell, inputs))})+\\r?\\n?$"
+
+
+def invocation_body(model: Any, row: dict[str, Any], max_rows: int = 10_000) -> dict[str, Any]:
     names = list(row)
     values = list(row.values())
     examples = {
@@ -196,8 +301,9 @@ def invocation_body(model: Any, row: dict[str, Any]) -> dict[str, Any]:
     }
     header = ",".join(names)
     line = ",".join("" if v is None else str(v) for v in values)
-    csv_content = {"schema": {"type": "string", "description": "a header row naming the columns, then one row "
-                              "per input; an empty field is a missing value"},
+    csv_content = {"schema": {"type": "string", "pattern": csv_pattern(model), "description": (
+        "a header row naming the columns (written here in signature order; any order is read), then one row "
+        f"per input, at most {max_rows}; an empty field is a missing value")},
                    "example": f"{header}\n{line}\n"}
     return {"required": True, "content": {
         "application/json": {"schema": {"oneOf": [ref("DataframeSplit"), ref("DataframeRecords"),

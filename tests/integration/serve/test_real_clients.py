@@ -8,6 +8,11 @@ from the server's own OpenAPI document and checks each answer against it.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +23,10 @@ from tests.integration.serve.conftest import Server
 pytestmark = pytest.mark.slow  # a server in a subprocess over a trained bundle
 tritonhttp = pytest.importorskip("tritonclient.http")
 N_ROWS = 6
+HERE = Path(__file__).parent
+# Deterministic and bounded (about a minute on one core): every phase (examples, coverage,
+# fuzzing, stateful) over all 15 operations, this many cases per operation, this seed.
+ST_EXAMPLES, ST_SEED = 12, 20261202
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +113,22 @@ def test_tritonclient_shows_the_servers_refusal(triton, rows):
     with pytest.raises(tritonhttp.InferenceServerException) as missing:
         triton.get_model_metadata("other")
     assert missing.value.status() == "404" and "serves 'model'" in missing.value.message()
+
+
+def test_schemathesis_finds_nothing(server, trained, tmp_path):
+    """Every answer matches the server's own OpenAPI document: status codes, bodies, headers;
+    requests the document allows are served and requests it forbids are refused."""
+    st = Path(sys.executable).parent / "st"
+    if not st.exists():
+        pytest.skip("schemathesis is not installed (the dev extra installs it)")
+    env = {**os.environ, "GITML_ST_BUNDLE": str(trained.synthetic), "PYTHONPATH": str(HERE.parents[2]),
+           "SCHEMATHESIS_HOOKS": str(HERE / "schemathesis_hooks.py")}
+    result = subprocess.run(
+        [str(st), "--config-file", str(HERE / "schemathesis.toml"), "--no-color", "run",
+         f"{server.url}/openapi.json", "--checks", "all", "--max-examples", str(ST_EXAMPLES),
+         "--seed", str(ST_SEED), "--workers", "1", "--generation-database", "none",
+         "--request-timeout", "30"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report[-12_000:]
+    assert "15 selected / 15 total" in report and "No issues found" in report, report[-4_000:]
