@@ -378,7 +378,8 @@ def _openapi(app: FastAPI, state: ServeState) -> None:
             cache.clear()
             base = get_openapi(title=app.title, version=app.version, description=app.description,
                                routes=app.routes)
-            cache[key] = openapi.build_openapi(base, model, state.cfg.max_batch_rows)
+            cache[key] = openapi.build_openapi(base, model, state.cfg.max_batch_rows,
+                                               feedback_auth=state.feedback_token is not None)
         return cache[key]
 
     app.openapi = document  # type: ignore[method-assign]

@@ -88,10 +88,12 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
             for code in codes}
 
 
-def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000) -> dict[str, Any]:
+def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000,
+                  feedback_auth: bool = False) -> dict[str, Any]:
     """Add the signature's request schemas and examples to FastAPI's generated document.
 
     ``max_rows`` is serve.max_batch_rows: no request has more rows, so no feedback row is past it.
+    ``feedback_auth``: /feedback wants a bearer token (serve.feedback_token_env is set).
     """
     schemas = base.setdefault("components", {}).setdefault("schemas", {})
     for cls in MODELS:
@@ -121,6 +123,11 @@ def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000) -> d
                     "Inference-Header-Content-Length header, which this body needs), then the raw bytes "
                     "of each input with parameters.binary_data_size, in input order")}}}}
     feedback = paths.get("/feedback", {}).get("post")
+    if feedback is not None and feedback_auth:
+        base["components"]["securitySchemes"] = {"feedbackToken": {
+            "type": "http", "scheme": "bearer",
+            "description": "the token in the environment variable serve.feedback_token_env names"}}
+        feedback["security"] = [{"feedbackToken": []}]
     if feedback is not None:
         feedback["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"oneOf": [ref("FeedbackItem"), ref("FeedbackBatch")]},
