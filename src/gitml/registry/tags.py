@@ -156,7 +156,8 @@ def remote_stage_tags(repo: str | Path, remote: str, name: str, timeout: float =
     return {line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line}
 
 
-def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 60) -> list[str]:
+def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 60,
+                    keep_unrecorded: bool = False) -> list[str]:
     """Fetch the remote's tags, then delete the local stage tags of ``name`` the remote deleted.
 
     Fetching never deletes a tag, so a rollback made by deleting an assignment tag on the
@@ -164,7 +165,8 @@ def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 6
     A stage tag counts as deleted when the remote held it at the last sync (recorded in the
     git folder, see :func:`remember_remote_stage_tags`) and holds it no more; a stage tag
     promoted here and never pushed is left alone. With no record yet (the first sync of a
-    clone), every local stage tag is taken to have come from the remote. Returns the
+    clone), every local stage tag is taken to have come from the remote, unless
+    ``keep_unrecorded`` (then only deletions after this first sync are seen). Returns the
     deleted tags.
     """
     fetch_tags(repo, remote, timeout=timeout)
@@ -172,7 +174,7 @@ def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 6
     record = _read_record(repo)
     seen = record.get(remote, {}).get(name)
     if seen is None:
-        seen = _local_stage_tags(repo, name)
+        seen = [] if keep_unrecorded else _local_stage_tags(repo, name)
     gone = sorted(set(seen) - now)
     if gone:
         log.info("'%s' <registry.remote> no longer holds %s; deleting them here too", remote, ", ".join(gone))

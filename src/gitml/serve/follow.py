@@ -107,19 +107,20 @@ class RegistrySource:
         self.cache = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="gitml-serve-"))
         self._owns_cache = cache is None
         self._fetch_failure: str | None = None
-        self._origin_stages: set[str] | None = None  # the stage tags the remote held at the last poll
 
     def describe(self) -> str:
         return f"registry {self.name}#{self.stage} in {self.repo}"
 
     def current(self) -> Target:
         from gitml.errors import GitmlError
-        from gitml.registry.tags import fetch_tags, stage_version
+        from gitml.registry.tags import stage_version, sync_stage_tags
 
         if self.remote:
             try:
-                fetch_tags(self.repo, self.remote)
-                self._drop_stages_deleted_on(self.remote)
+                # Fetching never deletes a tag: a rollback made by deleting an assignment tag on
+                # the remote reaches the host only through the sync. A stage tag the remote never
+                # held (a local promotion on the host) is left alone.
+                sync_stage_tags(self.repo, self.remote, self.name, keep_unrecorded=True)
             except Exception as exc:
                 # The local tags still name a version, so serving goes on; but say so (once per
                 # failure), or a host that can never fetch would never follow a promotion.
@@ -137,23 +138,6 @@ class RegistrySource:
 
             check_stage_signed(self.repo, self.name, self.stage, found.tag, self.allowed_signers)
         return Target(f"{found.version}|{found.commit}", found.version)
-
-    def _drop_stages_deleted_on(self, remote: str) -> None:
-        """Delete the local stage tags ``remote`` held at the last poll and no longer does.
-
-        Fetching never deletes a tag, so a rollback made by deleting an assignment tag on
-        the remote (``gto deprecate NAME VERSION STAGE --delete --push``) reaches the host
-        only this way. A tag the remote never held while this server ran (a local
-        promotion) is left alone.
-        """
-        from gitml.registry.tags import delete_tags, remote_stage_tags
-
-        now = remote_stage_tags(self.repo, remote, self.name)
-        gone = sorted((self._origin_stages or set()) - now)
-        if gone:
-            log.info("'%s' no longer holds %s; deleting them here too", remote, ", ".join(gone))
-            delete_tags(self.repo, gone)
-        self._origin_stages = now
 
     def materialise(self, target: Target) -> Path:
         from gitml.registry.fetch import fetch_bundle
