@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from gitml.serve.formats import ARROW_STREAM, CSV_TYPES
-from gitml.serve.oip import BINARY_MEDIA, OUTPUTS, V2_TYPES
+from gitml.serve.oip import BINARY_MEDIA
+from gitml.serve.request_schemas import csv_pattern, feedback_schemas, ref, signature_schemas
 
 
 class Prediction(BaseModel):
@@ -72,16 +73,6 @@ ERRORS = {
 }
 POST_ERRORS = ("400", "408", "413", "415")  # what reading and parsing any body can answer
 MODEL_ERRORS = ("400", "404")  # routes naming a model (and version) in the path
-# A number as the server reads it: JSON numbers, or text Python's float() reads (CSV cells).
-FLOAT_MAX = 1.7976931348623157e308
-# Bounded digits keep it finite (1e999 reads as inf, which is refused).
-NUMBER_TEXT = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
-NUMERIC_TEXT = rf"^\s*{NUMBER_TEXT}\s*$"
-
-
-def ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
 
 def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": ERRORS[code], "content": {"application/json": {"schema": ref("ErrorResponse")}}}
@@ -111,32 +102,43 @@ def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000,
         invocations["requestBody"] = invocation_body(model, example_row, max_rows)
     for path, item in paths.items():
         if path.endswith("/infer") and "post" in item:
-            item["post"]["description"] = V2_BINARY
-            answered = item["post"].get("responses", {}).get("200", {}).setdefault("content", {})
-            answered[BINARY_MEDIA] = {"schema": {"type": "string", "format": "binary", "description": (
-                "outputs asked for with binary_data: the JSON answer (its size in the "
-                "Inference-Header-Content-Length header), then each such output's bytes")}}
-            item["post"]["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": ref("V2InferRequest"), "example": v2_example(model, example_row)},
-                BINARY_MEDIA: {"schema": {"type": "string", "format": "binary", "description": (
-                    "binary tensor data extension: the JSON request (its size in the "
-                    "Inference-Header-Content-Length header, which this body needs), then the raw bytes "
-                    "of each input with parameters.binary_data_size, in input order")}}}}
+            _infer_operation(item["post"], model, example_row)
     feedback = paths.get("/feedback", {}).get("post")
-    if feedback is not None and feedback_auth:
+    if feedback is not None:
+        _feedback_operation(base, feedback, model, feedback_auth)
+    return base
+
+
+def _infer_operation(operation: dict[str, Any], model: Any, example_row: dict[str, Any]) -> None:
+    """OIP infer: a JSON body or a binary one (the extension), and answers in either."""
+    binary_answer = ("outputs asked for with binary_data: the JSON answer (its size in the "
+                     "Inference-Header-Content-Length header), then each such output's bytes")
+    binary_request = ("binary tensor data extension: the JSON request (its size in the "
+                      "Inference-Header-Content-Length header, which this body needs), then the raw bytes "
+                      "of each input with parameters.binary_data_size, in input order")
+    operation["description"] = V2_BINARY
+    answered = operation.get("responses", {}).get("200", {}).setdefault("content", {})
+    answered[BINARY_MEDIA] = {"schema": {"type": "string", "format": "binary", "description": binary_answer}}
+    operation["requestBody"] = {"required": True, "content": {
+        "application/json": {"schema": ref("V2InferRequest"), "example": v2_example(model, example_row)},
+        BINARY_MEDIA: {"schema": {"type": "string", "format": "binary", "description": binary_request}}}}
+
+
+def _feedback_operation(base: dict[str, Any], operation: dict[str, Any], model: Any, auth: bool) -> None:
+    """/feedback: its body, examples and, when a token is configured, the bearer scheme."""
+    if auth:
         base["components"]["securitySchemes"] = {"feedbackToken": {
             "type": "http", "scheme": "bearer",
             "description": "the token in the environment variable serve.feedback_token_env names"}}
-        feedback["security"] = [{"feedbackToken": []}]
-    if feedback is not None:
-        feedback["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"oneOf": [ref("FeedbackItem"), ref("FeedbackBatch")]},
-            "examples": {
-                "one_row": {"value": {"request_id": "9f1c...", "row": 0, "label": model.class_names[0]}},
-                "all_rows": {"value": {"request_id": "9f1c...", "labels": model.class_names[:1]}},
-                "batch": {"value": {"feedback": [{"request_id": "9f1c...", "row": 0, "label": model.class_names[0]}]}},
-            }}}}
-    return base
+        operation["security"] = [{"feedbackToken": []}]
+    first = model.class_names[0]
+    operation["requestBody"] = {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [ref("FeedbackItem"), ref("FeedbackBatch")]},
+        "examples": {
+            "one_row": {"value": {"request_id": "9f1c...", "row": 0, "label": first}},
+            "all_rows": {"value": {"request_id": "9f1c...", "labels": [first]}},
+            "batch": {"value": {"feedback": [{"request_id": "9f1c...", "row": 0, "label": first}]}},
+        }}}}
 
 
 V2_BINARY = (
@@ -169,131 +171,6 @@ def _served_names(paths: dict[str, Any], model: Any) -> None:
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter.get("name") in served:
                     parameter["schema"] = {"type": "string", "enum": [served[parameter["name"]]]}
-
-
-def feedback_schemas(model: Any, max_rows: int) -> dict[str, Any]:
-    """One labelled row (``row`` + ``label``), all rows of a request (``labels``), or a batch of either."""
-    classes = list(model.classes)
-    label = {"anyOf": [{"enum": classes}, {"type": "string", "enum": [str(c) for c in classes]}],
-             "description": f"a class of the model: {', '.join(map(str, classes))}"}
-    request_id = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$",
-                  "description": "the x-request-id of the prediction, answered by this server process"}
-    one_row = {"type": "object", "required": ["request_id", "label"], "additionalProperties": False,
-               "properties": {"request_id": request_id, "label": label, "row": {
-                   "type": "integer", "minimum": 0, "maximum": max_rows - 1, "default": 0,
-                   "description": "row of that request (0-based)"}}}
-    all_rows = {"type": "object", "required": ["request_id", "labels"], "additionalProperties": False,
-                "properties": {"request_id": request_id, "labels": {
-                    "type": "array", "items": label, "minItems": 1, "maxItems": max_rows,
-                    "description": "true classes of rows 0..n-1"}}}
-    return {"FeedbackItem": {"oneOf": [one_row, all_rows]},
-            "FeedbackBatch": {"type": "object", "required": ["feedback"], "additionalProperties": False,
-                              "properties": {"feedback": {"type": "array", "items": ref("FeedbackItem"),
-                                                          "minItems": 1}}}}
-
-
-def column_schema(spec: dict[str, Any]) -> dict[str, Any]:
-    dtype = spec["dtype"]
-    if dtype == "category":
-        schema: dict[str, Any] = {"type": "string", "enum": list(spec.get("categories") or [])}
-    elif dtype == "bool":
-        schema = {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}
-    else:
-        number = {"type": "integer" if dtype == "int" else "number", "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX}
-        schema = {"anyOf": [number, {"type": "string", "pattern": NUMERIC_TEXT}],
-                  "description": "a number, or numeric text"}
-    if spec.get("nullable"):
-        return {"anyOf": [schema, {"type": "null"}]}
-    return schema
-
-
-def signature_schemas(model: Any, max_rows: int = 10_000) -> dict[str, Any]:
-    """The request schemas of the signature's columns; more than ``max_rows`` rows get 413."""
-    inputs = model.signature.inputs
-
-    def rows_of(item: dict[str, Any]) -> dict[str, Any]:
-        return {"type": "array", "items": item, "minItems": 1, "maxItems": max_rows}
-
-    names = [c["name"] for c in inputs]
-    row = {"type": "object", "additionalProperties": False, "required": names,
-           "properties": {c["name"]: column_schema(c) for c in inputs}}
-    positional = {"type": "array", "minItems": len(names), "maxItems": len(names),
-                  "prefixItems": [column_schema(c) for c in inputs],
-                  "description": f"values in signature order: {', '.join(names)}"}
-    columns = {"type": "object", "additionalProperties": False, "required": names,
-               "description": "column -> its values, every list one length (or column -> one value: one row)",
-               "properties": {c["name"]: rows_of(column_schema(c)) for c in inputs}}
-    return {
-        "InputRow": row,
-        "InputRowValues": positional,
-        "DataframeSplit": _one_key("dataframe_split", {
-            "type": "object", "required": ["data"], "properties": {
-                "columns": {"type": "array", "prefixItems": [{"const": n} for n in names], "minItems": len(names),
-                            "maxItems": len(names), "description": "the signature's column names (default); "
-                            "another order is read too, with each row's values in that order"},
-                "data": rows_of(ref("InputRowValues")),
-                "index": {"description": "ignored"}}}),
-        "DataframeRecords": _one_key("dataframe_records", rows_of(ref("InputRow"))),
-        "Instances": _one_key("instances", {"oneOf": [rows_of(ref("InputRow")), rows_of(ref("InputRowValues"))]}),
-        "Inputs": _one_key("inputs", {"oneOf": [
-            columns, ref("InputRow"), rows_of(ref("InputRow")), rows_of(ref("InputRowValues"))]}),
-        "V2InferRequest": {"type": "object", "required": ["inputs"], "properties": {
-            "id": {"description": "echoed back when it is a string (other values are ignored)"},
-            "parameters": _lenient_object("binary_data_output"),
-            "inputs": {"type": "array", "prefixItems": [v2_tensor(c, max_rows) for c in inputs], "minItems": len(names),
-                       "maxItems": len(names), "description": "one tensor per signature column (listed in "
-                       "signature order here; any order is read), each with n values, the same n for all"},
-            "outputs": {"anyOf": [{"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-                "name": {"type": "string", "enum": list(OUTPUTS)},
-                "parameters": _lenient_object("binary_data")}}}, {"type": "null"}],
-                "description": "the outputs to answer; absent or null: all of them"}}},
-    }
-
-
-def _lenient_object(flag: str) -> dict[str, Any]:
-    """OIP parameters: an object whose ``flag`` is true or false; a value that is no object is ignored."""
-    return {"anyOf": [{"type": "object", "properties": {flag: {"type": "boolean"}}}, {"not": {"type": "object"}}],
-            "description": f"{flag}: answer in binary (see the operation); not an object: ignored"}
-
-
-def v2_tensor(spec: dict[str, Any], max_rows: int = 10_000) -> dict[str, Any]:
-    """One input column as an OIP tensor in JSON: shape [n] or [n, 1], data n values (or n [value]s)."""
-    value = column_schema(spec)
-    nested = {"type": "array", "prefixItems": [value], "minItems": 1, "maxItems": 1}
-    return {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"const": spec["name"]},
-        "shape": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 1, "maximum": max_rows},
-                                                   {"const": 1}],
-                  "minItems": 1, "maxItems": 2, "description": "[n] or [n, 1]; data holds n values"},
-        "datatype": {"enum": list(V2_TYPES[spec["dtype"]])},
-        "data": {"oneOf": [{"type": "array", "minItems": 1, "maxItems": max_rows, "items": value},
-                           {"type": "array", "minItems": 1, "maxItems": max_rows, "items": nested}]},
-        "parameters": {"anyOf": [{"type": "object", "properties": {"binary_data_size": False}},
-                                 {"not": {"type": "object"}}],
-                       "description": "binary_data_size only with the binary extension (see the operation); "
-                       "not an object: ignored"},
-    }}
-
-
-def _one_key(key: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": [key], "additionalProperties": False,
-            "properties": {key: schema, "params": {"description": "ignored (MLflow's inference parameters)"}}}
-
-
-def csv_pattern(model: Any) -> str:
-    """A CSV body as written canonically: the header in signature order, then rows of valid cells."""
-    import re
-
-    def cell(spec: dict[str, Any]) -> str:
-        if spec["dtype"] == "category":
-            text = "(?:" + "|".join(re.escape(str(c)) for c in spec.get("categories") or []) + ")"
-        else:
-            text = "(?:0|1)" if spec["dtype"] == "bool" else NUMBER_TEXT
-        return f"{text}?" if spec.get("nullable") else text
-
-    inputs = model.signature.inputs
-    header = ",".join(re.escape(c["name"]) for c in inputs)
-    return f"^{header}(?:\\r?\\n{','.join(map(cell, inputs))})+\\r?\\n?$"
 
 
 def invocation_body(model: Any, row: dict[str, Any], max_rows: int = 10_000) -> dict[str, Any]:
