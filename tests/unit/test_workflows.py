@@ -68,9 +68,9 @@ def test_no_job_keeps_git_credentials_after_checkout(path):
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert (step.get("with") or {}).get("persist-credentials") is False, f"{path.name}:{name}"
-            if re.search(r"git push|--push|retrain-pr|gitml fetch", step.get("run", "")):
-                # A command that reaches the git remote (push; fetch syncs tags and checks the
-                # commit is on the default branch) gets its token through its environment only.
+            if re.search(r"git push|--push|retrain-pr|gitml fetch|gitml registry which", step.get("run", "")):
+                # A command that reaches the git remote (push; fetch and registry which sync the
+                # stage tags, fetch checks the default branch) gets its token in its environment only.
                 assert "with-git-token.sh" in step["run"], f"{path.name}:{name}: {step['name']}"
                 assert "GIT_TOKEN" in (step.get("env") or {}), f"{path.name}:{name}: {step['name']}"
 
