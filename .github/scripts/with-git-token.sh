@@ -15,7 +15,9 @@ token="${GIT_TOKEN:?set GIT_TOKEN in the step env (a token with the contents sco
 server="${GITHUB_SERVER_URL:-https://github.com}"
 basic="$(printf 'x-access-token:%s' "$token" | base64 | tr -d '\n')"
 if [ "${GITHUB_ACTIONS:-}" = "true" ]; then
-  echo "::add-mask::$basic"  # the runner masks the token, not its base64 form
+  # The runner masks the token, not its base64 form. On stderr: the command's stdout stays
+  # its own (deploy.yml reads a version from it).
+  echo "::add-mask::$basic" >&2
 fi
 n="${GIT_CONFIG_COUNT:-0}"
 export "GIT_CONFIG_KEY_$n=http.$server/.extraheader"

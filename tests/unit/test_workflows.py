@@ -124,6 +124,15 @@ def test_with_git_token_sends_the_token_to_the_remote_and_writes_it_nowhere(tmp_
     assert "extraheader" not in stored and base64.b64encode(token.encode()).decode()[:8] not in stored
 
 
+def test_with_git_token_leaves_the_commands_stdout_alone_in_actions(tmp_path):
+    """deploy.yml reads `gitml registry which` through it: the mask command goes to stderr."""
+    env = {**os.environ, "GIT_TOKEN": "ghs_test", "GITHUB_ACTIONS": "true"}
+    result = subprocess.run(["bash", str(ROOT / ".github/scripts/with-git-token.sh"), "echo", "v1.2.0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "v1.2.0\n"
+    assert result.stderr.startswith("::add-mask::")
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_no_pull_request_target_and_least_privilege(path):
     text = path.read_text()
