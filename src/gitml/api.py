@@ -158,37 +158,34 @@ def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
     in ``registry.signed_stages`` must have an assignment tag signed by a key in
     ``registry.allowed_signers``.
     """
-    from gitml.gitops.git import has_remote, repo_root
-    from gitml.registry.fetch import fetch_bundle
-    from gitml.registry.tags import sync_stage_tags
+    from gitml.gitops.git import repo_root
+    from gitml.registry.fetch import fetch_bundle, signers_for, synced_remote
 
     root = repo_root(repo)
     registry = load_params(root / params_file).registry
-    remote = registry.remote if has_remote(root, registry.remote) else None
-    if remote:
-        sync_stage_tags(root, remote, registry.model)
-    else:
-        import logging
-
-        logging.getLogger(__name__).warning(
-            "no git remote '%s' <registry.remote>: the registry is read from local tags, and whether the "
-            "commit is on the remote's default branch is not checked", registry.remote)
-    signers = root / registry.allowed_signers if stage in registry.signed_stages else None
-    found, _ = fetch_bundle(root, registry.model, out, stage, version, remote=remote, allowed_signers=signers)
+    remote = synced_remote(root, registry)
+    found, _ = fetch_bundle(root, registry.model, out, stage, version, remote=remote,
+                            allowed_signers=signers_for(root, registry, stage))
     return found
 
 
 def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
-    """The version assigned to ``stage``; raises GitmlError when there is none."""
-    from gitml.errors import GitmlError
+    """The version assigned to ``stage``; raises GitmlError when there is none.
+
+    Like ``fetch``: the remote's stage-tag deletions first, and a stage in
+    ``registry.signed_stages`` must have a verified assignment tag.
+    """
     from gitml.gitops.git import repo_root
-    from gitml.registry.tags import stage_version
+    from gitml.registry.fetch import resolve, signers_for, synced_remote
+    from gitml.registry.signing import check_stage_signed
 
     root = repo_root(repo)
-    name = load_params(root / params_file).registry.model
-    found = stage_version(root, name, stage)
-    if found is None:
-        raise GitmlError(f"No version of '{name}' is in stage '{stage}'.")
+    registry = load_params(root / params_file).registry
+    synced_remote(root, registry)
+    found = resolve(root, registry.model, stage=stage)
+    signers = signers_for(root, registry, stage)
+    if signers is not None:
+        check_stage_signed(root, registry.model, stage, found.tag, signers)
     return found.version
 
 

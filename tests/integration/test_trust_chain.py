@@ -256,6 +256,7 @@ def test_signed_prod_tags_are_made_by_promote_and_required_by_fetch_and_serve(pu
     clone = tmp_path / "clone"
     git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
     run("gitml", "fetch", "--stage", "prod", "-o", str(tmp_path / "good"), cwd=clone)
+    assert run("gitml", "registry", "which", "prod", cwd=clone).stdout.strip() == "v1.0.0"
     source = RegistrySource(clone, "model", "prod", allowed_signers=clone / ".github/allowed_signers")
     assert source.current().version == "v1.0.0"
 
@@ -271,6 +272,8 @@ def test_signed_prod_tags_are_made_by_promote_and_required_by_fetch_and_serve(pu
         assert refused.returncode == 1, refused.stdout
         assert f"'{tag}' is refused: {reason}" in refused.stderr and "Traceback" not in refused.stderr
         assert not out.exists()
+        which = run("gitml", "registry", "which", "prod", cwd=clone, check=False)  # what deploy.yml asks
+        assert which.returncode == 1 and reason in which.stderr and which.stdout == ""
         with pytest.raises(TagSignatureError, match=reason):
             source.current()
     # Staging is not a signed stage: its tags need no signature.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from gitml.errors import ChainError
 from gitml.gitops.git import GitError, git
 from gitml.utils.dvc_hash import dir_md5, lock_out_md5, lock_params_sha256
 
+log = logging.getLogger(__name__)
 LOCK, GATE_REPORT = "dvc.lock", "reports/gate.json"
 MODEL_OUT, PREPARED_OUT = "models/model", "data/prepared"
 
@@ -85,7 +87,13 @@ def unreachable(repo: str | Path, commit: str, remote: str, timeout: float = 60)
     try:
         git(repo, "fetch", "--quiet", remote, f"+refs/heads/{branch}:{tracking}", timeout=timeout)
     except GitError as exc:
-        return f"cannot fetch branch '{branch}' from '{remote}' <registry.remote>: {exc}"
+        # An unreachable remote: judge by the branch as last fetched, if this clone has it.
+        if not git(repo, "rev-parse", "--verify", "--quiet", tracking, check=False):
+            return f"cannot fetch branch '{branch}' from '{remote}' <registry.remote>: {exc}"
+        log.warning("cannot fetch '%s' from '%s' <registry.remote> (%s); checking commit %s against it as "
+                    "last fetched", branch, remote, exc, commit[:10])
+    else:  # what `git remote set-head` records: the default branch, known here when the remote is not
+        git(repo, "symbolic-ref", f"refs/remotes/{remote}/HEAD", tracking, check=False)
     result = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, tracking],
                             capture_output=True, text=True)
     if result.returncode == 0:

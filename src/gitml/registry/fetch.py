@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from gitml.config.schema import RegistryConfig
 from gitml.errors import GitmlError
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.registry.chain import check_chain
@@ -21,6 +22,24 @@ from gitml.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 BUNDLE_PATH = "models/bundle"
+
+
+def synced_remote(repo: str | Path, registry: RegistryConfig) -> str | None:
+    """``registry.remote`` after taking its stage-tag deletions, or None (with a warning) when the repo lacks it."""
+    from gitml.gitops.git import has_remote
+    from gitml.registry.tags import sync_stage_tags
+
+    if not has_remote(repo, registry.remote):
+        log.warning("no git remote '%s' <registry.remote>: the registry is read from local tags, and whether "
+                    "the commit is on the remote's default branch is not checked", registry.remote)
+        return None
+    sync_stage_tags(repo, registry.remote, registry.model)
+    return registry.remote
+
+
+def signers_for(repo: str | Path, registry: RegistryConfig, stage: str | None) -> Path | None:
+    """The allowed-signers file ``stage``'s tags must verify against, or None when the stage is not signed."""
+    return Path(repo) / registry.allowed_signers if stage in registry.signed_stages else None
 
 
 def resolve(repo: str | Path, name: str, stage: str | None = None, version: str | None = None) -> ModelVersion:

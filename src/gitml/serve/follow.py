@@ -145,7 +145,8 @@ class RegistrySource:
         assert target.version is not None
         out = self.cache / target.version
         if not (out / "manifest.json").is_file():
-            fetch_bundle(self.repo, self.name, out, version=target.version)
+            # With the remote, the version's commit must be on its default branch (registry/chain.py).
+            fetch_bundle(self.repo, self.name, out, version=target.version, remote=self.remote)
         return out
 
     def forget(self, path: Path) -> None:

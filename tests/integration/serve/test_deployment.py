@@ -154,7 +154,7 @@ def test_registry_source_fetches_a_new_stage_version_once(trained, tmp_path, mon
     assigned = {"version": ModelVersion("model", "v1.0.0", "a" * 40, ["prod"])}
     fetched: list[str] = []
 
-    def fake_fetch(repo, name, out, stage=None, version=None):
+    def fake_fetch(repo, name, out, stage=None, version=None, remote=None):
         fetched.append(version)
         shutil.copytree(trained.mlp if version == "v1.0.0" else trained.logreg, out)
 
