@@ -85,9 +85,11 @@ def evaluate(
     metrics_out: str | Path, plots_dir: str | Path,
 ) -> dict[str, Any]:
     """Stage ``evaluate``: metrics and plot data on the test split."""
+    from gitml.models import config_trusted_types
     from gitml.stages.evaluate import evaluate as run
 
-    return run(load_params(params_file).data, data_dir, model_dir, metrics_out, plots_dir)
+    cfg = load_params(params_file)
+    return run(cfg.data, data_dir, model_dir, metrics_out, plots_dir, trusted_types=config_trusted_types(cfg.model))
 
 
 def package_inputs(

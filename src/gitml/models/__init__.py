@@ -49,6 +49,11 @@ def build_model(model_cfg: Any, trainer_cfg: Any, **context: Any) -> Model:
     return family_module(model_cfg.family).build(model_cfg, trainer_cfg, **context)
 
 
+def config_trusted_types(model_cfg: Any) -> tuple[str, ...]:
+    """The exact skops type names a family's config adds (``model.trusted_types``; torch: none)."""
+    return tuple(getattr(model_cfg, "trusted_types", None) or ())
+
+
 def load_model(path: str | Path, trusted_types: Iterable[str] = ()) -> Model:
     """Load a saved model folder; its ``model.json`` names the family. Refuses unsafe files.
 

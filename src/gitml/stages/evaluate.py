@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,16 @@ log = logging.getLogger(__name__)
 
 def evaluate(
     data: DataConfig, data_dir: str | Path, model_dir: str | Path,
-    metrics_out: str | Path, plots_dir: str | Path, split: str = "test",
+    metrics_out: str | Path, plots_dir: str | Path, split: str = "test", trusted_types: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Write ``metrics_out`` (nested by split, plus slices) and the plot files."""
+    """Write ``metrics_out`` (nested by split, plus slices) and the plot files.
+
+    ``trusted_types``: the config's ``model.trusted_types`` (exact skops type names).
+    """
     import pandas as pd
 
     model_dir = Path(model_dir)
-    model = load_model(model_dir)
+    model = load_model(model_dir, trusted_types)
     prep = Preprocessor.load(model_dir / "preprocessor.json")
     records = pd.read_parquet(Path(data_dir) / f"{split}.parquet")
     X = prep.transform(records)

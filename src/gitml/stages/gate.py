@@ -12,7 +12,7 @@ from gitml.config.schema import Config
 from gitml.data.contract import load_contract
 from gitml.data.preprocess import Preprocessor
 from gitml.errors import GitmlError
-from gitml.models import load_model
+from gitml.models import config_trusted_types, load_model
 from gitml.package.signature import signature_from_contract, validate_input
 from gitml.stages.package import PackageInputs, bundle_size_mb
 from gitml.utils.dvc_hash import dir_md5
@@ -32,7 +32,7 @@ def gate(cfg: Config, inputs: PackageInputs, report_json: Path, report_md: Path,
     from gitml.gate.rules import evaluate_gate
 
     metrics = json.loads(inputs.metrics.read_text())
-    model = load_model(inputs.model_dir)
+    model = load_model(inputs.model_dir, config_trusted_types(cfg.model))
     prep = Preprocessor.load(inputs.model_dir / "preprocessor.json")
     signature = signature_from_contract(load_contract(inputs.contract))
     records = pd.read_parquet(inputs.prepared_dir / "test.parquet")

@@ -15,6 +15,7 @@ from typing import Any
 
 from gitml.config.schema import Config
 from gitml.data.contract import load_contract
+from gitml.models import config_trusted_types
 from gitml.package.bundle import assemble
 from gitml.package.card import model_card
 from gitml.package.manifest import folder_size, sha256_file
@@ -67,7 +68,7 @@ def build_bundle(out: Path, cfg: Config, inputs: PackageInputs, gate: dict[str, 
     metadata = build_metadata(cfg, inputs, signature, gate, gate_sha256)
     card = model_card(metadata, cfg.package.intended_use, cfg.package.limitations)
     assemble(out, model_dir=inputs.model_dir, signature=signature, metadata=metadata,
-             reference=reference, card=card)
+             reference=reference, card=card, trusted_types=config_trusted_types(cfg.model))
 
 
 def build_metadata(cfg: Config, inputs: PackageInputs, signature: dict[str, Any],
