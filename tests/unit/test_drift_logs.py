@@ -77,17 +77,17 @@ def test_temporary_files_are_not_read_and_a_damaged_file_is_named(tmp_path):
         read_requests(tmp_path)
 
 
-def test_latest_label_wins_and_labelled_is_the_inner_join(tmp_path):
+def test_first_label_stands_as_on_the_server_and_labelled_is_the_inner_join(tmp_path):
     logged = write_requests(tmp_path, features(30))
     write_feedback(tmp_path, logged.iloc[:10], [0] * 10)
-    write_feedback(tmp_path, logged.iloc[5:12], [1] * 7, delay_seconds=120)  # relabels 5..9
+    write_feedback(tmp_path, logged.iloc[5:12], [1] * 7, delay_seconds=120)  # a repeat for 5..9 (two servers, or a file shipped twice)
     labels = read_feedback(tmp_path)
     assert len(labels) == 12 and not labels.duplicated(["request_id", "row"]).any()
     rows = labelled(tmp_path, "target", ["x", "colour"])
     assert rows.columns.tolist() == ["x", "colour", "target"]
     assert len(rows) == 12
     by_x = dict(zip(rows["x"], rows["target"], strict=True))
-    assert [by_x[x] for x in logged["x"][:12]] == [0] * 5 + [1] * 7
+    assert [by_x[x] for x in logged["x"][:12]] == [0] * 10 + [1] * 2  # the server keeps the first too (409)
     assert rows["target"].dtype == "int64"  # integer text labels come back as integers
 
 

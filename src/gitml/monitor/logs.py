@@ -132,7 +132,10 @@ def read_window(
 
 
 def read_feedback(log_dir: str | Path) -> pd.DataFrame:
-    """The feedback log with one row per ``(request_id, row)``: the latest label wins.
+    """The feedback log with one row per ``(request_id, row)``: the first label stands.
+
+    The server refuses a second label for a row (409), so a repeat here comes from two servers
+    or a file shipped twice; the earliest, as the server itself would keep, is the one read.
 
     Example:
         >>> labels = read_feedback("logs")
@@ -150,9 +153,9 @@ def read_feedback(log_dir: str | Path) -> pd.DataFrame:
         raise RequestLogError(f"The feedback log in '{Path(log_dir) / FEEDBACK}' lacks column(s) "
                               f"{missing}. Expected: {FEEDBACK_COLUMNS} (docs/logs.md).")
     # Files were read newest first; a stable sort on ts keeps file order among equal times,
-    # so reverse first to make the later file win a tie.
+    # so reverse first to make the earlier file win a tie.
     frame = frame.iloc[::-1].sort_values("ts", kind="stable")
-    frame = frame.drop_duplicates(KEYS, keep="last")
+    frame = frame.drop_duplicates(KEYS, keep="first")
     frame["label"] = frame["label"].astype("string").astype(object)
     return frame[FEEDBACK_COLUMNS].sort_values("ts", kind="stable").reset_index(drop=True)
 
@@ -162,7 +165,7 @@ def labelled(
     window_rows: int | None = None, window_hours: float | None = None,
     *, classes: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
-    """Labelled production rows: requests in the window joined with their latest label.
+    """Labelled production rows: requests in the window joined with their first label.
 
     Returns the ``features`` columns plus ``target`` holding the label. Labels are text
     in the log; they come back as the bundle's classes when ``classes`` is given (matched
