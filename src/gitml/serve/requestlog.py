@@ -88,13 +88,17 @@ class PartitionedLog:
     # ---------------------------------------------------------------- buffer
     def append(self, chunk: Any) -> None:
         with self._lock:
-            self._chunks.append(chunk)
-            self._rows += chunk.n_rows
-            if self._oldest is None:
-                self._oldest = time.monotonic()
-            full = self._rows >= self.flush_rows
+            full = self._buffer(chunk)
         if full:
             self._wake.set()
+
+    def _buffer(self, chunk: Any) -> bool:
+        """Add ``chunk`` (the caller holds the lock); True when the buffer is due for a flush."""
+        self._chunks.append(chunk)
+        self._rows += chunk.n_rows
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+        return self._rows >= self.flush_rows
 
     def offer(self, chunk: Any) -> str | None:
         """Append ``chunk`` if the writer will write it; otherwise say why not (nothing appended)."""
@@ -104,11 +108,7 @@ class PartitionedLog:
             if self.max_pending_rows is not None and self._rows + chunk.n_rows > self.max_pending_rows:
                 return (f"the {self.kind} log holds {self._rows} unwritten row(s), its limit is "
                         f"{self.max_pending_rows}")
-            self._chunks.append(chunk)
-            self._rows += chunk.n_rows
-            if self._oldest is None:
-                self._oldest = time.monotonic()
-            full = self._rows >= self.flush_rows
+            full = self._buffer(chunk)
         if full:
             self._wake.set()
         return None
