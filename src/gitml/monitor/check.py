@@ -252,22 +252,27 @@ def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> N
 
 def _read_bundle(path: Path) -> dict[str, Any]:
     """The parts of a verified bundle the drift check needs (the model loads only for labels)."""
+    import io
+
     import pandas as pd
 
     from gitml.package.bundle import METADATA, REFERENCE, REFERENCE_PREDICTIONS, SIGNATURE
-    from gitml.package.manifest import verify_manifest
+    from gitml.package.manifest import read_verified
 
     if not path.is_dir():
         raise DriftCheckError(f"Bundle folder '{path}' does not exist. Build one with `dvc repro` "
                               "or fetch one with `gitml fetch`.")
     try:
-        manifest = verify_manifest(path)
-        signature = json.loads((path / SIGNATURE).read_text(encoding="utf-8"))
-        metadata = json.loads((path / METADATA).read_text(encoding="utf-8"))
-        reference = pd.read_parquet(path / REFERENCE)
-        reference_predictions = pd.read_parquet(path / REFERENCE_PREDICTIONS)
+        # Built from the bytes that were hashed: a bundle replaced meanwhile is an error, not a mix.
+        manifest, blobs = read_verified(path)
+        signature = json.loads(blobs[SIGNATURE])
+        metadata = json.loads(blobs[METADATA])
+        reference = pd.read_parquet(io.BytesIO(blobs[REFERENCE]))
+        reference_predictions = pd.read_parquet(io.BytesIO(blobs[REFERENCE_PREDICTIONS]))
     except GitmlError as exc:
         raise DriftCheckError(str(exc)) from exc
+    except KeyError as exc:
+        raise DriftCheckError(f"Bundle '{path}' lists no {exc.args[0]} in its manifest: not a gitml bundle.") from exc
     except (OSError, ValueError) as exc:
         raise DriftCheckError(f"Cannot read bundle '{path}': {exc}") from exc
     files = manifest["files"]
