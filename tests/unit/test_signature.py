@@ -188,3 +188,18 @@ def test_row_values_are_judged_alike_with_or_without_the_type_scan(no_booleans):
         assert info.value.problems[0]["field"] == field and words in info.value.problems[0]["message"]
     with pytest.raises(InputValidationError, match="f0: expected a number"):
         validate_rows([[True, 1.0, 1.0]], names, NUMERIC)
+
+
+@pytest.mark.parametrize("value", [1e39, -3.5e38])
+def test_a_number_beyond_float32_is_refused_on_every_path_even_when_nullable(value):
+    # The model computes in float32: 1e39 overflowed to inf inside it and came back as NaN
+    # probabilities with class 0 as the "prediction".
+    frame = pd.DataFrame({"f0": [0.1, value], "f1": [0.2, 0.3], "f2": [0.4, 0.5]})
+    with pytest.raises(InputValidationError, match="f0: outside the model's float32 range"):
+        validate_input(frame, NUMERIC)
+    with pytest.raises(InputValidationError, match="outside the model's float32 range"):
+        validate_rows(frame.to_numpy().tolist(), ["f0", "f1", "f2"], NUMERIC)
+    columns = good(1)
+    columns["maybe"] = [value]
+    assert problems(columns)["maybe"].startswith("outside the model's float32 range")
+    validate_input(pd.DataFrame({"f0": [3.4e38], "f1": [0.0], "f2": [0.0]}), NUMERIC)  # the edge itself is fine

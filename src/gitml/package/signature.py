@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 FORMAT = "gitml.signature/v1"
 NUMERIC = ("int", "float", "bool")
+# Models compute in float32: a larger finite input overflows to inf inside the model and comes
+# back as NaN probabilities with a meaningless argmax, so it is refused as out of range.
+FLOAT32_MAX = 3.4028234663852886e38
 MAX_EXTRA, MAX_ROWS_SHOWN, MAX_TEXT = 20, 5, 40
 _TRUE, _FALSE = ("true", "1", "1.0"), ("false", "0", "0.0")
 
@@ -84,7 +87,7 @@ class CompiledSignature:
         if matrix.ndim != 2 or matrix.shape[1] != len(self.names):
             return False
         finite = np.isfinite(matrix)
-        if not finite[:, self.strict].all():
+        if not finite[:, self.strict].all() or (np.abs(matrix[finite]) > FLOAT32_MAX).any():
             return False
         for cols, rule in ((self.integral, _is_integral), (self.boolean, _is_boolean)):
             if len(cols):
@@ -258,6 +261,9 @@ def _numeric(name: str, values: Any, spec: dict[str, Any], problems: list[dict[s
         nonfinite = ~finite if bad is None else ~finite & ~bad
         if nonfinite.any():
             problems.append(labels.problem(name, nonfinite, "NaN/inf not allowed"))
+    huge = finite & (np.abs(np.where(finite, numbers, 0.0)) > FLOAT32_MAX)
+    if huge.any():
+        problems.append(labels.problem(name, huge, f"outside the model's float32 range (|x| <= {FLOAT32_MAX:.4g})"))
     if dtype in ("int", "bool") and finite.any():
         safe = np.where(finite, numbers, 0.0)
         wrong = ~(_is_integral(safe) if dtype == "int" else _is_boolean(safe))

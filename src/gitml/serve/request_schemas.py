@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitml.package.signature import FLOAT32_MAX
 from gitml.serve.oip import OUTPUTS, V2_TYPES
 
 
@@ -17,10 +18,11 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-# A number as the server reads it: JSON numbers, or text Python's float() reads (CSV cells).
-FLOAT_MAX = 1.7976931348623157e308
-# Bounded digits keep it finite (1e999 reads as inf, which is refused).
-NUMBER_TEXT = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
+# A number as the server reads it: JSON numbers, or text Python's float() reads (CSV cells),
+# within the model's float32 range (a larger number is refused: signature.FLOAT32_MAX).
+FLOAT_MAX = FLOAT32_MAX
+# Bounded digits and exponent keep it inside that range (15 digits x 1e22 < 3.4e38).
+NUMBER_TEXT = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE](?:-[0-9]{1,2}|\+?(?:1?[0-9]|2[0-2])))?"
 INT_TEXT = r"[+-]?[0-9]{1,15}"
 NUMERIC_TEXT = rf"^\s*{NUMBER_TEXT}\s*$"
 

@@ -147,7 +147,14 @@ def test_schemathesis_finds_nothing(server, trained, tmp_path):
     """Every answer matches the server's own OpenAPI document: status codes, bodies, headers;
     requests the document allows are served and requests it forbids are refused."""
     report = schemathesis(server.url, trained, tmp_path)
-    assert "15 selected / 15 total" in report and "No issues found" in report
+    assert "15 selected / 15 total" in report, report[-3000:]
+    # /feedback answers 404 to a request id this server never issued (the documented rule), so
+    # depending on how many fuzzed /invocations succeed first, schemathesis may warn that it
+    # "repeatedly returned 404": the one warning allowed, and only for that operation.
+    if "No issues found" not in report:
+        warnings = report.split("WARNINGS")[1].split("SUMMARY")[0]
+        assert "Missing test data" in warnings and "- POST /feedback" in warnings, report[-3000:]
+        assert len(re.findall(r"^\s+- (GET|POST|PUT|DELETE) ", warnings, re.M)) == 1, report[-3000:]
     assert int(re.search(r"(\d+) generated", report)[1]) > 1_000  # it really ran every phase
 
 
