@@ -15,15 +15,34 @@ class GitmlError(Exception):
 
 
 class ConfigError(GitmlError):
-    """The configuration (conf/ or params.yaml) is invalid."""
+    """The configuration (conf/ or params.yaml) is invalid: every problem found, each naming its key.
 
-    def __init__(self, file: str, key: str | None, problem: str, hint: str | None = None):
+    ``problems`` lists ``(key, problem)`` pairs; ``key``/``problem`` are the first of them,
+    so callers that handle one problem keep working. ``file`` says where the values came
+    from (a file, with any command-line overrides).
+    """
+
+    def __init__(self, file: str, key: str | None, problem: str, hint: str | None = None,
+                 problems: list[tuple[str | None, str]] | None = None):
         self.file, self.key, self.problem, self.hint = file, key, problem, hint
-        where = f"{file}: '{key}'" if key else file
-        message = f"Invalid config in {where}: {problem}"
+        self.problems: list[tuple[str | None, str]] = list(problems or [])
+        if not self.problems or self.problems[0] != (key, problem):
+            self.problems.insert(0, (key, problem))
+        if len(self.problems) == 1:
+            where = f"{file}: '{key}'" if key else file
+            message = f"Invalid config in {where}: {problem}"
+        else:
+            lines = "".join(f"\n  '{k}': {p}" if k else f"\n  {p}" for k, p in self.problems)
+            message = f"Invalid config in {file}: {len(self.problems)} problems:{lines}"
         if hint:
-            message += f" {hint}"
+            message += f" {hint}" if len(self.problems) == 1 else f"\n{hint}"
         super().__init__(message)
+
+    @classmethod
+    def of(cls, file: str, problems: list[tuple[str, str]], hint: str | None = None) -> ConfigError:
+        """One error for a non-empty list of ``(key, problem)`` pairs, in their order."""
+        key, problem = problems[0]
+        return cls(file, key, problem, hint, problems=[(k, p) for k, p in problems])
 
 
 class ParamsOutOfSync(GitmlError):
