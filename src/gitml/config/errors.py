@@ -69,3 +69,12 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+def source_with_overrides(source: str, overrides: Sequence[str]) -> str:
+    """``source``, and the overrides applied on top of it as a shell would take them back."""
+    import shlex
+
+    if not overrides:
+        return source
+    return f"{source} with overrides {' '.join(shlex.quote(o) for o in overrides)}"

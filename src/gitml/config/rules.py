@@ -1,0 +1,288 @@
+"""Rules the schema's types cannot express: one function per section, every problem at once.
+
+Each ``*_problems`` function returns ``(key, problem)`` pairs and never raises, so
+:func:`config_problems` can run them all and one compose or load names every bad key
+(ranges, known names, cross-field rules) instead of the first. :mod:`gitml.config.params`
+turns the list into one :class:`~gitml.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
+from gitml.config.rules_gate import gate_problems
+from gitml.config.schema import (
+    Config,
+    DataConfig,
+    DriftConfig,
+    PackageConfig,
+    RegistryConfig,
+    SourceKind,
+    TrainerConfig,
+)
+
+# GTO's artifact and stage names (gto.constants.name; importing gto costs 0.8 s): they
+# become tags such as model@v1.2.0 and model#prod#3, so '#', '@' or spaces would break them.
+GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
+# Bounds on well-known numeric hyper-parameters, ('>', x) or ('>=', x). Only numbers are
+# checked (a string there is the library's own choice, e.g. 'auto'), and only for the
+# library whose conventions these are: lightgbm's max_depth=-1 means "no limit".
+TORCH_BOUNDS: dict[str, tuple[str, float]] = {"lr": (">", 0), "weight_decay": (">=", 0), "T_max": (">=", 1), "step_size": (">=", 1)}
+SKLEARN_BOUNDS: dict[str, tuple[str, float]] = {"n_estimators": (">=", 1), "max_iter": (">=", 1), "learning_rate": (">", 0), "C": (">", 0),
+                  "max_depth": (">=", 1), "min_samples_leaf": (">", 0), "max_leaf_nodes": (">=", 2)}
+
+__all__ = [
+    "SPLIT_NAMES", "Problems", "config_problems", "data_problems", "drift_problems", "gate_problems",
+    "model_problems", "package_problems", "registry_problems", "serve_problems", "trainer_problems",
+]
+
+
+def config_problems(cfg: Config) -> Problems:
+    """Every rule of every section, in the schema's order; an empty list means valid.
+
+    Example:
+        >>> [key for key, _ in config_problems(cfg)]  # doctest: +SKIP
+        ['gate.significance.alpha', 'serve.port', 'drift.p_val']
+    """
+    return [
+        *data_problems(cfg.data), *model_problems(cfg.model), *trainer_problems(cfg.trainer),
+        *gate_problems(cfg), *package_problems(cfg.package), *registry_problems(cfg.registry),
+        *serve_problems(cfg), *drift_problems(cfg.drift), *_drift_window_problems(cfg.drift),
+    ]
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _bounded(prefix: str, node: Any, bounds: dict[str, tuple[str, float]]) -> Problems:
+    """The numeric entries of a ``_target_`` mapping that break ``bounds``."""
+    problems: Problems = []
+    if not isinstance(node, dict):
+        return problems
+    for name, (op, low) in bounds.items():
+        value = node.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if op == ">":
+            problems += positive(f"{prefix}.{name}", value)
+        else:
+            problems += at_least(f"{prefix}.{name}", value, low)
+    return problems
+
+
+# -------------------------------------------------------------------------- data
+
+
+def data_problems(data: DataConfig) -> Problems:
+    """``data.*``: the source's required arguments, split shares, contract knobs, slices."""
+    from gitml.data.sources import SKLEARN_SETS
+
+    problems: Problems = []
+    src = data.source
+    if src.kind is SourceKind.sklearn and not src.name:
+        problems.append(("data.source.name", "a scikit-learn data set name is required for kind=sklearn."))
+    elif src.kind is SourceKind.sklearn and src.name not in SKLEARN_SETS:
+        problems.append(("data.source.name", f"unknown scikit-learn data set {src.name!r}. "
+                         f"Allowed: {', '.join(SKLEARN_SETS)}."))
+    if src.kind in (SourceKind.csv, SourceKind.parquet) and not src.path:
+        problems.append(("data.source.path", f"a file path is required for kind={src.kind.name}."))
+    if src.kind is SourceKind.synthetic:
+        problems += _synthetic_problems(data)
+    for key in ("test_size", "val_size"):
+        problems += share(f"data.split.{key}", getattr(data.split, key))
+    problems += share("data.schema.max_null_fraction", data.schema.max_null_fraction, exclusive=False)
+    problems += at_least("data.schema.range_margin", data.schema.range_margin, 0)
+    problems += at_least("data.schema.max_categories", data.schema.max_categories, 1)
+    return problems + _slice_problems(data)
+
+
+def _synthetic_problems(data: DataConfig) -> Problems:
+    """What sources.generate_synthetic needs, named before ingest runs it."""
+    syn, key = data.source.synthetic, "data.source.synthetic"
+    problems = at_least(f"{key}.n_classes", syn.n_classes, 2)
+    problems += at_least(f"{key}.n_rows", syn.n_rows, max(syn.n_classes, 1))
+    for name in ("n_numeric", "n_categorical", "class_sep"):
+        problems += at_least(f"{key}.{name}", getattr(syn, name), 0)
+    if syn.n_numeric + syn.n_categorical < 1:
+        problems.append((f"{key}.n_numeric", "the data needs at least one feature: n_numeric + n_categorical >= 1."))
+    if syn.n_categorical > 0 and not 1 <= syn.n_levels <= 26:  # levels are the letters 'a'..'z'
+        problems.append((f"{key}.n_levels", f"must be between 1 and 26, got {syn.n_levels}."))
+    problems += at_least(f"{key}.shift_features", syn.shift_features, 0, null_ok=True)
+    weights = syn.class_weights
+    if weights is not None and (len(weights) != syn.n_classes or any(w <= 0 for w in weights)):
+        problems.append((f"{key}.class_weights", f"needs {syn.n_classes} positive numbers (one per class, "
+                         f"n_classes) or null, got {list(weights)}."))
+    return problems
+
+
+def _slice_problems(data: DataConfig) -> Problems:
+    problems: Problems = []
+    seen: set[str] = set()
+    for i, spec in enumerate(data.slices):
+        if not spec.column:
+            problems.append((f"data.slices.{i}.column", "must name a column of the data."))
+        elif spec.column in seen:
+            problems.append((f"data.slices.{i}.column", f"'{spec.column}' is sliced twice; keep one entry."))
+        seen.add(spec.column)
+        bins = list(spec.bins or [])
+        if spec.bins is not None and (len(bins) < 2 or any(b >= c for b, c in itertools.pairwise(bins))):
+            problems.append((f"data.slices.{i}.bins", f"needs at least two edges in increasing order "
+                             f"(or null for a categorical column), got {bins}."))
+    return problems
+
+
+# ------------------------------------------------------------ model and trainer
+
+
+def model_problems(model: Any) -> Problems:
+    """``model.*``: exact names in the allow-lists, and hyper-parameters inside their ranges."""
+    problems = model_name_problems(model)
+    if getattr(model, "family", None) == "torch_mlp":
+        problems += [(f"model.hidden_sizes.{i}", f"must be at least 1, got {size}.")
+                     for i, size in enumerate(model.hidden_sizes) if size < 1]
+        if not 0.0 <= model.dropout < 1.0:
+            problems.append(("model.dropout", f"must be at least 0 and below 1, got {model.dropout}."))
+        for key in ("optimizer", "scheduler"):
+            problems += _bounded(f"model.{key}", getattr(model, key), TORCH_BOUNDS)
+    elif getattr(model, "family", None) == "sklearn":
+        estimator = model.estimator
+        target = estimator.get("_target_") if isinstance(estimator, dict) else None
+        if not isinstance(target, str) or not target:
+            problems.append(("model.estimator._target_", "the estimator needs a '_target_' class name, "
+                             "e.g. sklearn.linear_model.LogisticRegression."))
+        elif target.startswith("sklearn."):
+            problems += _bounded("model.estimator", estimator, SKLEARN_BOUNDS)
+    return problems
+
+
+def model_name_problems(model: Any) -> Problems:
+    """``model.allowed_targets`` and ``model.trusted_types``: exact dotted names, each once."""
+    problems = []
+    for key in ("allowed_targets", "trusted_types"):
+        names = list(getattr(model, key, None) or [])
+        bad = [n for n in names if not isinstance(n, str) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", n)]
+        if bad:
+            problems.append((f"model.{key}", f"each entry must be an exact dotted name such as "
+                             f"'package.module.ClassName' (no wildcard, no prefix), got {bad}."))
+        if len(set(names)) != len(names):
+            problems.append((f"model.{key}", f"lists a name twice: {sorted({n for n in names if names.count(n) > 1})}."))
+    return problems
+
+
+def trainer_problems(trainer: TrainerConfig) -> Problems:
+    """``trainer.*``: a known device, positive counts, an early stop that can wait an epoch."""
+    problems: Problems = []
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", trainer.device):
+        problems.append(("trainer.device", f"unknown device {trainer.device!r}. Allowed: auto, cpu, cuda, cuda:N, mps."))
+    for key in ("epochs", "batch_size"):
+        problems += at_least(f"trainer.{key}", getattr(trainer, key), 1)
+    problems += at_least("trainer.num_threads", trainer.num_threads, 1, null_ok=True)
+    # train/loop.py stops once bad epochs >= patience: 0 would stop after the first epoch.
+    problems += at_least("trainer.early_stopping.patience", trainer.early_stopping.patience, 1)
+    problems += at_least("trainer.early_stopping.min_delta", trainer.early_stopping.min_delta, 0)
+    return problems
+
+
+# ------------------------------------------------------------ package, registry
+
+
+def package_problems(package: PackageConfig) -> Problems:
+    """``package.*``: a reference sample of at least one row, drawn from a split that exists."""
+    problems = at_least("package.reference_rows", package.reference_rows, 1)
+    if package.reference_split not in SPLIT_NAMES:
+        problems.append(("package.reference_split", f"unknown split {package.reference_split!r}. "
+                         f"Allowed: {', '.join(SPLIT_NAMES)}."))
+    return problems
+
+
+def registry_problems(registry: RegistryConfig) -> Problems:
+    """``registry.*``: names GTO accepts, signed stages are stages, the allowed-signers file stays in the repo."""
+    from pathlib import PurePosixPath
+
+    problems = []
+    if not re.fullmatch(GTO_NAME, registry.model):
+        problems.append(("registry.model", f"{registry.model!r} is not a registry name: letters, digits, "
+                         "'-', '_' and '/', starting and ending with a letter or digit."))
+    bad = [s for s in registry.stages if not re.fullmatch(GTO_NAME, s)]
+    if not registry.stages or bad:
+        problems.append(("registry.stages", "needs at least one stage, each letters, digits, '-', '_' or '/' "
+                         f"starting and ending with a letter or digit, got {list(registry.stages)}."))
+    if len(set(registry.stages)) != len(registry.stages):
+        problems.append(("registry.stages", f"lists a stage twice: {list(registry.stages)}."))
+    if not registry.remote:
+        problems.append(("registry.remote", "must name a git remote, e.g. origin."))
+    unknown = [s for s in registry.signed_stages if s not in registry.stages]
+    if unknown:
+        problems.append(("registry.signed_stages", f"{', '.join(map(repr, unknown))} not a stage of this registry. "
+                         f"Allowed: {', '.join(registry.stages)} <registry.stages>."))
+    path = PurePosixPath(registry.allowed_signers)
+    if registry.signed_stages and (not registry.allowed_signers or path.is_absolute() or ".." in path.parts):
+        problems.append(("registry.allowed_signers", "must be a relative path inside the repository (no '..'), "
+                         f"got {registry.allowed_signers!r}."))
+    return problems
+
+
+# ------------------------------------------------------------------ serve, drift
+
+
+def serve_problems(cfg: Config) -> Problems:
+    """``serve.*`` limits and timeouts: each a positive number (a zero or negative one would disable the bound)."""
+    serve = cfg.serve
+    problems = []
+    for key in ("port", "workers", "max_batch_rows", "max_body_bytes", "max_decompressed_bytes",
+                "log_flush_rows", "keep_alive_seconds", "max_connections"):
+        if getattr(serve, key) < 1:
+            problems.append((f"serve.{key}", f"must be a positive whole number, got {getattr(serve, key)}."))
+    for key in ("log_flush_seconds", "follow_interval_seconds", "header_timeout_seconds", "body_timeout_seconds"):
+        if not getattr(serve, key) > 0:
+            problems.append((f"serve.{key}", f"must be a positive number of seconds, got {getattr(serve, key)}."))
+    if serve.port > 65535:
+        problems.append(("serve.port", f"must be at most 65535, got {serve.port}."))
+    for key in ("host", "log_dir"):
+        if not getattr(serve, key):
+            problems.append((f"serve.{key}", "must not be empty."))
+    return problems + feedback_problems(cfg)
+
+
+def feedback_problems(cfg: Config) -> Problems:
+    """``serve.feedback_*``: a window and a buffer that can hold one full request, an env var name."""
+    serve = cfg.serve
+    problems = []
+    if serve.feedback_window_requests < 1:
+        problems.append(("serve.feedback_window_requests",
+                         f"must be at least 1, got {serve.feedback_window_requests}."))
+    if serve.feedback_max_pending_rows < serve.max_batch_rows:
+        problems.append(("serve.feedback_max_pending_rows", f"must be at least serve.max_batch_rows "
+                         f"({serve.max_batch_rows}) so one full labels body fits, got {serve.feedback_max_pending_rows}."))
+    if serve.feedback_token_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", serve.feedback_token_env):
+        problems.append(("serve.feedback_token_env", f"must be an environment variable name (letters, digits, _) "
+                         f"or empty, got {serve.feedback_token_env!r}."))
+    return problems
+
+
+def drift_problems(drift: DriftConfig) -> Problems:
+    """``drift.*`` rules the types cannot express; monitor/check.py applies them to CLI options too."""
+    problems = share("drift.p_val", drift.p_val)
+    problems += at_least("drift.window_rows", drift.window_rows, 1, null_ok=True)
+    problems += positive("drift.window_hours", drift.window_hours, null_ok=True)
+    for key in ("min_rows", "max_rows"):
+        problems += at_least(f"drift.{key}", getattr(drift, key), 2)
+    problems += share("drift.max_invalid_share", drift.max_invalid_share, exclusive=False)
+    problems += at_least("drift.top_features", drift.top_features, 0)
+    return problems
+
+
+def _drift_window_problems(drift: DriftConfig) -> Problems:
+    """A configured window smaller than min_rows could never reach a verdict.
+
+    Kept out of :func:`drift_problems`: ``gitml drift check --window-rows N`` narrows the
+    window for one run, and too few rows there is the check's own exit 2, not a config error.
+    """
+    if drift.window_rows is not None and 1 <= drift.window_rows < drift.min_rows:
+        return [("drift.window_rows", f"must be at least drift.min_rows ({drift.min_rows}), or every check "
+                 f"stops with too few rows; got {drift.window_rows}.")]
+    return []
+
