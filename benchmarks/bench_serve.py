@@ -118,13 +118,13 @@ def oip_binary_request(frame, inputs) -> tuple[str, bytes, dict[str, str]]:
     header: dict = {"inputs": [], "parameters": {"binary_data_output": True}}
     blobs = []
     for spec in inputs:
-        column = frame[spec["name"]]
-        if spec["dtype"] == "category":
+        column = frame[spec.name]
+        if spec.dtype == "category":
             blob = b"".join(len(v).to_bytes(4, "little") + v for v in (str(x).encode() for x in column))
             datatype = "BYTES"
         else:
             blob, datatype = column.to_numpy(np.float64).astype("<f8").tobytes(), "FP64"
-        header["inputs"].append({"name": spec["name"], "shape": [len(frame)], "datatype": datatype,
+        header["inputs"].append({"name": spec.name, "shape": [len(frame)], "datatype": datatype,
                                  "parameters": {"binary_data_size": len(blob)}})
         blobs.append(blob)
     head = json.dumps(header).encode()
@@ -172,7 +172,7 @@ def main() -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(args.bare_threads)
     reference = bundle.reference()
-    names = [c["name"] for c in bundle.signature["inputs"]]
+    names = bundle.signature.features
     many = pd.concat([reference] * (1000 // len(reference) + 1), ignore_index=True).head(1000)[names]
     one = many.head(1)
 
@@ -186,7 +186,7 @@ def main() -> None:
              ("1000 rows, CSV", many, ("/invocations", many.to_csv(index=False).encode(), {"content-type": "text/csv"})),
              ("1000 rows, Arrow", many, ("/invocations", arrow_body(many),
                                          {"content-type": arrow_type, "accept": arrow_type})),
-             ("1000 rows, OIP binary", many, oip_binary_request(many, bundle.signature["inputs"]))]
+             ("1000 rows, OIP binary", many, oip_binary_request(many, bundle.signature.inputs))]
     cases = [case for case in cases if args.only is None or any(word in case[0] for word in args.only)]
     port = free_port()
     (work / "run").mkdir()

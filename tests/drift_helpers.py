@@ -68,10 +68,9 @@ def serve_log(
     from gitml.serve.requestlog import REQUESTS, PartitionedLog, RequestChunk
 
     rename = rename or {}
-    inputs = tuple((rename.get(c["name"], c["name"]), c["dtype"], bool(c.get("nullable")))
-                   for c in bundle.signature["inputs"])
+    inputs = tuple((rename.get(c.name, c.name), c.dtype, c.nullable) for c in bundle.signature.inputs)
     schema = (inputs, tuple(str(c) for c in bundle.classes))
-    names = [c["name"] for c in bundle.signature["inputs"]]
+    names = bundle.signature.features
     proba = bundle.predict_proba((features if answered is None else answered)[names])
     frame = features[names].rename(columns=rename).reset_index(drop=True)
     log = PartitionedLog(log_dir, REQUESTS, flush_rows=10**9, flush_seconds=3600)
@@ -121,7 +120,7 @@ def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
     from gitml.evaluate.metrics import classification_metrics
     from gitml.models import build_model
     from gitml.package.bundle import assemble
-    from gitml.package.signature import signature_from_contract
+    from gitml.package.signature import Signature
 
     contract = infer_contract(train, target, range_margin=0.5)
     for name in nullable:
@@ -142,6 +141,6 @@ def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
                                             "slice": None, "split": "test"}]}},
     }
     reference = train.sample(n=min(reference_rows, len(train)), random_state=0)
-    assemble(dest, model_dir=model_dir, signature=signature_from_contract(contract), metadata=metadata,
+    assemble(dest, model_dir=model_dir, signature=Signature.from_contract(contract), metadata=metadata,
              reference=reference, card="# test bundle\n")
     return dest

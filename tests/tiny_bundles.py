@@ -18,7 +18,7 @@ from gitml.data.contract import ColumnSpec, Contract
 from gitml.data.preprocess import Preprocessor
 from gitml.models import build_model
 from gitml.package.bundle import PREPROCESSOR, assemble
-from gitml.package.signature import signature_from_contract
+from gitml.package.signature import Signature
 
 FEATURES = ["x0", "x1", "x2", "x3"]
 
@@ -46,7 +46,7 @@ def tiny_bundle(out: Path, *, version: str = "v1", rule: int = 0, family: str = 
     model_dir = out.parent / f".{out.name}-model"
     model.fit(prep.transform(train), labels).save(model_dir)
     prep.save(model_dir / PREPROCESSOR)
-    assemble(out, model_dir=model_dir, signature=signature_from_contract(contract),
+    assemble(out, model_dir=model_dir, signature=Signature.from_contract(contract),
              metadata={"version": version, "bundle_id": f"tiny-{version}", "rule": rule},
              reference=train, card=f"# tiny {version}\n")
     return out

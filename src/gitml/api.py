@@ -278,10 +278,11 @@ def summary(data_summary: str | Path = "reports/data.json", reports: str | Path 
         failed = [r["rule"] for r in result.get("rules", []) if r.get("verdict") == "fail"]
         lines.append(f"gate     {result.get('verdict', '?').upper()} ({len(result.get('rules', []))} rules"
                      + (f"; failed: {'; '.join(failed)}" if failed else "") + ") -> reports/gate.md")
-    if (bundle / "manifest.json").is_file():
-        meta = json.loads((bundle / "metadata.json").read_text())
-        files = len(json.loads((bundle / "manifest.json").read_text())["files"])
-        lines.append(f"bundle   {bundle}/ (id {meta.get('bundle_id')}; sha256 manifest of {files} files)")
+    if bundle.is_dir():
+        from gitml.package.bundle import load_bundle as load
+
+        packaged = load(bundle, model=False)
+        lines.append(f"bundle   {bundle}/ (id {packaged.id}; sha256 manifest of {len(packaged.manifest['files'])} files)")
     lines.append("outputs  data/prepared/, models/model/, reports/ (metrics, plots, gate)")
     lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
                  "gitml promote --stage staging")

@@ -24,7 +24,7 @@ def setup(tmp_path_factory):
     moved = synthetic_pool(2600, shift=1.0, shift_features=2)
     bundle_dir = make_bundle(root / "bundle", pool.iloc[:2000])
     bundle = load_bundle(bundle_dir)
-    features = [c["name"] for c in bundle.signature["inputs"]]
+    features = bundle.signature.features
     logs = {}
     for name, frame in (("same", pool.iloc[2000:]), ("moved", moved.iloc[2000:])):
         logged = write_requests(root / name, frame[features], bundle.predict(frame[features]),
@@ -36,7 +36,7 @@ def setup(tmp_path_factory):
 
 def test_unshifted_traffic_is_no_drift_with_a_full_report(setup):
     root, bundle, logs = setup
-    report = drift_check(bundle, logs["same"], CFG, root / "out-same", root / "cache")
+    report = drift_check(bundle, logs["same"], CFG, root / "out-same", root / "cache", plots=True)
     assert (report.verdict, report.exit_code, report.reasons) == ("no drift", 0, [])
     data = json.loads((root / "out-same/drift.json").read_text())
     assert data["verdict"] == "no drift" and data["detector"] == "tabular"
@@ -56,6 +56,7 @@ def test_shifted_traffic_is_drift_naming_the_shifted_features(setup):
     assert report.features.features[0].name in {"num_0", "num_1"}
     markdown = (root / "out-moved/drift.md").read_text()
     assert markdown.startswith("# Drift check: DRIFT\n\n- features: 2 of 10 drifted")
+    assert not list((root / "out-moved").glob("*.png")) and "## Plots" not in markdown  # not asked
     assert "| `num_0` | ks |" in markdown and "## Metrics on labelled traffic" in markdown
     assert report.cache == {"tabular": "loaded", "predictions": "loaded"}  # fitted by the test above
 

@@ -48,7 +48,7 @@ def spoil(current: pd.DataFrame, column: str, value: float, share: float = 0.1) 
 
 def test_the_bundle_has_the_nullable_column_the_tests_rely_on(setup):
     _, bundle, _, once = setup
-    nullable = {c["name"] for c in bundle.signature["inputs"] if c.get("nullable")}
+    nullable = {c.name for c in bundle.signature.inputs if c.nullable}
     assert nullable == {NULLABLE}
     assert once.verdict == "no drift" and once.window["duplicates_dropped"] == 0
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitml.package.signature import CompiledSignature
+from gitml.package.signature import Signature
 from gitml.serve.formats import parse_csv
 from gitml.serve.request_schemas import NUMERIC_TEXT, csv_pattern, feedback_schemas, numeric_text
 
@@ -17,8 +17,8 @@ SIGNATURE = {"inputs": [
     {"name": "x", "dtype": "float", "nullable": False},
     {"name": "n", "dtype": "int", "nullable": True},
     {"name": "plan", "dtype": "category", "nullable": False, "categories": ["basic", "pro+"]},
-]}
-MODEL = SimpleNamespace(signature=SimpleNamespace(inputs=SIGNATURE["inputs"]), classes=[0, 1])
+], "outputs": {"label": "target", "classes": [0, 1]}}
+MODEL = SimpleNamespace(signature=Signature.from_dict(SIGNATURE).compiled, classes=[0, 1])
 
 
 @given(st.from_regex(NUMERIC_TEXT, fullmatch=True))
@@ -34,7 +34,7 @@ def test_int_text_the_schema_allows_is_an_integer(text):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.from_regex(csv_pattern(MODEL), fullmatch=True).filter(lambda s: "\n" in s.strip()))
 def test_csv_the_schema_allows_is_served(text):
-    sig = CompiledSignature.of(SIGNATURE)
+    sig = Signature.from_dict(SIGNATURE).compiled
     parsed = parse_csv(text.encode(), sig, max_rows=10_000)
     assert parsed.n_rows == len([line for line in text.splitlines()[1:] if line])
 

@@ -13,10 +13,11 @@ from gitml.gitops.retrain import (
     align_batch,
     batch_digest,
     drift_verdict,
-    retrain_branch,
 )
+from gitml.package.signature import Signature
 
-SIGNATURE = {"inputs": [{"name": "a"}, {"name": "b"}], "outputs": {"label": "target", "classes": [0, 1]}}
+SIGNATURE = Signature.from_dict({"inputs": [{"name": "a", "dtype": "float"}, {"name": "b", "dtype": "float"}],
+                                 "outputs": {"label": "target", "classes": [0, 1]}})
 
 
 @pytest.mark.parametrize(("data", "verdict"), [
@@ -54,8 +55,5 @@ def test_batch_digest_is_content_not_index_and_sees_dtypes():
     assert len(batch_digest(frame)) == 12
 
 
-def test_branch_name_and_description():
-    assert retrain_branch("churn") == "gitml/retrain/churn"
-    with pytest.raises(RetrainError):
-        retrain_branch("bad name")
+def test_description():  # the branch name is checked by `git check-ref-format`: tests/integration
     assert RetrainResult("nothing", reason="no drift detected").describe() == "nothing to do: no drift detected"

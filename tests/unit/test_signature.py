@@ -11,14 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitml.errors import InputValidationError
-from gitml.package.signature import (
-    CompiledSignature,
-    validate_columns,
-    validate_input,
-    validate_rows,
-)
+from gitml.package.signature import CompiledSignature, Signature
+from gitml.package.validation import validate_columns, validate_input, validate_rows
 
-SIGNATURE = {
+SIGNATURE = Signature.from_dict({
     "format": "gitml.signature/v1",
     "inputs": [
         {"name": "x", "dtype": "float", "nullable": False, "min": 0.0, "max": 1.0},
@@ -28,10 +24,10 @@ SIGNATURE = {
         {"name": "color", "dtype": "category", "nullable": False, "categories": ["red", "green"]},
     ],
     "outputs": {"label": "target", "classes": [0, 1]},
-}
-NUMERIC = {"format": "gitml.signature/v1",
+})
+NUMERIC = Signature.from_dict({"format": "gitml.signature/v1",
            "inputs": [{"name": f"f{i}", "dtype": "float", "nullable": False} for i in range(3)],
-           "outputs": {"label": "target", "classes": ["a", "b"]}}
+           "outputs": {"label": "target", "classes": ["a", "b"]}})
 
 
 def good(rows: int = 2) -> dict[str, list]:

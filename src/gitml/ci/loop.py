@@ -16,7 +16,6 @@ Run: ``python -m gitml.ci.loop --workdir .loop`` (``make loop``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -274,9 +273,10 @@ class Loop:
         assert not failures, failures[:5]
 
     def sample_row(self) -> dict[str, object]:
-        import pandas as pd
+        from gitml.package.bundle import load_bundle
+        from gitml.serve.deployment import read_pointer
 
-        frame = pd.read_parquet(self.target / json.loads((self.target / "current.json").read_text())["path"] / "reference.parquet")
+        frame = load_bundle(read_pointer(self.target).path, model=False).reference()
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
 
     def run(self) -> None:

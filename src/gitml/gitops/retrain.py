@@ -37,6 +37,8 @@ from gitml.gitops.git import GitError, git, repo_root
 if TYPE_CHECKING:
     import pandas as pd
 
+    from gitml.package.signature import Signature
+
 log = logging.getLogger(__name__)
 
 BRANCH_PREFIX = "gitml/retrain/"
@@ -261,19 +263,19 @@ def drift_verdict(report: Path) -> bool:
 # ------------------------------------------------------------------ from the files CI has
 
 
-def align_batch(rows: pd.DataFrame, signature: dict[str, Any], target: str) -> pd.DataFrame:
+def align_batch(rows: pd.DataFrame, signature: Signature, target: str) -> pd.DataFrame:
     """Labelled rows in the snapshot's shape: signature inputs then ``target``, classes as trained.
 
     Labels arrive as text in the feedback log; they are mapped back to the class values
     of the signature (``"1"`` -> ``1``) so the batch concatenates cleanly with the raw snapshot.
     """
-    inputs = [str(c["name"]) for c in signature.get("inputs", [])]
+    inputs = signature.features
     missing = [c for c in [*inputs, target] if c not in rows.columns]
     if missing:
         raise RetrainError(f"Labelled production rows lack column(s) {', '.join(missing)}; "
                            f"expected the signature's inputs plus '{target}'.")
     batch = rows.loc[rows[target].notna(), [*inputs, target]].reset_index(drop=True)
-    by_text = {str(c): c for c in signature.get("outputs", {}).get("classes", [])}
+    by_text = {str(c): c for c in signature.classes}
     if by_text:
         batch[target] = batch[target].map(lambda value: by_text.get(str(value), value))
     return batch
@@ -287,21 +289,20 @@ def retrain_from_files(
     """What ``gitml retrain-pr`` does: read the verdict, the labelled log rows, then :func:`retrain_pr`."""
     from gitml.config.params import load_params
     from gitml.gitops.forge import GitHubForge
+    from gitml.package.bundle import load_bundle
 
     cfg = load_params(params_file)
     if not drift_verdict(report_dir / "drift.json"):
         return RetrainResult("nothing", reason=f"no drift in {report_dir / 'drift.json'}")
-    signature_file = bundle_dir / "signature.json"
-    if not signature_file.is_file():
-        raise RetrainError(f"No bundle signature at '{signature_file}': run `dvc pull` or `gitml fetch`.")
-    signature = json.loads(signature_file.read_text(encoding="utf-8"))
+    if not bundle_dir.is_dir():
+        raise RetrainError(f"No bundle at '{bundle_dir}': run `dvc pull` or `gitml fetch`.")
+    signature = load_bundle(bundle_dir, model=False).signature
     try:
         from gitml.monitor.logs import labelled
     except ImportError as exc:
         raise RetrainError(f"Cannot read the production logs: {exc}.") from exc
     target = cfg.data.target
-    features = [str(c["name"]) for c in signature.get("inputs", [])]
-    rows = labelled(log_dir, target, features, cfg.drift.window_rows, cfg.drift.window_hours)
+    rows = labelled(log_dir, target, signature.features, cfg.drift.window_rows, cfg.drift.window_hours)
     batch = align_batch(rows, signature, target)
     if batch.empty:
         return RetrainResult("nothing", reason=f"no labelled production rows in {log_dir} "

@@ -16,7 +16,6 @@ and counted.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from gitml.monitor.detectors import Detector
+    from gitml.package.bundle import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class DriftReport:
 
 def drift_check(
     bundle_dir: str | Path, log_dir: str | Path, cfg: DriftConfig, out_dir: str | Path,
-    cache_dir: str | Path | None = None, *, now: datetime | None = None,
+    cache_dir: str | Path | None = None, *, now: datetime | None = None, plots: bool = False,
 ) -> DriftReport:
     """Test the recent request log for drift against the bundle; write the report to ``out_dir``.
 
@@ -142,14 +142,14 @@ def drift_check(
         clear_report(Path(out_dir))  # an earlier verdict there is not this run's: retrain-pr must not act on it
         raise
     notes = _duplicate_notes(read.duplicates, read.conflicting)
-    schema = schema_change(read.layouts, bundle["signature"])
+    schema = schema_change(read.layouts, bundle.signature)
     report = DriftReport(
         is_drift=False, features=None, predictions=None, metrics=None, cache={},
-        bundle={"path": str(bundle_dir), "bundle_id": bundle["id"], "version": bundle["version"]},
+        bundle={"path": str(bundle_dir), "bundle_id": bundle.id, "version": bundle.version},
         window={**_window_summary(window, cfg), "duplicates_dropped": read.duplicates,
                 "duplicates_conflicting": read.conflicting},
         config=_config_dict(cfg), notes=notes, schema=schema,
-        quality=value_quality(window, bundle["signature"], schema),
+        quality=value_quality(window, bundle.signature, schema),
     )
     if report.exit_code != EXIT_ERROR:  # the detectors see only a window that fits the signature
         cache = Path(cache_dir) if cache_dir is not None else None
@@ -158,27 +158,27 @@ def drift_check(
         report.features, report.predictions = result, predictions
         report.is_drift = result.is_drift or bool(predictions and predictions.is_drift)
         report.metrics = label_metrics(bundle, window, read_feedback(log_dir), notes)
-    write_report(report, Path(out_dir), reference=bundle["reference"], current=window,
-                 top_features=cfg.top_features)
+    write_report(report, Path(out_dir), reference=bundle.reference(), current=window,
+                 top_features=cfg.top_features, plots=plots)
     log.debug("drift check: %s on %d rows <drift.detector=%s>", report.verdict, len(window), cfg.detector.value)
     return report
 
 
-def _cached(cache: Path | None, bundle: dict[str, Any], cfg: DriftConfig, name: str,
+def _cached(cache: Path | None, bundle: Bundle, cfg: DriftConfig, name: str,
             fit: Callable[[], Detector], statuses: dict[str, str]) -> Detector:
     """The ``name`` detector from the cache, or fitted (and saved); records what happened."""
     from gitml.monitor.cache import cache_key, load_or_fit
 
-    detector, statuses[name] = load_or_fit(cache, cache_key(bundle["id"], name, cfg, bundle["fingerprint"]), fit)
+    detector, statuses[name] = load_or_fit(cache, cache_key(bundle.id, name, cfg, bundle.fingerprint), fit)
     return detector
 
 
-def _feature_drift(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfig,
+def _feature_drift(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
                    cache: Path | None, statuses: dict[str, str]) -> DriftResult:
     from gitml.monitor.detectors import fit_detector
 
     def fitter(kind: str) -> Callable[[], Detector]:
-        return lambda: fit_detector(kind, bundle["reference"], bundle["signature"], cfg)
+        return lambda: fit_detector(kind, bundle.reference(), bundle.signature, cfg)
 
     kind = cfg.detector.value
     result = _cached(cache, bundle, cfg, kind, fitter(kind), statuses).test(window)
@@ -189,14 +189,14 @@ def _feature_drift(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfi
     return result
 
 
-def _prediction_drift(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfig,
+def _prediction_drift(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
                       cache: Path | None, statuses: dict[str, str], notes: list[str]) -> DriftResult | None:
     from gitml.monitor.detectors import fit_prediction_detector
 
     rows = _prediction_rows(window, bundle, cfg, notes)
     if rows is None:
         return None
-    fit = lambda: fit_prediction_detector(bundle["reference_predictions"], bundle["classes"], cfg)  # noqa: E731
+    fit = lambda: fit_prediction_detector(bundle.reference_predictions(), bundle.classes, cfg)  # noqa: E731
     return _cached(cache, bundle, cfg, "predictions", fit, statuses).test(rows)
 
 
@@ -250,41 +250,20 @@ def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> N
 # ------------------------------------------------------------------------- inputs
 
 
-def _read_bundle(path: Path) -> dict[str, Any]:
-    """The parts of a verified bundle the drift check needs (the model loads only for labels)."""
-    import io
-
-    import pandas as pd
-
-    from gitml.package.bundle import METADATA, REFERENCE, REFERENCE_PREDICTIONS, SIGNATURE
-    from gitml.package.manifest import read_verified
+def _read_bundle(path: Path) -> Bundle:
+    """The verified bundle, without its model (built only if labelled rows need it)."""
+    from gitml.package.bundle import load_bundle
 
     if not path.is_dir():
         raise DriftCheckError(f"Bundle folder '{path}' does not exist. Build one with `dvc repro` "
                               "or fetch one with `gitml fetch`.")
     try:
-        # Built from the bytes that were hashed: a bundle replaced meanwhile is an error, not a mix.
-        manifest, blobs = read_verified(path)
-        signature = json.loads(blobs[SIGNATURE])
-        metadata = json.loads(blobs[METADATA])
-        reference = pd.read_parquet(io.BytesIO(blobs[REFERENCE]))
-        reference_predictions = pd.read_parquet(io.BytesIO(blobs[REFERENCE_PREDICTIONS]))
+        # Everything comes from the bytes that were hashed: a bundle replaced meanwhile is an error, not a mix.
+        bundle = load_bundle(path, model=False)
+        bundle.reference(), bundle.reference_predictions()  # present and readable, or exit 2 now
     except GitmlError as exc:
         raise DriftCheckError(str(exc)) from exc
-    except KeyError as exc:
-        raise DriftCheckError(f"Bundle '{path}' lists no {exc.args[0]} in its manifest: not a gitml bundle.") from exc
-    except (OSError, ValueError) as exc:
-        raise DriftCheckError(f"Cannot read bundle '{path}': {exc}") from exc
-    files = manifest["files"]
-    return {
-        "path": path, "signature": signature, "metadata": metadata, "reference": reference,
-        "reference_predictions": reference_predictions,
-        "id": str(metadata.get("bundle_id") or manifest["self_sha256"][:16]),
-        "version": str(metadata.get("version") or metadata.get("bundle_id") or "unversioned"),
-        "classes": list(signature["outputs"]["classes"]),
-        "features": [c["name"] for c in signature["inputs"]],
-        "fingerprint": {name: files[name]["sha256"] for name in (REFERENCE, REFERENCE_PREDICTIONS, SIGNATURE)},
-    }
+    return bundle
 
 
 def _check_window(window: pd.DataFrame, cfg: DriftConfig, log_dir: Path) -> None:
@@ -299,23 +278,23 @@ def _check_window(window: pd.DataFrame, cfg: DriftConfig, log_dir: Path) -> None
         )
 
 
-def _prediction_rows(window: pd.DataFrame, bundle: dict[str, Any], cfg: DriftConfig,
+def _prediction_rows(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
                      notes: list[str]) -> pd.DataFrame | None:
     """The window's rows answered by this bundle (all rows if too few), or None without probabilities."""
-    columns = [f"proba_{c}" for c in bundle["classes"]]
+    columns = bundle.signature.proba_columns
     missing = [c for c in columns if c not in window.columns]
     if missing:
         notes.append(f"prediction drift skipped: the request log has no column(s) {missing}.")
         return None
     rows = window.dropna(subset=columns)
     if "model_version" in rows.columns:
-        mine = rows[rows["model_version"].astype(str).isin({bundle["version"], bundle["id"]})]
+        mine = rows[rows["model_version"].astype(str).isin({bundle.version, bundle.id})]
         if len(mine) >= cfg.min_rows:
             return mine
         versions = sorted(rows["model_version"].astype(str).unique())
-        if versions != [bundle["version"]]:
+        if versions != [bundle.version]:
             notes.append(f"prediction drift tested on the predictions of model version(s) {versions}: "
-                         f"only {len(mine)} row(s) were answered by this bundle ({bundle['version']}).")
+                         f"only {len(mine)} row(s) were answered by this bundle ({bundle.version}).")
     return rows
 
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from gitml.package.signature import Signature
+
 
 @dataclass
 class FeatureEncoding:
@@ -49,20 +51,20 @@ class FeatureEncoding:
         return ["ks"] * len(self.numeric) + ["chi2"] * len(self.categorical)
 
     @classmethod
-    def fit(cls, reference: pd.DataFrame, signature: dict[str, Any]) -> FeatureEncoding:
+    def fit(cls, reference: pd.DataFrame, signature: Signature) -> FeatureEncoding:
         """Read the column kinds and levels from ``signature``, the statistics from ``reference``."""
-        inputs = signature["inputs"]
+        inputs = signature.inputs
         encoding = cls(
-            numeric=[c["name"] for c in inputs if c["dtype"] != "category"],
-            categorical=[c["name"] for c in inputs if c["dtype"] == "category"],
+            numeric=[c.name for c in inputs if c.dtype != "category"],
+            categorical=[c.name for c in inputs if c.dtype == "category"],
         )
         _require(reference, encoding.columns, "the bundle's reference sample")
         for spec in inputs:
-            if spec["dtype"] == "category":
+            if spec.dtype == "category":
                 # The signature's levels, plus any the reference holds that it does not.
-                seen = reference[spec["name"]].dropna().astype(str).unique().tolist()
-                declared = [str(v) for v in spec.get("categories") or []]
-                encoding.levels[spec["name"]] = declared + sorted(set(seen) - set(declared))
+                seen = reference[spec.name].dropna().astype(str).unique().tolist()
+                declared = [str(v) for v in spec.categories or []]
+                encoding.levels[spec.name] = declared + sorted(set(seen) - set(declared))
         if encoding.numeric:
             import numpy as np
 

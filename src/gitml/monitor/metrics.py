@@ -15,35 +15,36 @@ from gitml.errors import GitmlError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from gitml.package.bundle import Bundle
+
 METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "log_loss", "brier")
 
 
-def label_metrics(bundle: dict[str, Any], window: pd.DataFrame, feedback: pd.DataFrame,
+def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
                   notes: list[str]) -> dict[str, Any] | None:
     """The bundle's metrics on the window's labelled rows against its test metrics, or None."""
     from gitml.evaluate.metrics import classification_metrics
     from gitml.monitor.logs import class_key, join_labels
-    from gitml.package.bundle import load_bundle
 
-    target = bundle["signature"]["outputs"].get("label") or "target"
-    rows = join_labels(window, feedback, target, bundle["features"], classes=bundle["classes"])
+    target = bundle.signature.label or "target"
+    rows = join_labels(window, feedback, target, bundle.signature.features, classes=bundle.classes)
     if rows.empty:
         return None
-    index = {class_key(c): i for i, c in enumerate(bundle["classes"])}
+    index = {class_key(c): i for i, c in enumerate(bundle.classes)}
     codes = rows[target].map(lambda v: index.get(class_key(v), -1)).to_numpy()
     if (codes < 0).any():
-        notes.append(f"{int((codes < 0).sum())} label(s) outside the classes {bundle['classes']} ignored.")
+        notes.append(f"{int((codes < 0).sum())} label(s) outside the classes {bundle.classes} ignored.")
         rows, codes = rows[codes >= 0], codes[codes >= 0]
     if rows.empty:
         return None
     try:
-        proba = load_bundle(bundle["path"]).predict_proba(rows[bundle["features"]].reset_index(drop=True))
+        proba = bundle.predict_proba(rows[bundle.signature.features].reset_index(drop=True))
     except GitmlError as exc:  # the drift verdict stands without the metrics
         notes.append(f"metrics on labelled rows skipped: {exc}")
         return None
-    current = classification_metrics(codes, proba, bundle["classes"])
-    reference = (bundle["metadata"].get("metrics") or {}).get("test") or {}
-    gated = _gated_metrics(bundle["metadata"])
+    current = classification_metrics(codes, proba, bundle.classes)
+    reference = (bundle.metadata.get("metrics") or {}).get("test") or {}
+    gated = _gated_metrics(bundle.metadata)
     names = [m for m in dict.fromkeys([*METRICS, *(r["metric"] for r in gated)]) if m in current]
     table = {
         m: {"reference": reference.get(m), "current": current[m],

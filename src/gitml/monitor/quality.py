@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from gitml.package.signature import Signature
+
 OUTPUT_PREFIX = "proba_"  # per-class probabilities: outputs, whatever the model version
 NOT_INPUTS = frozenset({"request_id", "row", "ts", "model_version", "prediction"})
 # The kinds of Arrow type each signature dtype may be stored as; an all-null column ("null")
@@ -88,7 +90,7 @@ class FeatureQuality:
 
 
 def schema_change(layouts: dict[tuple[tuple[str, str], ...], list[str]],
-                  signature: dict[str, Any]) -> SchemaChange | None:
+                  signature: Signature) -> SchemaChange | None:
     """Compare each file layout ``((name, Arrow type), ...)`` with the signature; None when all fit.
 
     Example:
@@ -96,7 +98,7 @@ def schema_change(layouts: dict[tuple[tuple[str, str], ...], list[str]],
         >>> list(change.missing), list(change.new)
         (['num_3'], ['num_3_v2'])
     """
-    inputs = {str(c["name"]): str(c["dtype"]) for c in signature["inputs"]}
+    inputs = {c.name: c.dtype for c in signature.inputs}
     change = SchemaChange()
     for layout, files in layouts.items():
         columns = dict(layout)
@@ -112,7 +114,7 @@ def schema_change(layouts: dict[tuple[tuple[str, str], ...], list[str]],
     return change if change.missing or change.new or change.changed else None
 
 
-def value_quality(frame: pd.DataFrame, signature: dict[str, Any],
+def value_quality(frame: pd.DataFrame, signature: Signature,
                   schema: SchemaChange | None = None) -> list[FeatureQuality]:
     """Missing and infinite shares of each signature input in ``frame``.
 
@@ -128,20 +130,20 @@ def value_quality(frame: pd.DataFrame, signature: dict[str, Any],
     from gitml.monitor.encoding import float_rows
 
     skip = set(schema.missing) | set(schema.changed) if schema is not None else set()
-    specs = [c for c in signature["inputs"] if c["name"] in frame.columns and c["name"] not in skip]
+    specs = [c for c in signature.inputs if c.name in frame.columns and c.name not in skip]
     if not len(frame):
-        return [FeatureQuality(c["name"], bool(c.get("nullable")), 0.0, 0.0) for c in specs]
-    numeric = [c for c in specs if c["dtype"] != "category"]
+        return [FeatureQuality(c.name, c.nullable, 0.0, 0.0) for c in specs]
+    numeric = [c for c in specs if c.dtype != "category"]
     missing, infinite = {}, {}
     if numeric:
-        values = float_rows(frame, [c["name"] for c in numeric])  # one row per column
+        values = float_rows(frame, [c.name for c in numeric])  # one row per column
         nan, inf = np.isnan(values).mean(axis=1), np.isinf(values).mean(axis=1)
         for j, spec in enumerate(numeric):
-            missing[spec["name"]], infinite[spec["name"]] = float(nan[j]), float(inf[j])
+            missing[spec.name], infinite[spec.name] = float(nan[j]), float(inf[j])
     for spec in specs:
-        if spec["dtype"] == "category":
-            missing[spec["name"]], infinite[spec["name"]] = float(frame[spec["name"]].isna().mean()), 0.0
-    return [FeatureQuality(c["name"], bool(c.get("nullable")), missing[c["name"]], infinite[c["name"]])
+        if spec.dtype == "category":
+            missing[spec.name], infinite[spec.name] = float(frame[spec.name].isna().mean()), 0.0
+    return [FeatureQuality(c.name, c.nullable, missing[c.name], infinite[c.name])
             for c in specs]
 
 

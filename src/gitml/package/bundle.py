@@ -21,13 +21,15 @@ import json
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.data.preprocess import Preprocessor
 from gitml.errors import BundleError, GitmlError
 from gitml.package.manifest import read_verified, write_manifest
-from gitml.package.signature import validate_input
+from gitml.package.signature import Signature
+from gitml.package.validation import validate_input
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,29 +40,105 @@ REFERENCE, REFERENCE_PREDICTIONS, CARD = "reference.parquet", "reference_predict
 PREPROCESSOR = "preprocessor.json"
 
 
+@dataclass(frozen=True)
+class BundleInfo:
+    """What ``metadata.json`` says about the bundle, typed (``Bundle.metadata`` keeps all of it)."""
+
+    name: str
+    bundle_id: str
+    version: str | None  # a version the packager recorded (the registry's tags name versions otherwise)
+    family: str
+    created_at: str | None
+    commit: str | None
+    provenance: dict[str, Any] | None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any], manifest: dict[str, Any]) -> BundleInfo:
+        model, git = metadata.get("model") or {}, metadata.get("git") or {}
+        provenance = metadata.get("provenance")
+        return cls(
+            name=str(metadata.get("name") or "model"),
+            # the model folder's content hash; a bundle without one is named by its manifest
+            bundle_id=str(metadata.get("bundle_id") or str(manifest.get("self_sha256", ""))[:16] or "unknown"),
+            version=str(metadata["version"]) if metadata.get("version") else None,
+            family=str(model.get("family") or "unknown") if isinstance(model, dict) else "unknown",
+            created_at=metadata.get("created_at"),
+            commit=git.get("commit") if isinstance(git, dict) else None,
+            provenance=provenance if isinstance(provenance, dict) else None,
+        )
+
+
 @dataclass
 class Bundle:
-    """A verified bundle, ready to predict."""
+    """A verified bundle: its signature, metadata and files as the load hashed them.
+
+    The model and preprocessor are built from those bytes on first use (at load, unless
+    the loader asked for the metadata only); nothing is read from ``path`` again.
+    """
 
     path: Path
-    model: Any
-    preprocessor: Preprocessor
-    signature: dict[str, Any]
+    signature: Signature
+    info: BundleInfo
     metadata: dict[str, Any]
-    # reference.parquet's verified bytes, as load read them (None: read from ``path``)
-    reference_data: bytes | None = field(default=None, repr=False)
+    manifest: dict[str, Any]
+    files: dict[str, bytes] = field(repr=False)
+    trusted_types: tuple[str, ...] = ()
 
     @property
-    def classes(self) -> list[Any]:
-        return list(self.signature["outputs"]["classes"])
+    def id(self) -> str:
+        return self.info.bundle_id
 
     @property
     def version(self) -> str:
-        return str(self.metadata.get("version") or self.metadata.get("bundle_id", "unversioned"))
+        """The version the bundle records, else its id (a server is told the registry's version)."""
+        return self.info.version or self.info.bundle_id
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.signature.classes)
+
+    @property
+    def size_bytes(self) -> int:
+        """The size of the bundle's files, as its manifest lists them."""
+        return sum(int(entry.get("bytes", 0)) for entry in self.manifest["files"].values())
+
+    @property
+    def fingerprint(self) -> dict[str, str]:
+        """sha256 of the files a drift detector is fitted from (its cache key)."""
+        listed = self.manifest["files"]
+        return {name: str(listed[name]["sha256"]) for name in (REFERENCE, REFERENCE_PREDICTIONS, SIGNATURE)
+                if name in listed}
+
+    @cached_property
+    def model(self) -> Any:
+        from gitml.models import load_model_files
+
+        return load_model_files(self._model_files(), self.path / MODEL_DIR, self.trusted_types)
+
+    @cached_property
+    def preprocessor(self) -> Preprocessor:
+        where = self.path / MODEL_DIR / PREPROCESSOR
+        try:
+            return Preprocessor.from_bytes(self._model_files()[PREPROCESSOR], str(where))
+        except KeyError:
+            raise BundleError(str(self.path), [f"{MODEL_DIR}/{PREPROCESSOR} is missing"]) from None
+        except GitmlError as exc:
+            raise BundleError(str(self.path), [str(exc)]) from exc
+
+    @cached_property
+    def model_md5(self) -> str:
+        """DVC's hash of the bundle's ``model/`` folder: what dvc.lock records for the train stage's output."""
+        from gitml.utils.dvc_hash import files_md5
+
+        return files_md5(self._model_files())
+
+    def _model_files(self) -> dict[str, bytes]:
+        prefix = f"{MODEL_DIR}/"
+        return {name[len(prefix):]: data for name, data in self.files.items() if name.startswith(prefix)}
 
     def predict_proba(self, frame: pd.DataFrame, max_rows: int | None = None) -> np.ndarray:
         """Validate ``frame`` against the signature, preprocess, return class probabilities."""
-        clean = validate_input(frame, self.signature, max_rows=max_rows)
+        clean = validate_input(frame, self.signature.compiled, max_rows=max_rows)
         return self.model.predict_proba(self.preprocessor.transform(clean))
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,51 +146,57 @@ class Bundle:
         import pandas as pd
 
         proba = self.predict_proba(frame)
-        names = [str(c) for c in self.classes]
-        out = pd.DataFrame(proba, columns=[f"proba_{c}" for c in names], index=frame.index)
+        out = pd.DataFrame(proba, columns=self.signature.proba_columns, index=frame.index)
         out.insert(0, "prediction", [self.classes[i] for i in proba.argmax(axis=1)])
         return out
 
     def reference(self) -> pd.DataFrame:
-        """The drift reference sample, from the bytes load verified (never re-read from disk)."""
+        """The drift reference sample (raw feature columns)."""
+        return self._parquet(REFERENCE)
+
+    def reference_predictions(self) -> pd.DataFrame:
+        """The model's probabilities on the reference sample (``proba_<class>`` columns)."""
+        return self._parquet(REFERENCE_PREDICTIONS)
+
+    def _parquet(self, name: str) -> pd.DataFrame:
         import pandas as pd
 
-        source: Any = io.BytesIO(self.reference_data) if self.reference_data is not None else self.path / REFERENCE
+        if name not in self.files:
+            raise BundleError(str(self.path), [f"{name} is missing"])
         try:
-            return pd.read_parquet(source)
+            return pd.read_parquet(io.BytesIO(self.files[name]))
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise BundleError(str(self.path), [f"{REFERENCE} is not a readable Parquet file ({exc})"]) from exc
+            raise BundleError(str(self.path), [f"{name} is not a readable Parquet file ({exc})"]) from exc
 
 
-def load_bundle(path: str | Path, trusted_types: Iterable[str] = ()) -> Bundle:
+def load_bundle(path: str | Path, trusted_types: Iterable[str] = (), *, model: bool = True) -> Bundle:
     """Read the bundle's files once, verify those bytes, and build everything from them.
 
     Safe formats only: JSON, safetensors, skops with gitml's exact trusted types (plus
     ``trusted_types``, the loader's ``model.trusted_types``), Parquet. Raises BundleError or
-    ModelLoadError, naming the file, for anything missing, altered or unsafe.
+    ModelLoadError, naming the file, for anything missing, altered or unsafe. With
+    ``model=False`` the model is built only if something asks for it (the drift check reads
+    the signature and reference samples alone).
 
     Example:
         >>> bundle = load_bundle("models/bundle")
         >>> bundle.predict(frame)
     """
-    from gitml.models import load_model_files
-
     path = Path(path)
-    _, files = read_verified(path)
-    signature, metadata = _json(files, path, SIGNATURE), _json(files, path, METADATA)
-    prefix = f"{MODEL_DIR}/"
-    model_files = {name[len(prefix):]: data for name, data in files.items() if name.startswith(prefix)}
-    model = load_model_files(model_files, path / MODEL_DIR, trusted_types)
-    try:
-        prep = Preprocessor.from_bytes(model_files[PREPROCESSOR], str(path / MODEL_DIR / PREPROCESSOR))
-    except KeyError:
-        raise BundleError(str(path), [f"{MODEL_DIR}/{PREPROCESSOR} is missing"]) from None
-    except GitmlError as exc:
-        raise BundleError(str(path), [str(exc)]) from exc
-    reference = files.get(REFERENCE)
-    if reference is not None and not (reference[:4] == reference[-4:] == b"PAR1"):
-        raise BundleError(str(path), [f"{REFERENCE} is not a Parquet file"])
-    return Bundle(path, model, prep, signature, metadata, reference_data=reference)
+    manifest, files = read_verified(path)
+    metadata = _json(files, path, METADATA)
+    signature = Signature.from_dict(_json(files, path, SIGNATURE), f"{path / SIGNATURE}")
+    for name in (REFERENCE, REFERENCE_PREDICTIONS):
+        data = files.get(name)
+        if data is not None and not (data[:4] == data[-4:] == b"PAR1"):
+            raise BundleError(str(path), [f"{name} is not a Parquet file"])
+    bundle = Bundle(path, signature, BundleInfo.from_metadata(metadata, manifest), metadata, manifest, files,
+                    tuple(trusted_types))
+    if model:
+        _ = bundle.model, bundle.preprocessor, bundle.model_md5
+        # built: the weights' bytes need not stay in memory beside the model
+        bundle.files = {name: data for name, data in files.items() if not name.startswith(f"{MODEL_DIR}/")}
+    return bundle
 
 
 def _json(files: dict[str, bytes], path: Path, name: str) -> dict[str, Any]:
@@ -128,7 +212,7 @@ def _json(files: dict[str, bytes], path: Path, name: str) -> dict[str, Any]:
 
 
 def assemble(
-    out: Path, *, model_dir: Path, signature: dict[str, Any], metadata: dict[str, Any],
+    out: Path, *, model_dir: Path, signature: Signature, metadata: dict[str, Any],
     reference: pd.DataFrame, card: str, trusted_types: Iterable[str] = (),
 ) -> None:
     """Write a complete bundle into the new folder ``out`` (the caller makes it atomic).
@@ -141,15 +225,14 @@ def assemble(
 
     out.mkdir(parents=True)
     shutil.copytree(model_dir, out / MODEL_DIR)
-    (out / SIGNATURE).write_text(json.dumps(signature, indent=2) + "\n", encoding="utf-8")
+    (out / SIGNATURE).write_text(json.dumps(signature.to_dict(), indent=2) + "\n", encoding="utf-8")
     (out / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
-    features = [c["name"] for c in signature["inputs"]]
-    sample = reference[features].reset_index(drop=True)
+    sample = reference[signature.features].reset_index(drop=True)
     sample.to_parquet(out / REFERENCE, index=False)
     model = load_model(out / MODEL_DIR, trusted_types)
     prep = Preprocessor.load(out / MODEL_DIR / PREPROCESSOR)
     proba = model.predict_proba(prep.transform(sample))
-    pd.DataFrame(proba, columns=[f"proba_{c}" for c in signature["outputs"]["classes"]]).to_parquet(
+    pd.DataFrame(proba, columns=signature.proba_columns).to_parquet(
         out / REFERENCE_PREDICTIONS, index=False
     )
     (out / CARD).write_text(card, encoding="utf-8")

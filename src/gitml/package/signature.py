@@ -1,57 +1,129 @@
-"""The bundle signature: what a request must look like, from the data contract.
+"""The bundle signature: what a request must look like and what the model answers.
 
-Validation answers with field-level problems (``{"field": ..., "message": ...}``) and never
-echoes whole inputs back. Numeric values outside the training range are accepted (that
-is drift, watched elsewhere); unknown categories, wrong types, missing or extra columns
-and non-finite numbers (unless the column may be null) are refused.
-
-Validation is vectorised: a column whose values are all plain numbers (or all strings, for
-a category) is checked with one type scan and numpy; only a column holding something else
-takes the per-value path that finds and names the bad rows. The model server hands its
-parsed columns straight to :func:`validate_columns`; :func:`validate_input` does the same
-for a DataFrame.
+:class:`Signature` is built from the data contract when the bundle is packaged and read
+back from ``signature.json`` (format ``gitml.signature/v1``) when it is loaded; everything
+after that (the server, the drift check, retraining) works with the typed object.
+:class:`CompiledSignature` is the same signature prepared once for the validators of
+:mod:`gitml.package.validation` (names, allowed sets, numpy indexes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from gitml.data.contract import Contract
-from gitml.errors import InputValidationError
+from gitml.errors import BundleError
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
+
+    from gitml.data.contract import Contract
 
 FORMAT = "gitml.signature/v1"
+DTYPES = ("int", "float", "bool", "category")
 NUMERIC = ("int", "float", "bool")
 # Models compute in float32: a larger finite input overflows to inf inside the model and comes
 # back as NaN probabilities with a meaningless argmax, so it is refused as out of range.
 FLOAT32_MAX = 3.4028234663852886e38
-MAX_EXTRA, MAX_ROWS_SHOWN, MAX_TEXT = 20, 5, 40
-_TRUE, _FALSE = ("true", "1", "1.0"), ("false", "0", "0.0")
 
 
-def signature_from_contract(contract: Contract) -> dict[str, Any]:
-    inputs = []
-    for name, spec in contract.columns.items():
-        entry: dict[str, Any] = {"name": name, "dtype": spec.dtype, "nullable": spec.max_null_fraction > 0}
-        if spec.min is not None:
-            entry["min"], entry["max"] = spec.min, spec.max
-        if spec.categories is not None:
-            entry["categories"] = list(spec.categories)
-        inputs.append(entry)
-    return {"format": FORMAT, "inputs": inputs,
-            "outputs": {"label": contract.label, "classes": list(contract.classes)}}
+@dataclass(frozen=True)
+class InputColumn:
+    """One input column: its type, whether it may be null, its training range or levels."""
+
+    name: str
+    dtype: str  # one of DTYPES
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
+        if self.min is not None:
+            entry["min"], entry["max"] = self.min, self.max
+        if self.categories is not None:
+            entry["categories"] = list(self.categories)
+        return entry
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The inputs a request carries, in order, and the label and classes the model predicts."""
+
+    inputs: tuple[InputColumn, ...]
+    label: str | None
+    classes: tuple[Any, ...]
+
+    @property
+    def features(self) -> list[str]:
+        return [c.name for c in self.inputs]
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(c) for c in self.classes]
+
+    @property
+    def proba_columns(self) -> list[str]:
+        """The column of each class's probability, in the request log and batch predictions."""
+        return [f"proba_{c}" for c in self.class_names]
+
+    @property
+    def log_schema(self) -> tuple[tuple[tuple[str, str, bool], ...], tuple[str, ...]]:
+        """What a request-log file's layout depends on: inputs (name, dtype, nullable) and class names."""
+        return tuple((c.name, c.dtype, c.nullable) for c in self.inputs), tuple(self.class_names)
+
+    @cached_property
+    def compiled(self) -> CompiledSignature:
+        return CompiledSignature.of(self)
+
+    @classmethod
+    def from_contract(cls, contract: Contract) -> Signature:
+        inputs = tuple(
+            InputColumn(name, spec.dtype, spec.max_null_fraction > 0, spec.min,
+                        spec.max if spec.min is not None else None,
+                        tuple(spec.categories) if spec.categories is not None else None)
+            for name, spec in contract.columns.items()
+        )
+        return cls(inputs, contract.label, tuple(contract.classes))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "signature.json") -> Signature:
+        """Parse ``signature.json``; a malformed one is a BundleError naming ``source``."""
+        try:
+            inputs = tuple(_column(c) for c in data["inputs"])
+            outputs = data["outputs"]
+            classes = tuple(outputs["classes"])
+            label = outputs.get("label")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleError(source, [f"not a gitml signature ({type(exc).__name__}: {exc})"]) from exc
+        return cls(inputs, None if label is None else str(label), classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "inputs": [c.to_dict() for c in self.inputs],
+                "outputs": {"label": self.label, "classes": list(self.classes)}}
+
+
+def _column(entry: Mapping[str, Any]) -> InputColumn:
+    dtype = str(entry["dtype"])
+    if dtype not in DTYPES:
+        raise ValueError(f"column {entry['name']!r} has dtype {dtype!r}, not one of {', '.join(DTYPES)}")
+    categories = entry.get("categories")
+    return InputColumn(
+        str(entry["name"]), dtype, bool(entry.get("nullable")),
+        None if entry.get("min") is None else float(entry["min"]),
+        None if entry.get("max") is None else float(entry["max"]),
+        None if categories is None else tuple(str(v) for v in categories),
+    )
 
 
 @dataclass(frozen=True)
 class CompiledSignature:
     """A signature prepared once for repeated validation (names, allowed sets, index)."""
 
-    inputs: tuple[dict[str, Any], ...]
+    inputs: tuple[InputColumn, ...]
     names: tuple[str, ...]
     name_set: frozenset[str]
     allowed: dict[str, frozenset[str]]
@@ -62,23 +134,22 @@ class CompiledSignature:
     boolean: Any  # positions of bool columns
 
     @classmethod
-    def of(cls, signature: dict[str, Any] | CompiledSignature) -> CompiledSignature:
+    def of(cls, signature: Signature | CompiledSignature) -> CompiledSignature:
         if isinstance(signature, CompiledSignature):
             return signature
         import numpy as np
         import pandas as pd
 
-        inputs = tuple(dict(c) for c in signature["inputs"])
-        names = tuple(str(c["name"]) for c in inputs)
-        allowed = {str(c["name"]): frozenset(str(v) for v in c.get("categories") or ())
-                   for c in inputs if c["dtype"] == "category"}
+        inputs = signature.inputs
+        names = tuple(c.name for c in inputs)
+        allowed = {c.name: frozenset(c.categories or ()) for c in inputs if c.dtype == "category"}
 
         def where(test: Any) -> Any:
             return np.array([i for i, c in enumerate(inputs) if test(c)], dtype=np.intp)
 
         return cls(inputs, names, frozenset(names), allowed, not allowed, pd.Index(names),
-                   where(lambda c: not c.get("nullable")), where(lambda c: c["dtype"] == "int"),
-                   where(lambda c: c["dtype"] == "bool"))
+                   where(lambda c: not c.nullable), where(lambda c: c.dtype == "int"),
+                   where(lambda c: c.dtype == "bool"))
 
     def matrix_ok(self, matrix: np.ndarray) -> bool:
         """Does a float64 matrix in signature column order pass every numeric rule?"""
@@ -89,314 +160,9 @@ class CompiledSignature:
         finite = np.isfinite(matrix)
         if not finite[:, self.strict].all() or (np.abs(matrix[finite]) > FLOAT32_MAX).any():
             return False
-        for cols, rule in ((self.integral, _is_integral), (self.boolean, _is_boolean)):
+        for cols, integral in ((self.integral, True), (self.boolean, False)):
             if len(cols):
                 part = np.where(finite[:, cols], matrix[:, cols], 0.0)
-                if not rule(part).all():
+                if not (part == np.round(part) if integral else (part == 0.0) | (part == 1.0)).all():
                     return False
         return True
-
-
-def validate_input(frame: pd.DataFrame, signature: dict[str, Any] | CompiledSignature,
-                   max_rows: int | None = None) -> pd.DataFrame:
-    """Return ``frame`` coerced to the signature's types, or raise InputValidationError.
-
-    Numeric columns come back as float64 (NaN for a missing value), categories as objects
-    (None for a missing value), in signature order, on ``frame``'s index. Row numbers in
-    the problems are ``frame``'s index labels.
-
-    Example:
-        >>> clean = validate_input(pd.DataFrame({"x": [1.5]}), signature)
-    """
-    import numpy as np
-    import pandas as pd
-
-    check_batch(len(frame), max_rows)
-    sig = CompiledSignature.of(signature)
-    if sig.all_numeric and tuple(map(str, frame.columns)) == sig.names and \
-            all(dtype.kind in "fiu" for dtype in frame.dtypes):
-        matrix = frame.to_numpy(dtype=np.float64)
-        if sig.matrix_ok(matrix):
-            return pd.DataFrame(matrix, columns=sig.columns, index=frame.index, copy=False)
-    columns: dict[str, Any] = {}
-    for position, name in enumerate(frame.columns):
-        key = str(name)
-        if key not in columns:
-            columns[key] = frame.iloc[:, position].to_numpy()
-    return validate_columns(columns, sig, n_rows=len(frame), index=frame.index)
-
-
-def validate_rows(rows: Sequence[Sequence[Any]], names: Sequence[str],
-                  signature: dict[str, Any] | CompiledSignature, max_rows: int | None = None,
-                  *, no_booleans: bool = False) -> pd.DataFrame:
-    """Validate row-major values (each row one value per name, in ``names`` order).
-
-    The parsers of the model server call this for ``dataframe_split`` and list
-    ``instances``; the caller has checked that every row has ``len(names)`` values.
-    ``no_booleans``: the caller knows no value is a bool (a JSON body without a
-    true/false literal), so the one thing numpy would silently take as a number cannot
-    occur and the per-value type scan is skipped.
-    """
-    import itertools
-
-    import numpy as np
-    import pandas as pd
-
-    sig = CompiledSignature.of(signature)
-    check_batch(len(rows), max_rows)
-    if sig.all_numeric and tuple(names) == sig.names and (
-            no_booleans or set(map(type, itertools.chain.from_iterable(rows))) <= {float, int}):
-        # Without booleans, what numpy takes is what the per-value path takes (numbers,
-        # numeric text, None as NaN); the rules then run on the whole matrix at once.
-        try:
-            matrix = np.array(rows, dtype=np.float64)
-        except (OverflowError, ValueError, TypeError):
-            matrix = None
-        if matrix is not None and sig.matrix_ok(matrix):
-            return pd.DataFrame(matrix, columns=sig.columns, copy=False)
-    columns: dict[str, Any] = {}
-    for name, values in zip(names, zip(*rows, strict=True) if rows else (), strict=False):
-        columns.setdefault(str(name), list(values))
-    return validate_columns(columns, sig, n_rows=len(rows))
-
-
-def check_batch(n_rows: int, max_rows: int | None = None) -> None:
-    """Refuse an empty batch or one over ``max_rows``."""
-    if n_rows == 0:
-        raise InputValidationError([{"field": "(batch)", "message": "empty batch: send at least one row"}])
-    if max_rows is not None and n_rows > max_rows:
-        raise InputValidationError([{"field": "(batch)", "message": f"{n_rows} rows exceed the maximum of {max_rows}"}])
-
-
-def validate_columns(columns: Mapping[str, Any], signature: dict[str, Any] | CompiledSignature,
-                     n_rows: int | None = None, max_rows: int | None = None, index: Any = None) -> pd.DataFrame:
-    """Validate columns given as name -> values (list, tuple or numpy array), all one length.
-
-    The fast path of the model server: no DataFrame is built until the values are clean.
-    Raises InputValidationError with every problem found.
-    """
-    import numpy as np
-    import pandas as pd
-
-    sig = CompiledSignature.of(signature)
-    if n_rows is None:
-        n_rows = len(next(iter(columns.values()))) if columns else 0
-    check_batch(n_rows, max_rows)
-    if sig.all_numeric and len(columns) == len(sig.names) and columns.keys() == sig.name_set:
-        matrix = _numeric_matrix([columns[name] for name in sig.names], n_rows)
-        if matrix is not None and sig.matrix_ok(matrix):
-            return pd.DataFrame(matrix, columns=sig.columns, index=index, copy=False)
-    problems: list[dict[str, str]] = [{"field": name, "message": "missing column"}
-                                      for name in sig.names if name not in columns]
-    extra = [c for c in columns if c not in sig.name_set]
-    problems += [{"field": clip(c), "message": "unexpected column (not in the signature)"} for c in extra[:MAX_EXTRA]]
-    if len(extra) > MAX_EXTRA:
-        problems.append({"field": "(columns)", "message": f"{len(extra) - MAX_EXTRA} more unexpected column(s)"})
-    labels = _RowLabels(index)
-    out: list[Any] = []
-    for spec in sig.inputs:
-        name = spec["name"]
-        if name not in columns:
-            continue
-        values = columns[name]
-        if len(values) != n_rows:
-            problems.append({"field": name, "message": f"{len(values)} value(s), expected {n_rows} (one per row)"})
-            continue
-        if spec["dtype"] == "category":
-            out.append(_category(name, values, spec, sig.allowed[name], problems, labels))
-        else:
-            out.append(_numeric(name, values, spec, problems, labels))
-    if problems:
-        raise InputValidationError(problems)
-    if sig.all_numeric:
-        matrix = out[0].reshape(-1, 1) if len(out) == 1 else np.column_stack(out)
-        return pd.DataFrame(matrix, columns=sig.columns, index=index, copy=False)
-    return pd.DataFrame(dict(zip(sig.names, out, strict=True)), index=index, copy=False)
-
-
-# ------------------------------------------------------------------ columns
-
-
-def _numeric_matrix(values: list[Any], n_rows: int) -> np.ndarray | None:
-    """All columns as one float64 matrix when they are plain numbers of one length, else None."""
-    import itertools
-
-    import numpy as np
-
-    if any(len(v) != n_rows for v in values):
-        return None
-    if all(isinstance(v, np.ndarray) and v.dtype.kind in "fiu" for v in values):
-        # Stacked as rows, then transposed: each column stays contiguous, as a frame keeps it.
-        return np.stack(values).astype(np.float64, copy=False).T
-    if any(isinstance(v, np.ndarray) for v in values):
-        return None
-    if not set(map(type, itertools.chain.from_iterable(values))) <= {float, int}:
-        return None
-    try:
-        return np.array(values, dtype=np.float64).T
-    except (OverflowError, ValueError):
-        return None
-
-
-def _is_integral(values: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return values == np.round(values)
-
-
-def _is_boolean(values: np.ndarray) -> np.ndarray:
-    return (values == 0.0) | (values == 1.0)
-
-
-def _numeric(name: str, values: Any, spec: dict[str, Any], problems: list[dict[str, str]],
-             labels: _RowLabels) -> np.ndarray:
-    import numpy as np
-
-    dtype = spec["dtype"]
-    numbers, bad = _as_float(values, dtype == "bool")
-    if bad is not None and bad.any():
-        problems.append(labels.problem(name, bad, f"expected a number ({dtype})"))
-    finite = np.isfinite(numbers)
-    if not spec.get("nullable") and not finite.all():
-        nonfinite = ~finite if bad is None else ~finite & ~bad
-        if nonfinite.any():
-            problems.append(labels.problem(name, nonfinite, "NaN/inf not allowed"))
-    huge = finite & (np.abs(np.where(finite, numbers, 0.0)) > FLOAT32_MAX)
-    if huge.any():
-        problems.append(labels.problem(name, huge, f"outside the model's float32 range (|x| <= {FLOAT32_MAX:.4g})"))
-    if dtype in ("int", "bool") and finite.any():
-        safe = np.where(finite, numbers, 0.0)
-        wrong = ~(_is_integral(safe) if dtype == "int" else _is_boolean(safe))
-        if wrong.any():
-            problems.append(labels.problem(
-                name, wrong, "expected an integer" if dtype == "int" else "expected a boolean (true/false or 0/1)"))
-    return numbers
-
-
-def _as_float(values: Any, booleans: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """float64 values (NaN where missing) and a mask of values that are not numbers."""
-    import numpy as np
-
-    if isinstance(values, np.ndarray):
-        kind = values.dtype.kind
-        if kind in "fiu":
-            return values.astype(np.float64, copy=False), None
-        if kind == "b":
-            if booleans:
-                return values.astype(np.float64), None
-            return np.full(len(values), np.nan), np.ones(len(values), dtype=bool)
-        if kind in "mM":  # datetimes would pass as their integer ticks
-            return np.full(len(values), np.nan), np.ones(len(values), dtype=bool)
-        values = values.tolist()
-    types = set(map(type, values))
-    if types <= {float, int} or types == {str}:
-        # numbers, or numbers written as text (CSV); anything odd takes the per-value path
-        try:
-            return np.array(values, dtype=np.float64), None
-        except (OverflowError, ValueError):
-            pass
-    return _as_float_slow(values, booleans)
-
-
-def _as_float_slow(values: Sequence[Any], booleans: bool) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
-
-    out = np.empty(len(values), dtype=np.float64)
-    bad = np.zeros(len(values), dtype=bool)
-    for i, value in enumerate(values):
-        if isinstance(value, (bool, np.bool_)):
-            out[i] = float(value) if booleans else np.nan
-            bad[i] = not booleans
-        elif isinstance(value, (int, float, np.integer, np.floating)):
-            try:
-                out[i] = float(value)
-            except OverflowError:
-                out[i] = np.inf if value > 0 else -np.inf
-        elif isinstance(value, str):
-            out[i], bad[i] = _parse_number(value, booleans)
-        else:
-            out[i] = np.nan
-            bad[i] = not is_null(value)
-    return out, bad
-
-
-def _parse_number(text: str, booleans: bool) -> tuple[float, bool]:
-    """A number written as text (CSV bodies): (value, is_bad). An empty field is missing."""
-    stripped = text.strip()
-    if not stripped:
-        return float("nan"), False
-    if booleans:
-        lowered = stripped.lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return (1.0 if lowered in _TRUE else 0.0), False
-    try:
-        return float(stripped), False
-    except ValueError:
-        return float("nan"), True
-
-
-def _category(name: str, values: Any, spec: dict[str, Any], allowed: frozenset[str],
-              problems: list[dict[str, str]], labels: _RowLabels) -> np.ndarray:
-    import numpy as np
-
-    if isinstance(values, np.ndarray):
-        values = values.tolist()
-    types = set(map(type, values))
-    if types == {str}:
-        nulls = bad_type = None
-        clean = values
-    else:
-        clean = [v if isinstance(v, str) else None for v in values]
-        nulls = np.fromiter((is_null(v) for v in values), dtype=bool, count=len(values))
-        bad_type = np.fromiter((c is None for c in clean), dtype=bool, count=len(values)) & ~nulls
-        if bad_type.any():
-            problems.append(labels.problem(name, bad_type, "expected a string category"))
-        if nulls.any() and not spec.get("nullable"):
-            problems.append(labels.problem(name, nulls, "null not allowed"))
-    unknown = [v for v in clean if v is not None and v not in allowed]
-    if unknown:
-        shown = ", ".join(clip(repr(v)) for v in list(dict.fromkeys(unknown))[:3])
-        listed = sorted(allowed)
-        listed_text = str(listed[:20])[:-1] + (", ...]" if len(listed) > 20 else "]")
-        problems.append({"field": name, "message": f"{len(unknown)} value(s) outside the allowed "
-                         f"categories {listed_text} (e.g. {shown})"})
-    out = np.empty(len(clean), dtype=object)
-    out[:] = clean
-    return out
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def is_null(value: Any) -> bool:
-    """None, a float NaN, or pandas' NA/NaT."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return value != value
-    return type(value).__name__ in ("NAType", "NaTType")
-
-
-def clip(text: str, limit: int = MAX_TEXT) -> str:
-    """Shorten ``text`` for a message: a problem never echoes a whole input back."""
-    text = str(text)
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    # Lone surrogates (which Python's JSON parser lets through) cannot be encoded as UTF-8.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-class _RowLabels:
-    """Names rows in problems: the frame's index labels, or positions."""
-
-    def __init__(self, index: Any):
-        self.index = index
-
-    def problem(self, name: str, mask: Any, message: str) -> dict[str, str]:
-        import numpy as np
-
-        rows = np.flatnonzero(np.asarray(mask))
-        shown = rows[:MAX_ROWS_SHOWN].tolist()
-        if self.index is not None:
-            shown = [clip(str(self.index[r]), 20) for r in shown]
-        text = ", ".join(str(r) for r in shown)
-        return {"field": name, "message": f"{message} (row(s) {text}{'...' if len(rows) > MAX_ROWS_SHOWN else ''})"}

@@ -25,27 +25,32 @@ from typing import Any
 
 from gitml.errors import ChainError
 from gitml.gitops.git import GitError, git
-from gitml.utils.dvc_hash import dir_md5, lock_out_md5, lock_params_sha256
+from gitml.package.bundle import Bundle, load_bundle
+from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256
 
 log = logging.getLogger(__name__)
 LOCK, GATE_REPORT = "dvc.lock", "reports/gate.json"
 MODEL_OUT, PREPARED_OUT = "models/model", "data/prepared"
 
 
-def verify_chain(repo: str | Path, commit: str, bundle_dir: str | Path, remote: str | None = None) -> list[str]:
-    """Every broken link between ``bundle_dir`` and ``commit`` in ``repo`` (empty when none).
+def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, remote: str | None = None) -> list[str]:
+    """Every broken link between ``bundle`` and ``commit`` in ``repo`` (empty when none).
+
+    ``bundle``: a loaded bundle, or its folder (verified against its manifest first).
 
     Example:
         >>> verify_chain(".", "3f2a...", "models/bundle", remote="origin")  # doctest: +SKIP
         []
     """
-    bundle_dir = Path(bundle_dir)
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(bundle, model=False)
     short = commit[:10]
     problems: list[str] = []
-    provenance = _provenance(bundle_dir, problems)
-    model = dir_md5(bundle_dir / "model") if (bundle_dir / "model").is_dir() else None
-    if model is None:
-        problems.append("the bundle has no model/ folder")
+    provenance = bundle.info.provenance
+    if provenance is None:
+        problems.append("the bundle records no provenance (metadata.json has no 'provenance'): "
+                        "package it again with this gitml (`dvc repro -f package`)")
+    model = bundle.model_md5
 
     lock = _lock_at(repo, commit, problems)
     trained = lock_out_md5(lock, "train", MODEL_OUT) if lock is not None else None
@@ -71,9 +76,10 @@ def verify_chain(repo: str | Path, commit: str, bundle_dir: str | Path, remote: 
     return problems
 
 
-def check_chain(repo: str | Path, commit: str, bundle_dir: str | Path, what: str, remote: str | None = None) -> None:
+def check_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, what: str,
+                remote: str | None = None) -> None:
     """Raise ChainError listing every broken link (see :func:`verify_chain`)."""
-    problems = verify_chain(repo, commit, bundle_dir, remote)
+    problems = verify_chain(repo, commit, bundle, remote)
     if problems:
         raise ChainError(what, problems)
 
@@ -118,20 +124,6 @@ def default_branch(repo: str | Path, remote: str, timeout: float = 60) -> str | 
     local = git(repo, "symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD", check=False)
     prefix = f"refs/remotes/{remote}/"
     return local[len(prefix):] if local.startswith(prefix) else None
-
-
-def _provenance(bundle_dir: Path, problems: list[str]) -> dict[str, Any] | None:
-    try:
-        metadata = json.loads((bundle_dir / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        problems.append(f"the bundle's metadata.json is unreadable ({exc})")
-        return None
-    provenance = metadata.get("provenance") if isinstance(metadata, dict) else None
-    if not isinstance(provenance, dict):
-        problems.append("the bundle records no provenance (metadata.json has no 'provenance'): "
-                        "package it again with this gitml (`dvc repro -f package`)")
-        return None
-    return provenance
 
 
 def _lock_at(repo: str | Path, commit: str, problems: list[str]) -> dict[str, Any] | None:

@@ -76,7 +76,8 @@ def fetch_bundle(
                 f"Cannot fetch the bundle of {name} {found.version} (commit {found.commit[:10]}) through DVC: "
                 f"{exc}. Was it pushed with `dvc push`?"
             ) from exc
-        load_bundle(tmp)  # verify before it becomes visible
-        check_chain(repo, found.commit, tmp, f"{name} {found.version} (commit {found.commit[:10]})", remote)
+        bundle = load_bundle(tmp)  # verify before it becomes visible
+        check_chain(repo, found.commit, bundle, f"{name} {found.version} (commit {found.commit[:10]})", remote)
+    bundle.path = Path(out)  # the same verified files, moved into place
     log.debug("fetched %s %s (commit %s) into %s", name, found.version, found.commit[:10], out)
-    return found, load_bundle(out)
+    return found, bundle

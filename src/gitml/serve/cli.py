@@ -91,7 +91,9 @@ def deploy(
 
     if bundle is not None:
         if allow_failed_gate:
-            for problem in gate_problems(bundle):
+            from gitml.package.bundle import load_bundle
+
+            for problem in gate_problems(load_bundle(bundle, model=False)):
                 typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True,
                             fg="yellow")
         path = publish(bundle, target, version, require_passed_gate=not allow_failed_gate)

@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gitml.errors import BundleError, GitmlError
-from gitml.package.manifest import MANIFEST, verify_manifest
+from gitml.package.bundle import Bundle, load_bundle
+from gitml.package.manifest import verify_manifest
 from gitml.utils.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
@@ -89,25 +90,22 @@ def publish(bundle_dir: str | Path, target: str | Path, version: str, require_pa
         >>> publish("models/bundle", "/srv/gitml/model", "v1.2.0")
         PosixPath('/srv/gitml/model/versions/v1.2.0')
     """
-    from gitml.package.bundle import load_bundle
-
     check_version(version)
     source, target = Path(bundle_dir), Path(target)
     try:
-        manifest = verify_manifest(source)
+        bundle = load_bundle(source, model=False)
     except BundleError as exc:
         raise DeploymentError(f"Refusing to publish '{source}': {exc}") from exc
     if require_passed_gate:
-        problems = gate_problems(source)
+        problems = gate_problems(bundle)
         if problems:
             raise DeploymentError(f"Refusing to publish '{source}': " + "; ".join(problems)
                                   + ". Deploy only what the gate passed.")
     dest = target / VERSIONS / version
     if dest.exists():
-        if _manifest_files(dest) != manifest["files"]:
+        if _published_files(dest) != bundle.manifest["files"]:
             raise DeploymentError(f"Version '{version}' is already published in '{target}' with other content; "
                                   "published versions are immutable: pick a new version.")
-        verify_manifest(dest)
     else:
         with atomic_path(dest) as tmp:
             shutil.copytree(source, tmp)
@@ -117,20 +115,13 @@ def publish(bundle_dir: str | Path, target: str | Path, version: str, require_pa
     return dest
 
 
-def gate_problems(bundle_dir: str | Path) -> list[str]:
+def gate_problems(bundle: Bundle) -> list[str]:
     """Why the gate verdict the bundle was packaged with does not let it be deployed (empty when it does).
 
     The verdict must be pass and name the model in the bundle's own ``model/`` folder (DVC's
     md5), so a verdict copied from another model does not count.
     """
-    from gitml.utils.dvc_hash import dir_md5
-
-    folder = Path(bundle_dir)
-    try:
-        metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [f"its metadata.json is unreadable ({exc})"]
-    gate = metadata.get("gate") if isinstance(metadata, dict) else None
+    gate = bundle.metadata.get("gate")
     if not isinstance(gate, dict):
         return ["it records no gate verdict (it was packaged without `gitml gate run`)"]
     problems = []
@@ -138,7 +129,7 @@ def gate_problems(bundle_dir: str | Path) -> list[str]:
         failed = [str(r.get("rule")) for r in gate.get("rules") or [] if isinstance(r, dict) and r.get("verdict") == "fail"]
         problems.append(f"its gate verdict is '{gate.get('verdict')}' (failed: {'; '.join(failed) or 'unknown'})")
     judged = gate.get("model", {}).get("md5") if isinstance(gate.get("model"), dict) else None
-    model = dir_md5(folder / "model") if (folder / "model").is_dir() else None
+    model = bundle.model_md5
     if judged is None:
         problems.append("its gate verdict names no model it judged (model.md5)")
     elif judged != model:
@@ -165,8 +156,9 @@ def _point(target: Path, version: str) -> None:
     write_text(target / POINTER, json.dumps(pointer, indent=2) + "\n")
 
 
-def _manifest_files(folder: Path) -> dict[str, object]:
+def _published_files(folder: Path) -> dict[str, object]:
+    """The manifest of a published version (verified), or {} when it is not a sound bundle."""
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files", {})
-    except (OSError, ValueError):
+        return dict(load_bundle(folder, model=False).manifest["files"])
+    except BundleError:
         return {}

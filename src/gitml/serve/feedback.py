@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from gitml.package.signature import clip
+from gitml.package.values import clip
 from gitml.serve.formats import RequestError, bad
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

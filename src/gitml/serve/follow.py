@@ -144,7 +144,7 @@ class RegistrySource:
 
         assert target.version is not None
         out = self.cache / target.version
-        if not (out / "manifest.json").is_file():
+        if not out.is_dir():  # fetch moves a verified bundle into place whole, or leaves nothing
             # With the remote, the version's commit must be on its default branch (registry/chain.py).
             fetch_bundle(self.repo, self.name, out, version=target.version, remote=self.remote)
         return out

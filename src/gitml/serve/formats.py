@@ -17,7 +17,9 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import InputValidationError
-from gitml.package.signature import CompiledSignature, clip, validate_columns, validate_rows
+from gitml.package.signature import CompiledSignature
+from gitml.package.validation import validate_columns, validate_rows
+from gitml.package.values import clip
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,7 +261,7 @@ def _arrow_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed | N
     import pyarrow.csv as pcsv
 
     kinds = {"category": pa.string(), "bool": pa.bool_(), "int": pa.float64(), "float": pa.float64()}
-    types = {spec["name"]: kinds[spec["dtype"]] for spec in sig.inputs}  # no type inference: faster
+    types = {spec.name: kinds[spec.dtype] for spec in sig.inputs}  # no type inference: faster
     try:
         table = pcsv.read_csv(
             io.BytesIO(body), read_options=pcsv.ReadOptions(use_threads=False),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.package.signature import CompiledSignature
+from gitml.package.validation import validate_input
 from gitml.serve.oip import V2_DATATYPE
 
 if TYPE_CHECKING:
@@ -40,22 +41,20 @@ class ServedModel:
     def load(cls, path: str | Path, version: str | None = None, source: str | None = None) -> ServedModel:
         """Load and verify the bundle at ``path``, then warm it up (raises BundleError etc.)."""
         bundle = load_bundle(path)
-        served = cls(bundle, version or bundle.version, source or str(path), CompiledSignature.of(bundle.signature))
+        served = cls(bundle, version or bundle.version, source or str(path), bundle.signature.compiled)
         served.warm_up()
         return served
 
     def __post_init__(self) -> None:
         self.classes = list(self.bundle.classes)
-        self.class_names = [str(c) for c in self.classes]
+        self.class_names = self.bundle.signature.class_names
         # OIP binary BYTES elements: a 4-byte little-endian length, then the UTF-8 text.
         self.class_bytes = [len(b).to_bytes(4, "little") + b for b in (n.encode() for n in self.class_names)]
-        self.name = str(self.bundle.metadata.get("name") or "model")
-        self.bundle_id = str(self.bundle.metadata.get("bundle_id") or "")
-        self.family = str((self.bundle.metadata.get("model") or {}).get("family") or "unknown")
+        info = self.bundle.info
+        self.name, self.bundle_id, self.family = info.name, info.bundle_id, info.family
         self._row = _row_builder(self.classes, self.class_names)
         # What the request log needs to group rows into files of one schema.
-        self.log_schema = (tuple((c["name"], c["dtype"], bool(c.get("nullable"))) for c in self.signature.inputs),
-                           tuple(self.class_names))
+        self.log_schema = self.bundle.signature.log_schema
         self.version = safe_version(self.version)
 
     # ---------------------------------------------------------------- predict
@@ -70,8 +69,6 @@ class ServedModel:
 
     def warm_up(self) -> None:
         """Run the whole path once on reference rows, so the first request is not the slow one."""
-        from gitml.package.signature import validate_input
-
         try:
             sample = self.bundle.reference().head(64)
         except Exception:
@@ -92,7 +89,7 @@ class ServedModel:
             "name": self.name,
             "versions": [self.version],
             "platform": f"gitml_{self.family}",
-            "inputs": [{"name": c["name"], "datatype": V2_DATATYPE[c["dtype"]], "shape": [-1]}
+            "inputs": [{"name": c.name, "datatype": V2_DATATYPE[c.dtype], "shape": [-1]}
                        for c in self.signature.inputs],
             "outputs": [{"name": "prediction", "datatype": "BYTES", "shape": [-1]},
                         {"name": "probabilities", "datatype": "FP64", "shape": [-1, k]}],

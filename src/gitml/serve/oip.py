@@ -13,7 +13,9 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from gitml.package.signature import CompiledSignature, clip, validate_columns
+from gitml.package.signature import CompiledSignature, InputColumn
+from gitml.package.validation import validate_columns
+from gitml.package.values import clip
 from gitml.serve.formats import Parsed, RequestError, bad, check_rows, loads, validated
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
         raise bad('expected {"inputs": [{"name", "shape", "datatype", "data"}, ...]}, one tensor per column')
     binary = binary if binary is not None else memoryview(b"")
-    specs = {c["name"]: c for c in sig.inputs}
+    specs = {c.name: c for c in sig.inputs}
     problems: list[dict[str, str]] = []
     columns: dict[str, Any] = {}
     rows: set[int] = set()
@@ -103,7 +105,7 @@ def _binary_size(tensor: dict[str, Any], problems: list[dict[str, str]]) -> int 
     return size
 
 
-def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems: list[dict[str, str]],
+def _tensor_values(tensor: dict[str, Any], spec: InputColumn | None, problems: list[dict[str, str]],
                    chunk: memoryview | None = None) -> Any:
     name = tensor["name"]  # clipped where a message names it
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
@@ -111,10 +113,10 @@ def _tensor_values(tensor: dict[str, Any], spec: dict[str, Any] | None, problems
         return _refuse(problems, name, "unexpected input (not in the signature)")
     if not _column_shape(shape):
         return _refuse(problems, name, "shape must be [n] or [n, 1]")
-    allowed = V2_TYPES[spec["dtype"]]
+    allowed = V2_TYPES[spec.dtype]
     if datatype not in allowed:
-        return _refuse(problems, name, f"datatype {clip(repr(datatype))} does not fit a {spec['dtype']} "
-                       f"column; use {V2_DATATYPE[spec['dtype']]}")
+        return _refuse(problems, name, f"datatype {clip(repr(datatype))} does not fit a {spec.dtype} "
+                       f"column; use {V2_DATATYPE[spec.dtype]}")
     if chunk is not None:
         if data is not None:
             return _refuse(problems, name, "give data or parameters.binary_data_size, not both")

@@ -204,7 +204,7 @@ def invocation_body(model: Any, row: dict[str, Any], max_rows: int = 10_000) -> 
 def v2_example(model: Any, row: dict[str, Any]) -> dict[str, Any]:
     from gitml.serve.oip import V2_DATATYPE
 
-    dtypes = {c["name"]: c["dtype"] for c in model.signature.inputs}
+    dtypes = {c.name: c.dtype for c in model.signature.inputs}
     return {"inputs": [{"name": k, "shape": [1], "datatype": V2_DATATYPE[dtypes[k]], "data": [v]}
                        for k, v in row.items()]}
 
@@ -213,7 +213,7 @@ def _example_row(model: Any) -> dict[str, Any]:
     """The first reference row, as JSON-ready values in signature order."""
     try:
         frame = model.bundle.reference().head(1)
-        from gitml.package.signature import validate_input
+        from gitml.package.validation import validate_input
 
         clean = validate_input(frame, model.signature)
         record = clean.iloc[0].to_dict()
@@ -221,14 +221,14 @@ def _example_row(model: Any) -> dict[str, Any]:
         record = {}
     out: dict[str, Any] = {}
     for spec in model.signature.inputs:
-        name, value = spec["name"], record.get(spec["name"])
-        if spec["dtype"] == "category":
-            out[name] = value if isinstance(value, str) else (spec.get("categories") or [""])[0]
+        name, value = spec.name, record.get(spec.name)
+        if spec.dtype == "category":
+            out[name] = value if isinstance(value, str) else (spec.categories or ("",))[0]
         elif value is None or value != value:
             out[name] = 0
-        elif spec["dtype"] == "int":
+        elif spec.dtype == "int":
             out[name] = int(value)
-        elif spec["dtype"] == "bool":
+        elif spec.dtype == "bool":
             out[name] = bool(value)
         else:
             out[name] = float(value)

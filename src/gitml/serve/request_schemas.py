@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitml.package.signature import FLOAT32_MAX
+from gitml.package.signature import FLOAT32_MAX, InputColumn
 from gitml.serve.oip import OUTPUTS, V2_TYPES
 
 
@@ -54,17 +54,17 @@ def feedback_schemas(model: Any, max_rows: int) -> dict[str, Any]:
                                                           "minItems": 1}}}}
 
 
-def column_schema(spec: dict[str, Any]) -> dict[str, Any]:
-    dtype = spec["dtype"]
+def column_schema(spec: InputColumn) -> dict[str, Any]:
+    dtype = spec.dtype
     if dtype == "category":
-        schema: dict[str, Any] = {"type": "string", "enum": list(spec.get("categories") or [])}
+        schema: dict[str, Any] = {"type": "string", "enum": list(spec.categories or [])}
     elif dtype == "bool":
         schema = {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}
     else:
         number = {"type": "integer" if dtype == "int" else "number", "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX}
-        text = {"type": "string", "pattern": numeric_text(dtype, bool(spec.get("nullable")))}
+        text = {"type": "string", "pattern": numeric_text(dtype, spec.nullable)}
         schema = {"anyOf": [number, text], "description": "a number, or numeric text"}
-    if spec.get("nullable"):
+    if spec.nullable:
         return {"anyOf": [schema, {"type": "null"}]}
     return schema
 
@@ -76,15 +76,15 @@ def signature_schemas(model: Any, max_rows: int = 10_000) -> dict[str, Any]:
     def rows_of(item: dict[str, Any]) -> dict[str, Any]:
         return {"type": "array", "items": item, "minItems": 1, "maxItems": max_rows}
 
-    names = [c["name"] for c in inputs]
+    names = [c.name for c in inputs]
     row = {"type": "object", "additionalProperties": False, "required": names,
-           "properties": {c["name"]: column_schema(c) for c in inputs}}
+           "properties": {c.name: column_schema(c) for c in inputs}}
     positional = {"type": "array", "minItems": len(names), "maxItems": len(names),
                   "prefixItems": [column_schema(c) for c in inputs],
                   "description": f"values in signature order: {', '.join(names)}"}
     columns = {"type": "object", "additionalProperties": False, "required": names,
                "description": "column -> its values, every list one length (or column -> one value: one row)",
-               "properties": {c["name"]: rows_of(column_schema(c)) for c in inputs}}
+               "properties": {c.name: rows_of(column_schema(c)) for c in inputs}}
     return {
         "InputRow": row,
         "InputRowValues": positional,
@@ -118,16 +118,16 @@ def _lenient_object(flag: str) -> dict[str, Any]:
             "description": f"{flag}: answer in binary (see the operation); not an object: ignored"}
 
 
-def v2_tensor(spec: dict[str, Any], max_rows: int = 10_000) -> dict[str, Any]:
+def v2_tensor(spec: InputColumn, max_rows: int = 10_000) -> dict[str, Any]:
     """One input column as an OIP tensor in JSON: shape [n] or [n, 1], data n values (or n [value]s)."""
     value = column_schema(spec)
     nested = {"type": "array", "prefixItems": [value], "minItems": 1, "maxItems": 1}
     return {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"const": spec["name"]},
+        "name": {"const": spec.name},
         "shape": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 1, "maximum": max_rows},
                                                    {"const": 1}],
                   "minItems": 1, "maxItems": 2, "description": "[n] or [n, 1]; data holds n values"},
-        "datatype": {"enum": list(V2_TYPES[spec["dtype"]])},
+        "datatype": {"enum": list(V2_TYPES[spec.dtype])},
         "data": {"oneOf": [{"type": "array", "minItems": 1, "maxItems": max_rows, "items": value},
                            {"type": "array", "minItems": 1, "maxItems": max_rows, "items": nested}]},
         "parameters": {"anyOf": [{"type": "object", "properties": {"binary_data_size": False}},
@@ -146,13 +146,13 @@ def csv_pattern(model: Any) -> str:
     """A CSV body as written canonically: the header in signature order, then rows of valid cells."""
     import re
 
-    def cell(spec: dict[str, Any]) -> str:
-        if spec["dtype"] == "category":
-            text = "(?:" + "|".join(re.escape(str(c)) for c in spec.get("categories") or []) + ")"
+    def cell(spec: InputColumn) -> str:
+        if spec.dtype == "category":
+            text = "(?:" + "|".join(re.escape(str(c)) for c in spec.categories or []) + ")"
         else:
-            text = {"bool": "(?:0|1)", "int": INT_TEXT}.get(spec["dtype"], NUMBER_TEXT)
-        return f"(?:{text})?" if spec.get("nullable") else f"(?:{text})"
+            text = {"bool": "(?:0|1)", "int": INT_TEXT}.get(spec.dtype, NUMBER_TEXT)
+        return f"(?:{text})?" if spec.nullable else f"(?:{text})"
 
     inputs = model.signature.inputs
-    header = ",".join(re.escape(c["name"]) for c in inputs)
+    header = ",".join(re.escape(c.name) for c in inputs)
     return f"^{header}(?:\\r?\\n{','.join(map(cell, inputs))})+\\r?\\n?$"

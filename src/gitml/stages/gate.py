@@ -13,7 +13,8 @@ from gitml.data.contract import load_contract
 from gitml.data.preprocess import Preprocessor
 from gitml.errors import GitmlError
 from gitml.models import config_trusted_types, load_model
-from gitml.package.signature import signature_from_contract, validate_input
+from gitml.package.signature import CompiledSignature, Signature
+from gitml.package.validation import validate_input
 from gitml.stages.package import PackageInputs, bundle_size_mb
 from gitml.utils.dvc_hash import dir_md5
 
@@ -34,9 +35,9 @@ def gate(cfg: Config, inputs: PackageInputs, report_json: Path, report_md: Path,
     metrics = json.loads(inputs.metrics.read_text())
     model = load_model(inputs.model_dir, config_trusted_types(cfg.model))
     prep = Preprocessor.load(inputs.model_dir / "preprocessor.json")
-    signature = signature_from_contract(load_contract(inputs.contract))
+    signature = Signature.from_contract(load_contract(inputs.contract)).compiled
     records = pd.read_parquet(inputs.prepared_dir / "test.parquet")
-    features = records[[c["name"] for c in signature["inputs"]]]
+    features = records[list(signature.names)]
 
     budgets = cfg.gate.budgets
     latency = None
@@ -65,7 +66,7 @@ def gate(cfg: Config, inputs: PackageInputs, report_json: Path, report_md: Path,
     return result
 
 
-def single_row_p95_ms(model: Any, prep: Preprocessor, signature: dict[str, Any],
+def single_row_p95_ms(model: Any, prep: Preprocessor, signature: CompiledSignature,
                       features: pd.DataFrame, samples: int) -> float:
     """p95 of single-row predictions through validation, preprocessing and the model."""
     import numpy as np

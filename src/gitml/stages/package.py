@@ -19,7 +19,7 @@ from gitml.models import config_trusted_types
 from gitml.package.bundle import assemble
 from gitml.package.card import model_card
 from gitml.package.manifest import folder_size, sha256_file
-from gitml.package.signature import signature_from_contract
+from gitml.package.signature import Signature
 from gitml.utils.atomic import atomic_path
 from gitml.utils.dvc_hash import dir_md5, lock_params_sha256
 
@@ -61,7 +61,7 @@ def build_bundle(out: Path, cfg: Config, inputs: PackageInputs, gate: dict[str, 
     import pandas as pd
 
     contract = load_contract(inputs.contract)
-    signature = signature_from_contract(contract)
+    signature = Signature.from_contract(contract)
     split = cfg.package.reference_split
     records = pd.read_parquet(inputs.prepared_dir / f"{split}.parquet")
     reference = records.sample(n=min(cfg.package.reference_rows, len(records)), random_state=0)
@@ -71,7 +71,7 @@ def build_bundle(out: Path, cfg: Config, inputs: PackageInputs, gate: dict[str, 
              reference=reference, card=card, trusted_types=config_trusted_types(cfg.model))
 
 
-def build_metadata(cfg: Config, inputs: PackageInputs, signature: dict[str, Any],
+def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature,
                    gate: dict[str, Any] | None, gate_sha256: str | None = None) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
@@ -83,8 +83,8 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: dict[str, Any]
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(),
         "model": {"family": model_info["family"], "format": model_info.get("format")},
-        "classes": signature["outputs"]["classes"],
-        "inputs": [c["name"] for c in signature["inputs"]],
+        "classes": list(signature.classes),
+        "inputs": signature.features,
         "data": {"name": cfg.data.name, "rows": summary.get("rows", {}), **lock_hashes(inputs.lock)},
         "params": OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
         "metrics": json.loads(inputs.metrics.read_text()),

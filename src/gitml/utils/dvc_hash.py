@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,16 @@ def dir_md5(folder: str | Path) -> str:
         'fc0df446d539ad2aa369b5aad3ca03de.dir'
     """
     folder = Path(folder)
-    entries = sorted(
-        ({"md5": file_md5(p), "relpath": p.relative_to(folder).as_posix()}
-         for p in folder.rglob("*") if p.is_file()),
-        key=lambda entry: entry["relpath"],
-    )
+    return _tree_md5({p.relative_to(folder).as_posix(): file_md5(p) for p in folder.rglob("*") if p.is_file()})
+
+
+def files_md5(files: Mapping[str, bytes]) -> str:
+    """:func:`dir_md5` of a folder given as ``{relative path: bytes}`` (bytes already read and verified)."""
+    return _tree_md5({name: hashlib.md5(data, usedforsecurity=False).hexdigest() for name, data in files.items()})
+
+
+def _tree_md5(md5s: Mapping[str, str]) -> str:
+    entries = [{"md5": md5, "relpath": relpath} for relpath, md5 in sorted(md5s.items())]
     listing = json.dumps(entries, sort_keys=True).encode("utf-8")
     return hashlib.md5(listing, usedforsecurity=False).hexdigest() + ".dir"
 
