@@ -53,7 +53,7 @@ def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config
         )
     # Hydra lets `+key=value` into a structured node; the schema check that stages apply
     # to params.yaml catches that (and cross-field rules) here already.
-    validate_config(to_plain(cfg), source=str(Path(conf_dir) / f"{config_name}.yaml"))
+    validate_config(to_plain(cfg), source=str(Path(conf_dir) / f"{config_name}.yaml"), overrides=overrides)
     return cfg
 
 

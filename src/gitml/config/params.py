@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.errors import config_error_from, source_with_overrides
-from gitml.config.rules import config_problems, drift_problems
+from gitml.config.rules import config_problems
 from gitml.config.schema import MODEL_SCHEMAS, Config
 from gitml.errors import ConfigError
 
 # monitor/check.py validates its CLI options with the drift rules it imports from here.
-__all__ = ["PARAMS_FILE", "check_semantics", "drift_problems", "load_params", "validate_config"]
+__all__ = ["PARAMS_FILE", "check_semantics", "load_params", "validate_config"]
 
 PARAMS_FILE = "params.yaml"
 

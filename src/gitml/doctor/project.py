@@ -106,9 +106,14 @@ def check_params_valid(ctx: Context) -> list[Check]:
         return [problem("fail", "config", "params", f"{ctx.params_file} not found", "gitml config compose")]
     if isinstance(exc, ConfigError) and exc.problem.startswith("not valid YAML"):
         ctx.skip.add("config sync")
-    key = f"'{exc.key}' " if isinstance(exc, ConfigError) and exc.key else ""
+    key = f"{_keys(exc)} " if isinstance(exc, ConfigError) else ""
     return [problem("fail", "config", "params", str(exc),
                     f"correct {key}in conf/ and run `gitml config compose` (do not edit {ctx.params_file.name})")]
+
+
+def _keys(exc: Any) -> str:
+    """The keys a ConfigError names, quoted: every problem's, not only the first."""
+    return ", ".join(dict.fromkeys(f"'{key}'" for key, _ in exc.problems if key))
 
 
 def check_params_sync(ctx: Context) -> list[Check]:
@@ -118,7 +123,7 @@ def check_params_sync(ctx: Context) -> list[Check]:
     try:
         check_params(ctx.conf_dir, ctx.params_file)
     except ConfigError as exc:  # conf/ itself does not compose
-        key = f"'{exc.key}' in " if exc.key else ""
+        key = f"{_keys(exc)} in " if exc.key else ""
         return [problem("fail", "config", "sync", f"conf/ does not compose: {exc}", f"correct {key}{exc.file}")]
     except ParamsOutOfSync as exc:
         shown = "; ".join(exc.diff[:3]) + (f"; and {len(exc.diff) - 3} more" if len(exc.diff) > 3 else "")
