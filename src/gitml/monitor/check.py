@@ -237,14 +237,12 @@ def load_drift_config(
 
 
 def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> None:
-    """Rules the schema's types cannot express (:func:`gitml.config.params.drift_problems`); every failure is named."""
-    from gitml.config.params import drift_problems
+    """Rules the schema's types cannot express (:func:`gitml.config.rules.drift_problems`); every failure is named."""
+    from gitml.config.rules import drift_problems
 
     problems = drift_problems(cfg)
     if problems:
-        key, problem = problems[0]
-        more = "; ".join(f"'{k}': {p}" for k, p in problems[1:])
-        raise ConfigError(source, key, problem + (f" Also: {more}" if more else ""))
+        raise ConfigError.of(source, problems)
 
 
 # ------------------------------------------------------------------------- inputs
