@@ -97,18 +97,19 @@ def package_inputs(
     contract: str | Path = "data/contract.json", metrics: str | Path = "reports/metrics.json",
     data_summary: str | Path = "reports/data.json", lock: str | Path = "dvc.lock",
 ):
-    """The inputs the gate and package stages read, as one typed object."""
-    from gitml.stages.package import PackageInputs
+    """The pipeline outputs the package stage builds the bundle from, as one typed object."""
+    from gitml.package.build import PackageInputs
 
     return PackageInputs(Path(model_dir), Path(prepared_dir), Path(contract), Path(metrics),
                          Path(data_summary), Path(lock))
 
 
-def gate(params_file: str | Path, inputs: Any, report_json: str | Path, report_md: str | Path):
-    """Stage ``gate``: evaluate every rule and write reports/gate.json and gate.md."""
+def gate(params_file: str | Path, bundle_dir: str | Path, prepared_dir: str | Path, report_json: str | Path,
+         report_md: str | Path):
+    """Stage ``gate``: judge the packaged bundle on every rule; write reports/gate.json and gate.md."""
     from gitml.stages.gate import gate as run
 
-    return run(load_params(params_file), inputs, Path(report_json), Path(report_md))
+    return run(load_params(params_file), Path(bundle_dir), Path(prepared_dir), Path(report_json), Path(report_md))
 
 
 def gate_verify(report: str | Path = "reports/gate.json", params_file: str | Path = "params.yaml") -> str:
@@ -118,11 +119,35 @@ def gate_verify(report: str | Path = "reports/gate.json", params_file: str | Pat
     return verify_gate(Path(report), load_params(params_file))
 
 
-def package(params_file: str | Path, inputs: Any, gate_report: str | Path | None, out_dir: str | Path) -> Path:
-    """Stage ``package``: write the bundle atomically."""
+def package(params_file: str | Path, inputs: Any, out_dir: str | Path) -> Path:
+    """Stage ``package``: write the bundle atomically (the gate judges it next)."""
     from gitml.stages.package import package as run
 
-    return run(load_params(params_file), inputs, Path(gate_report) if gate_report else None, out_dir)
+    return run(load_params(params_file), inputs, out_dir)
+
+
+def deploy(target: str | Path, version: str, bundle: str | Path | None = None, gate_file: str | Path | None = None,
+           allow_failed_gate: bool = False, params_file: str | Path = "params.yaml",
+           repo: str | Path = ".") -> tuple[str, list[str]]:
+    """Publish ``bundle`` as ``version`` into ``target`` (or, without one, point back at ``version``).
+
+    The bundle must be admitted by its gate verdict (serve/deployment.py ``gate_evidence``);
+    with ``allow_failed_gate`` it is published anyway and the problems come back to be shown.
+    Returns a one-line summary and those problems.
+    """
+    from gitml.package.bundle import load_bundle as load
+    from gitml.serve.deployment import activate, gate_evidence, publish
+
+    if bundle is None:
+        activate(target, version)
+        return f"{target}/current.json -> {version}", []
+    params = Path(params_file)
+    model = load_params(params).registry.model if params.is_file() else None
+    evidence = gate_evidence(version, Path(gate_file) if gate_file else None, Path(repo), model)
+    loaded = load(bundle, model=False)
+    ignored = evidence.problems(loaded) if allow_failed_gate else []
+    path = publish(loaded, target, version, gate=None if allow_failed_gate else evidence)
+    return f"published {bundle} as {version}: {path}; {target}/current.json -> {version}", ignored
 
 
 def load_bundle(path: str | Path):

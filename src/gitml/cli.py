@@ -220,21 +220,21 @@ def evaluate(
 @gate_app.command("run")
 def gate_run(
     params: ParamsOpt = Path("params.yaml"),
+    bundle: Annotated[Path, typer.Option(help="Packaged bundle to judge (verified first).")] = Path("models/bundle"),
     data: PreparedOpt = Path("data/prepared"),
-    model: ModelDirOpt = Path("models/model"),
-    contract: ContractOpt = Path("data/contract.json"),
-    metrics: MetricsInOpt = Path("reports/metrics.json"),
-    data_summary: DataSummaryOpt = Path("reports/data.json"),
     report: Annotated[Path, typer.Option(help="Gate result (JSON) to write.")] = Path("reports/gate.json"),
     markdown: Annotated[Path, typer.Option(help="Gate table (markdown) to write.")] = Path("reports/gate.md"),
 ) -> None:
-    """Stage: check every gate rule (gate.*) and write the verdict; never fails the pipeline.
+    """Stage: judge the packaged bundle on every gate rule (gate.*) and write the verdict; never fails the pipeline.
+
+    The verdict names the bundle it judged (its id and manifest sha256): promote, fetch and
+    deploy accept a bundle only with a passing verdict that names it.
 
     Example: gitml gate run && gitml gate verify
     """
     from gitml import api
 
-    api.gate(params, api.package_inputs(model, data, contract, metrics, data_summary), report, markdown)
+    api.gate(params, bundle, data, report, markdown)
 
 
 @gate_app.command("verify")
@@ -259,7 +259,6 @@ def package(
     contract: ContractOpt = Path("data/contract.json"),
     metrics: MetricsInOpt = Path("reports/metrics.json"),
     data_summary: DataSummaryOpt = Path("reports/data.json"),
-    gate: Annotated[Path, typer.Option(help="Gate result to record in the metadata.")] = Path("reports/gate.json"),
     out: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("models/bundle"),
 ) -> None:
     """Stage: assemble the verified bundle (model, signature, metadata, reference, card, manifest).
@@ -268,7 +267,7 @@ def package(
     """
     from gitml import api
 
-    api.package(params, api.package_inputs(model, data, contract, metrics, data_summary), gate, out)
+    api.package(params, api.package_inputs(model, data, contract, metrics, data_summary), out)
 
 
 @app.command()

@@ -34,8 +34,9 @@ def test_threshold_above_reach_fails_the_gate_naming_the_rule_and_promote_refuse
     failed = [r["rule"] for r in report["rules"] if r["verdict"] == "fail"]
     assert failed == ["test.roc_auc >= 0.99999"]
     assert "test.roc_auc >= 0.99999" in (project / "reports/gate.md").read_text()
-    metadata = json.loads((project / "models/bundle/metadata.json").read_text())
-    assert metadata["gate"]["verdict"] == "fail"
+    bundle = load_bundle(project / "models/bundle")  # the verdict names the bundle it judged
+    assert report["bundle"] == {"id": bundle.id, "manifest_sha256": bundle.manifest_sha256}
+    assert "Running stage 'package'" not in out.stdout  # gate params do not rebuild the bundle
 
     verify = run("gitml", "gate", "verify", cwd=project, check=False)
     assert verify.returncode == 1 and "test.roc_auc >= 0.99999" in verify.stderr

@@ -6,7 +6,6 @@ Real git (a bare ``origin``), real DVC (a local remote), one published world cop
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gitml.package.bundle import load_bundle
 from gitml.package.manifest import write_manifest
 from gitml.registry.chain import verify_chain
 from gitml.utils.dvc_hash import dir_md5, lock_out_md5, lock_params_sha256
@@ -83,9 +83,10 @@ def test_the_bundle_records_what_dvc_lock_and_the_gate_hold(published):
     assert dir_md5(bundle / "model") == provenance["model_md5"] == trained
     assert provenance["prepared_md5"] == lock_out_md5(recorded, "prepare", "data/prepared")
     assert provenance["params_sha256"] == lock_params_sha256(recorded)
-    gate_bytes = (project / "reports/gate.json").read_bytes()
-    assert provenance["gate_sha256"] == hashlib.sha256(gate_bytes).hexdigest()
-    assert json.loads(gate_bytes)["model"]["md5"] == trained
+    verdict = json.loads((project / "reports/gate.json").read_text())
+    loaded = load_bundle(bundle)  # the gate judged this very bundle, after it was packaged
+    assert verdict["bundle"] == {"id": loaded.id, "manifest_sha256": loaded.manifest_sha256}
+    assert verdict["model"]["md5"] == loaded.model_md5 == trained
     assert trained in (project / "reports/gate.md").read_text()
     assert verify_chain(project, head(project), bundle, remote="origin") == []
 
@@ -119,18 +120,19 @@ def test_a_swapped_bundle_committed_with_dvc_commit_is_refused_by_promote_and_fe
     assert not out.exists()  # the refused bundle never became visible
 
 
-def test_a_gate_verdict_for_another_model_is_refused(published):
+def test_a_gate_verdict_for_another_model_or_bundle_is_refused(published):
     project = published
     report = project / "reports/gate.json"
     verdict = json.loads(report.read_text())
     verdict["model"]["md5"] = "0" * 32 + ".dir"  # a pass that some other model earned
+    verdict["bundle"]["manifest_sha256"] = "1" * 64  # ... packaged as some other bundle
     report.write_text(json.dumps(verdict, indent=2) + "\n")
-    run("dvc", "commit", "-q", "-f", "package", cwd=project)
+    run("dvc", "commit", "-q", "-f", "gate", cwd=project)
     commit_and_push(project, "gate verdict from elsewhere")
 
     problems = verify_chain(project, head(project), project / "models/bundle")
     assert any(f"judged model {'0' * 32}.dir, not this bundle's model" in p for p in problems), problems
-    assert any("has sha256" in p for p in problems)  # nor the verdict the bundle was packaged with
+    assert any(f"(manifest {'1' * 16}), not this bundle" in p for p in problems), problems
     refused = run("gitml", "promote", "--stage", "staging", "--push", cwd=project, check=False)
     assert refused.returncode == 1 and "judged model" in refused.stderr
     assert remote_tags(project) == set()
@@ -187,23 +189,21 @@ def test_a_local_promotion_survives_a_sync_and_a_deletion_reaches_a_clone(publis
     assert stage_version(project, "model", "prod") is not None  # the unpushed local one is kept
 
 
-def test_deploy_refuses_a_bundle_whose_gate_failed_or_judged_another_model(published, tmp_path):
+def test_deploy_refuses_a_bundle_whose_gate_failed_or_judged_another_bundle(published, tmp_path):
     project = published
     bundle = project / "models/bundle"
-
-    def failed(copy: Path) -> None:
-        metadata = json.loads((copy / "metadata.json").read_text())
-        metadata["gate"]["verdict"] = "fail"
-        metadata["gate"]["rules"][0]["verdict"] = "fail"
-        (copy / "metadata.json").write_text(json.dumps(metadata))
-
-    cases = {
-        "gate verdict is 'fail'": forged_bundle(bundle, tmp_path / "failed", failed),
-        "its gate verdict judged model": forged_bundle(bundle, tmp_path / "swapped", swap_model),
+    verdict = json.loads((project / "reports/gate.json").read_text())
+    failed = tmp_path / "failed-gate.json"
+    failed.write_text(json.dumps({**verdict, "verdict": "fail",
+                                  "rules": [{**verdict["rules"][0], "verdict": "fail"}]}))
+    swapped = forged_bundle(bundle, tmp_path / "swapped", swap_model)
+    cases = {  # (bundle, extra options): the message
+        "gate verdict in reports/gate.json judged bundle": (swapped, []),
+        f"gate verdict in {failed} is 'fail'": (bundle, ["--gate", str(failed)]),
     }
     target = tmp_path / "deploy"
-    for message, forged in cases.items():
-        refused = run("gitml", "deploy", "--bundle", forged, "--target", target, "--version", "v1",
+    for message, (candidate, options) in cases.items():
+        refused = run("gitml", "deploy", "--bundle", candidate, "--target", target, "--version", "v1", *options,
                       cwd=project, check=False)
         assert refused.returncode == 1 and message in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr

@@ -52,5 +52,5 @@ def test_a_signature_round_trips_and_a_malformed_one_names_the_file(bundle_dir, 
     data["inputs"][0]["dtype"] = "complex"
     (broken / "signature.json").write_text(json.dumps(data))
     write_manifest(broken)
-    with pytest.raises(BundleError, match="signature.json.*dtype 'complex'"):
+    with pytest.raises(BundleError, match=r"signature\.json.*dtype 'complex'"):
         load_bundle(broken)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 from gitml.gate.rules import GateResult
 from gitml.utils.atomic import write_json, write_text
+
+if TYPE_CHECKING:
+    from gitml.package.bundle import Bundle
 
 # U+2796 HEAVY MINUS SIGN, escaped so it is not mistaken for a hyphen.
 _ICONS = {"pass": "✅ pass", "fail": "❌ fail", "skip": "\u2796 skip"}
@@ -23,7 +27,7 @@ def _value(value: float | None) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
-def to_markdown(result: GateResult, model_md5: str | None = None) -> str:
+def to_markdown(result: GateResult, bundle: Bundle | None = None) -> str:
     """The verdict as a heading, then one table row per rule.
 
     Example:
@@ -40,8 +44,9 @@ def to_markdown(result: GateResult, model_md5: str | None = None) -> str:
         context = f"Compared with the champion `{result.champion_version}`."
     else:
         context = "No champion to compare with."
-    if model_md5:
-        context += f" Judged the model `{_cell(model_md5)}` (md5 of models/model, as dvc.lock records it)."
+    if bundle is not None:
+        context += (f" Judged the bundle `{_cell(bundle.id)}` (manifest sha256 `{bundle.manifest_sha256[:16]}`, "
+                    f"model md5 `{_cell(bundle.model_md5)}` as dvc.lock records models/model).")
     lines = [
         heading, "", context, "",
         "| Rule | Value | Bound | Verdict | Reason |",
@@ -58,15 +63,44 @@ def to_markdown(result: GateResult, model_md5: str | None = None) -> str:
 
 def write_report(
     result: GateResult, json_path: str | os.PathLike[str], md_path: str | os.PathLike[str],
-    model_md5: str | None = None,
+    bundle: Bundle | None = None,
 ) -> None:
     """Write ``result`` as JSON to ``json_path`` and as Markdown to ``md_path``, atomically.
 
-    ``model_md5`` (DVC's hash of the judged model folder) goes into the JSON as
-    ``model.md5``: the verdict names the model it judged, so it cannot vouch for another.
+    The JSON names the ``bundle`` it judged (``bundle.id``, ``bundle.manifest_sha256``) and
+    its model (``model.md5``, DVC's hash): :func:`verdict_problems` admits no other bundle.
     """
     verdict = result.to_dict()
-    if model_md5 is not None:
-        verdict["model"] = {"md5": model_md5}
+    if bundle is not None:
+        verdict["bundle"] = {"id": bundle.id, "manifest_sha256": bundle.manifest_sha256}
+        verdict["model"] = {"md5": bundle.model_md5}
     write_json(json_path, verdict)
-    write_text(md_path, to_markdown(result, model_md5))
+    write_text(md_path, to_markdown(result, bundle))
+
+
+def verdict_problems(verdict: Any, bundle: Bundle, where: str) -> list[str]:
+    """Why the gate verdict ``verdict`` (parsed gate.json, from ``where``) does not admit ``bundle``.
+
+    Empty when it is a pass that names this very bundle (its manifest) and its model. The
+    one rule promote, fetch (registry/chain.py) and deploy apply.
+    """
+    if not isinstance(verdict, dict):
+        return [f"{where} is not a gate verdict"]
+    problems = []
+    if verdict.get("verdict") != "pass":
+        failed = [str(r.get("rule")) for r in verdict.get("rules") or [] if isinstance(r, dict) and r.get("verdict") == "fail"]
+        problems.append(f"the gate verdict in {where} is '{verdict.get('verdict')}' "
+                        f"(failed: {'; '.join(failed) or 'unknown'})")
+    judged: dict[str, Any] = verdict["bundle"] if isinstance(verdict.get("bundle"), dict) else {}
+    model: dict[str, Any] = verdict["model"] if isinstance(verdict.get("model"), dict) else {}
+    if not judged.get("manifest_sha256"):
+        problems.append(f"the gate verdict in {where} names no bundle it judged (bundle.manifest_sha256): "
+                        "rerun the gate (`dvc repro gate`)")
+    elif judged["manifest_sha256"] != bundle.manifest_sha256:
+        problems.append(f"the gate verdict in {where} judged bundle {judged.get('id')} (manifest "
+                        f"{str(judged['manifest_sha256'])[:16]}), not this bundle {bundle.id} "
+                        f"(manifest {bundle.manifest_sha256[:16]})")
+    if model.get("md5") is not None and model["md5"] != bundle.model_md5:
+        problems.append(f"the gate verdict in {where} judged model {model['md5']}, not this bundle's model "
+                        f"{bundle.model_md5}")
+    return problems

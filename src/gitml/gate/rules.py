@@ -42,7 +42,8 @@ class ChampionEvidence:
     version: str
     y: np.ndarray  # label codes
     proba_challenger: np.ndarray
-    proba_champion: np.ndarray
+    proba_champion: np.ndarray | None  # None when the champion could not be scored (``problem`` says why)
+    problem: str | None = None
 
 
 @dataclass
@@ -231,6 +232,8 @@ def _champion_result(cfg: GateConfig, champion: ChampionEvidence | None) -> Rule
         name = f"champion {metric} ({phrase} {against} by > {rule.abs_tolerance:g})"
         return RuleResult(name, "champion", None, "n/a", "fail", reason)
 
+    if champion.problem is not None or champion.proba_champion is None:
+        return fail(f"the champion could not be scored: {champion.problem}")
     if mode not in ("not_worse", "better"):
         return fail(f"gate.champion.mode is '{mode}'; allowed: not_worse, better.")
     try:
@@ -281,6 +284,8 @@ def _significance_result(cfg: GateConfig, champion: ChampionEvidence | None) -> 
     def result(verdict: str, reason: str, value: float | None = None) -> RuleResult:
         return RuleResult(name, "significance", value, bound, verdict, reason)
 
+    if champion.problem is not None or champion.proba_champion is None:
+        return result("fail", f"the champion could not be scored: {champion.problem}")
     if test not in ("bootstrap", "mcnemar"):
         return result("fail", f"gate.significance.test is '{test}'; allowed: bootstrap, mcnemar.")
     if mode not in ("not_worse", "better"):

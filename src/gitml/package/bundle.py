@@ -98,6 +98,11 @@ class Bundle:
         return list(self.signature.classes)
 
     @property
+    def manifest_sha256(self) -> str:
+        """The manifest's own checksum: one value that changes with any byte of any file."""
+        return str(self.manifest["self_sha256"])
+
+    @property
     def size_bytes(self) -> int:
         """The size of the bundle's files, as its manifest lists them."""
         return sum(int(entry.get("bytes", 0)) for entry in self.manifest["files"].values())

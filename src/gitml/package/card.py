@@ -11,7 +11,6 @@ def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) ->
     metrics = metadata.get("metrics", {})
     test = metrics.get("test", {})
     data = metadata.get("data", {})
-    gate = metadata.get("gate") or {}
     lines = [
         f"# Model card: {metadata['name']}",
         "",
@@ -27,7 +26,8 @@ def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) ->
         "",
         f"Data set `{data.get('name')}`: {data.get('rows', {}).get('total', '?')} rows "
         f"(train {data.get('rows', {}).get('train', '?')}, validation {data.get('rows', {}).get('val', '?')}, "
-        f"test {data.get('rows', {}).get('test', '?')}); prepared data md5 `{data.get('prepared_md5')}`.",
+        f"test {data.get('rows', {}).get('test', '?')}); prepared data md5 "
+        f"`{(metadata.get('provenance') or {}).get('prepared_md5')}`.",
         f"Inputs: {len(metadata.get('inputs', []))} columns; classes: {metadata.get('classes')}.",
         "",
         "## Metrics (held-out test split)",
@@ -42,14 +42,9 @@ def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) ->
             auc = values.get("roc_auc")
             lines.append(f"| {group} | {values['n']} | {values['accuracy']:.4f} | "
                          f"{'n/a' if auc is None else f'{auc:.4f}'} |")
-    lines += ["", "## Gate", ""]
-    if gate:
-        lines.append(f"Verdict: **{gate.get('verdict', '?').upper()}**"
-                     + (f" against champion {gate['champion_version']}" if gate.get("champion_version") else "")
-                     + ".")
-        for rule in gate.get("rules", []):
-            lines.append(f"- {rule['verdict']}: {rule['rule']} — {rule['reason']}")
-    else:
-        lines.append("No gate result was recorded.")
+    lines += ["", "## Gate", "",
+              "The gate judges this bundle after it is packaged: its verdict is `reports/gate.md` at the "
+              "bundle's commit, and it names this bundle's manifest. The registry promotes, and "
+              "`gitml deploy` publishes, only a bundle whose verdict there is a pass."]
     lines += ["", "## Limitations", "", limitations.strip(), ""]
     return "\n".join(lines)

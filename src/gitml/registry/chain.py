@@ -5,8 +5,8 @@ A bundle is what a stage built only if, at the commit it is promoted or fetched 
 (a) its ``model/`` folder hashes (DVC's own ``.dir`` md5) to the train stage's
     ``models/model`` output in dvc.lock, and its recorded provenance (model, prepared
     data, params) agrees with dvc.lock;
-(b) ``reports/gate.json`` says pass, names that same model, and is byte for byte the
-    verdict the bundle was packaged with (its sha256);
+(b) ``reports/gate.json`` there says pass and names this very bundle (its manifest's
+    sha256, so any changed byte of any file breaks the link) and its model;
 (c) with a remote: the commit is reachable from the remote's default branch, so nothing
     that no branch holds (an unreviewed, unpushed commit) reaches a stage.
 
@@ -16,7 +16,6 @@ train stage's output, which only training writes, and (b) at the gate that judge
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
@@ -68,7 +67,7 @@ def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, rem
                 problems.append(f"the bundle's metadata records provenance.{key} {provenance.get(key)}, "
                                 f"but at {short} it is {expected}")
 
-    problems += _gate_problems(repo, commit, model, provenance)
+    problems += _gate_problems(repo, commit, bundle)
     if remote:
         problem = unreachable(repo, commit, remote)
         if problem:
@@ -129,7 +128,7 @@ def default_branch(repo: str | Path, remote: str, timeout: float = 60) -> str | 
 def _lock_at(repo: str | Path, commit: str, problems: list[str]) -> dict[str, Any] | None:
     import yaml
 
-    raw = _file_at(repo, commit, LOCK)
+    raw = file_at(repo, commit, LOCK)
     if raw is None:
         problems.append(f"commit {commit[:10]} has no {LOCK}")
         return None
@@ -141,34 +140,21 @@ def _lock_at(repo: str | Path, commit: str, problems: list[str]) -> dict[str, An
     return lock if isinstance(lock, dict) else {}
 
 
-def _gate_problems(repo: str | Path, commit: str, model: str | None, provenance: dict[str, Any] | None) -> list[str]:
-    short = commit[:10]
-    raw = _file_at(repo, commit, GATE_REPORT)
+def _gate_problems(repo: str | Path, commit: str, bundle: Bundle) -> list[str]:
+    from gitml.gate.report import verdict_problems
+
+    where = f"{GATE_REPORT} at {commit[:10]}"
+    raw = file_at(repo, commit, GATE_REPORT)
     if raw is None:
-        return [f"commit {short} has no gate verdict {GATE_REPORT}"]
-    problems = []
+        return [f"commit {commit[:10]} has no gate verdict {GATE_REPORT}"]
     try:
         verdict = json.loads(raw)
     except ValueError as exc:
-        return [f"{GATE_REPORT} at {short} is not JSON ({exc})"]
-    if not isinstance(verdict, dict):
-        return [f"{GATE_REPORT} at {short} is not a gate verdict"]
-    if verdict.get("verdict") != "pass":
-        failed = [str(r.get("rule")) for r in verdict.get("rules", []) if isinstance(r, dict) and r.get("verdict") == "fail"]
-        problems.append(f"the gate verdict at {short} is '{verdict.get('verdict')}' (failed: {'; '.join(failed) or 'unknown'})")
-    judged = (verdict.get("model") or {}).get("md5") if isinstance(verdict.get("model"), dict) else None
-    if judged is None:
-        problems.append(f"{GATE_REPORT} at {short} names no model it judged (model.md5): rerun the gate")
-    elif model is not None and judged != model:
-        problems.append(f"the gate verdict at {short} judged model {judged}, not this bundle's model {model}")
-    digest = hashlib.sha256(raw).hexdigest()
-    if provenance is not None and provenance.get("gate_sha256") != digest:
-        problems.append(f"the bundle was packaged with gate verdict sha256 {provenance.get('gate_sha256')}, "
-                        f"but {GATE_REPORT} at {short} has sha256 {digest}")
-    return problems
+        return [f"{where} is not JSON ({exc})"]
+    return verdict_problems(verdict, bundle, where)
 
 
-def _file_at(repo: str | Path, commit: str, path: str) -> bytes | None:
+def file_at(repo: str | Path, commit: str, path: str) -> bytes | None:
     """The bytes of ``path`` at ``commit`` (exactly as committed), or None when there is none."""
     result = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", f"{commit}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None

@@ -73,34 +73,31 @@ def deploy(
     version: Annotated[str, typer.Option(help="Version to publish or point at, e.g. v1.2.0.")],
     bundle: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Bundle folder to publish; omit it to point back at an already published version.")] = None,
+    gate: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Gate verdict that must admit the bundle (default: reports/gate.json at the registered "
+             "VERSION's commit, else in the working tree).")] = None,
+    params: Annotated[Path, typer.Option(help="Composed parameters (registry.model).")] = Path("params.yaml"),
     allow_failed_gate: Annotated[bool, typer.Option(
-        "--allow-failed-gate", help="Publish even when the bundle's gate verdict is not a pass for its model "
+        "--allow-failed-gate", help="Publish even when the gate verdict does not admit the bundle "
         "(says so on stderr).")] = False,
 ) -> None:
     """Publish a bundle into a deployment folder and make it current (atomically).
 
     Copies the bundle to TARGET/versions/VERSION, verifies it, then replaces
-    TARGET/current.json. A bundle whose recorded gate verdict is not a pass for its own
-    model is refused unless --allow-failed-gate. Without --bundle, points current.json at
-    a published version (a rollback). Servers following TARGET swap within
+    TARGET/current.json. The bundle is refused unless a passing gate verdict names it (its
+    manifest sha256): the one at the registered VERSION's commit, or --gate FILE, or
+    reports/gate.json; --allow-failed-gate publishes anyway. Without --bundle, points
+    current.json at a published version (a rollback). Servers following TARGET swap within
     serve.follow_interval_seconds.
 
     Example: gitml deploy --bundle models/bundle --target /srv/gitml/model --version v1.2.0
     """
-    from gitml.serve.deployment import activate, gate_problems, publish
+    from gitml import api
 
-    if bundle is not None:
-        if allow_failed_gate:
-            from gitml.package.bundle import load_bundle
-
-            for problem in gate_problems(load_bundle(bundle, model=False)):
-                typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True,
-                            fg="yellow")
-        path = publish(bundle, target, version, require_passed_gate=not allow_failed_gate)
-        typer.echo(f"published {bundle} as {version}: {path}; {target}/current.json -> {version}")
-    else:
-        activate(target, version)
-        typer.echo(f"{target}/current.json -> {version}")
+    summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params)
+    for problem in ignored:
+        typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True, fg="yellow")
+    typer.echo(summary)
 
 
 def simulate(

@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from gitml.errors import BundleError, GitmlError
 from gitml.package.bundle import Bundle, load_bundle
@@ -78,26 +79,79 @@ def check_version(version: str) -> str:
     return version
 
 
-def publish(bundle_dir: str | Path, target: str | Path, version: str, require_passed_gate: bool = False) -> Path:
-    """Copy ``bundle_dir`` into ``<target>/versions/<version>``, verify it, then point current.json at it.
+@dataclass(frozen=True)
+class GateEvidence:
+    """The gate verdict a deploy is checked against, and where it was read."""
+
+    verdict: Any  # parsed gate.json; None when there is none
+    where: str
+
+    def problems(self, bundle: Bundle) -> list[str]:
+        """Why the verdict does not admit ``bundle`` (empty when it does: a pass naming this bundle)."""
+        from gitml.gate.report import verdict_problems
+
+        if self.verdict is None:
+            return [f"there is no gate verdict at {self.where} (run the pipeline's gate: `dvc repro`)"]
+        return verdict_problems(self.verdict, bundle, self.where)
+
+
+def gate_evidence(version: str, gate_file: Path | None = None, repo: Path = Path("."),
+                  model: str | None = None) -> GateEvidence:
+    """The verdict that must admit the bundle published as ``version``.
+
+    ``gate_file`` when given; else, when ``version`` of ``model`` is registered in ``repo``,
+    ``reports/gate.json`` at that version's commit (what the registry promoted it on); else
+    ``reports/gate.json`` in ``repo``'s working tree (the bundle ``dvc repro`` just judged).
+    """
+    from gitml.registry.chain import GATE_REPORT, file_at
+
+    if gate_file is None and model is not None:
+        from gitml.gitops.git import repo_root
+        from gitml.registry.tags import find_version
+
+        try:
+            found = find_version(repo_root(repo), model, version)
+        except GitmlError:
+            found = None
+        if found is not None:
+            where = f"{GATE_REPORT} at {found.commit[:10]} ({model} {version})"
+            return GateEvidence(_json_or_none(file_at(repo, found.commit, GATE_REPORT), where), where)
+    path = gate_file if gate_file is not None else repo / GATE_REPORT
+    raw = path.read_bytes() if path.is_file() else None
+    return GateEvidence(_json_or_none(raw, str(path)), str(path))
+
+
+def _json_or_none(raw: bytes | None, where: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise DeploymentError(f"The gate verdict {where} is not JSON ({exc}).") from exc
+
+
+def publish(bundle: Bundle | str | Path, target: str | Path, version: str, gate: GateEvidence | None = None) -> Path:
+    """Copy the bundle into ``<target>/versions/<version>``, verify it, then point current.json at it.
 
     Publishing the same bundle under the same version again only moves the pointer;
     a different bundle under a published version is refused (versions are immutable).
-    With ``require_passed_gate`` (what ``gitml deploy`` asks for), a bundle whose recorded
-    gate verdict is not a pass for its own model is refused (:func:`gate_problems`).
+    With ``gate`` (what ``gitml deploy`` passes), a bundle the verdict does not admit is
+    refused (:meth:`GateEvidence.problems`).
 
     Example:
         >>> publish("models/bundle", "/srv/gitml/model", "v1.2.0")
         PosixPath('/srv/gitml/model/versions/v1.2.0')
     """
     check_version(version)
-    source, target = Path(bundle_dir), Path(target)
-    try:
-        bundle = load_bundle(source, model=False)
-    except BundleError as exc:
-        raise DeploymentError(f"Refusing to publish '{source}': {exc}") from exc
-    if require_passed_gate:
-        problems = gate_problems(bundle)
+    target = Path(target)
+    if not isinstance(bundle, Bundle):
+        try:
+            bundle = load_bundle(bundle, model=False)
+        except BundleError as exc:
+            raise DeploymentError(f"Refusing to publish '{bundle}': {exc}") from exc
+    source = bundle.path
+    if gate is not None:
+        problems = gate.problems(bundle)
         if problems:
             raise DeploymentError(f"Refusing to publish '{source}': " + "; ".join(problems)
                                   + ". Deploy only what the gate passed.")
@@ -113,28 +167,6 @@ def publish(bundle_dir: str | Path, target: str | Path, version: str, require_pa
     _point(target, version)
     log.info("published %s as %s in %s", source, version, target)
     return dest
-
-
-def gate_problems(bundle: Bundle) -> list[str]:
-    """Why the gate verdict the bundle was packaged with does not let it be deployed (empty when it does).
-
-    The verdict must be pass and name the model in the bundle's own ``model/`` folder (DVC's
-    md5), so a verdict copied from another model does not count.
-    """
-    gate = bundle.metadata.get("gate")
-    if not isinstance(gate, dict):
-        return ["it records no gate verdict (it was packaged without `gitml gate run`)"]
-    problems = []
-    if gate.get("verdict") != "pass":
-        failed = [str(r.get("rule")) for r in gate.get("rules") or [] if isinstance(r, dict) and r.get("verdict") == "fail"]
-        problems.append(f"its gate verdict is '{gate.get('verdict')}' (failed: {'; '.join(failed) or 'unknown'})")
-    judged = gate.get("model", {}).get("md5") if isinstance(gate.get("model"), dict) else None
-    model = bundle.model_md5
-    if judged is None:
-        problems.append("its gate verdict names no model it judged (model.md5)")
-    elif judged != model:
-        problems.append(f"its gate verdict judged model {judged}, not the bundle's model {model}")
-    return problems
 
 
 def activate(target: str | Path, version: str) -> Pointer:

@@ -22,9 +22,9 @@ def train_bundle(work: Path, overrides: tuple[str, ...] = (), *, prepared: Path 
     """
     from gitml.config.compose import compose, to_plain
     from gitml.config.params import validate_config
+    from gitml.package.build import PackageInputs, package
     from gitml.stages.evaluate import evaluate
     from gitml.stages.ingest import ingest
-    from gitml.stages.package import PackageInputs, package
     from gitml.stages.prepare import prepare
     from gitml.stages.train import train
     from gitml.stages.validate import validate
@@ -47,6 +47,6 @@ def train_bundle(work: Path, overrides: tuple[str, ...] = (), *, prepared: Path 
     old = Path.cwd()
     os.chdir(work)  # git_state() looks at the working directory: keep it out of the checkout
     try:
-        return package(cfg, inputs, None, work / "models/bundle")
+        return package(cfg, inputs, work / "models/bundle").path
     finally:
         os.chdir(old)

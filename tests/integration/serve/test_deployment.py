@@ -127,9 +127,10 @@ def test_deploy_command_publishes_and_rolls_back(trained, tmp_path):
     def gitml(*args):
         return subprocess.run([sys.executable, "-m", "gitml", *map(str, args)], capture_output=True, text=True)
 
-    # These test bundles were packaged without a gate run: deploy refuses them unless told.
-    ungated = gitml("deploy", "--bundle", trained.mlp, "--target", target, "--version", "v1")
-    assert ungated.returncode == 1 and "records no gate verdict" in ungated.stderr, ungated.stderr
+    # These test bundles were never judged by a gate: deploy refuses them unless told.
+    ungated = gitml("deploy", "--bundle", trained.mlp, "--target", target, "--version", "v1",
+                    "--gate", tmp_path / "no-such-gate.json")
+    assert ungated.returncode == 1 and "there is no gate verdict at" in ungated.stderr, ungated.stderr
     assert not (target / POINTER).exists()
     out = gitml("deploy", "--bundle", trained.mlp, "--target", target, "--version", "v1", "--allow-failed-gate")
     assert out.returncode == 0 and "published" in out.stdout, out.stderr
