@@ -141,8 +141,9 @@ def deploy(target: str | Path, version: str, bundle: str | Path | None = None, g
     if bundle is None:
         activate(target, version)
         return f"{target}/current.json -> {version}", []
-    params = Path(params_file)
-    model = load_params(params).registry.model if params.is_file() else None
+    from gitml.config.params import load_params_or_defaults
+
+    model = load_params_or_defaults(params_file).registry.model
     evidence = gate_evidence(version, Path(gate_file) if gate_file else None, Path(repo), model)
     loaded = load(bundle, model=False)
     ignored = evidence.problems(loaded) if allow_failed_gate else []

@@ -146,3 +146,59 @@ class DriftCheckError(GitmlError):
 
 class RequestLogError(DriftCheckError):
     """The request or feedback log is missing, unreadable or lacks a needed column."""
+
+
+# ------------------------------------------------------------------ git, forge, registry
+
+
+class GitError(GitmlError):
+    """A git command failed."""
+
+
+class ForgeError(GitmlError):
+    """A forge (GitHub) request failed; the message never contains the token."""
+
+    def __init__(self, message: str, status: int | None = None):
+        from gitml.gitops.tokens import redact
+
+        self.status = status
+        super().__init__(redact(message))
+
+
+class PromotionError(GitmlError):
+    """A promotion was refused or could not be completed; the registry is as it was."""
+
+
+class GateFailed(GitmlError):
+    """The gate verdict is fail, or it was reached against a champion that is no longer current."""
+
+
+class RetrainError(GitmlError):
+    """The retraining pull request could not be prepared or pushed."""
+
+
+# ------------------------------------------------------------------ serving
+
+
+class DeploymentError(GitmlError):
+    """A deployment folder or pointer is missing, malformed, or a publish was refused."""
+
+
+class RequestError(GitmlError):
+    """A request the server refuses: HTTP status, one-line message, field-level problems.
+
+    Never reaches the CLI: the server answers it as a 4xx (serve/app.py).
+    """
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.problems, self.headers = status, message, problems or [], headers
+
+    @classmethod
+    def invalid(cls, problems: list[dict[str, str]], what: str = "input") -> RequestError:
+        from gitml.package.values import clip
+
+        return cls(400, f"The {what} does not match the model signature ({len(problems)} problem(s)).",
+                   [{"field": clip(p["field"], 80), "message": clip(p["message"], 400)} for p in problems[:50]])
+

@@ -6,6 +6,7 @@ never reads files of configuration itself.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from gitml.config.rules import config_problems
 from gitml.config.schema import MODEL_SCHEMAS, Config
 from gitml.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 # monitor/check.py validates its CLI options with the drift rules it imports from here.
-__all__ = ["PARAMS_FILE", "check_semantics", "load_params", "validate_config"]
+__all__ = ["PARAMS_FILE", "check_semantics", "has_data", "load_params", "load_params_or_defaults", "validate_config"]
 
 PARAMS_FILE = "params.yaml"
 
@@ -39,6 +42,29 @@ def load_params(params_file: str | Path = PARAMS_FILE) -> Config:
     except Exception as exc:
         raise ConfigError(str(path), None, f"not valid YAML: {exc}") from exc
     return validate_config(raw, source=str(path))
+
+
+def load_params_or_defaults(params_file: str | Path | None = None) -> Config:
+    """``params_file``; without one, ./params.yaml when present, else the schema's defaults.
+
+    For the commands that also run outside a project (serve, drift check, simulate,
+    deploy): the defaults fill the sections that have them (gate, package, registry, serve,
+    drift) and leave ``data``, ``model`` and ``trainer`` unset (:func:`has_data` tells). A
+    ``params_file`` that is named but missing is an error, as for :func:`load_params`.
+    """
+    if params_file is None and Path(PARAMS_FILE).is_file():
+        params_file = PARAMS_FILE
+    if params_file is not None:
+        return load_params(params_file)
+    log.info("no %s here: using the default settings", PARAMS_FILE)
+    return Config()
+
+
+def has_data(cfg: Config) -> bool:
+    """Does ``cfg`` hold a data section (a composed params file, not the bare defaults)?"""
+    from gitml.config.schema import DataConfig
+
+    return isinstance(cfg.data, DataConfig)
 
 
 def validate_config(raw: Any, source: str, overrides: Sequence[str] = ()) -> Config:

@@ -22,8 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from gitml.errors import GitmlError
-from gitml.gitops.tokens import redact, register_secret
+from gitml.errors import ForgeError
+from gitml.gitops.tokens import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,6 @@ _HINTS = {
     422: "GitHub refused the request as invalid (a pull request needs a head branch that exists on "
          "GitHub, differs from the base and has no open pull request yet)",
 }
-
-
-class ForgeError(GitmlError):
-    """A forge (GitHub) request failed; the message never contains the token."""
-
-    def __init__(self, message: str, status: int | None = None):
-        self.status = status
-        super().__init__(redact(message))
 
 
 @dataclass(frozen=True)

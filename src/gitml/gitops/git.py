@@ -5,11 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from gitml.errors import GitmlError
-
-
-class GitError(GitmlError):
-    """A git command failed."""
+from gitml.errors import GitError, GitmlError
 
 
 def git(repo: str | Path, *args: str, check: bool = True, strip: bool = True, timeout: float | None = None) -> str:

@@ -30,9 +30,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gitml.errors import GitmlError
+from gitml.errors import GitError, RetrainError
 from gitml.gitops.forge import Forge, PullRequest
-from gitml.gitops.git import GitError, git, repo_root
+from gitml.gitops.git import git, repo_root
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 BRANCH_PREFIX = "gitml/retrain/"
 REPORT_FILES = ("drift.json", "drift.md", "*.png")
 REPORT_PATH = "reports/drift"
-
-
-class RetrainError(GitmlError):
-    """The retraining pull request could not be prepared or pushed."""
 
 
 @dataclass(frozen=True)

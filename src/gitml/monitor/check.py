@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXIT_NO_DRIFT, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-PARAMS_FILE = "params.yaml"
 
 
 @dataclass
@@ -211,17 +210,10 @@ def load_drift_config(
     with the command-line overrides applied and checked."""
     import dataclasses
 
+    from gitml.config.params import load_params_or_defaults
     from gitml.config.schema import DetectorKind
 
-    if params_file is None and Path(PARAMS_FILE).is_file():
-        params_file = PARAMS_FILE
-    if params_file is not None:
-        from gitml.config.params import load_params
-
-        cfg = load_params(params_file).drift
-    else:
-        log.info("no %s here: using the default drift settings", PARAMS_FILE)
-        cfg = DriftConfig()
+    cfg = load_params_or_defaults(params_file).drift
     changes: dict[str, Any] = {}
     if detector is not None:
         allowed = [k.value for k in DetectorKind]

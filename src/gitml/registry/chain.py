@@ -22,8 +22,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from gitml.errors import ChainError
-from gitml.gitops.git import GitError, git
+from gitml.errors import ChainError, GitError
+from gitml.gitops.git import git
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from gitml.errors import TagSignatureError
-from gitml.gitops.git import GitError, git
+from gitml.errors import GitError, TagSignatureError
+from gitml.gitops.git import git
 
 
 def sign_tag(repo: str | Path, tag: str, allowed_signers: Path) -> None:

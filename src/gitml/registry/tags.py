@@ -13,15 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitml.errors import GitmlError
+from gitml.errors import GitmlError, PromotionError
 from gitml.gitops.git import git, show_file
 
 log = logging.getLogger(__name__)
 BUMPS = ("auto", "major", "minor", "patch")
-
-
-class PromotionError(GitmlError):
-    """A promotion was refused or could not be completed; the registry is as it was."""
 
 
 @dataclass

@@ -6,11 +6,7 @@ import json
 from pathlib import Path
 
 from gitml.config.schema import Config
-from gitml.errors import GitmlError
-
-
-class GateFailed(GitmlError):
-    """The gate verdict is fail, or it was reached against a champion that is no longer current."""
+from gitml.errors import GateFailed, GitmlError
 
 
 def verify_gate(report: Path, cfg: Config, repo: Path = Path(".")) -> str:

@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from gitml import __version__
+from gitml.errors import RequestError
 from gitml.serve import oip, openapi
 from gitml.serve.feedback import AUTH_REALM, bearer_matches, feedback_responses, parse_feedback
 from gitml.serve.formats import (
     ARROW_STREAM,
-    RequestError,
     arrow_answer,
     loads,
     media_type,

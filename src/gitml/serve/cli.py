@@ -109,7 +109,8 @@ def simulate(
     shift: Annotated[float, typer.Option(help="Covariate shift of the numeric columns, in standard deviations.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the row sampling (batch i uses seed + i).")] = 0,
     data: Annotated[Path, typer.Option(help="Prepared data folder (with --source test).")] = Path("data/prepared"),
-    params: Annotated[Path, typer.Option(help="Parameters file: label column, synthetic generator.")] = Path("params.yaml"),
+    params: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Parameters file: label column, synthetic generator (default: params.yaml when present).")] = None,
     feedback: Annotated[bool, typer.Option(
         "--feedback/--no-feedback", help="Post each batch's true labels to /feedback.")] = True,
 ) -> None:
@@ -127,11 +128,7 @@ def simulate(
 
 def _serve_config(params: Path | None) -> tuple[Any, Any]:
     """serve.* and registry.* from the params file; schema defaults when there is none."""
-    from gitml.config.params import load_params
-    from gitml.config.schema import RegistryConfig, ServeConfig
+    from gitml.config.params import load_params_or_defaults
 
-    path = params if params is not None else Path("params.yaml")
-    if params is None and not path.is_file():
-        return ServeConfig(), RegistryConfig()
-    loaded = load_params(path)
+    loaded = load_params_or_defaults(params)
     return loaded.serve, loaded.registry

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gitml.errors import BundleError, GitmlError
+from gitml.errors import BundleError, DeploymentError, GitmlError
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.package.manifest import verify_manifest
 from gitml.utils.atomic import atomic_path, write_text
@@ -32,10 +32,6 @@ from gitml.utils.atomic import atomic_path, write_text
 log = logging.getLogger(__name__)
 POINTER, VERSIONS = "current.json", "versions"
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-
-
-class DeploymentError(GitmlError):
-    """A deployment folder or pointer is missing, malformed, or a publish was refused."""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ import threading
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
+from gitml.errors import RequestError
 from gitml.package.values import clip
-from gitml.serve.formats import RequestError, bad
+from gitml.serve.formats import bad
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 TAG_CHARS = 8  # hex characters of the server tag and of the worker tag that open every request id

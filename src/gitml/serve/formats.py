@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from gitml.errors import InputValidationError
+from gitml.errors import InputValidationError, RequestError
 from gitml.package.signature import CompiledSignature
 from gitml.package.validation import validate_columns, validate_rows
 from gitml.package.values import clip
@@ -29,20 +29,6 @@ CSV_TYPES = ("text/csv", "application/csv")
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 ARROW_CSV_BYTES = 16_384  # larger CSV bodies are parsed by pyarrow (C, typed columns)
 MAX_NAMED = 5  # unknown column names a refusal names
-
-
-class RequestError(Exception):
-    """A request the server refuses: HTTP status, one-line message, field-level problems."""
-
-    def __init__(self, status: int, message: str, problems: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.problems, self.headers = status, message, problems or [], headers
-
-    @classmethod
-    def invalid(cls, problems: list[dict[str, str]], what: str = "input") -> RequestError:
-        return cls(400, f"The {what} does not match the model signature ({len(problems)} problem(s)).",
-                   [{"field": clip(p["field"], 80), "message": clip(p["message"], 400)} for p in problems[:50]])
 
 
 def bad(message: str, field_name: str = "(body)") -> RequestError:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from gitml.errors import RequestError
 from gitml.package.signature import CompiledSignature, InputColumn
 from gitml.package.validation import validate_columns
 from gitml.package.values import clip
-from gitml.serve.formats import Parsed, RequestError, bad, check_rows, loads, validated
+from gitml.serve.formats import Parsed, bad, check_rows, loads, validated
 
 if TYPE_CHECKING:
     import numpy as np

@@ -45,7 +45,7 @@ class SimulationResult:
 
 
 def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic", shift: float = 0.0,
-             seed: int = 0, data_dir: str | Path = "data/prepared", params_file: str | Path | None = "params.yaml",
+             seed: int = 0, data_dir: str | Path = "data/prepared", params_file: str | Path | None = None,
              feedback: bool = True, timeout: float = 30.0) -> SimulationResult:
     """Send ``batches`` batches of ``batch_rows`` rows to ``url`` (and their labels, with ``feedback``).
 
@@ -58,11 +58,16 @@ def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic",
         raise GitmlError(f"Unknown source '{source}'. Allowed: {', '.join(SOURCES)}.")
     if batches < 1 or batch_rows < 1:
         raise GitmlError("--batches and --batch-rows must be at least 1.")
+    from gitml.config.params import has_data, load_params_or_defaults
+
+    params = load_params_or_defaults(params_file)
+    data = params.data if has_data(params) else None
+    target = data.target if data is not None else "target"
     result = SimulationResult(url.rstrip("/"))
     started = time.perf_counter()
     with httpx.Client(base_url=result.url, timeout=timeout) as client:
-        inputs, target = _server_inputs(client), _target(params_file)
-        make = _synthetic(params_file, target, shift) if source == "synthetic" else _test_rows(data_dir, target, shift)
+        inputs = _server_inputs(client)
+        make = _synthetic(data, params_file, target, shift) if source == "synthetic" else _test_rows(data_dir, target, shift)
         for number in range(batches):
             frame = make(batch_rows, seed + number)
             _check_columns(frame, inputs, target, source)
@@ -83,32 +88,18 @@ def _server_inputs(client: Any) -> dict[str, str]:
     return {t["name"]: t["datatype"] for t in metadata["inputs"]}
 
 
-def _target(params_file: str | Path | None) -> str:
-    params = _params(params_file)
-    return params.data.target if params is not None else "target"
-
-
-def _params(params_file: str | Path | None) -> Any:
-    from gitml.config.params import load_params
-
-    if params_file is None or not Path(params_file).is_file():
-        return None
-    return load_params(params_file)
-
-
-def _synthetic(params_file: str | Path | None, target: str, shift: float) -> Any:
+def _synthetic(data: Any, params_file: str | Path | None, target: str, shift: float) -> Any:
     from gitml.config.schema import SourceKind
     from gitml.data.sources import generate_synthetic
 
-    params = _params(params_file)
-    if params is None or params.data.source.kind is not SourceKind.synthetic:
+    if data is None or data.source.kind is not SourceKind.synthetic:
         raise GitmlError(f"--source synthetic needs the params file of a model trained on data=synthetic "
-                         f"(got {params_file}: "
-                         f"{'missing' if params is None else 'data.source.kind=' + params.data.source.kind.name}). "
+                         f"(got {params_file or 'no params.yaml'}: "
+                         f"{'missing' if data is None else 'data.source.kind=' + data.source.kind.name}). "
                          "Use --source test for other data.")
     # The generator's class structure depends on its seed and size, so draw from exactly the
     # training configuration (plus the shift) and sample each batch from that pool.
-    pool = generate_synthetic(dataclasses.replace(params.data.source.synthetic, shift=shift), target)
+    pool = generate_synthetic(dataclasses.replace(data.source.synthetic, shift=shift), target)
 
     def make(rows: int, seed: int) -> pd.DataFrame:
         return pool.sample(n=rows, random_state=seed, replace=rows > len(pool)).reset_index(drop=True)
