@@ -27,7 +27,7 @@ def project(tmp_path_factory) -> Path:
     run("gitml", "config", "compose", "data=synthetic", "trainer=cpu", "trainer.epochs=3", cwd=project)
     run("dvc", "repro", cwd=project)
     bundle = load_bundle(project / "models/bundle")
-    features = [c["name"] for c in bundle.signature["inputs"]]
+    features = bundle.signature.features
     prepared = project / "data/prepared"
     current = pd.concat([pd.read_parquet(prepared / f"{s}.parquet") for s in ("val", "test")], ignore_index=True)
     moved = current.copy()
@@ -57,7 +57,7 @@ def test_drift_check_exit_codes_reports_and_detector_reuse(project):
     bundle_id = json.loads((project / "models/bundle/metadata.json").read_text())["bundle_id"]
     assert len(cached) == 2 and all(name.startswith(bundle_id) for name in cached)
 
-    moved = check(project, "moved", "reports/drift")
+    moved = check(project, "moved", "reports/drift", "--plots")
     assert moved.returncode == 1, moved.stderr
     assert "drift check: drift" in moved.stdout and "num_0" in moved.stdout
     out = project / "reports/drift"
@@ -69,6 +69,7 @@ def test_drift_check_exit_codes_reports_and_detector_reuse(project):
     assert (out / "drift.md").read_text().startswith("# Drift check: DRIFT")
     for plot in ("distributions.png", "p_values.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((project / "reports/drift-same").glob("*.png"))  # drawn only with --plots
 
     few = check(project, "few", "reports/drift-few")
     assert few.returncode == 2

@@ -1,6 +1,7 @@
-"""The drift report: ``drift.json`` for machines, ``drift.md`` for people, PNG plots for both.
+"""The drift report: ``drift.json`` for machines, ``drift.md`` for people, PNG plots when asked.
 
-Files in the report folder (each written atomically)::
+Files in the report folder (each written atomically; the PNGs only with ``plots``, as
+``gitml drift check --plots`` asks, since drawing them costs seconds of matplotlib)::
 
     drift.json          verdict, detector, window (with repeated rows dropped), schema change,
                         missing/infinite shares per feature, per-feature p-values and
@@ -39,11 +40,12 @@ def clear_report(out_dir: Path) -> None:
 
 
 def write_report(report: DriftReport, out_dir: Path, *, reference: pd.DataFrame,
-                 current: pd.DataFrame, top_features: int) -> list[Path]:
-    """Write every report file into ``out_dir``; return their paths (also kept in ``report.files``)."""
+                 current: pd.DataFrame, top_features: int, plots: bool = False) -> list[Path]:
+    """Write the report files into ``out_dir``, the PNG plots only with ``plots``; return
+    their paths (also kept in ``report.files``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    tested = report.features.features if report.features is not None else []
+    tested = report.features.features if report.features is not None and plots else []
     top = tested[: max(top_features, 0)]
     if top:
         files.append(plot_distributions(out_dir / DISTRIBUTIONS, top, reference, current))
