@@ -80,6 +80,16 @@ class DriftReport:
             return EXIT_ERROR
         return EXIT_DRIFT if self.is_drift else EXIT_NO_DRIFT
 
+    def input_summary(self) -> list[str]:
+        """Console lines on the input data: repeats dropped, features with missing or infinite values."""
+        lines = []
+        if self.window.get("duplicates_dropped"):
+            lines.append(f"input: {self.window['duplicates_dropped']} repeated row(s) dropped "
+                         f"({self.window['duplicates_conflicting']} with other values)")
+        flawed = [q for q in self.quality if q.missing or q.infinite]
+        shown = "; ".join(q.describe() for q in flawed[:5]) + (f"; and {len(flawed) - 5} more" if len(flawed) > 5 else "")
+        return lines + ([f"input: {shown}"] if flawed else [])
+
     @property
     def reasons(self) -> list[str]:
         """One sentence per schema difference, per feature past the limit, or per detector that found drift."""
@@ -156,7 +166,7 @@ def drift_check(
         predictions = _prediction_drift(window, bundle, cfg, cache, report.cache, notes) if cfg.predictions else None
         report.features, report.predictions = result, predictions
         report.is_drift = result.is_drift or bool(predictions and predictions.is_drift)
-        report.metrics = label_metrics(bundle, window, read_feedback(log_dir), notes)
+        report.metrics = label_metrics(bundle, window, read_feedback(log_dir, since=window["ts"].min()), notes)
     write_report(report, Path(out_dir), reference=bundle.reference(), current=window,
                  top_features=cfg.top_features, plots=plots)
     log.debug("drift check: %s on %d rows <drift.detector=%s>", report.verdict, len(window), cfg.detector.value)

@@ -5,11 +5,14 @@ Both logs are Parquet files under hive-style hour folders::
     <log_dir>/requests/date=YYYY-MM-DD/hour=HH/part-<unix_ns>-<pid>-<seq>.parquet
     <log_dir>/feedback/date=YYYY-MM-DD/hour=HH/part-<unix_ns>-<pid>-<seq>.parquet
 
-A window of the last N rows or the last H hours reads only the hour folders that can hold
-rows of it, newest first: a row in hour folder ``h`` has ``ts`` before the end of ``h``
+A window of the last N rows or the last H hours reads only the files that can hold rows
+of it, newest first: a row in hour folder ``h`` has ``ts`` before the end of ``h``
 (``gitml serve`` files rows by the hour of their ``ts``; a writer filing by flush time
 puts them later still, never earlier), so once N rows newer than the end of the next
-older folder are in hand, older folders cannot contribute.
+older folder are in hand, older folders cannot contribute; within a folder, a file whose
+newest ``ts`` (its Parquet statistics, read from the footer) is older than the N-th newest
+row in hand, or than the window's start, is not read. (A row repeated with another ``ts``
+in a file not read is neither seen nor counted.)
 
 A row is one ``(request_id, row)``: the same rows read twice (a file shipped into two
 folders, or copied into a second file) count once; :func:`read_window` says how many
@@ -20,7 +23,6 @@ schema comparison (:mod:`gitml.monitor.quality`).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import RequestLogError
+from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +42,7 @@ KEYS = ["request_id", "row"]
 REQUEST_META = ["request_id", "row", "ts", "model_version"]
 FEEDBACK_COLUMNS = ["request_id", "row", "label", "ts"]
 PROBA_PREFIX = "proba_"
-_HOUR_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{1,2})$")
+CLOCK_GRACE = timedelta(hours=1)  # how far another server's clock may lag: labels read that much earlier
 
 
 @dataclass
@@ -89,16 +92,20 @@ def read_window(
         end = _utc(now) if now is not None else datetime.now(timezone.utc)
         cutoff = pd.Timestamp(end - timedelta(hours=float(window_hours)))
     log_dir = Path(log_dir)
+    newest = Newest(window_rows)
     frames: list[pd.DataFrame] = []
     paths: list[Path] = []
     layouts: list[tuple[tuple[str, str], ...]] = []
-    for hour_end, files in _hour_folders(log_dir / REQUESTS):
+    for hour_end, files in hour_folders(log_dir / REQUESTS):
         if cutoff is not None and hour_end is not None and hour_end <= cutoff:
             break  # this folder and every older one end before the window starts
-        if window_rows is not None and hour_end is not None and _newest_after(frames, window_rows, hour_end):
+        if hour_end is not None and newest.at_least(hour_end):
             break  # the last N rows are all newer than anything further back
         for path in files:
-            frame, layout = _read_with_layout(path)
+            handle, last = open_file(path)
+            if last is not None and ((cutoff is not None and last < cutoff) or newest.beyond(last)):
+                continue  # every row of it is older than the window (footer statistics)
+            frame, layout = read_file(path, handle)
             missing = [c for c in KEYS if c not in frame.columns]
             if missing:
                 raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
@@ -106,6 +113,7 @@ def read_window(
             frames.append(frame)
             paths.append(path)
             layouts.append(layout)
+            newest.add(frame["ts"], frame[KEYS])
     if not frames:
         return RequestWindow(pd.DataFrame({c: pd.Series(dtype="object") for c in REQUEST_META}))
     # Oldest file first (they were read newest first), so that among rows stamped alike the
@@ -131,11 +139,14 @@ def read_window(
     return window
 
 
-def read_feedback(log_dir: str | Path) -> pd.DataFrame:
+def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     """The feedback log with one row per ``(request_id, row)``: the first label stands.
 
     The server refuses a second label for a row (409), so a repeat here comes from two servers
     or a file shipped twice; the earliest, as the server itself would keep, is the one read.
+    ``since``: only labels of requests made from then on are wanted. A label arrives after
+    its prediction, so folders and files holding only labels older than that (less an hour
+    of :data:`CLOCK_GRACE` for other servers' clocks) are not read.
 
     Example:
         >>> labels = read_feedback("logs")
@@ -144,7 +155,15 @@ def read_feedback(log_dir: str | Path) -> pd.DataFrame:
     """
     import pandas as pd
 
-    frames = [_read(path) for _, files in _hour_folders(Path(log_dir) / FEEDBACK) for path in files]
+    oldest = None if since is None else pd.Timestamp(since) - CLOCK_GRACE
+    frames = []
+    for hour_end, files in hour_folders(Path(log_dir) / FEEDBACK):
+        if oldest is not None and hour_end is not None and hour_end <= oldest:
+            continue
+        for path in files:
+            handle, last = open_file(path)
+            if oldest is None or last is None or last >= oldest:
+                frames.append(read_file(path, handle)[0])
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in FEEDBACK_COLUMNS})
     frame = pd.concat(frames, ignore_index=True)
@@ -177,7 +196,8 @@ def labelled(
         >>> batch.to_parquet("data/production/2026-11-29.parquet")
     """
     requests = read_requests(log_dir, window_rows=window_rows, window_hours=window_hours)
-    return join_labels(requests, read_feedback(log_dir), target, features, classes=classes,
+    since = requests["ts"].min() if len(requests) else None
+    return join_labels(requests, read_feedback(log_dir, since), target, features, classes=classes,
                        source=Path(log_dir) / REQUESTS)
 
 
@@ -223,67 +243,6 @@ def feature_columns(requests: pd.DataFrame) -> list[str]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _hour_folders(root: Path) -> list[tuple[Any, list[Path]]]:
-    """``(end of hour, part files)`` per hour folder, newest first.
-
-    Folders whose names do not parse as ``date=.../hour=...`` get ``None`` and are read
-    last (they cannot be placed in time). Files starting with a dot are temporary.
-    """
-    import pandas as pd
-
-    if not root.is_dir():
-        return []
-    groups: dict[Path, list[Path]] = {}
-    for path in root.rglob("*.parquet"):
-        if path.name.startswith("."):
-            continue
-        groups.setdefault(path.parent, []).append(path)
-    dated, undated = [], []
-    for folder, files in groups.items():
-        files.sort(key=lambda p: p.name, reverse=True)  # part-<unix_ns>-...: newest first
-        match = _HOUR_DIR.search(folder.relative_to(root).as_posix())
-        if match:
-            start = pd.Timestamp(f"{match.group(1)} {int(match.group(2)):02d}:00", tz="UTC")
-            dated.append((start + pd.Timedelta(hours=1), files))
-        else:
-            undated.append((None, files))
-    dated.sort(key=lambda item: item[0], reverse=True)
-    return dated + undated
-
-
-def _newest_after(frames: list[pd.DataFrame], rows: int, moment: Any) -> bool:
-    """True when ``frames`` hold at least ``rows`` distinct rows stamped at or after ``moment``."""
-    import pandas as pd
-
-    newer = [frame["ts"] >= moment for frame in frames]
-    if sum(int(mask.sum()) for mask in newer) < rows:
-        return False  # the usual answer, and repeats could only make the count smaller
-    keys = [frame.loc[mask, KEYS] for frame, mask in zip(frames, newer, strict=True)]
-    return len(pd.concat(keys, ignore_index=True).drop_duplicates()) >= rows
-
-
-def _read(path: Path) -> pd.DataFrame:
-    return _read_with_layout(path)[0]
-
-
-def _read_with_layout(path: Path) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
-    """The file's rows and its column layout: ``(name, Arrow type)`` per column, as stored."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path, partitioning=None)  # the file's columns, not date/hour from its folder
-        frame = table.to_pandas()
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise RequestLogError(f"Cannot read log file '{path}': {exc}") from exc
-    if "ts" not in frame.columns:
-        raise RequestLogError(f"Log file '{path}' has no 'ts' column (docs/logs.md).")
-    if not isinstance(frame["ts"].dtype, pd.DatetimeTZDtype) or str(frame["ts"].dt.tz) != "UTC":
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)  # (already so, it costs ms per file)
-    index = {c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
-    return frame, tuple((str(f.name), str(f.type)) for f in table.schema if f.name not in index)
 
 
 def _utc(moment: Any) -> datetime:
