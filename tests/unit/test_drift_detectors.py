@@ -17,13 +17,14 @@ from gitml.monitor.detectors import (
     fit_prediction_detector,
 )
 from gitml.monitor.encoding import FeatureEncoding
+from gitml.package.signature import Signature
 from tests.drift_helpers import synthetic_pool
 
-SIGNATURE = {
+SIGNATURE = Signature.from_dict({
     "inputs": [*({"name": f"num_{i}", "dtype": "float"} for i in range(8)),
                *({"name": f"cat_{i}", "dtype": "category", "categories": ["a", "b", "c", "d"]} for i in range(2))],
     "outputs": {"label": "target", "classes": [0, 1]},
-}
+})
 
 
 @pytest.fixture(scope="module")
