@@ -65,7 +65,8 @@ def serve_log(
     made invalid would not pass the bundle's validation. ``rename`` logs columns under other
     names, as a server whose signature renamed them would.
     """
-    from gitml.serve.requestlog import REQUESTS, PartitionedLog, RequestChunk
+    from gitml.package.logschema import REQUESTS
+    from gitml.serve.requestlog import PartitionedLog, RequestChunk
 
     rename = rename or {}
     inputs = tuple((rename.get(c.name, c.name), c.dtype, c.nullable) for c in bundle.signature.inputs)

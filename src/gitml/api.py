@@ -6,7 +6,6 @@ options and calls these.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -278,41 +277,99 @@ def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: 
 def summary(data_summary: str | Path = "reports/data.json", reports: str | Path = "reports",
             bundle: str | Path = "models/bundle") -> str:
     """A short human summary of the last run: rows, metrics, gate, where outputs went."""
-    lines = ["", "gitml pipeline summary", "----------------------"]
-    data_summary, reports, bundle = Path(data_summary), Path(reports), Path(bundle)
-    if data_summary.is_file():
-        info = json.loads(data_summary.read_text())
-        rows = info["rows"]
-        lines.append(
-            f"data     {rows['total']} rows ({rows['raw']} raw + {rows['production']} production)"
-            f" -> train {rows['train']} / val {rows['val']} / test {rows['test']};"
-            f" {info['features']['columns']} columns -> {info['features']['encoded']} features"
-        )
-    train = reports / "train.json"
-    if train.is_file():
-        info = json.loads(train.read_text())["train"]
-        lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s)"
-                     + (f", resumed after epoch {info['resumed_from_epoch']}" if info.get("resumed_from_epoch") else ""))
-    metrics = reports / "metrics.json"
-    if metrics.is_file():
-        test = json.loads(metrics.read_text()).get("test", {})
-        keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
-        lines.append("metrics  test: " + ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test))
-    gate = reports / "gate.json"
-    if gate.is_file():
-        result = json.loads(gate.read_text())
-        failed = [r["rule"] for r in result.get("rules", []) if r.get("verdict") == "fail"]
-        lines.append(f"gate     {result.get('verdict', '?').upper()} ({len(result.get('rules', []))} rules"
-                     + (f"; failed: {'; '.join(failed)}" if failed else "") + ") -> reports/gate.md")
-    if bundle.is_dir():
-        from gitml.package.bundle import load_bundle as load
+    from gitml.ci.summary import render_summary
 
-        packaged = load(bundle, model=False)
-        lines.append(f"bundle   {bundle}/ (id {packaged.id}; sha256 manifest of {len(packaged.manifest['files'])} files)")
-    lines.append("outputs  data/prepared/, models/model/, reports/ (metrics, plots, gate)")
-    lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
-                 "gitml promote --stage staging")
-    return "\n".join(lines) + "\n"
+    return render_summary(Path(data_summary), Path(reports), Path(bundle))
+
+
+def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = None, stage: str | None = None,
+          follow: bool = False, repo: str | Path = ".", params_file: str | Path | None = None,
+          host: str | None = None, port: int | None = None, workers: int | None = None,
+          log_dir: str | Path | None = None) -> None:
+    """Run the model server until stopped: serve.* and registry.* from params, the arguments on top."""
+    import dataclasses
+
+    from gitml.config.params import load_params_or_defaults
+    from gitml.errors import GitmlError
+    from gitml.serve.server import run
+    from gitml.serve.state import ServeSettings
+
+    params = load_params_or_defaults(params_file)
+    cfg, registry = params.serve, params.registry
+    refused = registry.unknown_stage(stage) if stage is not None else None
+    if refused:
+        raise GitmlError(f"--stage {refused}")
+    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
+                                 "log_dir": str(log_dir) if log_dir else None}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    repo = Path(repo)
+    run(ServeSettings(
+        bundle=str(bundle) if bundle else None, deployment=str(deployment) if deployment else None,
+        stage=stage, follow=follow, repo=str(repo), registry_name=registry.model,
+        registry_remote=registry.remote if stage else None, cfg=cfg,
+        registry_allowed_signers=str(repo / registry.allowed_signers) if stage in registry.signed_stages else None,
+    ))
+
+
+def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic", shift: float = 0.0, seed: int = 0,
+             data_dir: str | Path = "data/prepared", params_file: str | Path | None = None, feedback: bool = True):
+    """Send batches of rows (and their labels) to a running server; the result counts failures."""
+    from gitml.serve.simulate import simulate as run
+
+    return run(url, batches, batch_rows, source, shift, seed, data_dir, params_file, feedback)
+
+
+def drift_check(bundle: str | Path, log_dir: str | Path, out: str | Path, cache: str | Path | None = None,
+                params_file: str | Path | None = None, *, detector: str | None = None, window_rows: int | None = None,
+                window_hours: float | None = None, p_val: float | None = None, plots: bool = False):
+    """Test the recent request log for drift; the report's exit_code is 0, 1 or 2.
+
+    Any failure to reach a verdict (settings, bundle, log) is a DriftCheckError (exit 2),
+    and no earlier verdict is left in ``out`` for retrain-pr to act on.
+    """
+    from gitml.errors import DriftCheckError, GitmlError
+
+    try:
+        from gitml.monitor.check import drift_check as check
+        from gitml.monitor.check import load_drift_config
+
+        cfg = load_drift_config(params_file, detector=detector, window_rows=window_rows,
+                                window_hours=window_hours, p_val=p_val)
+        return check(bundle, log_dir, cfg, out, cache, plots=plots)
+    except DriftCheckError:
+        raise
+    except GitmlError as exc:
+        from gitml.monitor.report import clear_report
+
+        clear_report(Path(out))
+        raise DriftCheckError(str(exc)) from exc
+
+
+def retrain_pr(params_file: str | Path, report_dir: str | Path, log_dir: str | Path, bundle: str | Path,
+               repo_slug: str | None, forge_url: str | None = None, base: str = "main", label: str = "retrain",
+               remote: str = "origin"):
+    """On drift, add the labelled production rows as a DVC batch and open or update the retraining PR."""
+    from gitml.gitops.retrain import retrain_from_files
+
+    return retrain_from_files(params_file=Path(params_file), report_dir=Path(report_dir), log_dir=Path(log_dir),
+                              bundle_dir=Path(bundle), repo_slug=repo_slug, forge_url=forge_url, base=base,
+                              label=label, remote=remote)
+
+
+def comment(pr: int, body_file: str | Path, marker: str = "ci-report", repo_slug: str | None = None,
+            forge_url: str | None = None):
+    """Post a comment on pull request ``pr``, or edit the sticky one carrying ``marker``."""
+    from gitml.errors import GitmlError
+    from gitml.gitops.forge import GitHubForge
+
+    if not repo_slug:
+        raise GitmlError("No repository: pass --repo-slug owner/name or set GITHUB_REPOSITORY.")
+    body_file = Path(body_file)
+    if not body_file.is_file():
+        raise GitmlError(f"Comment body file '{body_file}' not found.")
+    body = body_file.read_text(encoding="utf-8")
+    with GitHubForge(repo_slug, base_url=forge_url) as forge:
+        return forge.upsert_sticky_comment(pr, marker, body) if marker else forge.comment(pr, body)
 
 
 def doctor(path: str | Path = ".", params_file: str | Path = "params.yaml", conf_dir: str | Path = "conf",

@@ -79,7 +79,7 @@ def test_retrain_pr_opens_then_updates_one_pull_request_and_the_merge_retrains(p
     project = published
     caplog.set_level(logging.DEBUG)
     before = checkout_state(project)
-    prepared_before = json.loads((project / "models/bundle/metadata.json").read_text())["data"]["prepared_md5"]
+    prepared_before = json.loads((project / "models/bundle/metadata.json").read_text())["provenance"]["prepared_md5"]
     report = drift_report(tmp_path / "drift")
     origin = project.parent / "origin.git"
     with ForgeStub(token=forge_token, page_size=2, git_dir=origin) as stub, \
@@ -157,7 +157,7 @@ def test_retrain_pr_opens_then_updates_one_pull_request_and_the_merge_retrains(p
     run("dvc", "repro", cwd=main)
     rows = json.loads((main / "reports/data.json").read_text())["rows"]
     assert rows["production"] == 120 and rows["total"] == rows["raw"] + 120
-    prepared_after = json.loads((main / "models/bundle/metadata.json").read_text())["data"]["prepared_md5"]
+    prepared_after = json.loads((main / "models/bundle/metadata.json").read_text())["provenance"]["prepared_md5"]
     assert prepared_after and prepared_after != prepared_before
 
 

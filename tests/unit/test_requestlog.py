@@ -9,10 +9,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from gitml.package.logschema import FEEDBACK, REQUESTS
 from gitml.serve.requestlog import (
-    FEEDBACK,
     HOUR_US,
-    REQUESTS,
     FeedbackChunk,
     PartitionedLog,
     RequestChunk,

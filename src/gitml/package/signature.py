@@ -68,7 +68,9 @@ class Signature:
     @property
     def proba_columns(self) -> list[str]:
         """The column of each class's probability, in the request log and batch predictions."""
-        return [f"proba_{c}" for c in self.class_names]
+        from gitml.package.logschema import PROBA_PREFIX
+
+        return [f"{PROBA_PREFIX}{c}" for c in self.class_names]
 
     @property
     def log_schema(self) -> tuple[tuple[tuple[str, str, bool], ...], tuple[str, ...]]:

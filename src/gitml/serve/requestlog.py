@@ -26,6 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitml.package.logschema import (
+    INDEXED,
+    LABEL,
+    MODEL_VERSION,
+    PART_GLOB,
+    PREDICTION,
+    PROBA_PREFIX,
+    REQUEST_ID,
+    REQUESTS,
+    ROW,
+    TS,
+)
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -33,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HOUR_US = 3_600_000_000
-REQUESTS, FEEDBACK = "requests", "feedback"
-INDEXED = ("request_id", "row", "ts", "model_version", "prediction", "label")  # columns with statistics
 
 
 @dataclass
@@ -277,18 +288,18 @@ def request_table(chunks: list[RequestChunk]) -> pa.Table:
 
     versions = list(dict.fromkeys(c.model_version for c in chunks))
     columns: dict[str, pa.Array] = {
-        "request_id": text(per_row(range(len(chunks)), np.int32), [c.request_id for c in chunks]),
-        "row": pa.array(np.arange(int(counts.sum()), dtype=np.int64) - per_row(np.cumsum(counts) - counts, np.int64)),
-        "ts": pa.array(per_row([c.ts_us for c in chunks], np.int64)).cast(pa.timestamp("us", tz="UTC")),
-        "model_version": text(per_row([versions.index(c.model_version) for c in chunks], np.int32), versions),
+        REQUEST_ID: text(per_row(range(len(chunks)), np.int32), [c.request_id for c in chunks]),
+        ROW: pa.array(np.arange(int(counts.sum()), dtype=np.int64) - per_row(np.cumsum(counts) - counts, np.int64)),
+        TS: pa.array(per_row([c.ts_us for c in chunks], np.int64)).cast(pa.timestamp("us", tz="UTC")),
+        MODEL_VERSION: text(per_row([versions.index(c.model_version) for c in chunks], np.int32), versions),
     }
     nullable = {name: may_be_null for name, _, may_be_null in inputs}
     for (name, dtype, may_be_null), values in zip(inputs, _input_columns(chunks), strict=True):
         columns[name] = _feature_array(values, dtype, may_be_null)
-    columns["prediction"] = text(np.concatenate([c.predicted for c in chunks]), list(class_names))
+    columns[PREDICTION] = text(np.concatenate([c.predicted for c in chunks]), list(class_names))
     proba = np.concatenate([c.proba.T for c in chunks], axis=1).astype(np.float64, copy=False)
     for j, name in enumerate(class_names):
-        columns[f"proba_{name}"] = pa.array(proba[j])
+        columns[f"{PROBA_PREFIX}{name}"] = pa.array(proba[j])
     fields = [pa.field(name, array.type, nullable=nullable.get(name, False) or array.null_count > 0)
               for name, array in columns.items()]
     return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
@@ -332,10 +343,10 @@ def feedback_table(chunks: list[FeedbackChunk]) -> pa.Table:
 
     items = [(i, c.ts_us) for c in chunks for i in c.items]
     return pa.table({
-        "request_id": pa.array([i[0] for i, _ in items], type=pa.string()),
-        "row": pa.array([i[1] for i, _ in items], type=pa.int64()),
-        "label": pa.array([i[2] for i, _ in items], type=pa.string()),
-        "ts": pa.array([ts for _, ts in items], type=pa.timestamp("us", tz="UTC")),
+        REQUEST_ID: pa.array([i[0] for i, _ in items], type=pa.string()),
+        ROW: pa.array([i[1] for i, _ in items], type=pa.int64()),
+        LABEL: pa.array([i[2] for i, _ in items], type=pa.string()),
+        TS: pa.array([ts for _, ts in items], type=pa.timestamp("us", tz="UTC")),
     })
 
 
@@ -343,7 +354,7 @@ def read_log(root: str | Path, kind: str = REQUESTS) -> pd.DataFrame:
     """Every part file of one log as a frame (tests and quick looks; readers may use any tool)."""
     import pandas as pd
 
-    files = sorted((Path(root) / kind).glob("date=*/hour=*/part-*.parquet"))
+    files = sorted((Path(root) / kind).glob(PART_GLOB))
     if not files:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

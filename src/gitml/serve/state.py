@@ -14,11 +14,12 @@ from pathlib import Path
 
 from gitml.config.schema import ServeConfig
 from gitml.errors import GitmlError
+from gitml.package.logschema import FEEDBACK, REQUESTS
 from gitml.serve.feedback import FeedbackWindow, RequestIds
 from gitml.serve.follow import BundleSource, DeploymentSource, Follower, RegistrySource, Source
 from gitml.serve.metrics import ServeMetrics
 from gitml.serve.model import ServedModel
-from gitml.serve.requestlog import FEEDBACK, REQUESTS, PartitionedLog
+from gitml.serve.requestlog import PartitionedLog
 
 log = logging.getLogger(__name__)
 

@@ -10,20 +10,11 @@ a schema change, a feature past drift.max_invalid_share).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-drift_app = typer.Typer(
-    help="Watch production traffic for drift against the bundle's reference sample.\n\n"
-    "Example: gitml drift check --bundle models/bundle --log-dir logs",
-    no_args_is_help=True,
-)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``drift`` command group to the ``gitml`` app."""
-    app.add_typer(drift_app, name="drift")
+from gitml.cli.base import drift_app
 
 
 @drift_app.command("check")
@@ -51,8 +42,10 @@ def check(
         Optional[float],  # noqa: UP045
         typer.Option("--p-val", help="Override drift.p_val: significance level after correction."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Report folder (drift.json, drift.md, PNG plots).")] = Path("reports/drift"),
+    out: Annotated[Path, typer.Option("--out", help="Report folder (drift.json, drift.md; PNG plots with --plots).")] = Path("reports/drift"),
     cache: Annotated[Path, typer.Option("--cache", help="Folder keeping fitted detectors between runs.")] = Path(".gitml/drift-cache"),
+    plots: Annotated[bool, typer.Option("--plots", help="Also draw distributions.png and p_values.png "
+                                        "(matplotlib: seconds); the scheduled drift workflow asks for them.")] = False,
 ) -> None:
     """Test recent traffic for drift; exit 0 no drift, 1 drift, 2 no verdict possible.
 
@@ -62,39 +55,17 @@ def check(
     drift.max_invalid_share; the last two still write the report. Repeated rows (the same
     request_id and row) count once.
 
-    Example: gitml drift check --bundle models/bundle --log-dir logs --window-hours 24
+    Example: gitml drift check --bundle models/bundle --log-dir logs --window-hours 24 --plots
     """
-    from gitml.errors import DriftCheckError, GitmlError
+    from gitml import api
 
-    try:
-        from gitml.monitor.check import drift_check, load_drift_config
-
-        cfg = load_drift_config(params, detector=detector, window_rows=window_rows,
-                                window_hours=window_hours, p_val=p_val)
-        report = drift_check(bundle, log_dir, cfg, out, cache)
-    except DriftCheckError:
-        raise
-    except GitmlError as exc:  # a config or bundle error here means "no verdict": exit 2
-        from gitml.monitor.report import clear_report
-
-        clear_report(out)  # and no earlier verdict left in --out for retrain-pr to act on
-        raise DriftCheckError(str(exc)) from exc
+    report = api.drift_check(bundle, log_dir, out, cache, params, detector=detector, window_rows=window_rows,
+                             window_hours=window_hours, p_val=p_val, plots=plots)
     failed = report.exit_code == 2  # schema change or invalid values: stderr, like other exit-2 errors
     typer.echo(f"drift check: {report.verdict.replace('_', ' ')} ({report.window['rows']} rows, detector "
                f"{report.config['detector']}); report in {out}/", err=failed)
     for reason in report.reasons:
         typer.echo(f"  {reason}", err=failed)
-    for line in input_summary(report):
+    for line in report.input_summary():
         typer.echo(f"  {line}", err=failed)
     raise typer.Exit(report.exit_code)
-
-
-def input_summary(report: Any) -> list[str]:
-    """Console lines on the input data: repeats dropped, features with missing or infinite values."""
-    lines = []
-    if report.window.get("duplicates_dropped"):
-        lines.append(f"input: {report.window['duplicates_dropped']} repeated row(s) dropped "
-                     f"({report.window['duplicates_conflicting']} with other values)")
-    flawed = [q for q in report.quality if q.missing or q.infinite]
-    shown = "; ".join(q.describe() for q in flawed[:5]) + (f"; and {len(flawed) - 5} more" if len(flawed) > 5 else "")
-    return lines + ([f"input: {shown}"] if flawed else [])

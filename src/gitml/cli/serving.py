@@ -1,24 +1,16 @@
-"""``gitml serve``, ``gitml deploy`` and ``gitml simulate``: options only, the work is in gitml.serve.
-
-Imports nothing heavy at import time (only typer, typing and pathlib), so ``gitml --help``
-stays instant.
-"""
+"""Serving commands: serve, deploy, simulate."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-
-def register(app: typer.Typer) -> None:
-    """Add the serving commands to the ``gitml`` app."""
-    app.command("serve")(serve)
-    app.command("deploy")(deploy)
-    app.command("simulate")(simulate)
+from gitml.cli.base import app
 
 
+@app.command("serve")
 def serve(
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle folder to serve (verified first).")] = None,  # noqa: UP045
     deployment: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -47,27 +39,13 @@ def serve(
 
     Example: gitml serve --deployment /srv/gitml/model --follow --port 8080
     """
-    import dataclasses
+    from gitml import api
 
-    from gitml.serve.server import run
-    from gitml.serve.state import ServeSettings
-
-    cfg, registry = _serve_config(params)
-    refused = registry.unknown_stage(stage) if stage is not None else None
-    if refused:
-        raise typer.BadParameter(refused, param_hint="--stage")
-    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
-                                 "log_dir": str(log_dir) if log_dir else None}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    settings = ServeSettings(
-        bundle=str(bundle) if bundle else None, deployment=str(deployment) if deployment else None,
-        stage=stage, follow=follow, repo=str(repo), registry_name=registry.model,
-        registry_remote=registry.remote if stage else None, cfg=cfg,
-        registry_allowed_signers=str(repo / registry.allowed_signers) if stage in registry.signed_stages else None,
-    )
-    run(settings)
+    api.serve(bundle=bundle, deployment=deployment, stage=stage, follow=follow, repo=repo, params_file=params,
+              host=host, port=port, workers=workers, log_dir=log_dir)
 
 
+@app.command("deploy")
 def deploy(
     target: Annotated[Path, typer.Option(help="Deployment folder that gitml serve --deployment follows.")],
     version: Annotated[str, typer.Option(help="Version to publish or point at, e.g. v1.2.0.")],
@@ -100,6 +78,7 @@ def deploy(
     typer.echo(summary)
 
 
+@app.command("simulate")
 def simulate(
     url: Annotated[str, typer.Option(help="Base URL of a running gitml serve.")] = "http://127.0.0.1:8080",
     batches: Annotated[int, typer.Option(help="Number of requests to send.")] = 10,
@@ -118,17 +97,9 @@ def simulate(
 
     Example: gitml simulate --url http://127.0.0.1:8080 --batches 20 --batch-rows 200 --source test --shift 1.5
     """
-    from gitml.serve.simulate import simulate as run
+    from gitml import api
 
-    result = run(url, batches, batch_rows, source, shift, seed, data, params, feedback)
+    result = api.simulate(url, batches, batch_rows, source, shift, seed, data, params, feedback)
     typer.echo(result.summary())
     if result.failed:
         raise typer.Exit(1)
-
-
-def _serve_config(params: Path | None) -> tuple[Any, Any]:
-    """serve.* and registry.* from the params file; schema defaults when there is none."""
-    from gitml.config.params import load_params_or_defaults
-
-    loaded = load_params_or_defaults(params)
-    return loaded.serve, loaded.registry

@@ -1,8 +1,4 @@
-"""``gitml retrain-pr`` and ``gitml comment``: the forge-facing commands.
-
-Only typer, typing and pathlib are imported here; everything else is imported inside the
-command, so ``gitml --help`` stays instant.
-"""
+"""Forge commands: retrain-pr and comment (GitHub's REST API; the token from the environment)."""
 
 from __future__ import annotations
 
@@ -10,6 +6,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from gitml.cli.base import app
 
 RepoSlugOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional
@@ -23,12 +21,8 @@ ForgeUrlOpt = Annotated[
 ]
 
 
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the ``gitml`` app."""
-    app.command("retrain-pr")(retrain_pr)
-    app.command("comment")(comment)
 
-
+@app.command("retrain-pr")
 def retrain_pr(
     repo_slug: RepoSlugOpt = None,
     forge_url: ForgeUrlOpt = None,
@@ -47,15 +41,12 @@ def retrain_pr(
 
     Example: gitml retrain-pr --repo-slug acme/churn --report-dir reports/drift --log-dir logs
     """
-    from gitml.gitops.retrain import retrain_from_files
+    from gitml import api
 
-    result = retrain_from_files(
-        params_file=params, report_dir=report_dir, log_dir=log_dir, bundle_dir=bundle,
-        repo_slug=repo_slug, forge_url=forge_url, base=base, label=label, remote=remote,
-    )
-    typer.echo(result.describe())
+    typer.echo(api.retrain_pr(params, report_dir, log_dir, bundle, repo_slug, forge_url, base, label, remote).describe())
 
 
+@app.command("comment")
 def comment(
     pr: Annotated[int, typer.Option("--pr", help="Pull request number.")],
     body_file: Annotated[Path, typer.Option("--body-file", help="Markdown file with the comment text.")],
@@ -68,14 +59,7 @@ def comment(
 
     Example: gitml comment --pr 12 --body-file reports/ci.md --marker ci-report
     """
-    from gitml.errors import GitmlError
-    from gitml.gitops.forge import GitHubForge
+    from gitml import api
 
-    if not repo_slug:
-        raise GitmlError("No repository: pass --repo-slug owner/name or set GITHUB_REPOSITORY.")
-    if not body_file.is_file():
-        raise GitmlError(f"Comment body file '{body_file}' not found.")
-    body = body_file.read_text(encoding="utf-8")
-    with GitHubForge(repo_slug, base_url=forge_url) as forge:
-        made = forge.upsert_sticky_comment(pr, marker, body) if marker else forge.comment(pr, body)
+    made = api.comment(pr, body_file, marker, repo_slug, forge_url)
     typer.echo(f"comment {made.id} on #{pr}: {made.url}")

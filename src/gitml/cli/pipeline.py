@@ -1,102 +1,34 @@
-"""The ``gitml`` command. Options are parsed here and handed to :mod:`gitml.api`; no logic.
-
-Heavy libraries (torch, pandas, DVC, alibi-detect) are imported inside the commands that
-need them, so ``gitml --help`` answers at once.
-"""
+"""Commands of the pipeline and the project: config, the dvc.yaml stages, gate, predict, schema, summary, doctor."""
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from gitml import __version__
-from gitml.errors import GitmlError
-
-app = typer.Typer(
-    name="gitml",
-    help="GitOps-style declarative MLOps: the git repository is the control plane.\n\n"
-    "Example: gitml config compose model=logreg && dvc repro",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    add_completion=False,
+from gitml.cli.base import (
+    ConfDirOpt,
+    ContractOpt,
+    DataSummaryOpt,
+    MetricsInOpt,
+    ModelDirOpt,
+    ParamsOpt,
+    PreparedOpt,
+    ProductionOpt,
+    RawOpt,
+    _state,
+    app,
+    config_app,
+    gate_app,
+    schema_app,
 )
-config_app = typer.Typer(
-    help="Compose conf/ into params.yaml and check they agree.\n\nExample: gitml config check",
-    no_args_is_help=True,
-)
-schema_app = typer.Typer(
-    help="Work with data contracts.\n\nExample: gitml schema infer data.csv -o schema.yaml",
-    no_args_is_help=True,
-)
-registry_app = typer.Typer(
-    help="Read the git-tag model registry.\n\nExample: gitml registry show",
-    no_args_is_help=True,
-)
-gate_app = typer.Typer(
-    help="Run the promotion gate and verify its verdict.\n\nExample: gitml gate verify",
-    no_args_is_help=True,
-)
-app.add_typer(config_app, name="config")
-app.add_typer(gate_app, name="gate")
-app.add_typer(registry_app, name="registry")
-app.add_typer(schema_app, name="schema")
-
-_state = {"traceback": False}
-
-ParamsOpt = Annotated[Path, typer.Option("--params", help="Composed parameters file to read.")]
-ConfDirOpt = Annotated[Path, typer.Option("--conf-dir", help="Hydra config tree to compose.")]
-
-# Options several stages share (paths come from dvc.yaml; these defaults match it).
-RawOpt = Annotated[Path, typer.Option(help="Raw snapshot folder.")]
-ProductionOpt = Annotated[Path, typer.Option(help="Labelled production batches folder.")]
-PreparedOpt = Annotated[Path, typer.Option(help="Prepared data folder.")]
-ContractOpt = Annotated[Path, typer.Option(help="Data contract written by validate.")]
-ModelDirOpt = Annotated[Path, typer.Option(help="Model folder written by train.")]
-MetricsInOpt = Annotated[Path, typer.Option(help="Metrics written by evaluate.")]
-DataSummaryOpt = Annotated[Path, typer.Option(help="Row counts written by prepare.")]
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"gitml {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
-    traceback: Annotated[
-        bool, typer.Option("--traceback", help="Show the full stack trace on errors.")
-    ] = False,
-    version: Annotated[
-        Optional[bool],  # noqa: UP045 - typer needs Optional
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = None,
-) -> None:
-    """GitOps-style declarative MLOps: the git repository is the control plane."""
-    _state["traceback"] = traceback
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="gitml: %(message)s",
-        stream=sys.stderr,
-    )
-    # Libraries that log every HTTP exchange at INFO: keep their detail for --verbose.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-# ------------------------------------------------------------------------- config
 
 
 @config_app.command("compose")
 def config_compose(
     overrides: Annotated[
-        Optional[list[str]],  # noqa: UP045
+        list[str] | None,
         typer.Argument(help="Hydra overrides, e.g. model=logreg trainer.epochs=5."),
     ] = None,
     conf_dir: ConfDirOpt = Path("conf"),
@@ -288,95 +220,6 @@ def predict(
     typer.echo(f"wrote {rows} predictions to {out}")
 
 
-@app.command()
-def promote(
-    stage: Annotated[str, typer.Option(help="Stage to assign (registry.stages), e.g. staging or prod.")],
-    bump: Annotated[str, typer.Option(help="Version bump when registering: auto|major|minor|patch.")] = "auto",
-    version: Annotated[Optional[str], typer.Option(help="Assign this registered version instead of HEAD.")] = None,  # noqa: UP045
-    push: Annotated[bool, typer.Option(help="Push the new tags to registry.remote (atomically).")] = False,
-    params: ParamsOpt = Path("params.yaml"),
-) -> None:
-    """Register HEAD's model as a version (GTO tags) and assign it a stage.
-
-    Refuses, touching nothing, when the tree is dirty, the gate failed or the bundle does
-    not match dvc.lock. `auto` bumps major when the signature changed, minor otherwise.
-
-    Example: gitml promote --stage staging --push
-    """
-    from gitml import api
-
-    typer.echo(api.promote(stage, bump, version, push, params).describe())
-
-
-@app.command()
-def fetch(
-    out: Annotated[Path, typer.Option("-o", "--out", help="Folder to write the bundle to.")],
-    stage: Annotated[Optional[str], typer.Option(help="Registry stage to resolve, e.g. prod.")] = None,  # noqa: UP045
-    version: Annotated[Optional[str], typer.Option(help="Registered version, e.g. v1.2.0.")] = None,  # noqa: UP045
-    params: ParamsOpt = Path("params.yaml"),
-) -> None:
-    """Resolve a stage or version to its commit and fetch that bundle through DVC, verified.
-
-    Example: gitml fetch --stage prod -o /srv/models/current
-    """
-    from gitml import api
-
-    found = api.fetch(out, stage, version, params)
-    typer.echo(f"fetched {found.name} {found.version} (commit {found.commit[:10]}) into {out}")
-
-
-@registry_app.command("which")
-def registry_which(
-    stage: Annotated[str, typer.Argument(help="Stage to resolve, e.g. prod.")],
-    params: ParamsOpt = Path("params.yaml"),
-) -> None:
-    """Print the version assigned to a stage (exit 1 when none), for scripts and workflows.
-
-    Example: VERSION=$(gitml registry which prod)
-    """
-    from gitml import api
-
-    typer.echo(api.registry_which(stage, params))
-
-
-@app.command()
-def report(
-    base: Annotated[str, typer.Option(help="Git revision to diff against, e.g. origin/main.")] = "main",
-    out: Annotated[Path, typer.Option("-o", "--out", help="Markdown file to write.")] = Path("reports/pr.md"),
-    plots: Annotated[Path, typer.Option(help="Folder for the `dvc plots diff` HTML.")] = Path("reports/pr-plots"),
-) -> None:
-    """Build the pull-request report: gate table, metrics and params diff, plots.
-
-    Example: gitml report --base origin/main -o reports/pr.md
-    """
-    from gitml import api
-
-    api.report(base, out, plots)
-    typer.echo(f"wrote {out}")
-
-
-@registry_app.command("show")
-def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
-    """Print every registered version and the stages it holds.
-
-    Example: gitml registry show
-    """
-    from gitml import api
-
-    typer.echo(api.registry_show(params))
-
-
-@registry_app.command("history")
-def registry_history(params: ParamsOpt = Path("params.yaml")) -> None:
-    """Print the registry's events (registrations and stage assignments), newest first.
-
-    Example: gitml registry history
-    """
-    from gitml import api
-
-    typer.echo(api.registry_history(params))
-
-
 # ------------------------------------------------------------------------- schema
 
 
@@ -441,52 +284,3 @@ def doctor(
         typer.echo(summary_line(checks))
     if any(check.status == "fail" for check in checks):
         raise typer.Exit(1)
-
-
-# --------------------------------------------------------- command groups by package
-# Packages that own several commands register them here. Each `cli` module imports only
-# typer at import time, so `gitml --help` stays instant.
-
-
-def _register_package_commands() -> None:
-    import importlib
-
-    for name in ("gitml.serve.cli", "gitml.monitor.cli", "gitml.gitops.cli"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # that package has no commands yet
-            raise
-        module.register(app)
-
-
-_register_package_commands()
-
-
-# ---------------------------------------------------------------------- entry point
-
-
-def main() -> None:
-    """Console entry point: one place maps errors to exit codes."""
-    try:
-        app()
-    except GitmlError as exc:
-        if _state["traceback"]:
-            raise
-        typer.secho(f"gitml: error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.secho("gitml: interrupted", fg=typer.colors.RED, err=True)
-        sys.exit(130)
-    except Exception:
-        if not _state["traceback"]:
-            import traceback as tb
-
-            typer.secho(
-                "gitml: internal error (a bug, please report it with the trace below)",
-                fg=typer.colors.RED, err=True,
-            )
-            tb.print_exc()
-            sys.exit(2)
-        raise

@@ -1,0 +1,44 @@
+"""``gitml summary``: the last pipeline run in a few lines, from the files the stages wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def render_summary(data_summary: Path, reports: Path, bundle: Path) -> str:
+    """Rows, training, test metrics, the gate verdict and the bundle, each from its own report."""
+    lines = ["", "gitml pipeline summary", "----------------------"]
+    if data_summary.is_file():
+        info = json.loads(data_summary.read_text())
+        rows = info["rows"]
+        lines.append(
+            f"data     {rows['total']} rows ({rows['raw']} raw + {rows['production']} production)"
+            f" -> train {rows['train']} / val {rows['val']} / test {rows['test']};"
+            f" {info['features']['columns']} columns -> {info['features']['encoded']} features"
+        )
+    train = reports / "train.json"
+    if train.is_file():
+        info = json.loads(train.read_text())["train"]
+        lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s)"
+                     + (f", resumed after epoch {info['resumed_from_epoch']}" if info.get("resumed_from_epoch") else ""))
+    metrics = reports / "metrics.json"
+    if metrics.is_file():
+        test = json.loads(metrics.read_text()).get("test", {})
+        keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
+        lines.append("metrics  test: " + ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test))
+    gate = reports / "gate.json"
+    if gate.is_file():
+        result = json.loads(gate.read_text())
+        failed = [r["rule"] for r in result.get("rules", []) if r.get("verdict") == "fail"]
+        lines.append(f"gate     {result.get('verdict', '?').upper()} ({len(result.get('rules', []))} rules"
+                     + (f"; failed: {'; '.join(failed)}" if failed else "") + ") -> reports/gate.md")
+    if bundle.is_dir():
+        from gitml.package.bundle import load_bundle as load
+
+        packaged = load(bundle, model=False)
+        lines.append(f"bundle   {bundle}/ (id {packaged.id}; sha256 manifest of {len(packaged.manifest['files'])} files)")
+    lines.append("outputs  data/prepared/, models/model/, reports/ (metrics, plots, gate)")
+    lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
+                 "gitml promote --stage staging")
+    return "\n".join(lines) + "\n"
