@@ -20,13 +20,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gitml.package.logschema import NOT_INPUTS, PROBA_PREFIX
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from gitml.package.signature import Signature
 
-OUTPUT_PREFIX = "proba_"  # per-class probabilities: outputs, whatever the model version
-NOT_INPUTS = frozenset({"request_id", "row", "ts", "model_version", "prediction"})
 # The kinds of Arrow type each signature dtype may be stored as; an all-null column ("null")
 # fits any and is counted by the value check. `int` and `bool` accept float64: the server
 # writes an integer beyond int64 that way rather than lose the row.
@@ -109,7 +109,7 @@ def schema_change(layouts: dict[tuple[tuple[str, str], ...], list[str]],
                 entry = change.changed.setdefault(name, {"expected": dtype, "found": columns[name], "files": []})
                 entry["files"].extend(files)
         for name in columns:
-            if name not in inputs and name not in NOT_INPUTS and not name.startswith(OUTPUT_PREFIX):
+            if name not in inputs and name not in NOT_INPUTS and not name.startswith(PROBA_PREFIX):
                 change.new.setdefault(name, []).extend(files)
     return change if change.missing or change.new or change.changed else None
 
