@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +74,23 @@ class Trainer:
         optimizer_factory: Callable[..., Any] | None = None,
         scheduler_factory: Callable[..., Any] | None = None,
     ) -> TrainResult:
+        """Train ``net`` for ``trainer.epochs`` (resuming a checkpoint, stopping early); keep the best weights."""
+        run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory)
+        self._resume(run)
+        while run.state.epoch < self.cfg.epochs:
+            record = self._epoch(run, run.state.epoch + 1)
+            if self._settle(run, record):
+                break
+        if run.best is not None:
+            net.load_state_dict(run.best)
+        if self.checkpoint_dir is not None:
+            mark_complete(self.checkpoint_dir)
+        run.result.history, run.result.best_epoch = run.state.history, run.state.best_epoch
+        return run.result
+
+    def _start(self, net: Any, X: Any, y: Any, X_val: Any, y_val: Any,
+               optimizer_factory: Callable[..., Any] | None, scheduler_factory: Callable[..., Any] | None) -> _Run:
+        """Device, precision and seeds; the data moved to the device once; optimizer and scheduler."""
         import torch
 
         cfg = self.cfg
@@ -83,104 +99,131 @@ class Trainer:
         device = resolve_device(cfg.device)
         seed_everything(cfg.seed, cfg.deterministic, device)
         amp_dtype = autocast_dtype(cfg.precision.value, device)
-        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-        autocast = (
-            partial(torch.autocast, device.type, dtype=amp_dtype) if amp_dtype is not None
-            else contextlib.nullcontext
+        net.to(device)
+        has_val = X_val is not None and len(X_val) > 0
+        optimizer = (optimizer_factory or _default_optimizer)(net.parameters())
+
+        def tensors(features: Any, labels: Any) -> tuple[Any, Any]:
+            return (torch.as_tensor(features, dtype=torch.float32, device=device),
+                    torch.as_tensor(labels, dtype=torch.long, device=device))
+
+        return _Run(
+            net=net, device=device, amp_dtype=amp_dtype, train=tensors(X, y),
+            val=tensors(X_val, y_val) if has_val else None, optimizer=optimizer,
+            scheduler=scheduler_factory(optimizer) if scheduler_factory else None,
+            scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
+            state=TrainState(fingerprint=self.run_fingerprint), result=TrainResult(device=str(device)),
+            monitor=cfg.early_stopping.monitor.value if has_val else "train_loss",
         )
 
-        net.to(device)
-        X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
-        y_t = torch.as_tensor(y, dtype=torch.long, device=device)
-        has_val = X_val is not None and len(X_val) > 0
-        if has_val:
-            Xv = torch.as_tensor(X_val, dtype=torch.float32, device=device)
-            yv = torch.as_tensor(y_val, dtype=torch.long, device=device)
-        optimizer = (optimizer_factory or _default_optimizer)(net.parameters())
-        scheduler = scheduler_factory(optimizer) if scheduler_factory else None
+    def _resume(self, run: _Run) -> None:
+        """Continue after the last complete epoch of a compatible checkpoint, if there is one."""
+        if self.checkpoint_dir is None:
+            return
+        found = load_checkpoint(self.checkpoint_dir, self.run_fingerprint)
+        if found is not None:
+            run.state, tensors, meta = found
+            run.best = restore(tensors, meta, run.net, run.optimizer, run.scheduler)
+            run.result.resumed_from = run.state.epoch
+            log.info("resuming from checkpoint after epoch %d of %d <trainer.checkpoint=true>",
+                     run.state.epoch, self.cfg.epochs)
 
-        state = TrainState(fingerprint=self.run_fingerprint)
-        best: dict[str, Any] | None = None
-        result = TrainResult(device=str(device))
-        if self.checkpoint_dir is not None:
-            found = load_checkpoint(self.checkpoint_dir, self.run_fingerprint)
-            if found is not None:
-                state, tensors, meta = found
-                best = restore(tensors, meta, net, optimizer, scheduler)
-                result.resumed_from = state.epoch
-                log.info("resuming from checkpoint after epoch %d of %d <trainer.checkpoint=true>",
-                         state.epoch, cfg.epochs)
+    def _epoch(self, run: _Run, epoch: int) -> dict[str, Any]:
+        """One pass over the training rows in a seeded order; the epoch's record (losses, lr, time)."""
+        import torch
 
-        stopping = cfg.early_stopping
-        monitor = stopping.monitor.value if has_val else "train_loss"
-        maximize = monitor == "val_accuracy"
-        n, batch = len(X_t), cfg.batch_size
-        while state.epoch < cfg.epochs:
-            epoch = state.epoch + 1
-            started = time.perf_counter()
-            net.train()
-            # Seeded per epoch: the same order whether or not this run resumed.
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
-            order = order.to(device)
-            # A batch of one would break BatchNorm: fold a lone last row into the batch before.
-            stops = [*range(0, n, batch), n]
-            if len(stops) > 2 and stops[-1] - stops[-2] == 1:
-                stops.pop(-2)
-            spans = list(itertools.pairwise(stops))
-            losses: list[Any] = []  # detached per-batch losses; summed once per epoch, no sync
-            for start, stop in _bar(spans, epoch, cfg.epochs) if self.progress else spans:
-                index = order[start:stop]
-                xb, yb = X_t[index], y_t[index]
-                with autocast():
-                    loss = torch.nn.functional.cross_entropy(net(xb), yb)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                losses.append(loss.detach())
-            if scheduler is not None:
-                scheduler.step()
-            sizes = torch.tensor([stop - start for start, stop in spans], device=device, dtype=torch.float32)
-            train_loss = float((torch.stack(losses).float() * sizes).sum() / n)
-            record = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
-            if has_val:
-                record.update(_evaluate(net, Xv, yv, amp_dtype, device))
-            record["seconds"] = round(time.perf_counter() - started, 4)
-            state.history.append(record)
-            state.epoch = epoch
-
-            value = record[monitor]
-            improved = state.best_metric is None or (
-                value > state.best_metric + stopping.min_delta if maximize
-                else value < state.best_metric - stopping.min_delta
-            )
-            if improved:
-                state.best_metric, state.best_epoch, state.bad_epochs = value, epoch, 0
-                best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        started = time.perf_counter()
+        X_t, y_t = run.train
+        n, net, optimizer = len(X_t), run.net, run.optimizer
+        net.train()
+        # Seeded per epoch: the same order whether or not this run resumed.
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
+        order = order.to(run.device)
+        spans = _batch_spans(n, self.cfg.batch_size)
+        losses: list[Any] = []  # detached per-batch losses; summed once per epoch, no sync
+        for start, stop in _bar(spans, epoch, self.cfg.epochs) if self.progress else spans:
+            index = order[start:stop]
+            with run.autocast():
+                loss = torch.nn.functional.cross_entropy(net(X_t[index]), y_t[index])
+            optimizer.zero_grad(set_to_none=True)
+            if run.scaler is not None:
+                run.scaler.scale(loss).backward()
+                run.scaler.step(optimizer)
+                run.scaler.update()
             else:
-                state.bad_epochs += 1
-            log.info("epoch %d/%d %s <trainer.epochs=%d>", epoch, cfg.epochs,
-                     " ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), cfg.epochs)
-            if self.checkpoint_dir is not None:
-                save_checkpoint(self.checkpoint_dir, state, net, best, optimizer, scheduler)
-            if stopping.enabled and state.bad_epochs >= stopping.patience:
-                result.stopped_early = True
-                log.info("early stop after epoch %d: %s did not improve for %d epochs "
-                         "(best %.4g at epoch %d) <trainer.early_stopping.patience=%d>",
-                         epoch, monitor, stopping.patience, state.best_metric, state.best_epoch,
-                         stopping.patience)
-                break
+                loss.backward()
+                optimizer.step()
+            losses.append(loss.detach())
+        if run.scheduler is not None:
+            run.scheduler.step()
+        sizes = torch.tensor([stop - start for start, stop in spans], device=run.device, dtype=torch.float32)
+        record = {"epoch": epoch, "train_loss": float((torch.stack(losses).float() * sizes).sum() / n),
+                  "lr": optimizer.param_groups[0]["lr"]}
+        if run.val is not None:
+            record.update(_evaluate(net, *run.val, run.amp_dtype, run.device))
+        record["seconds"] = round(time.perf_counter() - started, 4)
+        return record
 
-        if best is not None:
-            net.load_state_dict(best)
+    def _settle(self, run: _Run, record: dict[str, Any]) -> bool:
+        """Record the epoch, keep the best weights, checkpoint; True when early stopping ends the run."""
+        cfg, state, stopping = self.cfg, run.state, self.cfg.early_stopping
+        state.history.append(record)
+        state.epoch = epoch = int(record["epoch"])
+        value = record[run.monitor]
+        improved = state.best_metric is None or (
+            value > state.best_metric + stopping.min_delta if run.monitor == "val_accuracy"
+            else value < state.best_metric - stopping.min_delta
+        )
+        if improved:
+            state.best_metric, state.best_epoch, state.bad_epochs = value, epoch, 0
+            run.best = {k: v.detach().clone() for k, v in run.net.state_dict().items()}
+        else:
+            state.bad_epochs += 1
+        log.info("epoch %d/%d %s <trainer.epochs=%d>", epoch, cfg.epochs,
+                 " ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), cfg.epochs)
         if self.checkpoint_dir is not None:
-            mark_complete(self.checkpoint_dir)
-        result.history, result.best_epoch = state.history, state.best_epoch
-        return result
+            save_checkpoint(self.checkpoint_dir, state, run.net, run.best, run.optimizer, run.scheduler)
+        if stopping.enabled and state.bad_epochs >= stopping.patience:
+            run.result.stopped_early = True
+            log.info("early stop after epoch %d: %s did not improve for %d epochs "
+                     "(best %.4g at epoch %d) <trainer.early_stopping.patience=%d>",
+                     epoch, run.monitor, stopping.patience, state.best_metric, state.best_epoch,
+                     stopping.patience)
+            return True
+        return False
+
+
+@dataclass
+class _Run:
+    """What one :meth:`Trainer.fit` call works with, from set-up to the last epoch."""
+
+    net: Any
+    device: Any
+    amp_dtype: Any
+    train: tuple[Any, Any]  # features and labels, on the device
+    val: tuple[Any, Any] | None
+    optimizer: Any
+    scheduler: Any
+    scaler: Any  # float16 gradient scaling, or None
+    state: TrainState
+    result: TrainResult
+    monitor: str  # the record key early stopping and the best weights follow
+    best: dict[str, Any] | None = None
+
+    def autocast(self) -> Any:
+        import torch
+
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+
+def _batch_spans(n: int, batch: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each batch; a lone last row joins the batch before (BatchNorm needs two)."""
+    stops = [*range(0, n, batch), n]
+    if len(stops) > 2 and stops[-1] - stops[-2] == 1:
+        stops.pop(-2)
+    return list(itertools.pairwise(stops))
 
 
 def _evaluate(net: Any, X: Any, y: Any, amp_dtype: Any, device: Any, chunk: int = 65536) -> dict[str, float]:
