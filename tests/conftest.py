@@ -1,25 +1,32 @@
 """Shared fixtures: real git repositories and real DVC in temporary folders.
 
-``project`` lays out the reference instance (conf/, dvc.yaml, params.yaml, data/...) in
-a fresh git repository with DVC initialised, exactly as a user's clone would look.
+``project`` is the reference instance (conf/, dvc.yaml, params.yaml, data/...) in a fresh
+git repository with DVC initialised, exactly as a user's clone would look. It and
+``reproduced_template`` are built once per run (tests/projects.py) and copied.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-# What a clone of the reference instance holds besides the package itself.
-PROJECT_FILES = (
-    "conf", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore",
-    "data/external", "data/production/README.md",
+from tests.projects import (  # noqa: F401  (re-exported: the tests import them from here)
+    BIN,
+    PROJECT_FILES,
+    REPRO_LOG,
+    ROOT,
+    TINY_OVERRIDES,
+    build_fresh,
+    build_reproduced,
+    built_once,
+    copy_project,
+    git,
+    make_project,
+    run,
 )
 
 
@@ -38,57 +45,56 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@gitml.invalid")
 
 
-def run(*args: str | Path, cwd: Path, check: bool = True, env: dict[str, str] | None = None):
-    """Run a command; on unexpected failure show its output in the assertion."""
-    result = subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(map(str, args))} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-    return result
+@pytest.fixture(scope="session")
+def fresh_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference instance, committed, nothing run: copy it, never run anything in it."""
+    return built_once(tmp_path_factory, "fresh", build_fresh) / "project"
 
 
-def git(*args: str, cwd: Path, check: bool = True):
-    return run("git", *args, cwd=cwd, check=check)
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference instance after one `dvc repro` with TINY_OVERRIDES, committed.
 
-
-def make_project(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    git("init", "-q", "-b", "main", cwd=dest)
-    run("dvc", "init", "-q", cwd=dest)
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target)
-        else:
-            shutil.copy2(src, target)
-    run("dvc", "config", "core.autostage", "true", cwd=dest)
-    run("dvc", "config", "hydra.enabled", "true", cwd=dest)
-    git("add", "-A", cwd=dest)
-    git("commit", "-q", "-m", "project from the gitml reference instance", cwd=dest)
-    return dest
-
-
-def copy_project(template: Path, dest: Path) -> Path:
-    """A copy of a project a module fixture built: git history, DVC cache and outputs included.
-
-    Copying costs a fraction of a second where rerunning the pipeline costs tens; DVC
-    rehashes the copied files (new inodes) and finds them up to date.
+    Built once per run for all workers; ``reproduced_template.parent / REPRO_LOG`` holds
+    that run's output. Copy it (``copy_project``), never run anything in it.
     """
-    shutil.copytree(template, dest, symlinks=True)
-    return dest
+    return built_once(tmp_path_factory, "reproduced", build_reproduced) / "project"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A fresh git + DVC repository holding the reference instance."""
-    return make_project(tmp_path / "project")
+def project(fresh_template: Path, tmp_path: Path) -> Path:
+    """A fresh git + DVC repository holding the reference instance (a copy of ``fresh_template``)."""
+    return copy_project(fresh_template, tmp_path / "project")
+
+
+@pytest.fixture
+def gitml_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``gitml_main(*args, cwd=...)``: `gitml ARGS` in this process, through the console entry point.
+
+    Returns and checks what ``run`` does (returncode, stdout, stderr) without the 5-7 s a
+    new process spends importing torch, pandas and scikit-learn. Tests about the process
+    itself (a kill, a fresh interpreter's imports) keep a subprocess.
+    """
+    from gitml.cli import main
+
+    def invoke(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = ["gitml", *map(str, args)]
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", argv)
+        capsys.readouterr()
+        code: int | str | None = 0
+        try:
+            main()
+        except SystemExit as exited:  # click's standalone mode always exits
+            code = exited.code
+        out = capsys.readouterr()
+        result = subprocess.CompletedProcess(argv, code if isinstance(code, int) else 1, out.out, out.err)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} exited {result.returncode}\n"
+                                 f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+        return result
+
+    return invoke
 
 
 @pytest.fixture

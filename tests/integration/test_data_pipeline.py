@@ -1,4 +1,9 @@
-"""The data stages under real DVC in a real git repository: what reruns, what fails, what stays."""
+"""The data stages under real DVC in a real git repository: what reruns, what fails, what stays.
+
+Only the data stages run here (`dvc repro prepare`, `dvc exp run ... prepare`): training,
+evaluation and the gate are the train pipeline's tests. Projects start from the session's
+reproduced template (tests/projects.py), copied.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_project, git, make_project, run
+from tests.conftest import REPRO_LOG, TINY_OVERRIDES, copy_project, git, make_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -20,6 +25,11 @@ DATA_STAGES = ("ingest", "validate", "prepare")
 
 def repro(project: Path, *args: str, check: bool = True):
     return run("dvc", "repro", *args, cwd=project, check=check)
+
+
+def repro_data(project: Path, check: bool = True):
+    """`dvc repro prepare`: the data stages (ingest, validate, prepare), as far as they are stale."""
+    return repro(project, "prepare", check=check)
 
 
 def ran_stages(output: str) -> set[str]:
@@ -31,21 +41,21 @@ def tree_digest(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> tuple[Path, str]:
-    """A fresh project after its first `dvc repro` (reference instance, default params) and that run's output.
+def reproduced(reproduced_template, tmp_path_factory) -> tuple[Path, str]:
+    """A project after its first `dvc repro` (TINY_OVERRIDES), committed, and that run's output.
 
-    Built once: the tests that start from a reproduced project work on a copy of it.
+    The module's own copy of the session template: the tests that change it work on a copy.
     """
-    project = make_project(tmp_path_factory.mktemp("reproduced") / "project")
-    return project, repro(project).stdout
+    project = copy_project(reproduced_template, tmp_path_factory.mktemp("reproduced") / "project")
+    return project, (reproduced_template.parent / REPRO_LOG).read_text()
 
 
 @pytest.fixture(scope="module")
 def csv_reproduced(tmp_path_factory) -> Path:
-    """A fresh project composed with data=csv after its first `dvc repro`."""
+    """A fresh project composed with data=csv after its data stages ran."""
     project = make_project(tmp_path_factory.mktemp("csv") / "project")
-    run("gitml", "config", "compose", "data=csv", cwd=project)
-    repro(project)
+    run("gitml", "config", "compose", "data=csv", *TINY_OVERRIDES, cwd=project)
+    repro_data(project)
     return project
 
 
@@ -65,20 +75,21 @@ def test_fresh_clone_runs_then_is_up_to_date(reproduced):
 
 def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(reproduced, tmp_path):
     project = copy_project(reproduced[0], tmp_path / "project")
-    run("gitml", "config", "compose", "model=random_forest", "trainer.epochs=3", cwd=project)
-    assert ran_stages(repro(project).stdout) == set()
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "model=random_forest", "trainer.epochs=4", cwd=project)
+    assert ran_stages(repro_data(project).stdout) == set()
 
-    run("gitml", "config", "compose", "data=wine", "model=logreg", cwd=project)
-    out = repro(project)
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "data=wine", "model=logreg", cwd=project)
+    out = repro_data(project)
     assert ran_stages(out.stdout) == set(DATA_STAGES)
     assert json.loads((project / "reports/data.json").read_text())["rows"]["total"] == 178
 
-    run("gitml", "config", "compose", "data=wine", "model=logreg", "data.split.seed=7", cwd=project)
-    assert ran_stages(repro(project).stdout) == {"prepare"}
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "data=wine", "model=logreg", "data.split.seed=7", cwd=project)
+    assert ran_stages(repro_data(project).stdout) == {"prepare"}
 
 
 def test_dvc_exp_run_composes_params_from_conf(project):
-    out = run("dvc", "exp", "run", "-S", "data=synthetic", "-S", "data.source.synthetic.n_rows=800", cwd=project)
+    out = run("dvc", "exp", "run", "-S", "data=synthetic", "-S", "data.source.synthetic.n_rows=800", "prepare",
+              cwd=project)
     assert "Running stage 'ingest'" in out.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["data"]["name"] == "synthetic"
@@ -93,17 +104,17 @@ def test_dvc_exp_run_with_bad_value_fails_naming_the_key(project):
     assert not (project / "data/raw").exists()
 
 
-def test_config_check_passes_then_fails_naming_the_fix(project):
-    run("gitml", "config", "check", cwd=project)
+def test_config_check_passes_then_fails_naming_the_fix(project, gitml_main):
+    gitml_main("config", "check", cwd=project)
     path = project / "conf/trainer/default.yaml"
     text = path.read_text()
     assert "\nbatch_size: " in text
     path.write_text(re.sub(r"\nbatch_size: \d+", "\nbatch_size: 999", text))
-    out = run("gitml", "config", "check", cwd=project, check=False)
+    out = gitml_main("config", "check", cwd=project, check=False)
     assert out.returncode == 1
     assert "trainer.batch_size" in out.stderr and "gitml config compose" in out.stderr
-    run("gitml", "config", "compose", cwd=project)
-    run("gitml", "config", "check", cwd=project)
+    gitml_main("config", "compose", cwd=project)
+    gitml_main("config", "check", cwd=project)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +140,7 @@ def test_bad_csv_fails_validate_naming_column_and_rule_and_keeps_outputs(csv_rep
         frame.loc[7, column] = "maybe"
     frame.to_csv(csv, index=False)
 
-    out = repro(project, check=False)
+    out = repro_data(project, check=False)
     assert out.returncode != 0
     assert f"column '{column}' failed '{rule}'" in out.stdout + out.stderr
     report = json.loads((project / "reports/validation.json").read_text())
@@ -144,7 +155,7 @@ def test_production_batch_is_validated_and_merged_by_prepare(reproduced, tmp_pat
     batch = project / "data/production/2026-11-29-a.parquet"
     raw.sample(40, random_state=0).to_parquet(batch, index=False)
     run("dvc", "add", str(batch), cwd=project)
-    out = repro(project)
+    out = repro_data(project)
     assert ran_stages(out.stdout) == {"validate", "prepare"}
     rows = json.loads((project / "reports/data.json").read_text())["rows"]
     assert rows["production"] == 40 and rows["total"] == 609
@@ -152,22 +163,21 @@ def test_production_batch_is_validated_and_merged_by_prepare(reproduced, tmp_pat
     bad = raw.sample(10, random_state=1).assign(target=5)
     bad_batch = project / "data/production/2026-11-29-b.parquet"
     bad.to_parquet(bad_batch, index=False)
-    out = repro(project, check=False)
+    out = repro_data(project, check=False)
     assert out.returncode != 0
     assert "2026-11-29-b.parquet: column 'target' failed 'label_in_classes'" in out.stdout + out.stderr
 
 
 def test_fresh_clone_of_a_pushed_project_reproduces_without_a_remote(reproduced, tmp_path):
-    project = copy_project(reproduced[0], tmp_path / "project")
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "-m", "run pipeline", cwd=project)
+    project = copy_project(reproduced[0], tmp_path / "project")  # the template committed its run
+    assert git("status", "--porcelain", cwd=project).stdout == ""
     clone = tmp_path / "clone"
     git("clone", "-q", str(project), str(clone), cwd=tmp_path)
-    out = repro(clone)
+    out = repro_data(clone)
     # DVC-cached outputs are rebuilt; validate's outputs live in git and its inputs came
     # out identical, so DVC may rightly skip it.
     assert {"ingest", "prepare"} <= ran_stages(out.stdout)
-    assert "up to date" in run("dvc", "status", cwd=clone).stdout
+    assert "up to date" in run("dvc", "status", "prepare", cwd=clone).stdout
     # same inputs, same seed: the same prepared data as the original run
     assert tree_digest(clone / "data/prepared") == tree_digest(project / "data/prepared")
     shutil.rmtree(clone)

@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, make_project, run
+from tests.conftest import TINY_OVERRIDES, git, run
+from tests.projects import publish, publish_copy
 
 pytestmark = pytest.mark.slow
-FAST = ["trainer=cpu", "trainer.epochs=6", "gate.budgets.max_latency_p95_ms=1000"]
-
-
-def publish(project: Path, message: str) -> None:
-    """What CI does after `dvc repro`: push the data, commit the lock, push the branch."""
-    run("dvc", "push", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "--allow-empty", "-m", message, cwd=project)
-    git("push", "-q", "origin", "HEAD:main", cwd=project)
 
 
 def gate_report(project: Path) -> dict:
@@ -33,22 +25,16 @@ def remote_tags(project: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def published_world(tmp_path_factory) -> Path:
+def published_world(reproduced_template, tmp_path_factory) -> Path:
     """A folder with a bare `origin.git`, a local `dvc-remote` and a `project` whose first run is pushed.
 
-    Built once per module; each test works on its own copy (``published``). The project
-    names its DVC remote relative to itself (`../dvc-remote`), so in a copy of the folder
-    the project and clones made beside it use the copy's remote.
+    Built once per module from the session's reproduced template; each test works on its
+    own copy (``published``). The project names its DVC remote relative to itself
+    (`../dvc-remote`), so in a copy of the folder the project and clones made beside it use
+    the copy's remote.
     """
     world = tmp_path_factory.mktemp("published")
-    origin = world / "origin.git"
-    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=world)
-    project = make_project(world / "project")
-    git("remote", "add", "origin", str(origin), cwd=project)
-    run("dvc", "remote", "add", "-d", "storage", "../dvc-remote", cwd=project)
-    run("gitml", "config", "compose", *FAST, cwd=project)
-    run("dvc", "repro", cwd=project)
-    publish(project, "train v1")
+    publish_copy(reproduced_template, world)
     return world
 
 
@@ -76,7 +62,7 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path):
     v1_id = json.loads((project / "models/bundle/metadata.json").read_text())["bundle_id"]
 
     # A worse model: the champion rule (re-scoring v1 on today's test split) fails it.
-    run("gitml", "config", "compose", *FAST, "model=random_forest", "model.estimator.n_estimators=1",
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "model=random_forest", "model.estimator.n_estimators=1",
         "model.estimator.max_depth=1", "gate.thresholds=[]", cwd=project)
     run("dvc", "repro", cwd=project)
     report = gate_report(project)
@@ -91,7 +77,7 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path):
     assert not any(t.startswith("model@v1.1") for t in git("tag", cwd=project).stdout.split())
 
     # A good model passes against the champion and becomes v1.1.0 (same signature: minor).
-    run("gitml", "config", "compose", *FAST, "model=logreg", cwd=project)
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "model=logreg", cwd=project)
     run("dvc", "repro", cwd=project)
     assert gate_report(project)["verdict"] == "pass", gate_report(project)
     run("gitml", "gate", "verify", cwd=project)

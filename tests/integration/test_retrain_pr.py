@@ -14,17 +14,18 @@ import pytest
 from gitml.gitops.forge import ForgeError, GitHubForge
 from gitml.gitops.retrain import RetrainError, retrain_pr
 from gitml.testing.forge_stub import ForgeStub
-from tests.conftest import git, make_project, run
+from tests.conftest import copy_project, git, run
+from tests.projects import publish_copy
 
 pytestmark = pytest.mark.slow
-FAST = ["trainer=cpu", "trainer.epochs=3", "gate.budgets.max_latency_p95_ms=1000"]
 BRANCH = "gitml/retrain/model"
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
 
 
-def origin_project(tmp: Path, dvc_remote: bool = True) -> Path:
+def origin_project(fresh: Path, tmp: Path, dvc_remote: bool = True) -> Path:
+    """A copy of the fresh template ``fresh`` pushed to ``tmp/origin.git``, with a DVC remote beside it."""
     git("init", "-q", "--bare", "-b", "main", str(tmp / "origin.git"), cwd=tmp)
-    project = make_project(tmp / "project")
+    project = copy_project(fresh, tmp / "project")
     git("remote", "add", "origin", str(tmp / "origin.git"), cwd=project)
     if dvc_remote:
         run("dvc", "remote", "add", "-d", "storage", str(tmp / "dvc-remote"), cwd=project)
@@ -34,16 +35,14 @@ def origin_project(tmp: Path, dvc_remote: bool = True) -> Path:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    """A trained project whose first pipeline run (data, lock, bundle) is pushed."""
-    project = origin_project(tmp_path_factory.mktemp("retrain"))
-    run("gitml", "config", "compose", *FAST, cwd=project)
-    run("dvc", "repro", cwd=project)
-    run("dvc", "push", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "-m", "train v1", cwd=project)
-    git("push", "-q", "origin", "main", cwd=project)
-    return project
+def published(reproduced_template, tmp_path_factory) -> Path:
+    """A trained project whose first pipeline run (data, lock, bundle) is pushed.
+
+    Its DVC remote is named by absolute path: retrain_pr pushes from a git worktree
+    outside the project, where a relative one would point elsewhere.
+    """
+    world = tmp_path_factory.mktemp("retrain")
+    return publish_copy(reproduced_template, world, dvc_remote=str(world / "dvc-remote"))
 
 
 def make_batch(project: Path, seed: int, rows: int = 40) -> pd.DataFrame:
@@ -205,8 +204,8 @@ def test_retrain_pr_cli_reads_the_verdict_and_the_labelled_logs(published, tmp_p
     assert len(batch) == 30
 
 
-def test_a_failure_leaves_the_callers_checkout_as_it_was_and_pushes_nothing(tmp_path, forge_token):
-    project = origin_project(tmp_path, dvc_remote=False)
+def test_a_failure_leaves_the_callers_checkout_as_it_was_and_pushes_nothing(fresh_template, tmp_path, forge_token):
+    project = origin_project(fresh_template, tmp_path, dvc_remote=False)
     git("checkout", "-q", "-b", "work", cwd=project)
     readme = project / "data/production/README.md"
     readme.write_text(readme.read_text() + "\nlocal edit\n")
@@ -229,8 +228,8 @@ def test_a_failure_leaves_the_callers_checkout_as_it_was_and_pushes_nothing(tmp_
                    report_dir=report)
 
 
-def test_retrain_pr_refuses_when_the_base_is_missing(tmp_path, forge_token):
-    project = origin_project(tmp_path)
+def test_retrain_pr_refuses_when_the_base_is_missing(fresh_template, tmp_path, forge_token):
+    project = origin_project(fresh_template, tmp_path)
     with ForgeStub(token=forge_token) as stub, GitHubForge("acme/app", forge_token, stub.url) as forge, \
             pytest.raises(RetrainError, match="Base branch 'release' not found on remote 'origin'"):
         retrain_pr(project, forge, model_name="model", batch=pd.DataFrame({"x": [1]}), drift_detected=True,
@@ -238,8 +237,8 @@ def test_retrain_pr_refuses_when_the_base_is_missing(tmp_path, forge_token):
     assert git("status", "--porcelain", cwd=project).stdout == ""
 
 
-def test_after_the_pull_request_is_closed_a_fresh_branch_replaces_the_stale_one(tmp_path, forge_token):
-    project = origin_project(tmp_path)
+def test_after_the_pull_request_is_closed_a_fresh_branch_replaces_the_stale_one(fresh_template, tmp_path, forge_token):
+    project = origin_project(fresh_template, tmp_path)
     report = drift_report(tmp_path / "drift")
     batches = [pd.DataFrame({"x": [float(i), 2.0], "target": [0, 1]}) for i in range(2)]
     with ForgeStub(token=forge_token, git_dir=tmp_path / "origin.git") as stub, \

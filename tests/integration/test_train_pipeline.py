@@ -12,11 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import copy_project, git, make_project, run
+from tests.conftest import REPRO_LOG, TINY_OVERRIDES, copy_project, run
 from tests.integration.test_data_pipeline import ran_stages, repro
 
 pytestmark = pytest.mark.slow
-FAST = ["trainer=cpu", "trainer.epochs=4"]
 
 
 def stages_run(output: str) -> set[str]:
@@ -24,18 +23,13 @@ def stages_run(output: str) -> set[str]:
     return {s for s in names if f"Running stage '{s}'" in output}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, str]:
-    """A fresh project after its first `dvc repro` with FAST params, committed, and that run's output.
+@pytest.fixture
+def trained(reproduced_template) -> tuple[Path, str]:
+    """A project after its first `dvc repro` with TINY_OVERRIDES, committed, and that run's output.
 
-    Built once: the tests that start from a trained project work on a copy of it.
+    The session's template (built once per run): the tests work on a copy of it.
     """
-    project = make_project(tmp_path_factory.mktemp("trained") / "project")
-    run("gitml", "config", "compose", *FAST, cwd=project)
-    out = repro(project)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "-m", "pipeline", cwd=project)
-    return project, out.stdout
+    return reproduced_template, (reproduced_template.parent / REPRO_LOG).read_text()
 
 
 def test_repro_trains_evaluates_and_dvc_reads_metrics_and_plots(trained, tmp_path):
@@ -57,17 +51,18 @@ def test_repro_trains_evaluates_and_dvc_reads_metrics_and_plots(trained, tmp_pat
         assert title in page
 
     # trainer.* reruns train and evaluate only; data.slices reruns evaluate only
-    run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5", cwd=project)
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "trainer.epochs=4", cwd=project)
     assert stages_run(repro(project).stdout) == {"train", "evaluate"}
-    run("gitml", "config", "compose", "trainer=cpu", "trainer.epochs=5", "data.slices=[]", cwd=project)
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "trainer.epochs=4", "data.slices=[]", cwd=project)
     assert stages_run(repro(project).stdout) == {"evaluate"}
     assert ran_stages(repro(project).stdout) == set()
 
 
 def test_experiments_with_both_families_compare_in_exp_show(trained, tmp_path):
     project = copy_project(trained[0], tmp_path / "project")
-    run("dvc", "exp", "run", "-n", "forest", "-S", "model=random_forest", "-S", "trainer=cpu", cwd=project)
-    run("dvc", "exp", "run", "-n", "mlp5", "-S", "model=mlp", "-S", "trainer.epochs=5", cwd=project)
+    tiny = [arg for override in TINY_OVERRIDES for arg in ("-S", override)]  # composed from conf/ afresh
+    run("dvc", "exp", "run", "-n", "forest", *tiny, "-S", "model=random_forest", cwd=project)
+    run("dvc", "exp", "run", "-n", "mlp5", *tiny, "-S", "model=mlp", "-S", "trainer.epochs=5", cwd=project)
     table = run("dvc", "exp", "show", "--md", "--no-pager", cwd=project).stdout
     assert "forest" in table and "mlp5" in table
     assert "test.accuracy" in table
@@ -82,7 +77,9 @@ def test_same_seed_twice_gives_identical_metrics(trained, tmp_path):
 
 
 def test_killed_training_resumes_from_last_checkpoint_and_leaves_no_partial_model(project):
-    params = ["data=synthetic", "data.source.synthetic.n_rows=20000", "trainer=cpu",
+    # Epochs long enough (200 steps) for the poll below to catch epoch 2, short enough
+    # that the resumed run's ten are cheap.
+    params = ["data=synthetic", "data.source.synthetic.n_rows=5000", *TINY_OVERRIDES,
               "trainer.epochs=12", "trainer.batch_size=16", "trainer.early_stopping.enabled=false"]
     run("gitml", "config", "compose", *params, cwd=project)
     run("dvc", "repro", "prepare", cwd=project)

@@ -17,7 +17,7 @@ from gitml.package.bundle import load_bundle
 from gitml.package.manifest import write_manifest
 from gitml.registry.chain import verify_chain
 from gitml.utils.dvc_hash import dir_md5, lock_out_md5, lock_params_sha256
-from tests.conftest import git, run
+from tests.conftest import TINY_OVERRIDES, git, run
 from tests.integration import test_registry
 from tests.integration.test_registry import remote_tags
 
@@ -239,7 +239,7 @@ def test_signed_prod_tags_are_made_by_promote_and_required_by_fetch_and_serve(pu
     signers = project / ".github/allowed_signers"
     signers.parent.mkdir(exist_ok=True)
     signers.write_text("release@gitml " + " ".join(release.with_suffix(".pub").read_text().split()[:2]) + "\n")
-    run("gitml", "config", "compose", *test_registry.FAST, "registry.signed_stages=[prod]", cwd=project)
+    run("gitml", "config", "compose", *TINY_OVERRIDES, "registry.signed_stages=[prod]", cwd=project)
     git("add", "-A", cwd=project)
     git("commit", "-q", "-m", "sign prod assignments", cwd=project)
     git("push", "-q", "origin", "HEAD:main", cwd=project)

@@ -14,6 +14,7 @@ from gitml.data.contract import infer_contract
 from gitml.data.preprocess import Preprocessor
 from gitml.data.sources import generate_synthetic
 from gitml.models import build_model, load_model
+from tests.projects import TINY_OVERRIDES
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_OPTIONS = sorted(p.stem for p in (ROOT / "conf/model").glob("*.yaml"))
@@ -32,7 +33,8 @@ def dataset():
 
 
 def tiny_config(option: str):
-    overrides = [f"model={option}", "trainer=cpu", "trainer.epochs=8", "trainer.early_stopping.patience=3"]
+    # More epochs than TINY_OVERRIDES: each option must learn, not only run.
+    overrides = [f"model={option}", *TINY_OVERRIDES, "trainer.epochs=8", "trainer.early_stopping.patience=3"]
     cfg = validate_config(to_plain(compose(ROOT / "conf", overrides)), source="test")
     return cfg
 
@@ -60,5 +62,5 @@ def test_torch_training_loss_falls(dataset):
     prep, X, y, *_ = dataset
     cfg = tiny_config("mlp")
     model = build_model(cfg.model, cfg.trainer, classes=prep.classes).fit(X[:800], y[:800], X[800:], y[800:])
-    losses = [row["train_loss"] for row in model.result_.history]
+    losses = [row["train_loss"] for row in model.report_.history]
     assert losses[-1] < losses[0] * 0.8

@@ -1,7 +1,7 @@
 """Train real tiny bundles with the library stages, as `dvc repro` would, into a folder.
 
 The configuration is the reference instance's ``conf/`` composed with overrides that keep
-it tiny (CPU, a few epochs); every stage is the real one. Shared by the serving tests and
+it tiny (tests/projects.py TINY_OVERRIDES); every stage is the real one. Shared by the serving tests and
 ``benchmarks/bench_serve.py``.
 """
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-TINY = ("trainer=cpu", "trainer.epochs=3", "gate.champion.enabled=false")
+from tests.projects import ROOT, TINY_OVERRIDES
+
+# No registry beside these bundles: no champion to compare with.
+TINY = (*TINY_OVERRIDES, "gate.champion.enabled=false")
 
 
 def train_bundle(work: Path, overrides: tuple[str, ...] = (), *, prepared: Path | None = None) -> Path:

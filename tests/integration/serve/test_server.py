@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -81,19 +79,18 @@ def test_every_format_over_http_metrics_feedback_and_logs(trained, tmp_path, sta
     assert len(joined) == 13 and set(joined["label"]) <= {"0", "1"}
 
 
-def test_simulate_sends_batches_and_labels(trained, tmp_path, start_server):
+def test_simulate_sends_batches_and_labels(trained, tmp_path, start_server, gitml_main):
     server = start_server(tmp_path, "--bundle", trained.synthetic, "--log-dir", tmp_path / "logs",
                           "--params", trained.synthetic_params)
     for args in (["--source", "synthetic", "--shift", "0.5"],
                  ["--source", "test", "--data", trained.synthetic.parents[1] / "data/prepared", "--shift", "2"]):
-        out = subprocess.run([sys.executable, "-m", "gitml", "simulate", "--url", server.url, "--batches", "3",
-                              "--batch-rows", "25", "--seed", "4", "--params", trained.synthetic_params,
-                              *map(str, args)], capture_output=True, text=True, cwd=tmp_path)
+        out = gitml_main("simulate", "--url", server.url, "--batches", "3", "--batch-rows", "25", "--seed", "4",
+                         "--params", trained.synthetic_params, *args, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         assert "sent 3 batch(es), 75 row(s)" in out.stdout and "0 failed" in out.stdout
         assert "75 label(s) posted" in out.stdout
-    refused = subprocess.run([sys.executable, "-m", "gitml", "simulate", "--url", server.url, "--source", "synthetic",
-                              "--params", trained.params], capture_output=True, text=True, cwd=tmp_path)
+    refused = gitml_main("simulate", "--url", server.url, "--source", "synthetic", "--params", trained.params,
+                         cwd=tmp_path, check=False)
     assert refused.returncode == 1 and "data=synthetic" in refused.stderr
     server.stop()
     assert len(read_log(tmp_path / "logs")) == 150 and len(read_log(tmp_path / "logs", "feedback")) == 150

@@ -17,35 +17,22 @@ import httpx
 import pytest
 
 from gitml.package.bundle import load_bundle
-from tests.conftest import git, make_project, run
+from tests.conftest import TINY_OVERRIDES, git, run
 from tests.integration.serve.conftest import SERVE_PARAMS
+from tests.projects import publish, publish_copy
 
 pytestmark = pytest.mark.slow
-# Tiny training; the serve.* values go into params.yaml, which the host's clone serves with.
-FAST = ("trainer=cpu", "trainer.epochs=3", "gate.budgets.max_latency_p95_ms=1000", *SERVE_PARAMS)
 SWAP_SECONDS = 60  # a poll, a DVC fetch of the new bundle, verification and warm-up
 
 
-def publish(project: Path, message: str) -> None:
-    """What CI does after `dvc repro`: push the data, commit the lock, push the branch."""
-    run("dvc", "push", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-q", "--allow-empty", "-m", message, cwd=project)
-    git("push", "-q", "origin", "HEAD:main", cwd=project)
-
-
 @pytest.fixture
-def published(tmp_path: Path) -> Path:
-    """A project with a bare `origin` and a local DVC remote, its first pipeline run pushed."""
-    origin = tmp_path / "origin.git"
-    git("init", "-q", "--bare", "-b", "main", str(origin), cwd=tmp_path)
-    project = make_project(tmp_path / "project")
-    git("remote", "add", "origin", str(origin), cwd=project)
-    run("dvc", "remote", "add", "-d", "storage", str(tmp_path / "dvc-remote"), cwd=project)
-    run("gitml", "config", "compose", *FAST, cwd=project)
-    run("dvc", "repro", cwd=project)
-    publish(project, "train v1")
-    return project
+def published(reproduced_template: Path, tmp_path: Path) -> Path:
+    """A project with a bare `origin` and a local DVC remote, its first pipeline run pushed.
+
+    The serve.* values go into params.yaml, which the host's clone serves with.
+    """
+    return publish_copy(reproduced_template, tmp_path, dvc_remote=str(tmp_path / "dvc-remote"),
+                        overrides=SERVE_PARAMS)
 
 
 class Traffic:
@@ -123,7 +110,7 @@ def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_pat
 
     # Another model through the pipeline, pushed but in no stage yet (trained before the
     # server starts, so training and the server's polls do not share the CPUs).
-    run("gitml", "config", "compose", *FAST, "model=logreg", cwd=project)
+    run("gitml", "config", "compose", *TINY_OVERRIDES, *SERVE_PARAMS, "model=logreg", cwd=project)
     run("dvc", "repro", cwd=project)
     publish(project, "logreg")
     v2_id = load_bundle(project / "models/bundle").metadata["bundle_id"]
