@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gitml import doctor
 from gitml.cli import app
-from tests.conftest import ROOT, git, make_project, run
+from tests.conftest import ROOT, copy_project, git, run
 
 
 def _doctor(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
@@ -23,9 +23,9 @@ def _doctor(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
 
 
 @pytest.fixture
-def healthy(tmp_path: Path) -> Path:
+def healthy(fresh_template: Path, tmp_path: Path) -> Path:
     """The reference instance with an origin, a default DVC remote, its registry and workflows."""
-    project = make_project(tmp_path / "project")
+    project = copy_project(fresh_template, tmp_path / "project")
     shutil.copy2(ROOT / "artifacts.yaml", project / "artifacts.yaml")
     shutil.copytree(ROOT / ".github", project / ".github")
     git("init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
