@@ -25,11 +25,11 @@ def data():
     return X[:500], y[:500], X[500:], y[500:]
 
 
-def fit(cfg: TrainerConfig, data, **kwargs):
+def fit(cfg: TrainerConfig, data, checkpoint_dir=None, identity=None):
     torch.manual_seed(cfg.seed)
     net = build_network(5, 2, [16], "relu", 0.1, True)
-    result = Trainer(cfg, progress=False, **kwargs).fit(
-        net, *data, optimizer_factory=partial(torch.optim.Adam, lr=0.01)
+    result = Trainer(cfg, checkpoint_dir, progress=False).fit(
+        net, *data, optimizer_factory=partial(torch.optim.Adam, lr=0.01), identity=identity
     )
     return net, result
 
@@ -66,17 +66,17 @@ def test_checkpoint_each_epoch_and_resume_continues_where_it_stopped(data, tmp_p
     _, full = fit(cfg, data)
 
     ckpt = tmp_path / "ckpt"
-    fit(replace(cfg, epochs=6), data, checkpoint_dir=ckpt, run_fingerprint="run")
+    fit(replace(cfg, epochs=6), data, checkpoint_dir=ckpt, identity="run")
     # Simulate an interruption after epoch 3: train 3 epochs as a 6-epoch run would.
     ckpt2 = tmp_path / "ckpt2"
     partial_cfg = replace(cfg, epochs=3)
-    fit(partial_cfg, data, checkpoint_dir=ckpt2, run_fingerprint="run")
+    fit(partial_cfg, data, checkpoint_dir=ckpt2, identity="run")
     meta = json.loads((ckpt2 / "state.json").read_text())
     assert meta["train"]["epoch"] == 3
     meta["train"]["complete"] = False  # as if killed before finishing
     (ckpt2 / "state.json").write_text(json.dumps(meta))
 
-    _, resumed = fit(cfg, data, checkpoint_dir=ckpt2, run_fingerprint="run")
+    _, resumed = fit(cfg, data, checkpoint_dir=ckpt2, identity="run")
     assert resumed.resumed_from == 3
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4, 5, 6]
     # the resumed run reaches the same losses as the uninterrupted one
@@ -86,9 +86,9 @@ def test_checkpoint_each_epoch_and_resume_continues_where_it_stopped(data, tmp_p
 
 def test_checkpoint_from_other_settings_is_not_resumed(data, tmp_path):
     cfg = TrainerConfig(epochs=2, batch_size=64, early_stopping=EarlyStoppingConfig(enabled=False))
-    fit(cfg, data, checkpoint_dir=tmp_path / "c", run_fingerprint="a")
+    fit(cfg, data, checkpoint_dir=tmp_path / "c", identity="a")
     meta = json.loads((tmp_path / "c/state.json").read_text())
     meta["train"]["complete"] = False
     (tmp_path / "c/state.json").write_text(json.dumps(meta))
-    _, result = fit(cfg, data, checkpoint_dir=tmp_path / "c", run_fingerprint="b")
+    _, result = fit(cfg, data, checkpoint_dir=tmp_path / "c", identity="b")
     assert result.resumed_from == 0

@@ -1,8 +1,9 @@
-"""Model families behind one small protocol: fit / predict_proba / save / load.
+"""Model families behind one small protocol: fit / predict / predict_proba / save / load.
 
 A family is one module ``gitml.models.<family>`` exposing ``build(model_cfg, trainer_cfg,
-**context)`` and ``load(path)``; its model objects follow :class:`Model`. Adding a family
-is that module plus a config file under ``conf/model/`` (and its schema in
+classes, feature_names)``, ``load(path)`` and ``load_files(files, where)``; its model
+objects follow :class:`Model`, and each fit leaves a typed :class:`FitReport`. Adding a
+family is that module plus a config file under ``conf/model/`` (and its schema in
 ``gitml.config.schema.MODEL_SCHEMAS``).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,14 +24,33 @@ if TYPE_CHECKING:
 MODEL_INFO = "model.json"
 
 
+@dataclass
+class FitReport:
+    """What a fit did. Families without epochs report one point: the fitted model on both splits."""
+
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: train_loss, val_loss, ...
+    best_epoch: int = 1  # the epoch whose weights the model keeps
+    stopped_early: bool = False
+    resumed_from: int = 0  # epochs a checkpoint already held when this fit started
+    device: str = "cpu"
+
+
 class Model(Protocol):
-    """What every family's model object offers (scikit-learn style: fit returns self)."""
+    """What every family's model object offers (scikit-learn style: fit returns self).
+
+    ``checkpoints``: a folder where a family that trains in epochs keeps per-epoch state, so
+    a rerun resumes; families without epochs have nothing to keep there.
+    """
 
     family: str
     classes_: list[Any]
+    report_: FitReport  # set by fit
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None) -> Model: ...
+            y_val: np.ndarray | None = None, *, checkpoints: Path | None = None) -> Model: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray:  # index of the most probable class of each row
+        ...
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -44,9 +65,10 @@ def family_module(family: str) -> Any:
     return importlib.import_module(f"gitml.models.{family}")
 
 
-def build_model(model_cfg: Any, trainer_cfg: Any, **context: Any) -> Model:
+def build_model(model_cfg: Any, trainer_cfg: Any, classes: list[Any] | None = None,
+                feature_names: list[str] | None = None) -> Model:
     """Build an unfitted model of ``model_cfg.family``."""
-    return family_module(model_cfg.family).build(model_cfg, trainer_cfg, **context)
+    return family_module(model_cfg.family).build(model_cfg, trainer_cfg, classes, feature_names)
 
 
 def config_trusted_types(model_cfg: Any) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitml.config.schema import SklearnConfig, TrainerConfig
 from gitml.errors import GitmlError, ModelLoadError
-from gitml.models import MODEL_INFO, parse_info
+from gitml.models import MODEL_INFO, FitReport, parse_info
 from gitml.utils.targets import instantiate
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,16 @@ class SklearnClassifier:
     family = FAMILY
 
     def __init__(self, cfg: SklearnConfig | None = None, classes: list[Any] | None = None,
-                 feature_names: list[str] | None = None, estimator: Any = None, **_: Any):
+                 feature_names: list[str] | None = None, estimator: Any = None):
         self.cfg = cfg
         self.classes_ = list(classes or [])
         self.feature_names_ = list(feature_names or [])
         self.estimator_ = estimator
-        self.result_: Any = None
+        self.report_ = FitReport()
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> SklearnClassifier:
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+            checkpoints: Path | None = None) -> SklearnClassifier:
+        """Fit the estimator (no epochs: ``checkpoints`` has nothing to keep); report one point."""
         from sklearn.base import is_classifier
 
         assert self.cfg is not None
@@ -64,7 +66,25 @@ class SklearnClassifier:
         self.estimator_ = estimator.fit(X, y)
         if not self.classes_:
             self.classes_ = [int(c) for c in estimator.classes_]
+        self.report_ = FitReport(history=[self._point(X, y, X_val, y_val)])
         return self
+
+    def _point(self, X: Any, y: Any, X_val: Any, y_val: Any) -> dict[str, float]:
+        """The fitted model on both splits, as one history row (the validation split when there is one)."""
+        import numpy as np
+        from sklearn.metrics import log_loss
+
+        labels = list(range(len(self.classes_)))
+        train_p = self.predict_proba(X)
+        point = {"epoch": 1, "train_loss": float(log_loss(y, np.clip(train_p, 1e-15, 1), labels=labels))}
+        if X_val is not None and len(X_val):
+            val_p = self.predict_proba(X_val)
+            point["val_loss"] = float(log_loss(y_val, np.clip(val_p, 1e-15, 1), labels=labels))
+            point["val_accuracy"] = float((val_p.argmax(1) == y_val).mean())
+        return point
+
+    def predict(self, X: Any) -> Any:
+        return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> Any:
         import numpy as np
@@ -92,10 +112,9 @@ class SklearnClassifier:
         (path / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def build(model_cfg: SklearnConfig, trainer_cfg: TrainerConfig, **context: Any) -> SklearnClassifier:
-    context.pop("checkpoint_dir", None)
-    context.pop("run_fingerprint", None)
-    return SklearnClassifier(model_cfg, **context)
+def build(model_cfg: SklearnConfig, trainer_cfg: TrainerConfig, classes: list[Any] | None = None,
+          feature_names: list[str] | None = None) -> SklearnClassifier:
+    return SklearnClassifier(model_cfg, classes, feature_names)
 
 
 def check_types(data: bytes, where: str, extra: Iterable[str] = ()) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from gitml.config.schema import TorchMLPConfig, TrainerConfig
 from gitml.errors import ModelLoadError
-from gitml.models import MODEL_INFO, parse_info
+from gitml.models import MODEL_INFO, FitReport, parse_info
 from gitml.utils.targets import instantiate
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,12 @@ class TorchMLPClassifier:
     family = FAMILY
 
     def __init__(self, cfg: TorchMLPConfig, trainer: TrainerConfig | None = None,
-                 classes: list[Any] | None = None, feature_names: list[str] | None = None,
-                 checkpoint_dir: Path | None = None, run_fingerprint: str = ""):
+                 classes: list[Any] | None = None, feature_names: list[str] | None = None):
         self.cfg, self.trainer = cfg, trainer or TrainerConfig()
         self.classes_ = list(classes or [])
         self.feature_names_ = list(feature_names or [])
-        self.checkpoint_dir, self.run_fingerprint = checkpoint_dir, run_fingerprint
         self.net_: Any = None
-        self.result_: Any = None
+        self.report_ = FitReport()
 
     def architecture(self) -> dict[str, Any]:
         return {
@@ -66,7 +64,8 @@ class TorchMLPClassifier:
             "classes": self.classes_, "feature_names": self.feature_names_,
         }
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TorchMLPClassifier:
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+            checkpoints: Path | None = None) -> TorchMLPClassifier:
         from gitml.train.device import seed_everything
         from gitml.train.loop import Trainer
 
@@ -81,10 +80,14 @@ class TorchMLPClassifier:
         extra = self.cfg.allowed_targets
         optimizer = instantiate(dict(self.cfg.optimizer), "model.optimizer", extra=extra) if self.cfg.optimizer else None
         scheduler = instantiate(dict(self.cfg.scheduler), "model.scheduler", extra=extra) if self.cfg.scheduler else None
-        trainer = Trainer(self.trainer, self.checkpoint_dir, self.run_fingerprint)
-        self.result_ = trainer.fit(self.net_, X, y, X_val, y_val, optimizer, scheduler)
+        identity = {"architecture": arch, "optimizer": self.cfg.optimizer, "scheduler": self.cfg.scheduler}
+        self.report_ = Trainer(self.trainer, checkpoints).fit(self.net_, X, y, X_val, y_val, optimizer, scheduler,
+                                                              identity=identity)
         self.net_.to("cpu").eval()
         return self
+
+    def predict(self, X: Any) -> Any:
+        return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> Any:
         import numpy as np
@@ -105,8 +108,9 @@ class TorchMLPClassifier:
         (path / MODEL_INFO).write_text(json.dumps(self.architecture(), indent=2) + "\n", encoding="utf-8")
 
 
-def build(model_cfg: TorchMLPConfig, trainer_cfg: TrainerConfig, **context: Any) -> TorchMLPClassifier:
-    return TorchMLPClassifier(model_cfg, trainer_cfg, **context)
+def build(model_cfg: TorchMLPConfig, trainer_cfg: TrainerConfig, classes: list[Any] | None = None,
+          feature_names: list[str] | None = None) -> TorchMLPClassifier:
+    return TorchMLPClassifier(model_cfg, trainer_cfg, classes, feature_names)
 
 
 def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> TorchMLPClassifier:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import time
@@ -30,60 +29,32 @@ def train(
     curves_out: str | Path, summary_out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train, then write the model folder (weights + model.json + preprocessor.json) atomically."""
-    from gitml.train.loop import fingerprint
-
     data_dir = Path(data_dir)
     prep = Preprocessor.load(data_dir / PREPROCESSOR)
     X, y = load_features(data_dir, "train", cfg.data.target)
     X_val, y_val = load_features(data_dir, "val", cfg.data.target)
-    run_id = fingerprint(_plain(cfg.model), _plain(cfg.trainer), X, y, X_val, y_val)
-    model = build_model(
-        cfg.model, cfg.trainer, classes=prep.classes, feature_names=prep.feature_names(),
-        checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None, run_fingerprint=run_id,
-    )
+    model = build_model(cfg.model, cfg.trainer, classes=prep.classes, feature_names=prep.feature_names())
     started = time.perf_counter()
-    model.fit(X, y, X_val, y_val)
+    model.fit(X, y, X_val, y_val, checkpoints=Path(checkpoint_dir) if checkpoint_dir else None)
     seconds = time.perf_counter() - started
     with atomic_path(out_dir) as tmp:
         model.save(tmp)
         shutil.copy2(data_dir / PREPROCESSOR, tmp / PREPROCESSOR)
 
-    history = _history(model, X, y, X_val, y_val)
+    report = model.report_
+    history = [{k: v for k, v in row.items() if k != "seconds"} for row in report.history]
     _write_curves(Path(curves_out), history)
-    result = getattr(model, "result_", None)
     summary = {
         "train": {
-            "family": model.family,
-            "epochs": len(history),
-            "best_epoch": getattr(result, "best_epoch", len(history)),
-            "stopped_early": bool(getattr(result, "stopped_early", False)),
-            "resumed_from_epoch": getattr(result, "resumed_from", 0),
-            "device": getattr(result, "device", "cpu"),
-            "rows": len(X),
+            "family": model.family, "epochs": len(history), "best_epoch": report.best_epoch,
+            "stopped_early": report.stopped_early, "resumed_from_epoch": report.resumed_from,
+            "device": report.device, "rows": len(X),
         }
     }
     if summary_out:
         write_json(summary_out, summary)
     log.info("trained %s on %d rows in %.1fs -> %s", model.family, len(X), seconds, out_dir)
     return summary
-
-
-def _history(model: Any, X: Any, y: Any, X_val: Any, y_val: Any) -> list[dict[str, float]]:
-    result = getattr(model, "result_", None)
-    if result is not None and result.history:
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
-    # Families without epochs get one point: the fitted model on both splits.
-    import numpy as np
-    from sklearn.metrics import log_loss
-
-    labels = list(range(len(model.classes_)))
-    train_p, val_p = model.predict_proba(X), model.predict_proba(X_val)
-    return [{
-        "epoch": 1,
-        "train_loss": float(log_loss(y, np.clip(train_p, 1e-15, 1), labels=labels)),
-        "val_loss": float(log_loss(y_val, np.clip(val_p, 1e-15, 1), labels=labels)),
-        "val_accuracy": float((val_p.argmax(1) == y_val).mean()),
-    }]
 
 
 def _write_curves(path: Path, history: list[dict[str, float]]) -> None:
@@ -93,9 +64,3 @@ def _write_curves(path: Path, history: list[dict[str, float]]) -> None:
     frame = pd.DataFrame(history).reindex(columns=columns)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-
-
-def _plain(node: Any) -> Any:
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return dataclasses.asdict(node)
-    return node

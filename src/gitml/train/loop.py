@@ -16,11 +16,12 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitml.config.schema import TrainerConfig
+from gitml.models import FitReport
 from gitml.train.checkpoint import (
     TrainState,
     load_checkpoint,
@@ -31,15 +32,6 @@ from gitml.train.checkpoint import (
 from gitml.train.device import autocast_dtype, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
-    resumed_from: int = 0  # epochs already done when this run started
-    device: str = "cpu"
 
 
 def fingerprint(*parts: Any) -> str:
@@ -57,25 +49,31 @@ def fingerprint(*parts: Any) -> str:
 class Trainer:
     """Fit a ``torch.nn.Module`` classifier with cross-entropy, per ``trainer.*``.
 
+    A checkpoint is resumed only by a run with the same inputs: the trainer fingerprints the
+    data, its settings (all but ``epochs``, which a resumed run may raise) and ``identity``,
+    what the caller says defines the network and its optimizer (the model's config).
+
     Example:
         >>> trainer = Trainer(TrainerConfig(epochs=5), checkpoint_dir=Path("models/checkpoints"))
-        >>> result = trainer.fit(net, X, y, X_val, y_val, optimizer_factory=partial(AdamW, lr=1e-3))
+        >>> report = trainer.fit(net, X, y, X_val, y_val, optimizer_factory=partial(AdamW, lr=1e-3))
     """
 
-    def __init__(self, cfg: TrainerConfig, checkpoint_dir: Path | None = None,
-                 run_fingerprint: str = "", progress: bool | None = None):
+    def __init__(self, cfg: TrainerConfig, checkpoint_dir: Path | None = None, progress: bool | None = None):
         self.cfg = cfg
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir and cfg.checkpoint else None
-        self.run_fingerprint = run_fingerprint
         self.progress = sys.stderr.isatty() if progress is None else progress
 
     def fit(
         self, net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
         optimizer_factory: Callable[..., Any] | None = None,
-        scheduler_factory: Callable[..., Any] | None = None,
-    ) -> TrainResult:
+        scheduler_factory: Callable[..., Any] | None = None, identity: Any = None,
+    ) -> FitReport:
         """Train ``net`` for ``trainer.epochs`` (resuming a checkpoint, stopping early); keep the best weights."""
-        run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory)
+        import dataclasses
+
+        settings = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "epochs"}
+        run_id = fingerprint(identity, settings, X, y, X_val, y_val)
+        run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory, run_id)
         self._resume(run)
         while run.state.epoch < self.cfg.epochs:
             record = self._epoch(run, run.state.epoch + 1)
@@ -89,7 +87,8 @@ class Trainer:
         return run.result
 
     def _start(self, net: Any, X: Any, y: Any, X_val: Any, y_val: Any,
-               optimizer_factory: Callable[..., Any] | None, scheduler_factory: Callable[..., Any] | None) -> _Run:
+               optimizer_factory: Callable[..., Any] | None, scheduler_factory: Callable[..., Any] | None,
+               run_id: str) -> _Run:
         """Device, precision and seeds; the data moved to the device once; optimizer and scheduler."""
         import torch
 
@@ -112,7 +111,7 @@ class Trainer:
             val=tensors(X_val, y_val) if has_val else None, optimizer=optimizer,
             scheduler=scheduler_factory(optimizer) if scheduler_factory else None,
             scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
-            state=TrainState(fingerprint=self.run_fingerprint), result=TrainResult(device=str(device)),
+            state=TrainState(fingerprint=run_id), result=FitReport(device=str(device)),
             monitor=cfg.early_stopping.monitor.value if has_val else "train_loss",
         )
 
@@ -120,7 +119,7 @@ class Trainer:
         """Continue after the last complete epoch of a compatible checkpoint, if there is one."""
         if self.checkpoint_dir is None:
             return
-        found = load_checkpoint(self.checkpoint_dir, self.run_fingerprint)
+        found = load_checkpoint(self.checkpoint_dir, run.state.fingerprint)
         if found is not None:
             run.state, tensors, meta = found
             run.best = restore(tensors, meta, run.net, run.optimizer, run.scheduler)
@@ -206,7 +205,7 @@ class _Run:
     scheduler: Any
     scaler: Any  # float16 gradient scaling, or None
     state: TrainState
-    result: TrainResult
+    result: FitReport
     monitor: str  # the record key early stopping and the best weights follow
     best: dict[str, Any] | None = None
 
