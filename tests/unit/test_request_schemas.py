@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitml.package.signature import Signature
-from gitml.serve.formats import parse_csv
 from gitml.serve.request_schemas import NUMERIC_TEXT, csv_pattern, feedback_schemas, numeric_text
+from gitml.serve.tabular import parse_csv
 
 SIGNATURE = {"inputs": [
     {"name": "x", "dtype": "float", "nullable": False},

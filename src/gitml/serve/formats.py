@@ -9,8 +9,6 @@ problems) for anything it cannot accept; none of them echoes a whole input back.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV_TYPES = ("text/csv", "application/csv")
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-ARROW_CSV_BYTES = 16_384  # larger CSV bodies are parsed by pyarrow (C, typed columns)
 MAX_NAMED = 5  # unknown column names a refusal names
 
 
@@ -75,10 +72,10 @@ def parse_invocations(body: bytes, content_type: str | None, sig: CompiledSignat
         # No true/false literal in the body: no value can be a bool (lets validation skip a scan).
         no_booleans = len(body) > 4096 and b"true" not in body and b"false" not in body
         return parse_json_formats(loads(body), sig, max_rows, no_booleans)
-    if kind in CSV_TYPES:
-        return parse_csv(body, sig, max_rows)
-    if kind == ARROW_STREAM:
-        return parse_arrow(body, sig, max_rows, max_bytes)
+    if kind in CSV_TYPES or kind == ARROW_STREAM:
+        from gitml.serve.tabular import parse_arrow, parse_csv
+
+        return parse_csv(body, sig, max_rows) if kind in CSV_TYPES else parse_arrow(body, sig, max_rows, max_bytes)
     raise RequestError(415, f"Unsupported content type '{clip(kind or '(none)')}'. "
                        f"Send application/json ({', '.join(JSON_FORMATS)}), text/csv with a header row "
                        f"or {ARROW_STREAM}.")
@@ -116,10 +113,10 @@ def _split(payload: Any, sig: CompiledSignature, max_rows: int, no_booleans: boo
     rows = payload["data"]
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise bad("dataframe_split.data must be a list of rows (lists of values)", "dataframe_split.data")
-    return _rows(names, rows, sig, max_rows, "dataframe_split.data", no_booleans)
+    return parse_rows(names, rows, sig, max_rows, "dataframe_split.data", no_booleans)
 
 
-def _rows(names: list[str], rows: list[Any], sig: CompiledSignature, max_rows: int, where: str,
+def parse_rows(names: list[str], rows: list[Any], sig: CompiledSignature, max_rows: int, where: str,
           no_booleans: bool = False) -> Parsed:
     check_rows(len(rows), max_rows)
     if len(set(names)) != len(names):
@@ -181,7 +178,7 @@ def check_names(names: Any, sig: CompiledSignature, where: str) -> None:
 def _rows_or_records(payload: Any, sig: CompiledSignature, max_rows: int, where: str,
                      no_booleans: bool = False) -> Parsed:
     if isinstance(payload, list) and payload and all(isinstance(r, list) for r in payload):
-        return _rows(list(sig.names), payload, sig, max_rows, where, no_booleans)
+        return parse_rows(list(sig.names), payload, sig, max_rows, where, no_booleans)
     if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
         return _records(payload, sig, max_rows, where, no_booleans)
     raise bad(f"{where} must be a list of objects (column -> value) or a list of rows "
@@ -215,137 +212,7 @@ def validated(run: Any) -> pd.DataFrame:
         raise RequestError.invalid(exc.problems) from None
 
 
-# ------------------------------------------------------------------ CSV
-
-
-def parse_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed:
-    """CSV with a header row. Every field is text; an empty field is a missing value."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise bad("CSV body is not valid UTF-8") from None
-    if "\x00" in text:
-        raise bad("CSV body contains NUL bytes")
-    if len(body) > ARROW_CSV_BYTES:
-        parsed = _arrow_csv(body, sig, max_rows)
-        if parsed is not None:
-            return parsed
-    try:
-        records = [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if r]
-    except csv.Error as exc:
-        raise bad(f"malformed CSV: {clip(str(exc), 120)}") from None
-    if not records:
-        raise bad("CSV body needs a header row naming the columns")
-    names = [n.strip() for n in records[0]]
-    return _rows(names, records[1:], sig, max_rows, "(csv)")
-
-
-def _arrow_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed | None:
-    """Columns typed by the signature straight from pyarrow; None when a value does not convert
-    (the exact parser then names it) or the header is odd."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    kinds = {"category": pa.string(), "bool": pa.bool_(), "int": pa.float64(), "float": pa.float64()}
-    types = {spec.name: kinds[spec.dtype] for spec in sig.inputs}  # no type inference: faster
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(body), read_options=pcsv.ReadOptions(use_threads=False),
-            convert_options=pcsv.ConvertOptions(column_types=types, null_values=[""],
-                                                strings_can_be_null=True, quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-    names = [n.strip() for n in table.column_names]
-    if len(set(names)) != len(names):
-        return None
-    check_rows(table.num_rows, max_rows)
-    try:
-        columns = table_columns(names, table.columns)
-    except RequestError:
-        return None
-    return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=table.num_rows)), table.num_rows)
-
-
-# ------------------------------------------------------------------ Arrow
-
-
-def parse_arrow(body: bytes, sig: CompiledSignature, max_rows: int, max_bytes: int = 50_000_000) -> Parsed:
-    """An Arrow IPC stream: one record batch or several, columns named as in the signature.
-
-    Rows and the decompressed size are read from the message headers first
-    (:mod:`gitml.serve.ipc`): a stream over either limit is refused before anything is
-    decompressed.
-    """
-    import pyarrow as pa
-
-    from gitml.serve.ipc import stream_bounds
-
-    try:
-        rows, dictionary, size = stream_bounds(body, max_rows, max_bytes)
-        check_rows(max(rows, dictionary), max_rows)
-        if size > max_bytes:
-            message = (f"The Arrow stream expands to more than {max_bytes} bytes <serve.max_decompressed_bytes>; "
-                       "send smaller batches or no compression.")
-            raise RequestError(413, message, [{"field": "(arrow)", "message": message}])
-        table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-        table.validate(full=True)  # offsets and lengths in bounds before any value is read
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise bad(f"malformed Arrow IPC stream: {clip(str(exc), 120)}") from None
-    names = table.column_names
-    if len(set(names)) != len(names):
-        raise bad("duplicate column names", "(arrow)")
-    check_rows(table.num_rows, max_rows)
-    columns = table_columns(names, table.columns)
-    return Parsed(validated(lambda: validate_columns(columns, sig, n_rows=table.num_rows)), table.num_rows)
-
-
-def table_columns(names: list[str], arrays: list[Any]) -> dict[str, Any]:
-    """Arrow columns as validation takes them: numpy arrays for complete numbers, lists otherwise."""
-    import pyarrow as pa
-
-    columns: dict[str, Any] = {}
-    for name, column in zip(names, arrays, strict=True):
-        kind = column.type
-        if pa.types.is_floating(kind) or (column.null_count == 0 and (
-                pa.types.is_integer(kind) or pa.types.is_boolean(kind))):
-            columns[name] = column.to_numpy(zero_copy_only=False)  # a missing float is NaN
-        elif pa.types.is_string(kind) or pa.types.is_null(kind) or pa.types.is_integer(kind) \
-                or pa.types.is_boolean(kind):
-            columns[name] = column.to_pylist()
-        elif pa.types.is_dictionary(kind) and _plain(kind.value_type):  # pandas categoricals
-            columns[name] = _decoded(column)
-        elif pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind) \
-                or pa.types.is_decimal(kind) or pa.types.is_temporal(kind):
-            try:  # as text: each value's text is as long as its bytes in the body, or about
-                columns[name] = column.cast(pa.string()).to_pylist()
-            except pa.ArrowException:
-                raise bad(f"an Arrow column of type {clip(str(kind), 60)} cannot hold signature values",
-                          clip(name)) from None
-        else:  # lists, structs, views and run-end encodings: one value could be repeated into gigabytes
-            raise bad(f"an Arrow column of type {clip(str(kind), 60)} cannot hold signature values; send numbers, "
-                      "booleans, strings or dictionary-encoded strings", clip(name))
-    return columns
-
-
-def _plain(kind: Any) -> bool:
-    import pyarrow as pa
-
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
-                or pa.types.is_floating(kind) or pa.types.is_boolean(kind))
-
-
-def _decoded(column: Any) -> list[Any]:
-    """A dictionary column's values as text, each dictionary entry decoded once and then shared:
-    casting the column would copy an entry once per row that names it (a 1 MB entry named by
-    10,000 rows is 10 GB)."""
-    import pyarrow as pa
-
-    values: list[Any] = []
-    for chunk in column.chunks:
-        dictionary = chunk.dictionary.cast(pa.string()).to_pylist()
-        values += [None if i is None else dictionary[i] for i in chunk.indices.to_pylist()]
-    return values
+# ------------------------------------------------------------------ answers
 
 
 def arrow_answer(classes: list[Any], class_names: list[str], proba: Any, predicted: Any,
