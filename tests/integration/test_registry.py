@@ -50,11 +50,11 @@ def published(published_world: Path, tmp_path: Path) -> Path:
     return project
 
 
-def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path):
+def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path, gitml_main):
     project = published
-    out = run("gitml", "promote", "--stage", "staging", "--push", cwd=project)
+    out = gitml_main("promote", "--stage", "staging", "--push", cwd=project)
     assert "model v1.0.0 registered and assigned to 'staging'" in out.stdout
-    run("gitml", "promote", "--stage", "prod", "--version", "v1.0.0", "--push", cwd=project)
+    gitml_main("promote", "--stage", "prod", "--version", "v1.0.0", "--push", cwd=project)
     tags = remote_tags(project)
     # GTO numbers assignment events per artifact: model#staging#1, then model#prod#2
     assert "model@v1.0.0" in tags and "model#staging#1" in tags
@@ -62,28 +62,28 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path):
     v1_id = json.loads((project / "models/bundle/metadata.json").read_text())["bundle_id"]
 
     # A worse model: the champion rule (re-scoring v1 on today's test split) fails it.
-    run("gitml", "config", "compose", *TINY_OVERRIDES, "model=random_forest", "model.estimator.n_estimators=1",
+    gitml_main("config", "compose", *TINY_OVERRIDES, "model=random_forest", "model.estimator.n_estimators=1",
         "model.estimator.max_depth=1", "gate.thresholds=[]", cwd=project)
     run("dvc", "repro", cwd=project)
     report = gate_report(project)
     assert report["verdict"] == "fail" and report["champion_version"] == "v1.0.0"
     champion = next(r for r in report["rules"] if r["kind"] == "champion")
     assert champion["verdict"] == "fail" and "v1.0.0" in champion["reason"]
-    verify = run("gitml", "gate", "verify", cwd=project, check=False)
+    verify = gitml_main("gate", "verify", cwd=project, check=False)
     assert verify.returncode == 1 and "champion" in verify.stderr
     publish(project, "worse model")
-    refused = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    refused = gitml_main("promote", "--stage", "staging", cwd=project, check=False)
     assert refused.returncode == 1 and "gate verdict is 'fail'" in refused.stderr
     assert not any(t.startswith("model@v1.1") for t in git("tag", cwd=project).stdout.split())
 
     # A good model passes against the champion and becomes v1.1.0 (same signature: minor).
-    run("gitml", "config", "compose", *TINY_OVERRIDES, "model=logreg", cwd=project)
+    gitml_main("config", "compose", *TINY_OVERRIDES, "model=logreg", cwd=project)
     run("dvc", "repro", cwd=project)
     assert gate_report(project)["verdict"] == "pass", gate_report(project)
-    run("gitml", "gate", "verify", cwd=project)
+    gitml_main("gate", "verify", cwd=project)
     publish(project, "better model")
-    run("gitml", "promote", "--stage", "staging", "--push", cwd=project)
-    run("gitml", "promote", "--stage", "prod", "--version", "v1.1.0", "--push", cwd=project)
+    gitml_main("promote", "--stage", "staging", "--push", cwd=project)
+    gitml_main("promote", "--stage", "prod", "--version", "v1.1.0", "--push", cwd=project)
     v2_id = json.loads((project / "models/bundle/metadata.json").read_text())["bundle_id"]
     assert v2_id != v1_id
 
@@ -91,31 +91,31 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path):
     assert "v1.0.0" in shown and "v1.1.0" in shown and "prod" in shown
     history = run("gto", "history", "model", cwd=project).stdout
     assert "prod" in history and "v1.1.0" in history
-    assert "v1.1.0" in run("gitml", "registry", "show", cwd=project).stdout
-    assert "registration" in run("gitml", "registry", "history", cwd=project).stdout
+    assert "v1.1.0" in gitml_main("registry", "show", cwd=project).stdout
+    assert "registration" in gitml_main("registry", "history", cwd=project).stdout
 
     clone = tmp_path / "clone"
     git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
-    fetched = run("gitml", "fetch", "--stage", "prod", "-o", str(tmp_path / "served"), cwd=clone)
+    fetched = gitml_main("fetch", "--stage", "prod", "-o", str(tmp_path / "served"), cwd=clone)
     assert "model v1.1.0" in fetched.stdout
     metadata = json.loads((tmp_path / "served/metadata.json").read_text())
     assert metadata["bundle_id"] == v2_id
-    run("gitml", "fetch", "--version", "v1.0.0", "-o", str(tmp_path / "old"), cwd=clone)
+    gitml_main("fetch", "--version", "v1.0.0", "-o", str(tmp_path / "old"), cwd=clone)
     assert json.loads((tmp_path / "old/metadata.json").read_text())["bundle_id"] == v1_id
 
 
-def test_promote_refuses_dirty_tree_and_stale_bundle_and_leaves_no_tag(published):
+def test_promote_refuses_dirty_tree_and_stale_bundle_and_leaves_no_tag(published, gitml_main):
     project = published
     params = project / "params.yaml"
     params.write_text(params.read_text() + "\n# local edit\n")
-    out = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    out = gitml_main("promote", "--stage", "staging", cwd=project, check=False)
     assert out.returncode == 1 and "uncommitted changes (params.yaml)" in out.stderr
     git("checkout", "params.yaml", cwd=project)
 
     card = project / "models/bundle/MODEL_CARD.md"
     card.chmod(0o644)
     card.write_text("tampered")
-    out = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    out = gitml_main("promote", "--stage", "staging", cwd=project, check=False)
     assert out.returncode == 1 and "does not match dvc.lock" in out.stderr
     assert git("tag", cwd=project).stdout.strip() == ""
 
