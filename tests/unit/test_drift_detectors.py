@@ -129,10 +129,10 @@ def test_cache_refuses_a_planted_file_and_refits(frames, tmp_path):
     cfg = DriftConfig()
     key = cache.cache_key("bundle", "tabular", cfg, {})
     cache.load_or_fit(tmp_path, key, lambda: fit_detector("tabular", reference, SIGNATURE, cfg))
-    (tmp_path / key / "detector" / "preprocess_fn.dill").write_bytes(b"\x80\x04planted")
+    (tmp_path / key / "preprocess_fn.dill").write_bytes(b"\x80\x04planted")
     _, status = cache.load_or_fit(tmp_path, key, lambda: fit_detector("tabular", reference, SIGNATURE, cfg))
     assert status == "saved"  # refitted and written over
-    assert not (tmp_path / key / "detector" / "preprocess_fn.dill").exists()
+    assert not (tmp_path / key / "preprocess_fn.dill").exists()
 
 
 def test_cache_key_changes_with_settings_and_reference():

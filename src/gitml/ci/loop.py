@@ -219,7 +219,7 @@ class Loop:
         self.sh("bash", ".github/scripts/collect-logs.sh", "logs", cwd=path)
         self.sh("gitml", "fetch", "--stage", "prod", "-o", "bundle", cwd=path)
         check = self.sh("gitml", "drift", "check", "--bundle", "bundle", "--log-dir", "logs", "--out",
-                        "reports/drift", cwd=path, check=False)
+                        "reports/drift", "--plots", cwd=path, check=False)
         assert check.returncode == (1 if expect_drift else 0), f"drift check exited {check.returncode}"
         if not expect_drift:
             assert not self.forge.open_pulls(), "no drift, yet a pull request is open"

@@ -4,24 +4,19 @@ One folder per (bundle, detector, settings), written atomically::
 
     <cache_dir>/<bundle_id>-<kind>-<settings hash>/
         gitml.json        what we need besides alibi-detect's object: columns, tests, encoding
-        detector/         alibi-detect's own save_detector() output: config.toml + x_ref.npy
-        x_ref.npy         the classifier detector only (see below)
+        x_ref.npy         the encoded, subsampled reference the detector is rebuilt from
 
 ``bundle_id`` is the content hash of the model; the settings hash covers the detector's
 options, the sha256 of the bundle's reference files and the alibi-detect version, so a
 change to any of them misses the cache instead of reusing a stale fit.
 
-What alibi-detect can save here without pickle, and what it cannot:
-
-- ``KSDrift``, ``TabularDrift`` and ``MMDDrift`` save as ``config.toml`` + ``x_ref.npy``
-  and load with ``np.load(allow_pickle=False)``. ``MMDDrift``'s config keeps the kernel
-  settings, not the fitted bandwidth: loading recomputes the reference kernel matrix (the
-  median-heuristic bandwidth on ``x_ref``), so for mmd the cache spares the encoding and
-  subsampling, not that O(n^2) step.
-- ``ClassifierDrift`` is never given to ``save_detector``: alibi-detect would write its
-  scikit-learn model with joblib and its ``reg_loss_fn`` with dill, both pickle, which
-  gitml does not load. Its model is retrained on every test anyway, so we cache only the
-  encoded reference (``x_ref.npy``, no pickle) and rebuild the detector from it.
+No detector goes through alibi-detect's ``save_detector``/``load_detector``: that module
+imports transformers (seconds on every check), and for ``ClassifierDrift`` it would write
+the scikit-learn model with joblib and the loss with dill, both pickle. Building a
+detector from its reference is cheap (KS and the tabular tests keep ``x_ref``; MMD's
+loader recomputed the reference kernel matrix anyway; the classifier is retrained on
+every test), so the cache keeps the encoded, subsampled reference (``x_ref.npy``, read
+with ``allow_pickle=False``) and the encoding, and rebuilds the detector from them.
 
 A folder holding any other file is refused (it could make alibi-detect unpickle
 something) and refitted over.
@@ -43,10 +38,9 @@ from gitml.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMAT = "gitml.drift-cache/v1"
-META, ALIBI_DIR, X_REF = "gitml.json", "detector", "x_ref.npy"
-ALLOWED_FILES = {META, f"{ALIBI_DIR}/config.toml", f"{ALIBI_DIR}/{X_REF}", X_REF}
-NOT_SAVED_BY_ALIBI = ("classifier",)  # see the module docstring: alibi would pickle its model
+FORMAT = "gitml.drift-cache/v2"
+META, X_REF = "gitml.json", "x_ref.npy"
+ALLOWED_FILES = {META, X_REF}
 
 
 def cache_key(bundle_id: str, kind: str, cfg: DriftConfig, fingerprint: dict[str, Any]) -> str:
@@ -102,15 +96,8 @@ def save(detector: Detector, folder: Path) -> None:
         "p_val": detector.p_val, "correction": detector.correction, "max_rows": detector.max_rows,
         "seed": detector.seed, "n_reference": detector.n_reference,
     }
-    if detector.kind in NOT_SAVED_BY_ALIBI:
-        assert detector.x_ref is not None
-        np.save(folder / X_REF, detector.x_ref, allow_pickle=False)
-    else:
-        from alibi_detect.saving import save_detector
-
-        (folder / ALIBI_DIR).mkdir()
-        with _quiet_alibi():
-            save_detector(detector.alibi, folder / ALIBI_DIR)
+    assert detector.x_ref is not None
+    np.save(folder / X_REF, detector.x_ref, allow_pickle=False)
     (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
@@ -131,26 +118,6 @@ def load(folder: Path) -> Detector:
         p_val=meta["p_val"], correction=meta["correction"], max_rows=meta["max_rows"],
         seed=meta["seed"], n_reference=meta["n_reference"],
     )
-    if detector.kind in NOT_SAVED_BY_ALIBI:
-        detector.x_ref = np.load(folder / X_REF, allow_pickle=False)
-        detector.alibi = build_alibi(detector, detector.x_ref)
-    else:
-        from alibi_detect.saving import load_detector
-
-        with _quiet_alibi():
-            detector.alibi = load_detector(folder / ALIBI_DIR)  # np.load without pickle by default
-        inner = getattr(detector.alibi, "_detector", detector.alibi)  # mmd wraps a backend object
-        detector.x_ref = np.asarray(inner.x_ref)
+    detector.x_ref = np.load(folder / X_REF, allow_pickle=False)
+    detector.alibi = build_alibi(detector, detector.x_ref)
     return detector
-
-
-class _quiet_alibi:
-    """alibi-detect logs every save and load at INFO ("finished saving."); keep it out of ours."""
-
-    def __enter__(self) -> None:
-        self.logger = logging.getLogger("alibi_detect")
-        self.level = self.logger.level
-        self.logger.setLevel(logging.WARNING)
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.setLevel(self.level)
