@@ -9,7 +9,8 @@ import pytest
 
 from gitml.config.schema import DetectorKind, DriftConfig
 from gitml.errors import ConfigError, DriftCheckError
-from gitml.monitor.check import drift_check, load_drift_config
+from gitml.monitor.check import drift_check
+from gitml.monitor.settings import load_drift_config
 from gitml.package.bundle import load_bundle
 from tests.drift_helpers import make_bundle, synthetic_pool, write_feedback, write_requests
 

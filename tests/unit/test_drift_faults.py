@@ -18,8 +18,9 @@ import pytest
 from gitml.config.schema import DriftConfig
 from gitml.errors import ConfigError
 from gitml.gitops.retrain import drift_verdict
-from gitml.monitor.check import drift_check, validate_drift_config
+from gitml.monitor.check import drift_check
 from gitml.monitor.logs import read_requests, read_window
+from gitml.monitor.settings import validate_drift_config
 from gitml.package.bundle import load_bundle
 from tests.drift_helpers import START, make_bundle, serve_log, synthetic_pool
 

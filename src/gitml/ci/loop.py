@@ -1,3 +1,4 @@
+# Over 300 lines: the `make loop` story, one step per CI job, read top to bottom.
 """``make loop``: the whole GitOps story, played on this machine with real parts.
 
 A bare git repository is ``origin``, a local folder is the DVC remote, a small local HTTP

@@ -1,3 +1,4 @@
+# Over 300 lines: one dataclass per config section, read side by side with conf/.
 """Typed schema of the composed configuration (YAML holds values, dataclasses hold types).
 
 The YAML tree in ``conf/`` pulls these schemas in through its defaults lists

@@ -1,3 +1,4 @@
+# Over 300 lines: every metric kernel and both paired tests share one weighting scheme; apart they would drift.
 """Metrics on label codes and probabilities, and paired tests between two models.
 
 Every metric is written once as a *weighted* kernel: ``kernel(y, proba, weights)`` takes a

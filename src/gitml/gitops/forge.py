@@ -1,3 +1,4 @@
+# Over 300 lines: one REST client (pagination, retries, token redaction) and the protocol the rest of gitml sees.
 """The forge: pull requests and comments on GitHub (or GitHub Enterprise) over REST.
 
 The rest of gitml talks to :class:`Forge` and sees only :class:`PullRequest` and

@@ -1,3 +1,4 @@
+# Over 300 lines: the retraining pull request is one transaction (batch, branch, push, pull request) read top to bottom.
 """The retraining pull request: drift seen in production becomes a reviewed data change.
 
 One branch per model, ``gitml/retrain/<model>``, and at most one open pull request for it.

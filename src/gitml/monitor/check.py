@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.config.schema import DriftConfig
-from gitml.errors import ConfigError, DriftCheckError, GitmlError
+from gitml.errors import DriftCheckError, GitmlError
 from gitml.monitor.detectors import DriftResult
 from gitml.monitor.quality import FeatureQuality, SchemaChange, over_limit
+from gitml.monitor.settings import validate_drift_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -210,44 +211,6 @@ def _prediction_drift(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
 
 
 # ------------------------------------------------------------------------- config
-
-
-def load_drift_config(
-    params_file: str | Path | None = None, *, detector: str | None = None,
-    window_rows: int | None = None, window_hours: float | None = None, p_val: float | None = None,
-) -> DriftConfig:
-    """``drift.*`` from ``params_file`` (default: ./params.yaml if present, else the defaults),
-    with the command-line overrides applied and checked."""
-    import dataclasses
-
-    from gitml.config.params import load_params_or_defaults
-    from gitml.config.schema import DetectorKind
-
-    cfg = load_params_or_defaults(params_file).drift
-    changes: dict[str, Any] = {}
-    if detector is not None:
-        allowed = [k.value for k in DetectorKind]
-        if detector not in allowed:
-            raise ConfigError("--detector", "drift.detector",
-                              f"unknown detector {detector!r}. Allowed: {', '.join(allowed)}.")
-        changes["detector"] = DetectorKind(detector)
-    overrides = {"window_rows": window_rows, "window_hours": window_hours, "p_val": p_val}
-    changes.update({k: v for k, v in overrides.items() if v is not None})
-    cfg = dataclasses.replace(cfg, **changes)
-    validate_drift_config(cfg)
-    return cfg
-
-
-def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> None:
-    """Rules the schema's types cannot express (:func:`gitml.config.rules.drift_problems`); every failure is named."""
-    from gitml.config.rules import drift_problems
-
-    problems = drift_problems(cfg)
-    if problems:
-        raise ConfigError.of(source, problems)
-
-
-# ------------------------------------------------------------------------- inputs
 
 
 def _read_bundle(path: Path) -> Bundle:

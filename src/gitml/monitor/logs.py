@@ -31,17 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.errors import RequestLogError
 from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file
+from gitml.package import logschema
+from gitml.package.logschema import FEEDBACK, PROBA_PREFIX, REQUESTS
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-REQUESTS, FEEDBACK = "requests", "feedback"
-KEYS = ["request_id", "row"]
-REQUEST_META = ["request_id", "row", "ts", "model_version"]
-FEEDBACK_COLUMNS = ["request_id", "row", "label", "ts"]
-PROBA_PREFIX = "proba_"
+# The contract's columns as lists: pandas selects columns by list (a tuple is one key).
+KEYS, REQUEST_META, FEEDBACK_COLUMNS = list(logschema.KEYS), list(logschema.REQUEST_META), list(logschema.FEEDBACK_COLUMNS)
 CLOCK_GRACE = timedelta(hours=1)  # how far another server's clock may lag: labels read that much earlier
 
 
@@ -92,28 +91,7 @@ def read_window(
         end = _utc(now) if now is not None else datetime.now(timezone.utc)
         cutoff = pd.Timestamp(end - timedelta(hours=float(window_hours)))
     log_dir = Path(log_dir)
-    newest = Newest(window_rows)
-    frames: list[pd.DataFrame] = []
-    paths: list[Path] = []
-    layouts: list[tuple[tuple[str, str], ...]] = []
-    for hour_end, files in hour_folders(log_dir / REQUESTS):
-        if cutoff is not None and hour_end is not None and hour_end <= cutoff:
-            break  # this folder and every older one end before the window starts
-        if hour_end is not None and newest.at_least(hour_end):
-            break  # the last N rows are all newer than anything further back
-        for path in files:
-            handle, last = open_file(path)
-            if last is not None and ((cutoff is not None and last < cutoff) or newest.beyond(last)):
-                continue  # every row of it is older than the window (footer statistics)
-            frame, layout = read_file(path, handle)
-            missing = [c for c in KEYS if c not in frame.columns]
-            if missing:
-                raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
-                                      "be told apart (docs/logs.md).")
-            frames.append(frame)
-            paths.append(path)
-            layouts.append(layout)
-            newest.add(frame["ts"], frame[KEYS])
+    frames, paths, layouts = _newest_files(log_dir, cutoff, Newest(window_rows))
     if not frames:
         return RequestWindow(pd.DataFrame({c: pd.Series(dtype="object") for c in REQUEST_META}))
     # Oldest file first (they were read newest first), so that among rows stamped alike the
@@ -138,6 +116,32 @@ def read_window(
         window.layouts.setdefault(layouts[index], []).append(paths[index].relative_to(log_dir).as_posix())
     return window
 
+
+
+def _newest_files(log_dir: Path, cutoff: Any, newest: Newest) -> tuple[list[Any], list[Path], list[Any]]:
+    """Frames, paths and column layouts of the request files that can hold the window, newest first."""
+    frames: list[pd.DataFrame] = []
+    paths: list[Path] = []
+    layouts: list[tuple[tuple[str, str], ...]] = []
+    for hour_end, files in hour_folders(log_dir / REQUESTS):
+        if cutoff is not None and hour_end is not None and hour_end <= cutoff:
+            break  # this folder and every older one end before the window starts
+        if hour_end is not None and newest.at_least(hour_end):
+            break  # the last N rows are all newer than anything further back
+        for path in files:
+            handle, last = open_file(path)
+            if last is not None and ((cutoff is not None and last < cutoff) or newest.beyond(last)):
+                continue  # every row of it is older than the window (footer statistics)
+            frame, layout = read_file(path, handle)
+            missing = [c for c in KEYS if c not in frame.columns]
+            if missing:
+                raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
+                                      "be told apart (docs/logs.md).")
+            frames.append(frame)
+            paths.append(path)
+            layouts.append(layout)
+            newest.add(frame["ts"], frame[KEYS])
+    return frames, paths, layouts
 
 def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     """The feedback log with one row per ``(request_id, row)``: the first label stands.
