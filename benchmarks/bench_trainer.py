@@ -77,7 +77,7 @@ def gitml_trainer(X, y, epochs: int, batch: int, lr: float, val: float = 0.0) ->
                         early_stopping=EarlyStoppingConfig(enabled=False))
     n_val = int(len(X) * val)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(replace(cfg), checkpoint_dir=Path(tmp) / "ckpt", run_fingerprint="bench", progress=False)
+        trainer = Trainer(replace(cfg), checkpoint_dir=Path(tmp) / "ckpt", progress=False)
         if n_val:
             trainer.fit(network(X.shape[1]), X[n_val:], y[n_val:], X[:n_val], y[:n_val],
                         optimizer_factory=partial(torch.optim.AdamW, lr=lr))

@@ -7,7 +7,8 @@ manifest, the signature, the request log's writer, the OpenAPI document, warm-up
 ``--repeats`` times, interleaved, each in a fresh process on a free loopback port; reported
 per variant: best and median seconds to the first 200, and the ratio of the bests.
 
-Usage: python benchmarks/serve_startup.py [--bundle models/bundle] [--repeats 5]
+Usage: python benchmarks/serve_startup.py [--bundle models/bundle] [--repeats 5] [--src OTHER_TREE/src]
+(``--src`` times another checkout's gitml, e.g. a ``git worktree`` of an older commit.)
 """
 
 from __future__ import annotations
@@ -74,20 +75,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, default=ROOT / "models/bundle")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the gitml source tree to time")
     args = parser.parse_args()
+    os.environ["PYTHONPATH"] = str(args.src.resolve())
     sys.path.insert(0, str(ROOT / "src"))
     from gitml.package.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
     body = {"dataframe_records": bundle.reference().head(1).to_dict(orient="records")}
-    gitml = str(Path(sys.executable).parent / "gitml")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "plain_app.py"
         script.write_text(PLAIN_APP)
         variants = {
             "plain FastAPI + the model": lambda port: [sys.executable, str(script), str(args.bundle / "model"), str(port)],
-            "gitml serve --bundle": lambda port: [gitml, "serve", "--bundle", str(args.bundle), "--port", str(port),
-                                                  "--log-dir", str(Path(tmp) / f"logs-{port}")],
+            "gitml serve --bundle": lambda port: [sys.executable, "-m", "gitml", "serve", "--bundle", str(args.bundle),
+                                                  "--port", str(port), "--log-dir", str(Path(tmp) / f"logs-{port}")],
         }
         times: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.repeats):
