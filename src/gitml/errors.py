@@ -1,8 +1,9 @@
 """The catalogue of gitml errors.
 
 Every failure a user can cause has its own class under :class:`GitmlError`, with a message
-that names the object, the value and what is allowed. The CLI prints these as one line and
-exits 1; anything else is a bug and says so.
+that names the object, the value and what is allowed, and a ``hint``: how to fix it. The
+CLI prints the message, then the hint on a ``fix:`` line, and exits 1 (2 for a drift check
+without a verdict); anything else is a bug and says so.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ class GitmlError(Exception):
     """Root of every error gitml raises on purpose."""
 
     exit_code = 1
+    hint: str | None = None  # how to fix it (a class's usual fix; an instance may say more)
+
+    def __init__(self, *args: object, hint: str | None = None):
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class ConfigError(GitmlError):
@@ -48,6 +55,8 @@ class ConfigError(GitmlError):
 class ParamsOutOfSync(GitmlError):
     """params.yaml is not what conf/ composes to."""
 
+    hint = "edit conf/, never params.yaml; then run the command above and commit both."
+
     def __init__(self, params_file: str, diff: list[str], fix: str):
         self.params_file, self.diff, self.fix = params_file, diff, fix
         shown = "\n".join(f"  {line}" for line in diff[:20])
@@ -61,9 +70,13 @@ class ParamsOutOfSync(GitmlError):
 class DataSourceError(GitmlError):
     """A data source could not be read."""
 
+    hint = "check data.source (kind, path or name) and that the file is in data/external/."
+
 
 class DataValidationError(GitmlError):
     """A data snapshot broke its schema; the report lists every failure."""
+
+    hint = "fix the rows, or, if the data legitimately changed, the contract (data.schema.path) in a reviewed change."
 
     def __init__(self, report_path: str, failures: list[str]):
         self.failures = failures
@@ -81,6 +94,8 @@ class UnsafeTargetError(GitmlError):
     Checked on the string, before anything is imported (utils/targets.py).
     """
 
+    hint = "use a class gitml allows, or list its exact name where the message says, in a reviewed change."
+
     def __init__(self, key: str, target: str, allowed: list[str], extra_key: str):
         self.key, self.target = key, target
         super().__init__(
@@ -93,6 +108,8 @@ class UnsafeTargetError(GitmlError):
 class ModelLoadError(GitmlError):
     """A model file is missing, tampered with, or in a format gitml refuses to load."""
 
+    hint = "rebuild the model with `dvc repro` (or fetch the bundle again); never edit model files by hand."
+
     def __init__(self, path: str, reason: str):
         self.path = path
         super().__init__(f"Refusing to load model '{path}': {reason}.")
@@ -101,9 +118,13 @@ class ModelLoadError(GitmlError):
 class DeviceError(GitmlError):
     """The configured device is not available."""
 
+    hint = "set trainer.device=auto (or cpu), or run where the device exists."
+
 
 class BundleError(GitmlError):
     """A bundle failed verification: a file is missing, altered or unexpected."""
+
+    hint = "rebuild the bundle with `dvc repro` or fetch it again with `gitml fetch`; never edit a bundle by hand."
 
     def __init__(self, bundle: str, problems: list[str]):
         self.bundle, self.problems = bundle, problems
@@ -116,6 +137,8 @@ class ChainError(GitmlError):
     Raised by promote, fetch and serve --stage (registry/chain.py) with every broken link.
     """
 
+    hint = "promote only what CI reproduced and pushed: `dvc repro`, `dvc push`, commit, push, then promote."
+
     def __init__(self, what: str, problems: list[str]):
         self.what, self.problems = what, problems
         super().__init__(f"Refusing {what}: " + "; ".join(problems) + ".")
@@ -123,6 +146,8 @@ class ChainError(GitmlError):
 
 class TagSignatureError(GitmlError):
     """A stage in ``registry.signed_stages`` has an assignment tag that is unsigned or not signed by an allowed key."""
+
+    hint = "have a key listed in registry.allowed_signers sign the stage tag (`gitml promote` with git's SSH signing set up)."
 
 
 class InputValidationError(GitmlError):
@@ -141,6 +166,8 @@ class DriftCheckError(GitmlError):
     Exit code 2, so a scheduled job tells "could not check" from "drift" (exit 1).
     """
 
+    hint = "see the message: serve traffic into the log, widen the window, or fix the bundle or settings it names."
+
     exit_code = 2
 
 
@@ -154,9 +181,13 @@ class RequestLogError(DriftCheckError):
 class GitError(GitmlError):
     """A git command failed."""
 
+    hint = "run the git command it names by hand to see why; `gitml doctor` checks the repository."
+
 
 class ForgeError(GitmlError):
     """A forge (GitHub) request failed; the message never contains the token."""
+
+    hint = "check GITML_TOKEN (or GITHUB_TOKEN) and its permissions, and the repository slug; `gitml doctor` checks the token."
 
     def __init__(self, message: str, status: int | None = None):
         from gitml.gitops.tokens import redact
@@ -168,13 +199,19 @@ class ForgeError(GitmlError):
 class PromotionError(GitmlError):
     """A promotion was refused or could not be completed; the registry is as it was."""
 
+    hint = "see the message; `gitml registry show` lists versions and stages."
+
 
 class GateFailed(GitmlError):
     """The gate verdict is fail, or it was reached against a champion that is no longer current."""
 
+    hint = "read reports/gate.md: improve the model, or change conf/gate/ in a reviewed pull request."
+
 
 class RetrainError(GitmlError):
     """The retraining pull request could not be prepared or pushed."""
+
+    hint = "see the message; the checkout and the remote are as they were, so rerun once it is fixed."
 
 
 # ------------------------------------------------------------------ serving
@@ -182,6 +219,8 @@ class RetrainError(GitmlError):
 
 class DeploymentError(GitmlError):
     """A deployment folder or pointer is missing, malformed, or a publish was refused."""
+
+    hint = "see the message; `gitml deploy --help` lists the options, and published versions are immutable."
 
 
 class RequestError(GitmlError):

@@ -29,6 +29,8 @@ def main() -> None:
         if _state["traceback"]:
             raise
         typer.secho(f"gitml: error: {exc}", fg=typer.colors.RED, err=True)
+        if exc.hint and exc.hint not in str(exc):
+            typer.secho(f"gitml: fix: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.secho("gitml: interrupted", fg=typer.colors.RED, err=True)
