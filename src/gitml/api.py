@@ -291,7 +291,7 @@ def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = N
     import dataclasses
 
     from gitml.config.params import load_params_or_defaults
-    from gitml.errors import GitmlError
+    from gitml.errors import UsageError
     from gitml.serve.server import run
     from gitml.serve.state import ServeSettings
 
@@ -299,7 +299,7 @@ def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = N
     cfg, registry = params.serve, params.registry
     refused = registry.unknown_stage(stage) if stage is not None else None
     if refused:
-        raise GitmlError(f"--stage {refused}")
+        raise UsageError(f"Invalid value for '--stage': {refused}")
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
                                  "log_dir": str(log_dir) if log_dir else None}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

@@ -52,6 +52,13 @@ class ConfigError(GitmlError):
         return cls(file, key, problem, hint, problems=[(k, p) for k, p in problems])
 
 
+class UsageError(GitmlError):
+    """A command-line option's value is not one the configuration allows (exit 2, as for any bad option)."""
+
+    exit_code = 2
+    hint = "see the command's --help for the allowed values."
+
+
 class ParamsOutOfSync(GitmlError):
     """params.yaml is not what conf/ composes to."""
 
