@@ -116,7 +116,3 @@ def parse_info(files: dict[str, bytes], where: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise ModelLoadError(str(where / MODEL_INFO), "not a JSON object")
     return info
-
-
-def read_info(path: Path) -> dict[str, Any]:
-    return parse_info(read_files(path, (MODEL_INFO,)), path)

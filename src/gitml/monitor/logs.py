@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from gitml.errors import RequestLogError
 from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file
 from gitml.package import logschema
-from gitml.package.logschema import FEEDBACK, PROBA_PREFIX, REQUESTS
+from gitml.package.logschema import FEEDBACK, REQUESTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,12 +238,6 @@ def typed_labels(labels: pd.Series, classes: Sequence[Any] | None = None) -> pd.
     if len(text) and text.str.fullmatch(r"-?\d+").fillna(False).all():
         return text.astype("int64")
     return text.astype(object)
-
-
-def feature_columns(requests: pd.DataFrame) -> list[str]:
-    """Names of the feature columns in a request-log frame (not metadata, not predictions)."""
-    skip = {*REQUEST_META, "prediction"}
-    return [c for c in requests.columns if c not in skip and not str(c).startswith(PROBA_PREFIX)]
 
 
 # --------------------------------------------------------------------------- helpers
