@@ -254,26 +254,10 @@ def registry_history(params_file: str | Path = "params.yaml", repo: str | Path =
 
 
 def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25) -> Path:
-    """Infer a data contract from a trusted CSV/Parquet file or snapshot folder."""
-    import pandas as pd
-    import yaml
+    """Infer a data contract from a trusted CSV/Parquet file or snapshot folder; write it to ``out``."""
+    from gitml.data.contract import infer_contract_file
 
-    from gitml.data.contract import infer_contract
-    from gitml.data.snapshots import read_snapshots
-    from gitml.data.sources import snake_case
-    from gitml.utils.atomic import write_text
-
-    source = Path(source)
-    if source.is_dir():
-        frame = read_snapshots(source)
-    elif source.suffix == ".csv":
-        frame = pd.read_csv(source)
-    else:
-        frame = pd.read_parquet(source)
-    frame.columns = [snake_case(c) for c in frame.columns]
-    contract = infer_contract(frame, snake_case(label), range_margin)
-    return write_text(out, yaml.safe_dump(contract.to_dict(), sort_keys=False))
-
+    return infer_contract_file(source, out, label, range_margin)
 
 def summary(data_summary: str | Path = "reports/data.json", reports: str | Path = "reports",
             bundle: str | Path = "models/bundle") -> str:

@@ -118,6 +118,30 @@ class Failure:
         return f"{self.snapshot}: column '{self.column}' failed '{self.rule}' ({self.count} row(s); e.g. {shown})"
 
 
+def infer_contract_file(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25) -> Path:
+    """Infer a contract from a trusted CSV/Parquet file or snapshot folder and write it as YAML to ``out``.
+
+    Column names are snake_cased as ingest does, so the contract names what the pipeline sees.
+    """
+    import pandas as pd
+    import yaml
+
+    from gitml.data.snapshots import read_snapshots
+    from gitml.data.sources import snake_case
+    from gitml.utils.atomic import write_text
+
+    source = Path(source)
+    if source.is_dir():
+        frame = read_snapshots(source)
+    elif source.suffix == ".csv":
+        frame = pd.read_csv(source)
+    else:
+        frame = pd.read_parquet(source)
+    frame.columns = [snake_case(c) for c in frame.columns]
+    contract = infer_contract(frame, snake_case(label), range_margin)
+    return write_text(out, yaml.safe_dump(contract.to_dict(), sort_keys=False))
+
+
 def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[Failure]:
     """Check one snapshot against the contract; return every failure (empty when valid)."""
     import pandera.pandas as pa
