@@ -64,3 +64,30 @@ def test_torch_training_loss_falls(dataset):
     model = build_model(cfg.model, cfg.trainer, classes=prep.classes).fit(X[:800], y[:800], X[800:], y[800:])
     losses = [row["train_loss"] for row in model.report_.history]
     assert losses[-1] < losses[0] * 0.8
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "silu", "tanh"])
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_a_loaded_mlp_answers_as_the_torch_network_it_was_saved_from(activation, batch_norm, tmp_path):
+    """Loading runs the forward pass in NumPy (no torch import): same probabilities as torch's."""
+    import torch
+
+    from gitml.config.schema import Activation, TorchMLPConfig
+    from gitml.models.torch_mlp import TorchMLPClassifier, build_network
+
+    torch.manual_seed(0)
+    net = build_network(5, 3, [16, 8], activation, dropout=0.2, batch_norm=batch_norm)
+    for layer in net:  # running statistics far from the (0, 1) defaults, so eval-mode BN matters
+        if isinstance(layer, torch.nn.BatchNorm1d):
+            layer.running_mean.uniform_(-2, 2)
+            layer.running_var.uniform_(0.5, 3)
+    cfg = TorchMLPConfig(hidden_sizes=[16, 8], activation=Activation(activation), dropout=0.2, batch_norm=batch_norm)
+    model = TorchMLPClassifier(cfg, classes=["a", "b", "c"], feature_names=[f"x{i}" for i in range(5)])
+    model.net_ = net.eval()
+    X = np.random.default_rng(1).normal(scale=3, size=(300, 5)).astype("float32")
+    model.save(tmp_path / "model")
+
+    loaded = load_model(tmp_path / "model")
+    assert loaded.net_ is None  # nothing of torch in the loaded model
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=2e-6)
+    assert (loaded.predict(X) == model.predict(X)).all()

@@ -16,6 +16,7 @@ from typing import Any
 from gitml.config.schema import TorchMLPConfig, TrainerConfig
 from gitml.errors import ModelLoadError
 from gitml.models import MODEL_INFO, FitReport, parse_info
+from gitml.models.mlp_inference import MLPInference, expected_shapes, layer_plan
 from gitml.utils.targets import instantiate
 
 log = logging.getLogger(__name__)
@@ -26,19 +27,21 @@ ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "tanh": "Tanh"}
 
 def build_network(n_features: int, n_classes: int, hidden_sizes: list[int], activation: str,
                   dropout: float, batch_norm: bool) -> Any:
+    """The torch network for training; :func:`layer_plan` is the layout inference reads back."""
     from torch import nn
 
     layers: list[Any] = []
     width = n_features
-    for size in hidden_sizes:
-        layers.append(nn.Linear(width, size))
-        if batch_norm:
+    for kind, size in layer_plan(hidden_sizes, activation, dropout, batch_norm):
+        if kind == "linear":
+            layers.append(nn.Linear(width, size or n_classes))
+            width = size
+        elif kind == "batch_norm":
             layers.append(nn.BatchNorm1d(size))
-        layers.append(getattr(nn, ACTIVATIONS[activation])())
-        if dropout > 0:
+        elif kind == "activation":
+            layers.append(getattr(nn, ACTIVATIONS[activation])())
+        else:
             layers.append(nn.Dropout(dropout))
-        width = size
-    layers.append(nn.Linear(width, n_classes))
     return nn.Sequential(*layers)
 
 
@@ -52,7 +55,8 @@ class TorchMLPClassifier:
         self.cfg, self.trainer = cfg, trainer or TrainerConfig()
         self.classes_ = list(classes or [])
         self.feature_names_ = list(feature_names or [])
-        self.net_: Any = None
+        self.net_: Any = None  # the torch network, in the process that trained it
+        self.engine_: MLPInference | None = None  # the NumPy forward pass of a loaded model
         self.report_ = FitReport()
 
     def architecture(self) -> dict[str, Any]:
@@ -90,11 +94,13 @@ class TorchMLPClassifier:
         return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> Any:
+        if self.engine_ is not None:
+            return self.engine_.predict_proba(X)
+        if self.net_ is None:
+            raise RuntimeError("TorchMLPClassifier is not fitted")
         import numpy as np
         import torch
 
-        if self.net_ is None:
-            raise RuntimeError("TorchMLPClassifier is not fitted")
         with torch.inference_mode():
             logits = self.net_(torch.as_tensor(np.asarray(X, dtype="float32")))
             return torch.softmax(logits, dim=1).numpy()
@@ -114,12 +120,14 @@ def build(model_cfg: TorchMLPConfig, trainer_cfg: TrainerConfig, classes: list[A
 
 
 def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> TorchMLPClassifier:
-    """Build the model from the bytes of ``model.json`` and ``model.safetensors`` (already read once).
+    """The model, for inference, from the bytes of ``model.json`` and ``model.safetensors``.
 
-    ``trusted_types`` is for the skops family; safetensors holds tensors only.
+    The weights are checked against the architecture as ``load_state_dict(strict=True)``
+    would, and run by :class:`MLPInference` without importing torch. ``trusted_types`` is
+    for the skops family; safetensors holds tensors only.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load as load_tensors
+    from safetensors.numpy import load as load_tensors
 
     from gitml.config.schema import Activation
 
@@ -129,23 +137,34 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
     if WEIGHTS not in files:
         raise ModelLoadError(str(where), f"{WEIGHTS} is missing")
     try:
-        net = build_network(int(arch["n_features"]), int(arch["n_classes"]), list(arch["hidden_sizes"]),
-                            str(arch["activation"]), float(arch["dropout"]), bool(arch["batch_norm"]))
+        cfg = TorchMLPConfig(hidden_sizes=[int(n) for n in arch["hidden_sizes"]],
+                             activation=Activation(arch["activation"]), dropout=float(arch["dropout"]),
+                             batch_norm=bool(arch["batch_norm"]))
+        shapes = expected_shapes(arch)
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelLoadError(str(where / MODEL_INFO), f"not a valid architecture ({type(exc).__name__}: {exc})") from exc
     try:
         state = load_tensors(files[WEIGHTS])
     except (SafetensorError, ValueError, OSError) as exc:
         raise ModelLoadError(str(where / WEIGHTS), f"not a valid safetensors file ({exc})") from exc
-    try:
-        net.load_state_dict(state, strict=True)
-    except (KeyError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(str(where), f"weights do not match the architecture in {MODEL_INFO} ({exc})") from exc
-    cfg = TorchMLPConfig(hidden_sizes=arch["hidden_sizes"], activation=Activation(arch["activation"]),
-                         dropout=arch["dropout"], batch_norm=arch["batch_norm"])
+    mismatch = _state_mismatch(state, shapes)
+    if mismatch:
+        raise ModelLoadError(str(where), f"weights do not match the architecture in {MODEL_INFO} ({mismatch})")
     model = TorchMLPClassifier(cfg, classes=arch["classes"], feature_names=arch["feature_names"])
-    model.net_ = net.eval()
+    model.engine_ = MLPInference(arch, state)
     return model
+
+
+def _state_mismatch(state: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> str:
+    """What differs between the saved tensors and the ones the architecture needs ('' if none)."""
+    problems = []
+    if missing := sorted(set(shapes) - set(state)):
+        problems.append(f"missing: {', '.join(missing)}")
+    if unexpected := sorted(set(state) - set(shapes)):
+        problems.append(f"unexpected: {', '.join(unexpected)}")
+    problems += [f"{name} has shape {tuple(state[name].shape)}, expected {shape}"
+                 for name, shape in shapes.items() if name in state and tuple(state[name].shape) != shape]
+    return "; ".join(problems)
 
 
 def load(path: Path, trusted_types: Iterable[str] = ()) -> TorchMLPClassifier:
