@@ -1,5 +1,6 @@
-"""alibi-detect's detectors imported one module at a time (detectors.alibi_cd) give the same
-results as through the package, without the package's imports (transformers and the rest).
+"""alibi-detect's detectors imported one module at a time (monitor.alibi_modules.alibi_cd) give
+the same results as through the package, without the package's imports (transformers and the
+rest), and ks/tabular without torch; mmd, asked for after them, still runs on torch.
 
 Each path runs in a fresh interpreter, so that what one imported cannot serve the other.
 """
@@ -38,8 +39,11 @@ for kind in ("ks", "tabular", "mmd", "classifier"):
     detector.x_ref = reference.to_numpy(dtype="float64")
     detector.alibi = build_alibi(detector, detector.x_ref)
     results[kind] = detector.test(current).to_dict()
+    if kind == "tabular":  # after fitting and testing both univariate detectors (scipy included)
+        torch_after_univariate = "torch" in sys.modules
 from alibi_detect.cd import LSDDDrift  # a public name the bare package lacks: its real __init__ runs
-print(json.dumps({"results": results, "transformers": heavy, "completed": LSDDDrift.__name__}))
+print(json.dumps({"results": results, "transformers": heavy, "completed": LSDDDrift.__name__,
+                  "torch_after_univariate": torch_after_univariate}))
 """
 
 
@@ -55,3 +59,5 @@ def test_detector_modules_alone_match_the_package_import_without_its_imports():
     assert alone["results"]["ks"]["features"][0]["name"] == "a"  # the shifted column, found
     assert package["transformers"] and not alone["transformers"]
     assert alone["completed"] == "LSDDDrift"
+    assert package["torch_after_univariate"] and not alone["torch_after_univariate"]
+    assert alone["results"]["mmd"]["p_value"] is not None  # mmd ran on torch after ks and tabular

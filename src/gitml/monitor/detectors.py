@@ -1,11 +1,11 @@
-# Over 300 lines: the one module that touches alibi-detect: its import, the detectors it builds, their results.
 """alibi-detect drift detectors behind our own small types.
 
 :func:`fit_detector` builds the detector ``drift.detector`` names on the bundle's reference
 sample; :meth:`Detector.test` runs it on a window of traffic and turns alibi-detect's
 ``predict()`` dictionary into a :class:`DriftResult`. Nothing outside this module reads
 alibi-detect's keys. alibi-detect is imported inside the functions that need it, one
-detector module at a time (:func:`alibi_cd`): its package imports take seconds.
+detector module at a time, ks and tabular without torch (:mod:`gitml.monitor.alibi_modules`):
+its package imports take seconds.
 
 | detector | alibi-detect | input |
 | --- | --- | --- |
@@ -21,11 +21,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gitml.config.schema import DetectorKind, DriftConfig
+from gitml.monitor.alibi_modules import alibi_cd
 from gitml.monitor.encoding import FeatureEncoding
 
 if TYPE_CHECKING:
@@ -245,52 +244,6 @@ def build_alibi(detector: Detector, x_ref: np.ndarray) -> Any:
         model = HistGradientBoostingClassifier(max_iter=50, max_depth=3, random_state=detector.seed)
         return alibi_cd("classifier").ClassifierDrift(x_ref, model, backend="sklearn", n_folds=CLASSIFIER_FOLDS,
                                                       train_size=None, seed=detector.seed, **common)
-
-
-def alibi_cd(name: str) -> ModuleType:
-    """The detector module ``alibi_detect.cd.<name>`` without alibi-detect's package imports.
-
-    Why: ``alibi_detect/__init__.py`` imports every subpackage and ``alibi_detect/cd/__init__.py``
-    every detector, which pulls in transformers: about 3,900 modules and 11-16 s before a KS
-    test that takes 0.1 s. When neither package is imported yet, each is registered bare (its
-    spec and ``__path__``, its ``__init__`` not run), so importing one detector module costs
-    only that module's own imports. A bare package runs its real ``__init__`` the first time
-    it is asked for a name that ``__init__`` defines (``from alibi_detect.cd import X`` still
-    works); other names are plain misses, since tools probe every module in ``sys.modules``
-    (skops.io's whichmodule, scikit-learn's warning-registry sweep). A package already
-    imported is used as it is.
-    """
-    import ast
-    import importlib
-    import importlib.machinery
-    import importlib.util
-    import sys
-
-    parent_path = None
-    for package in ("alibi_detect", "alibi_detect.cd"):
-        if package not in sys.modules:
-            spec = importlib.machinery.PathFinder.find_spec(package, parent_path)
-            if spec is None or spec.loader is None or not spec.origin or not spec.submodule_search_locations:
-                break  # not a plain package on the path: let the ordinary import deal with it
-            nodes = list(ast.walk(ast.parse(Path(spec.origin).read_bytes())))
-            defined = {a.asname or a.name for n in nodes if isinstance(n, ast.ImportFrom) for a in n.names}
-            defined |= {t.id for n in nodes if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-            module = importlib.util.module_from_spec(spec)
-
-            def complete(attr: str, module: ModuleType = module, spec: Any = spec,
-                         defined: set[str] = defined) -> Any:
-                if attr not in defined:
-                    raise AttributeError(f"module {module.__name__!r} has no attribute {attr!r}")
-                del module.__dict__["__getattr__"]  # run __init__ once only
-                spec.loader.exec_module(module)
-                return getattr(module, attr)
-
-            module.__dict__["__getattr__"] = complete  # PEP 562: called for a missing attribute
-            sys.modules[package] = module
-            if package == "alibi_detect.cd":
-                sys.modules["alibi_detect"].cd = module  # type: ignore[attr-defined]
-        parent_path = sys.modules[package].__path__
-    return importlib.import_module(f"alibi_detect.cd.{name}")
 
 
 def subsample(x: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
