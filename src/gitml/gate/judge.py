@@ -62,7 +62,8 @@ def serving_p95_ms(bundle: Bundle, features: pd.DataFrame, samples: int) -> floa
     from gitml.serve.model import ServedModel
 
     served = ServedModel(bundle, bundle.version, str(bundle.path), bundle.signature.compiled)
-    bodies = [json.dumps({"dataframe_records": features.iloc[[i % len(features)]].to_dict("records")}).encode()
+    records = features.head(samples).to_dict("records")  # one conversion, not one per request
+    bodies = [json.dumps({"dataframe_records": [records[i % len(records)]]}, default=str).encode()
               for i in range(samples)]
 
     def answer(body: bytes) -> None:
