@@ -43,87 +43,128 @@ def load_params(params_file: str | Path = "params.yaml"):
     return load(params_file)
 
 
-def ingest(params_file: str | Path, out_dir: str | Path) -> Path:
-    """Stage ``ingest``: write the raw snapshot from ``data.source``."""
+def ingest(params_file: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Stage ``ingest``: write the raw snapshot from ``data.source`` (default: ``paths.raw``)."""
+    from gitml.config.paths import or_default
     from gitml.stages.ingest import ingest as run
 
-    return run(load_params(params_file).data, out_dir)
+    cfg = load_params(params_file)
+    return run(cfg.data, or_default(out_dir, cfg.paths.raw))
 
 
 def validate(
-    params_file: str | Path, raw_dir: str | Path, production_dir: str | Path,
-    contract_out: str | Path, report_out: str | Path,
+    params_file: str | Path, raw_dir: str | Path | None = None, production_dir: str | Path | None = None,
+    contract_out: str | Path | None = None, report_out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Stage ``validate``: check every snapshot against the data contract."""
+    """Stage ``validate``: check every snapshot against the data contract; a None path is ``paths.*``."""
+    from gitml.config.paths import or_default as pick
     from gitml.stages.validate import validate as run
 
-    return run(load_params(params_file).data, raw_dir, production_dir, contract_out, report_out)
+    cfg = load_params(params_file)
+    paths = cfg.paths
+    return run(cfg.data, pick(raw_dir, paths.raw), pick(production_dir, paths.production),
+               pick(contract_out, paths.contract), pick(report_out, paths.validation))
 
 
 def prepare(
-    params_file: str | Path, raw_dir: str | Path, production_dir: str | Path,
-    contract_path: str | Path, out_dir: str | Path, summary_out: str | Path | None = None,
+    params_file: str | Path, raw_dir: str | Path | None = None, production_dir: str | Path | None = None,
+    contract_path: str | Path | None = None, out_dir: str | Path | None = None,
+    summary_out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Stage ``prepare``: merge batches, split, fit preprocessing, write Parquet."""
+    """Stage ``prepare``: merge batches, split, fit preprocessing, write Parquet; a None path is ``paths.*``."""
+    from gitml.config.paths import or_default as pick
     from gitml.stages.prepare import prepare as run
 
-    return run(load_params(params_file).data, raw_dir, production_dir, contract_path, out_dir, summary_out)
+    cfg = load_params(params_file)
+    paths = cfg.paths
+    return run(cfg.data, pick(raw_dir, paths.raw), pick(production_dir, paths.production),
+               pick(contract_path, paths.contract), pick(out_dir, paths.prepared),
+               pick(summary_out, paths.data_summary))
 
 
 def train(
-    params_file: str | Path, data_dir: str | Path, out_dir: str | Path,
-    checkpoint_dir: str | Path | None, curves_out: str | Path, summary_out: str | Path | None = None,
+    params_file: str | Path, data_dir: str | Path | None = None, out_dir: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None, curves_out: str | Path | None = None,
+    summary_out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Stage ``train``: fit ``model.*`` with ``trainer.*`` and write the model folder."""
+    """Stage ``train``: fit ``model.*`` with ``trainer.*`` and write the model folder; a None path is ``paths.*``."""
+    from gitml.config.paths import or_default as pick
     from gitml.stages.train import train as run
 
-    return run(load_params(params_file), data_dir, out_dir, checkpoint_dir, curves_out, summary_out)
+    cfg = load_params(params_file)
+    paths = cfg.paths
+    return run(cfg, pick(data_dir, paths.prepared), pick(out_dir, paths.model),
+               pick(checkpoint_dir, paths.checkpoints), pick(curves_out, paths.curves),
+               pick(summary_out, paths.train_summary))
 
 
 def evaluate(
-    params_file: str | Path, data_dir: str | Path, model_dir: str | Path,
-    metrics_out: str | Path, plots_dir: str | Path,
+    params_file: str | Path, data_dir: str | Path | None = None, model_dir: str | Path | None = None,
+    metrics_out: str | Path | None = None, plots_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Stage ``evaluate``: metrics and plot data on the test split."""
+    """Stage ``evaluate``: metrics and plot data on the test split; a None path is ``paths.*``."""
+    from gitml.config.paths import or_default as pick
     from gitml.models import config_trusted_types
     from gitml.stages.evaluate import evaluate as run
 
     cfg = load_params(params_file)
-    return run(cfg.data, data_dir, model_dir, metrics_out, plots_dir, trusted_types=config_trusted_types(cfg.model))
+    paths = cfg.paths
+    return run(cfg.data, pick(data_dir, paths.prepared), pick(model_dir, paths.model),
+               pick(metrics_out, paths.metrics), pick(plots_dir, paths.eval_plots),
+               trusted_types=config_trusted_types(cfg.model))
 
 
 def package_inputs(
-    model_dir: str | Path = "models/model", prepared_dir: str | Path = "data/prepared",
-    contract: str | Path = "data/contract.json", metrics: str | Path = "reports/metrics.json",
-    data_summary: str | Path = "reports/data.json", lock: str | Path = "dvc.lock",
+    model_dir: str | Path | None = None, prepared_dir: str | Path | None = None,
+    contract: str | Path | None = None, metrics: str | Path | None = None,
+    data_summary: str | Path | None = None, lock: str | Path = "dvc.lock", paths: Any = None,
 ):
-    """The pipeline outputs the package stage builds the bundle from, as one typed object."""
+    """The pipeline outputs the package stage builds the bundle from, as one typed object.
+
+    A None path is the one ``paths`` (a :class:`~gitml.config.paths.PathsConfig`; default:
+    the built-in layout) names; ``lock`` is DVC's own file name, not layout.
+    """
+    from gitml.config.paths import PathsConfig
+    from gitml.config.paths import or_default as pick
     from gitml.package.build import PackageInputs
 
-    return PackageInputs(Path(model_dir), Path(prepared_dir), Path(contract), Path(metrics),
-                         Path(data_summary), Path(lock))
+    paths = paths or PathsConfig()
+    return PackageInputs(pick(model_dir, paths.model), pick(prepared_dir, paths.prepared),
+                         pick(contract, paths.contract), pick(metrics, paths.metrics),
+                         pick(data_summary, paths.data_summary), Path(lock))
 
 
-def gate(params_file: str | Path, bundle_dir: str | Path, prepared_dir: str | Path, report_json: str | Path,
-         report_md: str | Path):
-    """Stage ``gate``: judge the packaged bundle on every rule; write reports/gate.json and gate.md."""
+def gate(params_file: str | Path, bundle_dir: str | Path | None = None, prepared_dir: str | Path | None = None,
+         report_json: str | Path | None = None, report_md: str | Path | None = None):
+    """Stage ``gate``: judge the packaged bundle on every rule; write ``paths.gate`` and ``paths.gate_md``."""
+    from gitml.config.paths import or_default as pick
     from gitml.stages.gate import gate as run
 
-    return run(load_params(params_file), Path(bundle_dir), Path(prepared_dir), Path(report_json), Path(report_md))
+    cfg = load_params(params_file)
+    paths = cfg.paths
+    return run(cfg, pick(bundle_dir, paths.bundle), pick(prepared_dir, paths.prepared),
+               pick(report_json, paths.gate), pick(report_md, paths.gate_md))
 
 
-def gate_verify(report: str | Path = "reports/gate.json", params_file: str | Path = "params.yaml") -> str:
-    """Raise GateFailed when the recorded verdict is fail or stale; else a one-line summary."""
+def gate_verify(report: str | Path | None = None, params_file: str | Path = "params.yaml") -> str:
+    """Raise GateFailed when the recorded verdict (default: ``paths.gate``) is fail or stale; else a one-line summary."""
+    from gitml.config.paths import or_default
     from gitml.registry.verify import verify_gate
 
-    return verify_gate(Path(report), load_params(params_file))
+    cfg = load_params(params_file)
+    return verify_gate(or_default(report, cfg.paths.gate), cfg)
 
 
-def package(params_file: str | Path, inputs: Any, out_dir: str | Path) -> Path:
-    """Stage ``package``: write the bundle atomically (the gate judges it next)."""
+def package(params_file: str | Path, out_dir: str | Path | None = None, *, model_dir: str | Path | None = None,
+            prepared_dir: str | Path | None = None, contract: str | Path | None = None,
+            metrics: str | Path | None = None, data_summary: str | Path | None = None) -> Path:
+    """Stage ``package``: write the bundle atomically (the gate judges it next); a None path is ``paths.*``."""
+    from gitml.config.paths import or_default
     from gitml.stages.package import package as run
 
-    return run(load_params(params_file), inputs, out_dir)
+    cfg = load_params(params_file)
+    inputs = package_inputs(model_dir, prepared_dir, contract, metrics, data_summary, paths=cfg.paths)
+    return run(cfg, inputs, or_default(out_dir, cfg.paths.bundle))
 
 
 def deploy(target: str | Path, version: str, bundle: str | Path | None = None, gate_file: str | Path | None = None,
@@ -158,12 +199,13 @@ def load_bundle(path: str | Path):
     return load(path)
 
 
-def predict(bundle_dir: str | Path, source: str | Path, out: str | Path, chunk_rows: int = 50_000,
-            keep_columns: bool = False) -> int:
-    """Batch prediction with a verified bundle; returns the row count."""
+def predict(bundle_dir: str | Path | None, source: str | Path, out: str | Path, chunk_rows: int = 50_000,
+            keep_columns: bool = False, params_file: str | Path | None = None) -> int:
+    """Batch prediction with a verified bundle (default: ``paths.bundle``); returns the row count."""
     from gitml.package.predict import predict_file
 
-    return predict_file(load_bundle(bundle_dir), source, out, chunk_rows, keep_columns)
+    bundle = bundle_dir if bundle_dir is not None else project_paths(params_file).bundle
+    return predict_file(load_bundle(bundle), source, out, chunk_rows, keep_columns)
 
 
 def promote(stage: str, bump: str = "auto", version: str | None = None, push: bool = False,
@@ -173,8 +215,8 @@ def promote(stage: str, bump: str = "auto", version: str | None = None, push: bo
     from gitml.registry.promote import promote as run
 
     root = repo_root(repo)
-    return run(root, load_params(root / params_file).registry, stage, bump, version, push,
-               gate_report=root / "reports/gate.json")
+    cfg = load_params(root / params_file)
+    return run(root, cfg.registry, stage, bump, version, push, gate_report=root / cfg.paths.gate, paths=cfg.paths)
 
 
 def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
@@ -217,12 +259,16 @@ def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: st
     return found.version
 
 
-def report(base: str, out: str | Path, plots: str | Path | None = None, repo: str | Path = ".") -> Path:
-    """Write the pull-request markdown report (see gitml.ci.report)."""
+def report(base: str, out: str | Path | None = None, plots: str | Path | None = None, repo: str | Path = ".",
+           params_file: str | Path | None = None) -> Path:
+    """Write the pull-request markdown report (see gitml.ci.report); ``out``, ``plots``: default ``paths.pr_*``."""
     from gitml.ci.report import pr_report
     from gitml.utils.atomic import write_text
 
-    return write_text(out, pr_report(base, Path(repo), plots_out=Path(plots) if plots else None))
+    paths = project_paths(params_file)
+    plots_out = Path(plots if plots is not None else paths.pr_plots)
+    return write_text(out if out is not None else paths.pr_report,
+                      pr_report(base, Path(repo), Path(paths.reports), plots_out=plots_out))
 
 
 def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
@@ -253,18 +299,32 @@ def registry_history(params_file: str | Path = "params.yaml", repo: str | Path =
     return "\n".join(lines)
 
 
+def project_paths(params_file: str | Path | None = None):
+    """``paths`` of ``params_file`` (default: ./params.yaml when present, else the built-in layout)."""
+    return _params_or_defaults(params_file).paths
+
+
+def _params_or_defaults(params_file: str | Path | None):
+    from gitml.config.params import load_params_or_defaults
+
+    return load_params_or_defaults(params_file)
+
+
 def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25) -> Path:
     """Infer a data contract from a trusted CSV/Parquet file or snapshot folder; write it to ``out``."""
     from gitml.data.contract import infer_contract_file
 
     return infer_contract_file(source, out, label, range_margin)
 
-def summary(data_summary: str | Path = "reports/data.json", reports: str | Path = "reports",
-            bundle: str | Path = "models/bundle") -> str:
-    """A short human summary of the last run: rows, metrics, gate, where outputs went."""
+def summary(data_summary: str | Path | None = None, reports: str | Path | None = None,
+            bundle: str | Path | None = None, params_file: str | Path | None = None) -> str:
+    """A short human summary of the last run: rows, metrics, gate, where outputs went; a None path is ``paths.*``."""
     from gitml.ci.summary import render_summary
+    from gitml.config.paths import or_default as pick
 
-    return render_summary(Path(data_summary), Path(reports), Path(bundle))
+    paths = project_paths(params_file)
+    return render_summary(pick(data_summary, paths.data_summary), pick(reports, paths.reports),
+                          pick(bundle, paths.bundle))
 
 
 def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = None, stage: str | None = None,
@@ -297,23 +357,30 @@ def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = N
 
 
 def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic", shift: float = 0.0, seed: int = 0,
-             data_dir: str | Path = "data/prepared", params_file: str | Path | None = None, feedback: bool = True):
+             data_dir: str | Path | None = None, params_file: str | Path | None = None, feedback: bool = True):
     """Send batches of rows (and their labels) to a running server; the result counts failures."""
     from gitml.serve.simulate import simulate as run
 
     return run(url, batches, batch_rows, source, shift, seed, data_dir, params_file, feedback)
 
 
-def drift_check(bundle: str | Path, log_dir: str | Path, out: str | Path, cache: str | Path | None = None,
+def drift_check(bundle: str | Path | None, log_dir: str | Path | None, out: str | Path | None,
+                cache: str | Path | None = None,
                 params_file: str | Path | None = None, *, detector: str | None = None, window_rows: int | None = None,
                 window_hours: float | None = None, p_val: float | None = None, plots: bool = False):
     """Test the recent request log for drift; the report's exit_code is 0, 1 or 2.
 
     Any failure to reach a verdict (settings, bundle, log) is a DriftCheckError (exit 2),
-    and no earlier verdict is left in ``out`` for retrain-pr to act on.
+    and no earlier verdict is left in ``out`` for retrain-pr to act on. A None ``bundle``,
+    ``log_dir`` or ``out`` is ``paths.bundle``, ``serve.log_dir`` or ``paths.drift``.
     """
     from gitml.errors import DriftCheckError, GitmlError
 
+    if bundle is None or log_dir is None or out is None:
+        params = _params_or_defaults(params_file)
+        bundle = bundle if bundle is not None else params.paths.bundle
+        log_dir = log_dir if log_dir is not None else params.serve.log_dir
+        out = out if out is not None else params.paths.drift
     try:
         from gitml.monitor.check import drift_check as check
         from gitml.monitor.settings import load_drift_config
@@ -330,14 +397,18 @@ def drift_check(bundle: str | Path, log_dir: str | Path, out: str | Path, cache:
         raise DriftCheckError(str(exc)) from exc
 
 
-def retrain_pr(params_file: str | Path, report_dir: str | Path, log_dir: str | Path, bundle: str | Path,
-               repo_slug: str | None, forge_url: str | None = None, base: str = "main", label: str = "retrain",
-               remote: str = "origin"):
-    """On drift, add the labelled production rows as a DVC batch and open or update the retraining PR."""
+def retrain_pr(params_file: str | Path, report_dir: str | Path | None, log_dir: str | Path | None,
+               bundle: str | Path | None, repo_slug: str | None, forge_url: str | None = None, base: str = "main",
+               label: str = "retrain", remote: str = "origin"):
+    """On drift, add the labelled production rows as a DVC batch and open or update the retraining PR.
+
+    A None ``report_dir``, ``log_dir`` or ``bundle`` is ``paths.drift``, ``serve.log_dir``
+    or ``paths.bundle`` of ``params_file``.
+    """
     from gitml.gitops.retrain import retrain_from_files
 
-    return retrain_from_files(params_file=Path(params_file), report_dir=Path(report_dir), log_dir=Path(log_dir),
-                              bundle_dir=Path(bundle), repo_slug=repo_slug, forge_url=forge_url, base=base,
+    return retrain_from_files(params_file=Path(params_file), report_dir=report_dir, log_dir=log_dir,
+                              bundle_dir=bundle, repo_slug=repo_slug, forge_url=forge_url, base=base,
                               label=label, remote=remote)
 
 

@@ -27,11 +27,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitml.config.params import load_params_or_defaults
+
 if TYPE_CHECKING:
     from gitml.testing.forge_stub import ForgeStub
 
-REFERENCE = ("conf", "dvc.yaml", "artifacts.yaml", ".dvcignore", ".gitignore", "data/external",
-             "data/production/README.md", ".github")
+# What the project takes from the reference instance, besides its paths.external sources and
+# the README of its paths.production folder (Loop.setup).
+REFERENCE = ("conf", "dvc.yaml", "artifacts.yaml", ".dvcignore", ".gitignore", ".github")
 PARAMS = ["data=synthetic", "data.source.synthetic.n_rows=4000", "trainer=cpu", "trainer.epochs=8",
           "serve.log_flush_seconds=0.5", "drift.window_rows=1500", "gate.thresholds=[]"]
 SLUG, TOKEN = "acme/model", "loop-token-not-a-secret"
@@ -50,6 +53,8 @@ class Loop:
         self._forge: ForgeStub | None = None
         self.server: subprocess.Popen[str] | None = None
         self.port = 0
+        # The loop composes conf/ without paths overrides: the reference instance's layout.
+        self.paths = load_params_or_defaults(self.source / "params.yaml").paths
 
     # -------------------------------------------------------------- helpers
     @property
@@ -96,7 +101,7 @@ class Loop:
         self.dev.mkdir()
         self.sh("git", "init", "-q", "-b", "main", cwd=self.dev)
         self.sh("dvc", "init", "-q", cwd=self.dev)
-        for name in REFERENCE:
+        for name in (*REFERENCE, self.paths.external, f"{self.paths.production}/README.md"):
             src, dst = self.source / name, self.dev / name
             dst.parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
@@ -128,9 +133,10 @@ class Loop:
         if self.sh("git", "status", "--porcelain", "--untracked-files=no", cwd=path, quiet=True).stdout.strip():
             self.sh("git", "commit", "-q", "-am", "ci: reproduce the pipeline", cwd=path)
             self.sh("git", "push", "-q", "origin", f"HEAD:{branch}", cwd=path)
-        self.sh("gitml", "report", "--base", "origin/main", "-o", "reports/pr.md", "--plots", "reports/pr-plots", cwd=path)
+        pr_md = self.paths.pr_report
+        self.sh("gitml", "report", "--base", "origin/main", "-o", pr_md, "--plots", self.paths.pr_plots, cwd=path)
         for _ in range(2):  # CI runs again on the next push: the comment is edited, not duplicated
-            self.sh("gitml", "comment", "--pr", str(number), "--body-file", "reports/pr.md", "--marker", "ci-report", cwd=path)
+            self.sh("gitml", "comment", "--pr", str(number), "--body-file", pr_md, "--marker", "ci-report", cwd=path)
         comments = [c for c in self.forge.comments_on(number) if "gitml:ci-report" in c["body"]]
         assert len(comments) == 1, f"expected one sticky comment on #{number}, found {len(comments)}"
         print(f"    one sticky report comment on #{number} (edited on the second run)")
@@ -220,14 +226,14 @@ class Loop:
         self.sh("bash", ".github/scripts/collect-logs.sh", "logs", cwd=path)
         self.sh("gitml", "fetch", "--stage", "prod", "-o", "bundle", cwd=path)
         check = self.sh("gitml", "drift", "check", "--bundle", "bundle", "--log-dir", "logs", "--out",
-                        "reports/drift", "--plots", cwd=path, check=False)
+                        self.paths.drift, "--plots", cwd=path, check=False)
         assert check.returncode == (1 if expect_drift else 0), f"drift check exited {check.returncode}"
         if not expect_drift:
             assert not self.forge.open_pulls(), "no drift, yet a pull request is open"
             print("    no drift: no retraining pull request")
             return None
         self.sh("gitml", "retrain-pr", "--bundle", "bundle", "--log-dir", "logs", "--report-dir",
-                "reports/drift", cwd=path)
+                self.paths.drift, cwd=path)
         pulls = self.forge.open_pulls()
         assert len(pulls) == 1, f"expected exactly one open retraining pull request, found {len(pulls)}"
         number = int(pulls[0]["number"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -56,14 +56,27 @@ _state = {"traceback": False}
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Composed parameters file to read.")]
 ConfDirOpt = Annotated[Path, typer.Option("--conf-dir", help="Hydra config tree to compose.")]
 
-# Options several stages share (paths come from dvc.yaml; these defaults match it).
-RawOpt = Annotated[Path, typer.Option(help="Raw snapshot folder.")]
-ProductionOpt = Annotated[Path, typer.Option(help="Labelled production batches folder.")]
-PreparedOpt = Annotated[Path, typer.Option(help="Prepared data folder.")]
-ContractOpt = Annotated[Path, typer.Option(help="Data contract written by validate.")]
-ModelDirOpt = Annotated[Path, typer.Option(help="Model folder written by train.")]
-MetricsInOpt = Annotated[Path, typer.Option(help="Metrics written by evaluate.")]
-DataSummaryOpt = Annotated[Path, typer.Option(help="Row counts written by prepare.")]
+# A path option left out is resolved by the api verb from the `paths` section of the params
+# file (gitml.config.paths), so the layout lives in one place: conf/paths/default.yaml.
+OptPath = Optional[Path]  # noqa: UP045 - typer needs Optional
+
+
+def path_opt(what: str, key: str, *names: str) -> Any:
+    """A path option whose default is ``paths.<key>`` in params.yaml (None here: the api verb resolves it)."""
+    return typer.Option(*names, help=f"{what.rstrip('.')} (default: {key} in params.yaml).")
+
+
+# Options several commands share.
+RawOpt = Annotated[OptPath, path_opt("Raw snapshot folder.", "paths.raw")]
+ProductionOpt = Annotated[OptPath, path_opt("Labelled production batches folder.", "paths.production")]
+PreparedOpt = Annotated[OptPath, path_opt("Prepared data folder.", "paths.prepared")]
+ContractOpt = Annotated[OptPath, path_opt("Data contract written by validate.", "paths.contract")]
+ModelDirOpt = Annotated[OptPath, path_opt("Model folder written by train.", "paths.model")]
+MetricsInOpt = Annotated[OptPath, path_opt("Metrics written by evaluate.", "paths.metrics")]
+DataSummaryOpt = Annotated[OptPath, path_opt("Row counts written by prepare.", "paths.data_summary")]
+BundleOpt = Annotated[OptPath, path_opt("Bundle folder (verified before use).", "paths.bundle")]
+LogDirOpt = Annotated[OptPath, path_opt("Request and feedback log root.", "serve.log_dir")]
+DriftDirOpt = Annotated[OptPath, path_opt("Drift report folder (drift.json verdict, drift.md, plots).", "paths.drift")]
 
 
 def _version(value: bool) -> None:

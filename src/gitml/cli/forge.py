@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitml.cli.base import app
+from gitml.cli.base import DriftDirOpt, LogDirOpt, OptPath, app, path_opt
 
 RepoSlugOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional
@@ -26,9 +26,9 @@ ForgeUrlOpt = Annotated[
 def retrain_pr(
     repo_slug: RepoSlugOpt = None,
     forge_url: ForgeUrlOpt = None,
-    report_dir: Annotated[Path, typer.Option(help="Drift report folder (drift.json verdict, drift.md, plots).")] = Path("reports/drift"),
-    log_dir: Annotated[Path, typer.Option(help="Request and feedback log root (serve.log_dir).")] = Path("logs"),
-    bundle: Annotated[Path, typer.Option(help="Bundle whose signature names the feature columns.")] = Path("models/bundle"),
+    report_dir: DriftDirOpt = None,
+    log_dir: LogDirOpt = None,
+    bundle: Annotated[OptPath, path_opt("Bundle whose signature names the feature columns.", "paths.bundle")] = None,
     params: Annotated[Path, typer.Option("--params", help="Composed parameters file to read.")] = Path("params.yaml"),
     base: Annotated[str, typer.Option(help="Branch the pull request targets.")] = "main",
     remote: Annotated[str, typer.Option(help="Git remote to push the branch to.")] = "origin",

@@ -14,13 +14,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitml.cli.base import drift_app
+from gitml.cli.base import LogDirOpt, OptPath, drift_app, path_opt
 
 
 @drift_app.command("check")
 def check(
-    bundle: Annotated[Path, typer.Option("--bundle", help="Bundle folder holding the reference sample.")] = Path("models/bundle"),
-    log_dir: Annotated[Path, typer.Option("--log-dir", help="Request and feedback log root (serve.log_dir).")] = Path("logs"),
+    bundle: Annotated[OptPath, path_opt("Bundle folder holding the reference sample.", "paths.bundle", "--bundle")] = None,
+    log_dir: LogDirOpt = None,
     params: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional
         typer.Option("--params", help="Composed parameters file; its drift.* section is used "
@@ -42,7 +42,8 @@ def check(
         Optional[float],  # noqa: UP045
         typer.Option("--p-val", help="Override drift.p_val: significance level after correction."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Report folder (drift.json, drift.md; PNG plots with --plots).")] = Path("reports/drift"),
+    out: Annotated[OptPath, path_opt("Report folder (drift.json, drift.md; PNG plots with --plots).", "paths.drift",
+                                     "--out")] = None,
     cache: Annotated[Path, typer.Option("--cache", help="Folder keeping fitted detectors between runs.")] = Path(".gitml/drift-cache"),
     plots: Annotated[bool, typer.Option("--plots", help="Also draw distributions.png and p_values.png "
                                         "(matplotlib: seconds); the scheduled drift workflow asks for them.")] = False,
@@ -62,8 +63,9 @@ def check(
     report = api.drift_check(bundle, log_dir, out, cache, params, detector=detector, window_rows=window_rows,
                              window_hours=window_hours, p_val=p_val, plots=plots)
     failed = report.exit_code == 2  # schema change or invalid values: stderr, like other exit-2 errors
+    where = out if out is not None else api.project_paths(params).drift
     typer.echo(f"drift check: {report.verdict.replace('_', ' ')} ({report.window['rows']} rows, detector "
-               f"{report.config['detector']}); report in {out}/", err=failed)
+               f"{report.config['detector']}); report in {where}/", err=failed)
     for reason in report.reasons:
         typer.echo(f"  {reason}", err=failed)
     for line in report.input_summary():

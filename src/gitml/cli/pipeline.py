@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from gitml.cli.base import (
+    BundleOpt,
     ConfDirOpt,
     ContractOpt,
     DataSummaryOpt,
     MetricsInOpt,
     ModelDirOpt,
+    OptPath,
     ParamsOpt,
     PreparedOpt,
     ProductionOpt,
@@ -21,6 +23,7 @@ from gitml.cli.base import (
     app,
     config_app,
     gate_app,
+    path_opt,
     schema_app,
 )
 
@@ -68,7 +71,7 @@ def config_check(conf_dir: ConfDirOpt = Path("conf"), params: ParamsOpt = Path("
 @app.command()
 def ingest(
     params: ParamsOpt = Path("params.yaml"),
-    out: Annotated[Path, typer.Option("--out", help="Raw snapshot folder to write.")] = Path("data/raw"),
+    out: Annotated[OptPath, path_opt("Raw snapshot folder to write.", "paths.raw", "--out")] = None,
 ) -> None:
     """Stage: write the raw snapshot from the configured data source (data.source).
 
@@ -82,10 +85,10 @@ def ingest(
 @app.command()
 def validate(
     params: ParamsOpt = Path("params.yaml"),
-    raw: RawOpt = Path("data/raw"),
-    production: ProductionOpt = Path("data/production"),
-    contract: Annotated[Path, typer.Option(help="Effective data contract to write.")] = Path("data/contract.json"),
-    report: Annotated[Path, typer.Option(help="Validation report to write.")] = Path("reports/validation.json"),
+    raw: RawOpt = None,
+    production: ProductionOpt = None,
+    contract: Annotated[OptPath, path_opt("Effective data contract to write.", "paths.contract")] = None,
+    report: Annotated[OptPath, path_opt("Validation report to write.", "paths.validation")] = None,
 ) -> None:
     """Stage: check every snapshot against the data contract; fail naming column and rule.
 
@@ -99,11 +102,11 @@ def validate(
 @app.command()
 def prepare(
     params: ParamsOpt = Path("params.yaml"),
-    raw: RawOpt = Path("data/raw"),
-    production: ProductionOpt = Path("data/production"),
-    contract: ContractOpt = Path("data/contract.json"),
-    out: Annotated[Path, typer.Option(help="Prepared data folder to write.")] = Path("data/prepared"),
-    summary: Annotated[Path, typer.Option(help="Row-count summary (DVC metrics) to write.")] = Path("reports/data.json"),
+    raw: RawOpt = None,
+    production: ProductionOpt = None,
+    contract: ContractOpt = None,
+    out: Annotated[OptPath, path_opt("Prepared data folder to write.", "paths.prepared")] = None,
+    summary: Annotated[OptPath, path_opt("Row-count summary (DVC metrics) to write.", "paths.data_summary")] = None,
 ) -> None:
     """Stage: merge production batches, split (seeded, stratified), fit preprocessing.
 
@@ -117,11 +120,11 @@ def prepare(
 @app.command()
 def train(
     params: ParamsOpt = Path("params.yaml"),
-    data: PreparedOpt = Path("data/prepared"),
-    out: Annotated[Path, typer.Option(help="Model folder to write.")] = Path("models/model"),
-    checkpoints: Annotated[Path, typer.Option(help="Checkpoint folder (resume after a crash).")] = Path("models/checkpoints"),
-    curves: Annotated[Path, typer.Option(help="Per-epoch training curves (DVC plots) to write.")] = Path("reports/plots/training.csv"),
-    summary: Annotated[Path, typer.Option(help="Training summary (DVC metrics) to write.")] = Path("reports/train.json"),
+    data: PreparedOpt = None,
+    out: Annotated[OptPath, path_opt("Model folder to write.", "paths.model")] = None,
+    checkpoints: Annotated[OptPath, path_opt("Checkpoint folder (resume after a crash).", "paths.checkpoints")] = None,
+    curves: Annotated[OptPath, path_opt("Per-epoch training curves (DVC plots) to write.", "paths.curves")] = None,
+    summary: Annotated[OptPath, path_opt("Training summary (DVC metrics) to write.", "paths.train_summary")] = None,
 ) -> None:
     """Stage: train the configured model family (model.*) with the trainer (trainer.*).
 
@@ -135,10 +138,10 @@ def train(
 @app.command()
 def evaluate(
     params: ParamsOpt = Path("params.yaml"),
-    data: PreparedOpt = Path("data/prepared"),
-    model: ModelDirOpt = Path("models/model"),
-    metrics: Annotated[Path, typer.Option(help="Metrics file (DVC metrics) to write.")] = Path("reports/metrics.json"),
-    plots: Annotated[Path, typer.Option(help="Folder for plot data (DVC plots).")] = Path("reports/plots"),
+    data: PreparedOpt = None,
+    model: ModelDirOpt = None,
+    metrics: Annotated[OptPath, path_opt("Metrics file (DVC metrics) to write.", "paths.metrics")] = None,
+    plots: Annotated[OptPath, path_opt("Folder for plot data (DVC plots).", "paths.eval_plots")] = None,
 ) -> None:
     """Stage: score the model on the held-out test split, overall and per slice.
 
@@ -152,10 +155,10 @@ def evaluate(
 @gate_app.command("run")
 def gate_run(
     params: ParamsOpt = Path("params.yaml"),
-    bundle: Annotated[Path, typer.Option(help="Packaged bundle to judge (verified first).")] = Path("models/bundle"),
-    data: PreparedOpt = Path("data/prepared"),
-    report: Annotated[Path, typer.Option(help="Gate result (JSON) to write.")] = Path("reports/gate.json"),
-    markdown: Annotated[Path, typer.Option(help="Gate table (markdown) to write.")] = Path("reports/gate.md"),
+    bundle: Annotated[OptPath, path_opt("Packaged bundle to judge (verified first).", "paths.bundle")] = None,
+    data: PreparedOpt = None,
+    report: Annotated[OptPath, path_opt("Gate result (JSON) to write.", "paths.gate")] = None,
+    markdown: Annotated[OptPath, path_opt("Gate table (markdown) to write.", "paths.gate_md")] = None,
 ) -> None:
     """Stage: judge the packaged bundle on every gate rule (gate.*) and write the verdict; never fails the pipeline.
 
@@ -171,7 +174,7 @@ def gate_run(
 
 @gate_app.command("verify")
 def gate_verify(
-    report: Annotated[Path, typer.Option(help="Gate result written by the gate stage.")] = Path("reports/gate.json"),
+    report: Annotated[OptPath, path_opt("Gate result written by the gate stage.", "paths.gate")] = None,
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Exit 1 when the gate verdict is fail (or stale: the champion changed since it ran).
@@ -186,12 +189,12 @@ def gate_verify(
 @app.command()
 def package(
     params: ParamsOpt = Path("params.yaml"),
-    data: PreparedOpt = Path("data/prepared"),
-    model: ModelDirOpt = Path("models/model"),
-    contract: ContractOpt = Path("data/contract.json"),
-    metrics: MetricsInOpt = Path("reports/metrics.json"),
-    data_summary: DataSummaryOpt = Path("reports/data.json"),
-    out: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("models/bundle"),
+    data: PreparedOpt = None,
+    model: ModelDirOpt = None,
+    contract: ContractOpt = None,
+    metrics: MetricsInOpt = None,
+    data_summary: DataSummaryOpt = None,
+    out: Annotated[OptPath, path_opt("Bundle folder to write.", "paths.bundle")] = None,
 ) -> None:
     """Stage: assemble the verified bundle (model, signature, metadata, reference, card, manifest).
 
@@ -199,13 +202,14 @@ def package(
     """
     from gitml import api
 
-    api.package(params, api.package_inputs(model, data, contract, metrics, data_summary), out)
+    api.package(params, out, model_dir=model, prepared_dir=data, contract=contract, metrics=metrics,
+                data_summary=data_summary)
 
 
 @app.command()
 def predict(
     source: Annotated[Path, typer.Argument(help="Input rows: a .csv or .parquet file.")],
-    bundle: Annotated[Path, typer.Option(help="Bundle folder (verified before use).")] = Path("models/bundle"),
+    bundle: BundleOpt = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Parquet file to write.")] = Path("predictions.parquet"),
     chunk_rows: Annotated[int, typer.Option(help="Rows per streamed chunk.")] = 50_000,
     keep_columns: Annotated[bool, typer.Option(help="Copy the input columns into the output.")] = False,
@@ -242,8 +246,8 @@ def schema_infer(
 
 @app.command()
 def summary(
-    data: Annotated[Path, typer.Option(help="Data summary written by prepare.")] = Path("reports/data.json"),
-    reports: Annotated[Path, typer.Option(help="Reports folder.")] = Path("reports"),
+    data: Annotated[OptPath, path_opt("Data summary written by prepare.", "paths.data_summary")] = None,
+    reports: Annotated[OptPath, path_opt("Reports folder.", "paths.reports")] = None,
 ) -> None:
     """Print a short human summary of the last pipeline run: rows, metrics, outputs.
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitml.cli.base import ParamsOpt, app, registry_app
+from gitml.cli.base import OptPath, ParamsOpt, app, path_opt, registry_app
 
 
 @app.command()
@@ -64,8 +64,8 @@ def registry_which(
 @app.command()
 def report(
     base: Annotated[str, typer.Option(help="Git revision to diff against, e.g. origin/main.")] = "main",
-    out: Annotated[Path, typer.Option("-o", "--out", help="Markdown file to write.")] = Path("reports/pr.md"),
-    plots: Annotated[Path, typer.Option(help="Folder for the `dvc plots diff` HTML.")] = Path("reports/pr-plots"),
+    out: Annotated[OptPath, path_opt("Markdown file to write.", "paths.pr_report", "-o", "--out")] = None,
+    plots: Annotated[OptPath, path_opt("Folder for the `dvc plots diff` HTML.", "paths.pr_plots")] = None,
 ) -> None:
     """Build the pull-request report: gate table, metrics and params diff, plots.
 
@@ -73,8 +73,7 @@ def report(
     """
     from gitml import api
 
-    api.report(base, out, plots)
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {api.report(base, out, plots)}")
 
 
 @registry_app.command("show")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitml.cli.base import app
+from gitml.cli.base import OptPath, app, path_opt
 
 
 @app.command("serve")
@@ -87,7 +87,7 @@ def simulate(
         help="synthetic (model trained on data=synthetic) or test (rows of the prepared test split).")] = "synthetic",
     shift: Annotated[float, typer.Option(help="Covariate shift of the numeric columns, in standard deviations.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the row sampling (batch i uses seed + i).")] = 0,
-    data: Annotated[Path, typer.Option(help="Prepared data folder (with --source test).")] = Path("data/prepared"),
+    data: Annotated[OptPath, path_opt("Prepared data folder (with --source test).", "paths.prepared")] = None,
     params: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Parameters file: label column, synthetic generator (default: params.yaml when present).")] = None,
     feedback: Annotated[bool, typer.Option(

@@ -14,6 +14,7 @@ from typing import Any
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
 from gitml.config.rules_gate import gate_problems
+from gitml.config.rules_paths import paths_problems
 from gitml.config.schema import (
     Config,
     DataConfig,
@@ -36,7 +37,8 @@ SKLEARN_BOUNDS: dict[str, tuple[str, float]] = {"n_estimators": (">=", 1), "max_
 
 __all__ = [
     "SPLIT_NAMES", "Problems", "config_problems", "data_problems", "drift_problems", "gate_problems",
-    "model_problems", "package_problems", "registry_problems", "serve_problems", "trainer_problems",
+    "model_problems", "package_problems", "paths_problems", "registry_problems", "serve_problems",
+    "trainer_problems",
 ]
 
 
@@ -51,6 +53,7 @@ def config_problems(cfg: Config) -> Problems:
         *data_problems(cfg.data), *model_problems(cfg.model), *trainer_problems(cfg.trainer),
         *gate_problems(cfg), *package_problems(cfg.package), *registry_problems(cfg.registry),
         *serve_problems(cfg), *drift_problems(cfg.drift), *_drift_window_problems(cfg.drift),
+        *paths_problems(cfg.paths),
     ]
 
 

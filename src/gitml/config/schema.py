@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from gitml.config.paths import PathsConfig
+
 # ---------------------------------------------------------------------------- data
 
 
@@ -356,6 +358,7 @@ class Config:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)  # gitml.config.paths: the project layout
 
 
 def register_configs() -> None:

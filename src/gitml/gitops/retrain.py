@@ -3,7 +3,7 @@
 
 One branch per model, ``gitml/retrain/<model>``, and at most one open pull request for it.
 Each run adds the labelled production rows as one new DVC-tracked Parquet batch under
-``data/production/`` plus the drift report, then opens the pull request or updates the
+``paths.production`` plus the drift report (at ``paths.drift``), then opens the pull request or updates the
 open one. All git work happens in a temporary ``git worktree``: the caller's checkout, its
 branch and its files are never touched, whatever fails.
 
@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from gitml.config.paths import PathsConfig
 from gitml.errors import GitError, RetrainError
 from gitml.gitops.forge import Forge, PullRequest
 from gitml.gitops.git import git, repo_root
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 BRANCH_PREFIX = "gitml/retrain/"
 REPORT_FILES = ("drift.json", "drift.md", "*.png")
-REPORT_PATH = "reports/drift"
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,19 @@ def batch_digest(batch: pd.DataFrame) -> str:
 
 def retrain_pr(
     repo: Path, forge: Forge, *, model_name: str, batch: pd.DataFrame | None, drift_detected: bool,
-    report_dir: Path, base: str = "main", remote: str = "origin",
-    production_dir: str = "data/production", label: str = "retrain",
-    now: datetime | None = None, target: str | None = None,
+    report_dir: Path, base: str = "main", remote: str = "origin", label: str = "retrain",
+    now: datetime | None = None, target: str | None = None, paths: PathsConfig | None = None,
 ) -> RetrainResult:
     """Add ``batch`` to the retraining branch of ``model_name`` and open or update its pull request.
 
     Idempotent: one branch and one open pull request per model; a batch identical to one
     already on the branch is not added again. ``target`` (the label column) is only used to
-    summarise class counts; by default a column named ``target`` or ``label``.
+    summarise class counts; by default a column named ``target`` or ``label``. ``paths``
+    (the project's layout, default the built-in one) says where on the branch the batch
+    (``paths.production``) and the report (``paths.drift``) go.
     """
+    paths = paths or PathsConfig()
+    production_dir, report_path = paths.production, paths.drift
     if not drift_detected:
         return RetrainResult("nothing", reason="no drift detected")
     if batch is None or len(batch) == 0:
@@ -115,9 +118,9 @@ def retrain_pr(
             return RetrainResult("nothing", branch, pull, same[0].name.removesuffix(".dvc"),
                                  reason=f"this batch is already in {production_dir} on {start.split('/', 2)[2]}")
         _add_batch(repo, tree, folder / name, batch)
-        _copy_report(Path(report_dir), tree / REPORT_PATH)
-        report_path = [REPORT_PATH] if (tree / REPORT_PATH).is_dir() else []
-        git(tree, "add", "--", production_dir, *report_path)
+        _copy_report(Path(report_dir), tree / report_path)
+        reports = [report_path] if (tree / report_path).is_dir() else []
+        git(tree, "add", "--", production_dir, *reports)
         _quiet_git(tree, *_identity(tree), "commit", "-q", "-m", f"data: add production batch {name} (drift detected)")
         lease = [] if update or remote_branch is None else [f"--force-with-lease=refs/heads/{branch}:{remote_branch}"]
         try:
@@ -279,16 +282,24 @@ def align_batch(rows: pd.DataFrame, signature: Signature, target: str) -> pd.Dat
 
 
 def retrain_from_files(
-    *, params_file: Path, report_dir: Path, log_dir: Path, bundle_dir: Path, repo_slug: str | None,
-    forge_url: str | None = None, base: str = "main", label: str = "retrain", remote: str = "origin",
-    repo: Path = Path("."),
+    *, params_file: Path, report_dir: str | Path | None, log_dir: str | Path | None, bundle_dir: str | Path | None,
+    repo_slug: str | None, forge_url: str | None = None, base: str = "main", label: str = "retrain",
+    remote: str = "origin", repo: Path = Path("."),
 ) -> RetrainResult:
-    """What ``gitml retrain-pr`` does: read the verdict, the labelled log rows, then :func:`retrain_pr`."""
+    """What ``gitml retrain-pr`` does: read the verdict, the labelled log rows, then :func:`retrain_pr`.
+
+    A None ``report_dir``, ``log_dir`` or ``bundle_dir`` is ``paths.drift``, ``serve.log_dir``
+    or ``paths.bundle`` of ``params_file``.
+    """
     from gitml.config.params import load_params
+    from gitml.config.paths import or_default
     from gitml.gitops.forge import GitHubForge
     from gitml.package.bundle import load_bundle
 
     cfg = load_params(params_file)
+    report_dir = or_default(report_dir, cfg.paths.drift)
+    log_dir = or_default(log_dir, cfg.serve.log_dir)
+    bundle_dir = or_default(bundle_dir, cfg.paths.bundle)
     if not drift_verdict(report_dir / "drift.json"):
         return RetrainResult("nothing", reason=f"no drift in {report_dir / 'drift.json'}")
     if not bundle_dir.is_dir():
@@ -308,4 +319,5 @@ def retrain_from_files(
         raise RetrainError("No repository: pass --repo-slug owner/name or set GITHUB_REPOSITORY.")
     with GitHubForge(repo_slug, base_url=forge_url) as forge:
         return retrain_pr(repo, forge, model_name=cfg.registry.model, batch=batch, drift_detected=True,
-                          report_dir=report_dir, base=base, remote=remote, label=label, target=target)
+                          report_dir=report_dir, base=base, remote=remote, label=label, target=target,
+                          paths=cfg.paths)

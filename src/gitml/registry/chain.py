@@ -3,15 +3,17 @@
 A bundle is what a stage built only if, at the commit it is promoted or fetched from:
 
 (a) its ``model/`` folder hashes (DVC's own ``.dir`` md5) to the train stage's
-    ``models/model`` output in dvc.lock, and its recorded provenance (model, prepared
+    ``paths.model`` output in dvc.lock, and its recorded provenance (model, prepared
     data, params) agrees with dvc.lock;
-(b) ``reports/gate.json`` there says pass and names this very bundle (its manifest's
+(b) the gate verdict there (``paths.gate``) says pass and names this very bundle (its manifest's
     sha256, so any changed byte of any file breaks the link) and its model;
 (c) with a remote: the commit is reachable from the remote's default branch, so nothing
     that no branch holds (an unreviewed, unpushed commit) reaches a stage.
 
 ``dvc commit -f package`` can make dvc.lock agree with any bundle, so (a) looks at the
 train stage's output, which only training writes, and (b) at the gate that judged it.
+Every path is read from that commit's own params.yaml (:func:`paths_at`): dvc.lock there
+records its outputs under the layout it was built with.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from gitml.config.params import PARAMS_FILE
+from gitml.config.paths import PathsConfig, paths_from
 from gitml.errors import ChainError, GitError
 from gitml.gitops.git import git
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256
 
 log = logging.getLogger(__name__)
-LOCK, GATE_REPORT = "dvc.lock", "reports/gate.json"
-MODEL_OUT, PREPARED_OUT = "models/model", "data/prepared"
+LOCK = "dvc.lock"  # DVC's own file name, not layout
+# The default paths.gate, for readers that do not yet look up the commit's layout
+# (serve/deployment.py); new code calls paths_at(repo, commit).gate.
+GATE_REPORT = PathsConfig().gate
 
 
 def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, remote: str | None = None) -> list[str]:
@@ -50,24 +56,25 @@ def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, rem
         problems.append("the bundle records no provenance (metadata.json has no 'provenance'): "
                         "package it again with this gitml (`dvc repro -f package`)")
     model = bundle.model_md5
+    paths = paths_at(repo, commit)
 
     lock = _lock_at(repo, commit, problems)
-    trained = lock_out_md5(lock, "train", MODEL_OUT) if lock is not None else None
+    trained = lock_out_md5(lock, "train", paths.model) if lock is not None else None
     if lock is not None and trained is None:
-        problems.append(f"{LOCK} at {short} records no train output {MODEL_OUT}")
+        problems.append(f"{LOCK} at {short} records no train output {paths.model}")
     if trained is not None and model is not None and model != trained:
-        problems.append(f"the bundle's model/ hashes to {model}, but the train stage produced {MODEL_OUT} "
+        problems.append(f"the bundle's model/ hashes to {model}, but the train stage produced {paths.model} "
                         f"{trained} ({LOCK} at {short}): this bundle was not built from the model trained there")
     if provenance is not None:
         claims = {"model_md5": model,
-                  "prepared_md5": lock_out_md5(lock, "prepare", PREPARED_OUT) if lock is not None else None,
+                  "prepared_md5": lock_out_md5(lock, "prepare", paths.prepared) if lock is not None else None,
                   "params_sha256": lock_params_sha256(lock) if lock is not None else None}
         for key, expected in claims.items():
             if expected is not None and provenance.get(key) != expected:
                 problems.append(f"the bundle's metadata records provenance.{key} {provenance.get(key)}, "
                                 f"but at {short} it is {expected}")
 
-    problems += _gate_problems(repo, commit, bundle)
+    problems += _gate_problems(repo, commit, bundle, paths.gate)
     if remote:
         problem = unreachable(repo, commit, remote)
         if problem:
@@ -140,18 +147,32 @@ def _lock_at(repo: str | Path, commit: str, problems: list[str]) -> dict[str, An
     return lock if isinstance(lock, dict) else {}
 
 
-def _gate_problems(repo: str | Path, commit: str, bundle: Bundle) -> list[str]:
+def _gate_problems(repo: str | Path, commit: str, bundle: Bundle, report: str) -> list[str]:
     from gitml.gate.report import verdict_problems
 
-    where = f"{GATE_REPORT} at {commit[:10]}"
-    raw = file_at(repo, commit, GATE_REPORT)
+    where = f"{report} at {commit[:10]}"
+    raw = file_at(repo, commit, report)
     if raw is None:
-        return [f"commit {commit[:10]} has no gate verdict {GATE_REPORT}"]
+        return [f"commit {commit[:10]} has no gate verdict {report}"]
     try:
         verdict = json.loads(raw)
     except ValueError as exc:
         return [f"{where} is not JSON ({exc})"]
     return verdict_problems(verdict, bundle, where)
+
+
+def paths_at(repo: str | Path, commit: str) -> PathsConfig:
+    """The ``paths`` of params.yaml at ``commit``: the layout its dvc.lock and reports were written with.
+
+    A commit without params.yaml, or older than the ``paths`` group, has the default layout.
+    """
+    import yaml
+
+    raw = file_at(repo, commit, PARAMS_FILE)
+    try:
+        return paths_from(yaml.safe_load(raw) if raw is not None else None)
+    except yaml.YAMLError:
+        return PathsConfig()  # unreadable: the default layout, as for a commit older than paths
 
 
 def file_at(repo: str | Path, commit: str, path: str) -> bytes | None:

@@ -15,13 +15,12 @@ from pathlib import Path
 from gitml.config.schema import RegistryConfig
 from gitml.errors import GitmlError
 from gitml.package.bundle import Bundle, load_bundle
-from gitml.registry.chain import check_chain
+from gitml.registry.chain import check_chain, paths_at
 from gitml.registry.signing import check_stage_signed
 from gitml.registry.tags import ModelVersion, find_version, stage_version
 from gitml.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
-BUNDLE_PATH = "models/bundle"
 
 
 def synced_remote(repo: str | Path, registry: RegistryConfig) -> str | None:
@@ -54,10 +53,12 @@ def resolve(repo: str | Path, name: str, stage: str | None = None, version: str 
 
 def fetch_bundle(
     repo: str | Path, name: str, out: str | Path, stage: str | None = None, version: str | None = None,
-    bundle_path: str = BUNDLE_PATH, remote: str | None = None, allowed_signers: Path | None = None,
+    bundle_path: str | None = None, remote: str | None = None, allowed_signers: Path | None = None,
 ) -> tuple[ModelVersion, Bundle]:
     """Materialise the bundle of ``stage`` (or ``version``) into ``out`` and verify it and its chain.
 
+    ``bundle_path``: the package stage's output at the version's commit; by default the
+    ``paths.bundle`` of that commit's params.yaml (:func:`~gitml.registry.chain.paths_at`).
     With ``remote``, the version's commit must also be on that remote's default branch;
     with ``allowed_signers`` (a stage in ``registry.signed_stages``), the stage's assignment
     tag must be signed by a key that file lists.
@@ -68,6 +69,7 @@ def fetch_bundle(
     found = resolve(repo, name, stage, version)
     if stage and allowed_signers is not None:
         check_stage_signed(repo, name, stage, found.tag, allowed_signers)
+    bundle_path = bundle_path or paths_at(repo, found.commit).bundle
     with atomic_path(out) as tmp:
         try:
             Repo.get(url=str(Path(repo).resolve()), path=bundle_path, out=str(tmp), rev=found.commit)

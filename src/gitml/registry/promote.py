@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml.config.paths import PathsConfig
 from gitml.config.schema import RegistryConfig
 from gitml.errors import GitmlError
 from gitml.gitops.git import dirty_files, has_remote, head_commit
@@ -53,7 +54,7 @@ class Promotion:
         return f"{self.name} {self.version} {verb} to '{self.stage}' at {self.commit[:10]}{where} ({', '.join(self.tags)})"
 
 
-def preconditions(repo: Path, gate_report: Path, bundle: str = "models/bundle", check_bundle: bool = True) -> list[str]:
+def preconditions(repo: Path, gate_report: Path, bundle: str = PathsConfig.bundle, check_bundle: bool = True) -> list[str]:
     """Every reason to refuse a promotion from ``repo``'s HEAD (empty when it may go ahead)."""
     problems = []
     dirty = dirty_files(repo)
@@ -89,8 +90,13 @@ def bundle_mismatch(repo: Path, bundle: str) -> str | None:
 def promote(
     repo: Path, cfg: RegistryConfig, stage: str, bump: str = "auto", version: str | None = None,
     push: bool = False, attempts: int = 3, gate_report: Path | None = None, check_bundle: bool = True,
+    paths: PathsConfig | None = None,
 ) -> Promotion:
-    """Register (when needed) and assign ``stage``; see the module docstring for the rules."""
+    """Register (when needed) and assign ``stage``; see the module docstring for the rules.
+
+    ``paths``: the project layout (``cfg.paths`` of params.yaml; default: the built-in one):
+    where the workspace bundle, its gate verdict (unless ``gate_report``) and the contract are.
+    """
     refused = cfg.unknown_stage(stage)
     if refused:
         raise PromotionError(refused)
@@ -98,16 +104,17 @@ def promote(
         raise PromotionError(f"Unknown bump '{bump}'. Allowed: {', '.join(BUMPS)}.")
     if push and not has_remote(repo, cfg.remote):
         raise PromotionError(f"Cannot push: no git remote '{cfg.remote}' (registry.remote).")
+    paths = paths or PathsConfig()
     _sync(repo, cfg, push)
     if version is None:
-        problems = preconditions(repo, gate_report or repo / "reports/gate.json", check_bundle=check_bundle)
+        problems = preconditions(repo, gate_report or repo / paths.gate, paths.bundle, check_bundle=check_bundle)
         if problems:
             raise PromotionError("Refusing to promote: " + "; ".join(problems) + ".")
-    check_promoted_chain(repo, cfg, version, push)
+    check_promoted_chain(repo, cfg, version, push, paths.bundle)
     for attempt in range(1, attempts + 1):
         if push and attempt > 1:
             sync_stage_tags(repo, cfg.remote, cfg.model)
-        promotion = _create_tags(repo, cfg, stage, bump, version)
+        promotion = _create_tags(repo, cfg, stage, bump, version, paths.contract)
         if not promotion.tags:
             return promotion  # already in that stage: nothing to do
         if not push:
@@ -139,22 +146,23 @@ def _sync(repo: Path, cfg: RegistryConfig, push: bool) -> None:
                     cfg.remote, exc)
 
 
-def check_promoted_chain(repo: Path, cfg: RegistryConfig, version: str | None, push: bool) -> None:
+def check_promoted_chain(repo: Path, cfg: RegistryConfig, version: str | None, push: bool,
+                         bundle: str = PathsConfig.bundle) -> None:
     """Refuse (ChainError) unless the bundle to promote is bound to what built it at its commit.
 
-    HEAD's workspace bundle when ``version`` is None (preconditions made sure it is the one
+    HEAD's workspace ``bundle`` when ``version`` is None (preconditions made sure it is the one
     dvc.lock records), else ``version``'s bundle fetched through DVC into a temporary folder.
     With ``push`` the commit must be on the remote's default branch.
     """
     import tempfile
 
     from gitml.registry.chain import check_chain
-    from gitml.registry.fetch import BUNDLE_PATH, fetch_bundle
+    from gitml.registry.fetch import fetch_bundle
 
     remote = cfg.remote if push else None
     if version is None:
         commit = head_commit(repo)
-        check_chain(repo, commit, repo / BUNDLE_PATH, f"to promote commit {commit[:10]}", remote)
+        check_chain(repo, commit, repo / bundle, f"to promote commit {commit[:10]}", remote)
         return
     if find_version(repo, cfg.model, version) is None:
         raise PromotionError(f"Version '{version}' of '{cfg.model}' is not registered. See `gitml registry show`.")
@@ -162,7 +170,8 @@ def check_promoted_chain(repo: Path, cfg: RegistryConfig, version: str | None, p
         fetch_bundle(repo, cfg.model, Path(tmp) / "bundle", version=version, remote=remote)
 
 
-def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version: str | None) -> Promotion:
+def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version: str | None,
+                 contract: str = PathsConfig.contract) -> Promotion:
     import gto.api
 
     name = cfg.model
@@ -184,7 +193,7 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
             latest = versions[0] if versions else None
             chosen = bump
             if bump == "auto":
-                chosen = "major" if latest and signature_changed(repo, latest.commit) else "minor"
+                chosen = "major" if latest and _interface_changed(repo, latest.commit, contract) else "minor"
             new_version = next_version(latest.version if latest else None, chosen)
             gto.api.register(str(repo), name, commit, version=new_version,
                              message=f"Registering {name} {new_version} (bump {chosen})")
@@ -207,6 +216,13 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
         delete_tags(repo, tags)
         raise PromotionError(f"Promotion failed and was rolled back: {exc}") from exc
     return Promotion(name, found_version, stage, found_commit, tags, registered, False)
+
+
+def _interface_changed(repo: Path, old_commit: str, contract: str) -> bool:
+    """signature_changed, with the contract where ``old_commit``'s own layout kept it."""
+    from gitml.registry.chain import paths_at
+
+    return signature_changed(repo, old_commit, contract, paths_at(repo, old_commit).contract)
 
 
 def _tag_of(assignment: object, name: str, stage: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitml.config.paths import PathsConfig
 from gitml.errors import GitmlError, PromotionError
 from gitml.gitops.git import git, show_file
 
@@ -104,9 +105,14 @@ def next_version(latest: str | None, bump: str) -> str:
     raise PromotionError(f"Unknown bump '{bump}'. Allowed: major, minor, patch.")
 
 
-def signature_changed(repo: str | Path, old_commit: str, contract_path: str = "data/contract.json") -> bool:
-    """Did the model's interface change since ``old_commit``? (columns, dtypes, categories, classes)"""
-    old = show_file(repo, old_commit, contract_path)
+def signature_changed(repo: str | Path, old_commit: str, contract_path: str = PathsConfig.contract,
+                      old_contract_path: str | None = None) -> bool:
+    """Did the model's interface change since ``old_commit``? (columns, dtypes, categories, classes)
+
+    ``contract_path``: the contract in the working tree (``paths.contract``);
+    ``old_contract_path``: where ``old_commit`` kept it, when its layout differs.
+    """
+    old = show_file(repo, old_commit, old_contract_path or contract_path)
     new_file = Path(repo) / contract_path
     if old is None or not new_file.is_file():
         return True

@@ -45,9 +45,11 @@ class SimulationResult:
 
 
 def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic", shift: float = 0.0,
-             seed: int = 0, data_dir: str | Path = "data/prepared", params_file: str | Path | None = None,
+             seed: int = 0, data_dir: str | Path | None = None, params_file: str | Path | None = None,
              feedback: bool = True, timeout: float = 30.0) -> SimulationResult:
     """Send ``batches`` batches of ``batch_rows`` rows to ``url`` (and their labels, with ``feedback``).
+
+    ``data_dir`` (the prepared splits, for ``source="test"``) defaults to ``paths.prepared``.
 
     Example:
         >>> simulate("http://127.0.0.1:8080", batches=10, batch_rows=200, source="test", shift=1.0)
@@ -63,6 +65,7 @@ def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic",
     params = load_params_or_defaults(params_file)
     data = params.data if has_data(params) else None
     target = data.target if data is not None else "target"
+    data_dir = data_dir if data_dir is not None else params.paths.prepared
     result = SimulationResult(url.rstrip("/"))
     started = time.perf_counter()
     with httpx.Client(base_url=result.url, timeout=timeout) as client:
