@@ -74,6 +74,27 @@ def test_every_detector_reaches_a_verdict_and_multivariate_ones_explain_it(setup
     assert report.cache[kind] == "saved"
 
 
+def test_label_metrics_score_the_logged_answers_and_predict_only_rows_other_models_answered(setup):
+    from gitml.monitor.logs import read_feedback, read_requests
+    from gitml.monitor.metrics import label_metrics
+
+    _, bundle_dir, logs = setup
+    window, feedback = read_requests(logs["same"]), read_feedback(logs["same"])
+
+    def scored(frame):
+        bundle = load_bundle(bundle_dir, model=False)
+        metrics = label_metrics(bundle, frame, feedback, [])
+        return {m: v["current"] for m, v in metrics["metrics"].items()}, "model" in vars(bundle)
+
+    from_log, loaded = scored(window)
+    assert not loaded  # every labelled row was answered by this bundle: its model is never built
+    others = window.assign(model_version=window["model_version"].where(window.index % 2 == 0, "another"))
+    mixed, loaded = scored(others)  # every other labelled row answered by another model
+    assert loaded and mixed == pytest.approx(from_log, rel=1e-9)  # predicted again: the same answers
+    wrong = window.assign(proba_0=window["proba_1"], proba_1=window["proba_0"])  # a log that lies
+    assert scored(wrong)[0]["accuracy"] == pytest.approx(1 - from_log["accuracy"])  # is what is scored
+
+
 def test_too_few_rows_no_log_and_a_bad_bundle_are_errors_with_exit_code_2(setup, tmp_path):
     _, bundle, logs = setup
     with pytest.raises(DriftCheckError, match=r"drift\.min_rows=1000") as err:

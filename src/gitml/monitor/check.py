@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gitml.config.schema import DriftConfig
 from gitml.errors import DriftCheckError, GitmlError
 from gitml.monitor.detectors import DriftResult
+from gitml.monitor.metrics import answered_here
 from gitml.monitor.quality import FeatureQuality, SchemaChange, over_limit
 from gitml.monitor.settings import validate_drift_config
 
@@ -251,7 +252,7 @@ def _prediction_rows(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
         return None
     rows = window.dropna(subset=columns)
     if "model_version" in rows.columns:
-        mine = rows[rows["model_version"].astype(str).isin({bundle.version, bundle.id})]
+        mine = rows[answered_here(rows, bundle)]
         if len(mine) >= cfg.min_rows:
             return mine
         versions = sorted(rows["model_version"].astype(str).unique())

@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import RequestLogError
-from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file
+from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file, to_frame
 from gitml.package import logschema
 from gitml.package.logschema import FEEDBACK, REQUESTS
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,14 @@ def read_window(
         end = _utc(now) if now is not None else datetime.now(timezone.utc)
         cutoff = pd.Timestamp(end - timedelta(hours=float(window_hours)))
     log_dir = Path(log_dir)
-    frames, paths, layouts = _newest_files(log_dir, cutoff, Newest(window_rows))
-    if not frames:
+    tables, paths, layouts = _newest_files(log_dir, cutoff, Newest(window_rows))
+    if not tables:
         return RequestWindow(pd.DataFrame({c: pd.Series(dtype="object") for c in REQUEST_META}))
     # Oldest file first (they were read newest first), so that among rows stamped alike the
     # stable sort keeps the order they were written in, and a repeat keeps its first copy.
-    frames, paths, layouts = frames[::-1], paths[::-1], layouts[::-1]
-    starts = np.cumsum([0] + [len(f) for f in frames])
-    frame = pd.concat(frames, ignore_index=True)  # index = position in file order: maps back to files
+    tables, paths, layouts = tables[::-1], paths[::-1], layouts[::-1]
+    starts = np.cumsum([0] + [t.num_rows for t in tables])
+    frame = to_frame(tables)  # index = position in file order: maps back to files
     frame = frame.sort_values("ts", kind="stable")
     repeat = frame.duplicated(KEYS, keep="first")  # the earliest copy of a row stays
     kept = frame[~repeat] if repeat.any() else frame
@@ -119,8 +120,8 @@ def read_window(
 
 
 def _newest_files(log_dir: Path, cutoff: Any, newest: Newest) -> tuple[list[Any], list[Path], list[Any]]:
-    """Frames, paths and column layouts of the request files that can hold the window, newest first."""
-    frames: list[pd.DataFrame] = []
+    """Tables, paths and column layouts of the request files that can hold the window, newest first."""
+    tables: list[pa.Table] = []
     paths: list[Path] = []
     layouts: list[tuple[tuple[str, str], ...]] = []
     for hour_end, files in hour_folders(log_dir / REQUESTS):
@@ -132,16 +133,16 @@ def _newest_files(log_dir: Path, cutoff: Any, newest: Newest) -> tuple[list[Any]
             handle, last = open_file(path)
             if last is not None and ((cutoff is not None and last < cutoff) or newest.beyond(last)):
                 continue  # every row of it is older than the window (footer statistics)
-            frame, layout = read_file(path, handle)
-            missing = [c for c in KEYS if c not in frame.columns]
+            table, layout = read_file(path, handle)
+            missing = [c for c in KEYS if c not in table.column_names]
             if missing:
                 raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
                                       "be told apart (docs/logs.md).")
-            frames.append(frame)
+            tables.append(table)
             paths.append(path)
             layouts.append(layout)
-            newest.add(frame["ts"], frame[KEYS])
-    return frames, paths, layouts
+            newest.add(table, KEYS)
+    return tables, paths, layouts
 
 def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     """The feedback log with one row per ``(request_id, row)``: the first label stands.
@@ -160,17 +161,17 @@ def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     import pandas as pd
 
     oldest = None if since is None else pd.Timestamp(since) - CLOCK_GRACE
-    frames = []
+    tables = []
     for hour_end, files in hour_folders(Path(log_dir) / FEEDBACK):
         if oldest is not None and hour_end is not None and hour_end <= oldest:
             continue
         for path in files:
             handle, last = open_file(path)
             if oldest is None or last is None or last >= oldest:
-                frames.append(read_file(path, handle)[0])
-    if not frames:
+                tables.append(read_file(path, handle)[0])
+    if not tables:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in FEEDBACK_COLUMNS})
-    frame = pd.concat(frames, ignore_index=True)
+    frame = to_frame(tables)
     missing = [c for c in FEEDBACK_COLUMNS if c not in frame.columns]
     if missing:
         raise RequestLogError(f"The feedback log in '{Path(log_dir) / FEEDBACK}' lacks column(s) "
@@ -208,20 +209,23 @@ def labelled(
 def join_labels(
     requests: pd.DataFrame, feedback: pd.DataFrame, target: str, features: list[str],
     *, classes: Sequence[Any] | None = None, source: str | Path = "the request log",
+    keep: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The inner join behind :func:`labelled`, for a window already read."""
+    """The inner join behind :func:`labelled`, for a window already read; ``keep`` names more
+    request-log columns to carry next to the features (the logged answer, its model version)."""
     import pandas as pd
 
     missing = [c for c in features if c not in requests.columns]
     if len(requests) and missing:
         raise RequestLogError(f"The request log in '{source}' lacks feature column(s) {missing}.")
+    columns = [*features, *(c for c in keep if c not in features)]
     if requests.empty or feedback.empty:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in [*features, target]})
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in [*columns, target]})
     requests = requests.drop_duplicates(KEYS, keep="last")
-    joined = requests[[*KEYS, *features]].merge(
+    joined = requests[[*KEYS, *columns]].merge(
         feedback[[*KEYS, "label"]], on=KEYS, how="inner", validate="one_to_one"
     )
-    out = joined[features].copy()
+    out = joined[columns].copy()
     out[target] = typed_labels(joined["label"], classes)
     return out.reset_index(drop=True)
 
