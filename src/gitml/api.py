@@ -374,14 +374,15 @@ def drift_check(bundle: str | Path | None, log_dir: str | Path | None, out: str 
     and no earlier verdict is left in ``out`` for retrain-pr to act on. A None ``bundle``,
     ``log_dir`` or ``out`` is ``paths.bundle``, ``serve.log_dir`` or ``paths.drift``.
     """
+    from gitml.config.paths import PathsConfig
     from gitml.errors import DriftCheckError, GitmlError
 
-    if bundle is None or log_dir is None or out is None:
-        params = _params_or_defaults(params_file)
-        bundle = bundle if bundle is not None else params.paths.bundle
-        log_dir = log_dir if log_dir is not None else params.serve.log_dir
-        out = out if out is not None else params.paths.drift
     try:
+        if bundle is None or log_dir is None or out is None:
+            params = _params_or_defaults(params_file)
+            bundle = bundle if bundle is not None else params.paths.bundle
+            log_dir = log_dir if log_dir is not None else params.serve.log_dir
+            out = out if out is not None else params.paths.drift
         from gitml.monitor.check import drift_check as check
         from gitml.monitor.settings import load_drift_config
 
@@ -393,7 +394,8 @@ def drift_check(bundle: str | Path | None, log_dir: str | Path | None, out: str 
     except GitmlError as exc:
         from gitml.monitor.report import clear_report
 
-        clear_report(Path(out))
+        # Unreadable params: the default report folder is the one a verdict could be left in.
+        clear_report(Path(out if out is not None else PathsConfig.drift))
         raise DriftCheckError(str(exc)) from exc
 
 

@@ -124,3 +124,26 @@ def test_a_moved_path_reaches_summary(moved_params):
     text = api.summary()  # ./params.yaml: the moved layout
     assert "10 rows (8 raw + 2 production)" in text and "accuracy 0.5000" in text
     assert api.project_paths().bundle == "work/bundle"
+
+
+def _commands(command: Any, prefix: str = "gitml") -> list[tuple[str, Any]]:
+    subcommands = getattr(command, "commands", {})
+    found = [(prefix, command)]
+    for name, sub in subcommands.items():
+        found += _commands(sub, f"{prefix} {name}")
+    return found
+
+
+def test_no_cli_option_defaults_to_a_literal_project_path():
+    import typer.main
+
+    import gitml.cli  # noqa: F401  (registers every command)
+    from gitml.cli.base import app
+
+    named: set[str] = set()
+    for name, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            default = str(param.default or "")
+            assert not re.match(r"(data|models|reports)/", default), f"{name} {param.opts}: default {default}"
+            named |= set(re.findall(r"default: paths\.(\w+) in params\.yaml", getattr(param, "help", "") or ""))
+    assert named <= set(KEYS) and {"raw", "model", "bundle", "gate", "drift", "pr_report"} <= named
