@@ -17,6 +17,30 @@ def test_sklearn_sets_load_with_snake_case_columns(name, rows, classes):
     assert all(c == c.lower() and " " not in c for c in frame.columns)
 
 
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "iris", "digits"])
+def test_sklearn_sets_read_without_scikit_learn_equal_its_own_loader(name):
+    """ingest reads the files scikit-learn ships (no import of it): same names, values, labels."""
+    import numpy as np
+    from sklearn import datasets
+
+    from gitml.data.toysets import read_toy_set
+
+    bunch = getattr(datasets, f"load_{name}")()
+    found = read_toy_set(name)
+    assert found is not None, "scikit-learn's data file was not found: ingest would import scikit-learn"
+    names, data, target = found
+    assert names == list(bunch.feature_names)
+    assert np.array_equal(data, bunch.data) and np.array_equal(target, bunch.target)
+
+
+def test_sklearn_set_whose_file_is_missing_loads_through_scikit_learn(monkeypatch):
+    import gitml.data.toysets
+
+    monkeypatch.setitem(gitml.data.toysets.FILES, "wine", ("no_such_file.csv", 1))
+    frame = load_source(SourceConfig(kind=SourceKind.sklearn, name="wine"), "target")
+    assert frame.shape == (178, 14) and "od280_od315_of_diluted_wines" in frame.columns
+
+
 def test_unknown_sklearn_set_names_key_and_allowed():
     with pytest.raises(DataSourceError, match=r"data.source.name.*Allowed: breast_cancer"):
         load_source(SourceConfig(kind=SourceKind.sklearn, name="mnist"), "target")

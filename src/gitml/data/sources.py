@@ -41,19 +41,23 @@ def load_source(source: SourceConfig, target: str, root: Path = Path(".")) -> pd
 
 def load_sklearn(name: str, target: str) -> pd.DataFrame:
     import pandas as pd
-    from sklearn import datasets
+
+    from gitml.data.toysets import read_toy_set
 
     if name not in SKLEARN_SETS:
         raise DataSourceError(
             f"Unknown scikit-learn data set '{name}' in 'data.source.name'. "
             f"Allowed: {', '.join(SKLEARN_SETS)}."
         )
-    bunch = getattr(datasets, f"load_{name}")()
-    columns = [snake_case(c) for c in getattr(bunch, "feature_names", [])]
-    frame = pd.DataFrame(bunch.data, columns=columns or None)
-    if not columns:
-        frame.columns = [f"x_{i}" for i in range(frame.shape[1])]
-    frame[target] = bunch.target.astype("int64")
+    found = read_toy_set(name)
+    if found is None:  # not where scikit-learn keeps its files: ask scikit-learn
+        from sklearn import datasets
+
+        bunch = getattr(datasets, f"load_{name}")()
+        found = list(bunch.feature_names), bunch.data, bunch.target
+    names, data, labels = found
+    frame = pd.DataFrame(data, columns=[snake_case(c) for c in names])
+    frame[target] = labels.astype("int64")
     return frame
 
 
