@@ -268,7 +268,7 @@ def report(base: str, out: str | Path | None = None, plots: str | Path | None = 
     paths = project_paths(params_file)
     plots_out = Path(plots if plots is not None else paths.pr_plots)
     return write_text(out if out is not None else paths.pr_report,
-                      pr_report(base, Path(repo), Path(paths.reports), plots_out=plots_out))
+                      pr_report(base, Path(repo), paths, plots_out=plots_out))
 
 
 def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
@@ -316,15 +316,11 @@ def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: 
 
     return infer_contract_file(source, out, label, range_margin)
 
-def summary(data_summary: str | Path | None = None, reports: str | Path | None = None,
-            bundle: str | Path | None = None, params_file: str | Path | None = None) -> str:
-    """A short human summary of the last run: rows, metrics, gate, where outputs went; a None path is ``paths.*``."""
+def summary(params_file: str | Path | None = None) -> str:
+    """A short human summary of the last run: rows, metrics, gate, where outputs went (from ``paths``)."""
     from gitml.ci.summary import render_summary
-    from gitml.config.paths import or_default as pick
 
-    paths = project_paths(params_file)
-    return render_summary(pick(data_summary, paths.data_summary), pick(reports, paths.reports),
-                          pick(bundle, paths.bundle))
+    return render_summary(project_paths(params_file))
 
 
 def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = None, stage: str | None = None,

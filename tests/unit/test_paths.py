@@ -93,7 +93,8 @@ def moved_params(conf_dir, tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     overrides = ["paths.prepared=work/prepared", "paths.model=work/model", "paths.checkpoints=work/ckpt",
                  "paths.curves=out/curves.csv", "paths.train_summary=out/train.json", "paths.reports=out",
-                 "paths.data_summary=out/data.json", "paths.bundle=work/bundle", "paths.metrics=out/metrics.json"]
+                 "paths.data_summary=out/data.json", "paths.bundle=work/bundle", "paths.metrics=out/metrics.json",
+                 "paths.gate=out/verdict.json", "paths.gate_md=out/verdict.md"]
     params = tmp_path / "params.yaml"
     write_params(compose(conf_dir, overrides), params, overrides)
     return params
@@ -147,3 +148,12 @@ def test_no_cli_option_defaults_to_a_literal_project_path():
             assert not re.match(r"(data|models|reports)/", default), f"{name} {param.opts}: default {default}"
             named |= set(re.findall(r"default: paths\.(\w+) in params\.yaml", getattr(param, "help", "") or ""))
     assert named <= set(KEYS) and {"raw", "model", "bundle", "gate", "drift", "pr_report"} <= named
+
+
+def test_deploy_reads_the_gate_verdict_where_params_puts_it(moved_params):
+    from gitml.serve.deployment import gate_evidence
+
+    Path("out").mkdir(exist_ok=True)
+    Path("out/verdict.json").write_text(json.dumps({"verdict": "pass"}))
+    evidence = gate_evidence("v1.0.0", repo=Path("."))
+    assert evidence.where == "out/verdict.json" and evidence.verdict == {"verdict": "pass"}

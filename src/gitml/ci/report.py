@@ -13,6 +13,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from gitml.config.paths import PathsConfig
+
 MARKER = "ci-report"
 
 
@@ -39,11 +41,15 @@ def run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def pr_report(base: str, repo: Path = Path("."), reports: Path = Path("reports"),
+def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = None,
               plots_out: Path | None = None) -> str:
-    """Build the markdown; with ``plots_out`` also render ``dvc plots diff`` HTML there."""
+    """Build the markdown; with ``plots_out`` also render ``dvc plots diff`` HTML there.
+
+    ``paths``: where the stages wrote their reports (params.yaml's ``paths``; default layout).
+    """
+    paths = paths or PathsConfig()
     sections = ["## gitml model report", ""]
-    gate_md = repo / reports / "gate.md"
+    gate_md = repo / paths.gate_md
     sections += [gate_md.read_text().strip() if gate_md.is_file() else "_No gate report: did `dvc repro` run?_", ""]
 
     for kind in ("metrics", "params"):
@@ -56,7 +62,7 @@ def pr_report(base: str, repo: Path = Path("."), reports: Path = Path("reports")
             sections.append(text if changed else f"_No {'parameter' if kind == 'params' else 'metric'} changed._")
         sections.append("")
 
-    confusion = confusion_table(repo / reports / "plots/eval/confusion.csv")
+    confusion = confusion_table(repo / paths.eval_plots / "confusion.csv")
     if confusion:
         sections += ["### Confusion matrix (test)", "", confusion, ""]
     sections += ["### Plots", ""]

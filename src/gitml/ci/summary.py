@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gitml.config.paths import PathsConfig
 
-def render_summary(data_summary: Path, reports: Path, bundle: Path) -> str:
-    """Rows, training, test metrics, the gate verdict and the bundle, each from its own report."""
+
+def render_summary(paths: PathsConfig, root: Path = Path(".")) -> str:
+    """Rows, training, test metrics, the gate verdict and the bundle, each from its own report.
+
+    ``paths``: where the stages wrote them (params.yaml's ``paths``), relative to ``root``.
+    """
     lines = ["", "gitml pipeline summary", "----------------------"]
+    data_summary, bundle = root / paths.data_summary, root / paths.bundle
     if data_summary.is_file():
         info = json.loads(data_summary.read_text())
         rows = info["rows"]
@@ -17,28 +23,28 @@ def render_summary(data_summary: Path, reports: Path, bundle: Path) -> str:
             f" -> train {rows['train']} / val {rows['val']} / test {rows['test']};"
             f" {info['features']['columns']} columns -> {info['features']['encoded']} features"
         )
-    train = reports / "train.json"
+    train = root / paths.train_summary
     if train.is_file():
         info = json.loads(train.read_text())["train"]
         lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s)"
                      + (f", resumed after epoch {info['resumed_from_epoch']}" if info.get("resumed_from_epoch") else ""))
-    metrics = reports / "metrics.json"
+    metrics = root / paths.metrics
     if metrics.is_file():
         test = json.loads(metrics.read_text()).get("test", {})
         keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
         lines.append("metrics  test: " + ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test))
-    gate = reports / "gate.json"
+    gate = root / paths.gate
     if gate.is_file():
         result = json.loads(gate.read_text())
         failed = [r["rule"] for r in result.get("rules", []) if r.get("verdict") == "fail"]
         lines.append(f"gate     {result.get('verdict', '?').upper()} ({len(result.get('rules', []))} rules"
-                     + (f"; failed: {'; '.join(failed)}" if failed else "") + ") -> reports/gate.md")
+                     + (f"; failed: {'; '.join(failed)}" if failed else "") + f") -> {paths.gate_md}")
     if bundle.is_dir():
         from gitml.package.bundle import load_bundle as load
 
         packaged = load(bundle, model=False)
-        lines.append(f"bundle   {bundle}/ (id {packaged.id}; sha256 manifest of {len(packaged.manifest['files'])} files)")
-    lines.append("outputs  data/prepared/, models/model/, reports/ (metrics, plots, gate)")
+        lines.append(f"bundle   {paths.bundle}/ (id {packaged.id}; sha256 manifest of {len(packaged.manifest['files'])} files)")
+    lines.append(f"outputs  {paths.prepared}/, {paths.model}/, {paths.reports}/ (metrics, plots, gate)")
     lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
                  "gitml promote --stage staging")
     return "\n".join(lines) + "\n"

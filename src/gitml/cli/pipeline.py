@@ -246,16 +246,18 @@ def schema_infer(
 
 @app.command()
 def summary(
-    data: Annotated[OptPath, path_opt("Data summary written by prepare.", "paths.data_summary")] = None,
-    reports: Annotated[OptPath, path_opt("Reports folder.", "paths.reports")] = None,
+    params: Annotated[OptPath, typer.Option("--params", help="Params file whose paths locate the reports "
+                                            "(default: ./params.yaml when present, else the default layout).")] = None,
 ) -> None:
     """Print a short human summary of the last pipeline run: rows, metrics, outputs.
+
+    Every report is read where the params file's ``paths`` put it.
 
     Example: gitml summary
     """
     from gitml import api
 
-    typer.echo(api.summary(data, reports))
+    typer.echo(api.summary(params))
 
 
 @app.command()

@@ -64,3 +64,18 @@ def paths_from(raw: Any) -> PathsConfig:
         return PathsConfig()
     known = {f.name for f in dataclasses.fields(PathsConfig)}
     return PathsConfig(**{k: str(v) for k, v in section.items() if k in known and isinstance(v, str) and v})
+
+
+def paths_in(root: Path) -> PathsConfig:
+    """The ``paths`` of ``root``'s params.yaml, read leniently (no params file: the default layout).
+
+    For commands that look at a project without running its pipeline (deploy, the chain
+    check); the pipeline's own commands validate the whole file instead.
+    """
+    import yaml
+
+    params = Path(root) / "params.yaml"
+    try:
+        return paths_from(yaml.safe_load(params.read_text(encoding="utf-8")) if params.is_file() else None)
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return PathsConfig()

@@ -33,9 +33,6 @@ from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256
 
 log = logging.getLogger(__name__)
 LOCK = "dvc.lock"  # DVC's own file name, not layout
-# The default paths.gate, for readers that do not yet look up the commit's layout
-# (serve/deployment.py); new code calls paths_at(repo, commit).gate.
-GATE_REPORT = PathsConfig().gate
 
 
 def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, remote: str | None = None) -> list[str]:

@@ -96,10 +96,12 @@ def gate_evidence(version: str, gate_file: Path | None = None, repo: Path = Path
     """The verdict that must admit the bundle published as ``version``.
 
     ``gate_file`` when given; else, when ``version`` of ``model`` is registered in ``repo``,
-    ``reports/gate.json`` at that version's commit (what the registry promoted it on); else
-    ``reports/gate.json`` in ``repo``'s working tree (the bundle ``dvc repro`` just judged).
+    the gate report (``paths.gate``) at that version's commit, as that commit's params.yaml
+    places it (what the registry promoted it on); else the one in ``repo``'s working tree,
+    as its params.yaml places it (the bundle ``dvc repro`` just judged).
     """
-    from gitml.registry.chain import GATE_REPORT, file_at
+    from gitml.config.paths import paths_in
+    from gitml.registry.chain import file_at, paths_at
 
     if gate_file is None and model is not None:
         from gitml.gitops.git import repo_root
@@ -110,9 +112,10 @@ def gate_evidence(version: str, gate_file: Path | None = None, repo: Path = Path
         except GitmlError:
             found = None
         if found is not None:
-            where = f"{GATE_REPORT} at {found.commit[:10]} ({model} {version})"
-            return GateEvidence(_json_or_none(file_at(repo, found.commit, GATE_REPORT), where), where)
-    path = gate_file if gate_file is not None else repo / GATE_REPORT
+            report = paths_at(repo, found.commit).gate
+            where = f"{report} at {found.commit[:10]} ({model} {version})"
+            return GateEvidence(_json_or_none(file_at(repo, found.commit, report), where), where)
+    path = gate_file if gate_file is not None else repo / paths_in(repo).gate
     raw = path.read_bytes() if path.is_file() else None
     return GateEvidence(_json_or_none(raw, str(path)), str(path))
 
