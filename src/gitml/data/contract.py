@@ -2,8 +2,11 @@
 
 A contract names each feature column with its dtype (``int``, ``float``, ``bool`` or
 ``category``), its allowed range or categories and a null limit, plus the label column
-and its classes. It is plain YAML/JSON so it can be reviewed in a pull request, and it
-becomes the serving signature later. Checks run through pandera and report every failure.
+and its classes. Columns that are checked but are not model features (dates, ids) sit
+under ``excluded`` with their kind and the reason, so the serving signature and the
+preprocessing, which read ``columns`` only, never see a kind they cannot encode. It is
+plain YAML/JSON so it can be reviewed in a pull request, and it becomes the serving
+signature later. Checks run through pandera and report every failure.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DTYPES = ("int", "float", "bool", "category")
+EXCLUDED_KINDS = ("datetime", "id")
 
 
 @dataclass
@@ -30,13 +34,24 @@ class ColumnSpec:
 
 
 @dataclass
+class ExcludedColumn:
+    """A column checked by validation but kept out of the model features, with the reason."""
+
+    dtype: str  # one of EXCLUDED_KINDS
+    reason: str
+    min: str | None = None  # datetime: the earliest date allowed (ISO); later dates always pass
+    max_null_fraction: float = 0.0
+
+
+@dataclass
 class Contract:
     label: str
     classes: list[Any]
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    excluded: dict[str, ExcludedColumn] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": 1,
             "label": {"column": self.label, "classes": list(self.classes)},
             "columns": {
@@ -44,6 +59,12 @@ class Contract:
                 for name, spec in self.columns.items()
             },
         }
+        if self.excluded:  # absent when empty, so contracts without such columns read as before
+            data["excluded"] = {
+                name: {k: v for k, v in asdict(spec).items() if v is not None}
+                for name, spec in self.excluded.items()
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str) -> Contract:
@@ -57,11 +78,26 @@ class Contract:
                         f"unknown dtype {spec.get('dtype')!r}. Allowed: {', '.join(DTYPES)}.",
                     )
                 columns[str(name)] = ColumnSpec(**spec)
-            return cls(label=str(label["column"]), classes=list(label["classes"]), columns=columns)
+            excluded = {str(name): _excluded(name, spec, source)
+                        for name, spec in (data.get("excluded") or {}).items()}
+            return cls(label=str(label["column"]), classes=list(label["classes"]),
+                       columns=columns, excluded=excluded)
         except ConfigError:
             raise
         except (KeyError, TypeError) as exc:
             raise ConfigError(source, None, f"not a valid data contract ({exc}).") from exc
+
+
+def _excluded(name: str, spec: dict[str, Any], source: str) -> ExcludedColumn:
+    if spec.get("dtype") not in EXCLUDED_KINDS:
+        raise ConfigError(
+            source, f"excluded.{name}.dtype",
+            f"unknown kind {spec.get('dtype')!r}. Allowed: {', '.join(EXCLUDED_KINDS)}.",
+        )
+    spec = {"reason": "declared", **spec}
+    if spec.get("min") is not None:
+        spec["min"] = str(spec["min"])  # YAML reads an unquoted 2021-01-01 as a date
+    return ExcludedColumn(**spec)
 
 
 def load_contract(path: str | Path) -> Contract:
@@ -74,33 +110,12 @@ def load_contract(path: str | Path) -> Contract:
     return Contract.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path))
 
 
-def infer_contract(
-    frame: pd.DataFrame, label: str, range_margin: float = 0.25,
-    max_null_fraction: float = 0.0,
-) -> Contract:
-    """Infer a contract from a trusted snapshot; numeric ranges widened by ``range_margin``."""
-    from pandas.api import types
+def infer_contract(frame: pd.DataFrame, label: str, range_margin: float = 0.25,
+                   max_null_fraction: float = 0.0, **options: Any) -> Contract:
+    """Infer a contract from a trusted snapshot (see :func:`gitml.data.infer.infer_contract`)."""
+    from gitml.data.infer import infer_contract as infer
 
-    if label not in frame.columns:
-        raise ConfigError("data", "data.target", f"label column '{label}' not in the snapshot.")
-    columns: dict[str, ColumnSpec] = {}
-    for name in frame.columns:
-        if name == label:
-            continue
-        series = frame[name]
-        if types.is_bool_dtype(series):
-            spec = ColumnSpec("bool")
-        elif types.is_numeric_dtype(series):
-            low, high = float(series.min()), float(series.max())
-            pad = (high - low) * range_margin
-            spec = ColumnSpec("int" if types.is_integer_dtype(series) else "float", low - pad, high + pad)
-        else:
-            levels = sorted(str(v) for v in series.dropna().unique())
-            spec = ColumnSpec("category", categories=levels)
-        spec.max_null_fraction = max_null_fraction
-        columns[str(name)] = spec
-    classes = sorted(frame[label].dropna().unique().tolist())
-    return Contract(label=label, classes=classes, columns=columns)
+    return infer(frame, label, range_margin, max_null_fraction, **options)
 
 
 @dataclass
@@ -118,28 +133,12 @@ class Failure:
         return f"{self.snapshot}: column '{self.column}' failed '{self.rule}' ({self.count} row(s); e.g. {shown})"
 
 
-def infer_contract_file(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25) -> Path:
-    """Infer a contract from a trusted CSV/Parquet file or snapshot folder and write it as YAML to ``out``.
+def infer_contract_file(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25,
+                        **options: Any) -> Path:
+    """Infer a contract from a trusted file and write it (see :func:`gitml.data.infer.infer_contract_file`)."""
+    from gitml.data.infer import infer_contract_file as infer
 
-    Column names are snake_cased as ingest does, so the contract names what the pipeline sees.
-    """
-    import pandas as pd
-    import yaml
-
-    from gitml.data.snapshots import read_snapshots
-    from gitml.data.sources import snake_case
-    from gitml.utils.atomic import write_text
-
-    source = Path(source)
-    if source.is_dir():
-        frame = read_snapshots(source)
-    elif source.suffix == ".csv":
-        frame = pd.read_csv(source)
-    else:
-        frame = pd.read_parquet(source)
-    frame.columns = [snake_case(c) for c in frame.columns]
-    contract = infer_contract(frame, snake_case(label), range_margin)
-    return write_text(out, yaml.safe_dump(contract.to_dict(), sort_keys=False))
+    return infer(source, out, label, range_margin, **options)
 
 
 def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[Failure]:
@@ -148,7 +147,7 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
 
     failures: list[Failure] = []
     present = set(frame.columns)
-    expected = [*contract.columns, contract.label]
+    expected = [*contract.columns, *contract.excluded, contract.label]
     for name in expected:
         if name not in present:
             failures.append(Failure(snapshot, name, "column_present", len(frame), ["<missing>"]))
@@ -156,6 +155,7 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
         if name not in expected:
             failures.append(Failure(snapshot, str(name), "column_declared", len(frame), ["<unexpected>"]))
     checked = {name: _column_schema(spec, name, pa) for name, spec in contract.columns.items() if name in present}
+    checked |= {name: _excluded_schema(spec, pa) for name, spec in contract.excluded.items() if name in present}
     if contract.label in present:
         checked[contract.label] = pa.Column(
             None, checks=[_isin(contract.classes, "label_in_classes", pa)], nullable=False,
@@ -203,6 +203,42 @@ def _column_schema(spec: ColumnSpec, name: str, pa: Any) -> Any:
     else:
         checks.insert(0, _isin(spec.categories or [], "allowed_categories", pa))
     return pa.Column(None, checks=checks, nullable=True)
+
+
+def _excluded_schema(spec: ExcludedColumn, pa: Any) -> Any:
+    checks = [_null_limit(spec.max_null_fraction, pa)]
+    if spec.dtype == "datetime":
+        checks.append(pa.Check(lambda s: s.isna() | as_datetimes(s).notna(), name="parses_as_datetime"))
+        if spec.min is not None:
+            low = as_datetimes_scalar(spec.min)
+            checks.append(pa.Check(lambda s: s.isna() | ~(as_datetimes(s) < low), name=f"on_or_after({spec.min})"))
+    return pa.Column(None, checks=checks, nullable=True)
+
+
+def as_datetimes(series: Any) -> Any:
+    """Timezone-naive datetimes (UTC for aware ones), NaT where a value is no date.
+
+    ISO 8601 first (vectorised); only a column that is not all ISO pays for per-value parsing.
+    """
+    import pandas as pd
+    from pandas.api import types
+
+    if types.is_datetime64_any_dtype(series):
+        parsed = series
+    else:
+        text = series.astype("string")
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        if (parsed.isna() & text.notna()).any():
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def as_datetimes_scalar(value: str) -> Any:
+    import pandas as pd
+
+    return as_datetimes(pd.Series([value])).iloc[0]
 
 
 def _isin(values: list[Any], name: str, pa: Any) -> Any:

@@ -8,6 +8,7 @@ levels taken from the data contract so every split and every request encodes ali
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMAT = "gitml.preprocessor/v1"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Preprocessor:
             prep.scale[name] = scale if scale > 1e-12 else 1.0
         for name in categorical:
             prep.levels[name] = list(contract.columns[name].categories or [])
+        for name, other in contract.excluded.items():
+            log.info("column '%s' (%s) is not a model feature: %s", name, other.dtype, other.reason)
         return prep
 
     # ------------------------------------------------------------ transform

@@ -37,7 +37,8 @@ def effective_contract(
 
     frame = pd.concat(list(raw.values()), ignore_index=True)
     contract = infer_contract(
-        frame, data.target, data.schema.range_margin, data.schema.max_null_fraction
+        frame, data.target, data.schema.range_margin, data.schema.max_null_fraction,
+        max_categories=data.schema.max_categories,
     )
     return contract, f"inferred from {raw_dir}"
 

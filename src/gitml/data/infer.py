@@ -1,0 +1,169 @@
+"""Infer a data contract from a trusted snapshot, and say what was decided.
+
+The rule the inference keeps: the data it was inferred from always passes. Null limits
+are the observed null share plus a margin, integer columns (also integral floats, as a
+CSV with nulls reads them) get integer bounds, date columns are recorded as dates with a
+lower bound only (later dates are the normal case in production), and a text column with
+a distinct value per row is recorded as an id. Dates and ids are kept out of the model
+features (``Contract.excluded``) until the preprocessing can encode dates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn, as_datetimes
+from gitml.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+NULL_MARGIN = 0.05  # absolute: a 100-row batch of a 4%-null column often holds 7% nulls
+MAX_CATEGORIES = 50  # data.schema.max_categories' default
+ID_UNIQUE_SHARE = 0.95  # distinct values per non-null row for a text column to be an id
+# A text value must look like a date before any parsing is tried: "12" or "1.5" parse too.
+DATE_TEXT = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4})([ T]\S.*)?$")
+
+
+def infer_contract(
+    frame: pd.DataFrame, label: str, range_margin: float = 0.25, max_null_fraction: float = 0.0,
+    null_margin: float = NULL_MARGIN, max_categories: int = MAX_CATEGORIES,
+) -> Contract:
+    """Infer a contract from a trusted snapshot.
+
+    Numeric ranges are widened by ``range_margin`` (a share of the observed span); a column
+    with nulls may hold its observed null share plus ``null_margin`` (never less than
+    ``max_null_fraction``); one with none keeps ``max_null_fraction``, so its serving
+    signature stays non-nullable.
+    """
+    if label not in frame.columns:
+        raise ConfigError("data", "data.target", f"label column '{label}' not in the snapshot.")
+    contract = Contract(label=label, classes=sorted(frame[label].dropna().unique().tolist()))
+    for name in frame.columns:
+        if name == label:
+            continue
+        series = frame[name]
+        spec = _column(series, range_margin, max_categories)
+        spec.max_null_fraction = null_limit(float(series.isna().mean()), max_null_fraction, null_margin)
+        if isinstance(spec, ExcludedColumn):
+            contract.excluded[str(name)] = spec
+        else:
+            contract.columns[str(name)] = spec
+    return contract
+
+
+def null_limit(observed: float, floor: float, margin: float) -> float:
+    """Observed share plus margin, rounded up to 3 decimals so the source stays within it."""
+    if observed <= 0.0:
+        return floor
+    return max(floor, min(1.0, math.ceil((observed + margin) * 1000) / 1000))
+
+
+def _column(series: pd.Series, margin: float, max_categories: int) -> ColumnSpec | ExcludedColumn:
+    from pandas.api import types
+
+    values = series.dropna()
+    if types.is_bool_dtype(series) or (types.is_object_dtype(series) and len(values) and values.map(_is_bool).all()):
+        return ColumnSpec("bool")  # object dtype when a CSV bool column has nulls
+    if types.is_datetime64_any_dtype(series) or _looks_like_dates(values):
+        return _dates(values, margin)
+    if types.is_numeric_dtype(series):
+        return _numeric(values, margin)
+    levels = sorted({str(v) for v in values})
+    if len(levels) > max_categories and len(levels) >= ID_UNIQUE_SHARE * len(values):
+        return ExcludedColumn("id", f"{len(levels)} distinct values in {len(values)} rows: an identifier, "
+                                    "not a feature")
+    return ColumnSpec("category", categories=levels)
+
+
+def _is_bool(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, (bool, np.bool_))
+
+
+def _numeric(values: pd.Series, margin: float) -> ColumnSpec:
+    if values.empty:
+        return ColumnSpec("float")
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * margin
+    if bool(((values % 1) == 0).all()):  # int dtype, or integral floats (a CSV int column with nulls)
+        return ColumnSpec("int", math.floor(low - pad), math.ceil(high + pad))
+    return ColumnSpec("float", low - pad, high + pad)
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    if values.empty or not all(isinstance(v, str) for v in values.head(1000)):
+        return False
+    text = values.astype(str)
+    return bool(text.str.match(DATE_TEXT).all() and as_datetimes(text).notna().all())
+
+
+def _dates(values: pd.Series, margin: float) -> ExcludedColumn:
+    reason = "a date: not a model feature until date parts are encoded"
+    parsed = as_datetimes(values)
+    if parsed.empty:
+        return ExcludedColumn("datetime", reason)
+    low, high = parsed.min(), parsed.max()
+    earliest = low - (high - low) * margin
+    # Day precision unless the data has times: a bound that reads as the data does.
+    timed = bool((parsed != parsed.dt.normalize()).any())
+    bound = earliest if timed else earliest.floor("D")
+    return ExcludedColumn("datetime", reason, bound.isoformat() if timed else bound.date().isoformat())
+
+
+def summary_lines(contract: Contract) -> list[str]:
+    """One line per column: kind, nulls allowed, bounds or levels, flags; the label last."""
+    lines = []
+    for name, spec in contract.columns.items():
+        if spec.dtype == "category":
+            levels = spec.categories or []
+            shown = ", ".join(levels[:5]) + (", ..." if len(levels) > 5 else "")
+            detail = f"{len(levels)} levels ({shown})"
+        elif spec.dtype == "bool":
+            detail = "true/false"
+        else:
+            detail = f"[{spec.min:g}, {spec.max:g}]" if spec.min is not None and spec.max is not None else "any"
+        lines.append(f"{name}: {spec.dtype}, nulls <= {spec.max_null_fraction:g}, {detail}")
+    for name, other in contract.excluded.items():
+        bound = f", from {other.min}" if other.min else ""
+        lines.append(f"{name}: {other.dtype}, nulls <= {other.max_null_fraction:g}{bound}; "
+                     f"excluded from features ({other.reason})")
+    lines.append(f"{contract.label}: label, {len(contract.classes)} classes "
+                 f"({', '.join(str(c) for c in contract.classes[:5])}{', ...' if len(contract.classes) > 5 else ''})")
+    return lines
+
+
+def infer_contract_file(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25,
+                        **options: Any) -> Path:
+    """Infer a contract from a trusted CSV/Parquet file or snapshot folder and write it as YAML to ``out``.
+
+    Column names are snake_cased as ingest does, so the contract names what the pipeline
+    sees. What was decided is logged one line per column and heads the file as comments.
+    """
+    import pandas as pd
+    import yaml
+
+    from gitml.data.snapshots import read_snapshots
+    from gitml.data.sources import snake_case
+    from gitml.utils.atomic import write_text
+
+    source = Path(source)
+    if source.is_dir():
+        frame = read_snapshots(source)
+    elif source.suffix == ".csv":
+        frame = pd.read_csv(source)
+    else:
+        frame = pd.read_parquet(source)
+    frame.columns = [snake_case(c) for c in frame.columns]
+    contract = infer_contract(frame, snake_case(label), range_margin, **options)
+    lines = summary_lines(contract)
+    log.info("inferred from %s (%d rows):\n  %s", source, len(frame), "\n  ".join(lines))
+    header = "".join(f"# {line}\n" for line in [f"inferred by gitml schema infer from {source.name}", *lines])
+    return write_text(out, header + yaml.safe_dump(contract.to_dict(), sort_keys=False))
