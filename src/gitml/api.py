@@ -201,11 +201,19 @@ def load_bundle(path: str | Path):
 
 def predict(bundle_dir: str | Path | None, source: str | Path, out: str | Path, chunk_rows: int = 50_000,
             keep_columns: bool = False, params_file: str | Path | None = None) -> int:
-    """Batch prediction with a verified bundle (default: ``paths.bundle``); returns the row count."""
-    from gitml.package.predict import predict_file
+    """Batch prediction with a verified bundle (default: ``paths.bundle``); returns the row count.
 
+    ``out``'s extension picks the format (.csv, .parquet, .json, .jsonl). The output
+    extension and the input file are checked before the bundle is read, and the model is
+    built only when the first rows arrive.
+    """
+    from gitml.package.bundle import load_bundle as load
+    from gitml.package.predict import input_format, output_format, predict_file
+
+    output_format(out)
+    input_format(source)
     bundle = bundle_dir if bundle_dir is not None else project_paths(params_file).bundle
-    return predict_file(load_bundle(bundle), source, out, chunk_rows, keep_columns)
+    return predict_file(load(bundle, model=False), source, out, chunk_rows, keep_columns)
 
 
 def promote(stage: str, bump: str = "auto", version: str | None = None, push: bool = False,

@@ -207,15 +207,25 @@ def package(
 
 @app.command()
 def predict(
-    source: Annotated[Path, typer.Argument(help="Input rows: a .csv or .parquet file.")],
+    source: Annotated[Path, typer.Argument(help=(
+        "Input rows: a UTF-8 .csv file with a header line, or a .parquet file, holding the bundle's "
+        "feature columns. The label column, if still there, is ignored with a note; any other column "
+        "outside the signature is refused."))],
     bundle: BundleOpt = None,
-    out: Annotated[Path, typer.Option("-o", "--out", help="Parquet file to write.")] = Path("predictions.parquet"),
-    chunk_rows: Annotated[int, typer.Option(help="Rows per streamed chunk.")] = 50_000,
-    keep_columns: Annotated[bool, typer.Option(help="Copy the input columns into the output.")] = False,
+    out: Annotated[Path, typer.Option("-o", "--out", help=(
+        "File to write; its extension picks the format: .csv, .parquet (or .pq), .json (one array of "
+        "objects) or .jsonl (one object per line). Any other extension is refused before any work."))
+    ] = Path("predictions.parquet"),
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per streamed chunk.")] = 50_000,
+    keep_columns: Annotated[bool, typer.Option(help="Copy the input's feature columns into the output.")] = False,
 ) -> None:
-    """Batch prediction: validate input against the bundle's signature, stream, write Parquet.
+    """Batch prediction: validate rows against the bundle's signature, stream, write CSV, Parquet or JSON.
 
-    Example: gitml predict --bundle models/bundle new_rows.csv -o scored.parquet
+    Columns written: prediction, then proba_<class> for each class. A file with a header and
+    no rows gives an output with those columns and no rows; an empty (0-byte), binary or
+    unreadable file is refused with what to do instead.
+
+    Example: gitml predict --bundle models/bundle new_rows.csv -o scored.csv
     """
     from gitml import api
 
