@@ -20,3 +20,19 @@ def test_an_inferred_contract_loads_and_names_snake_cased_columns(tmp_path):
     frame = pd.read_csv(source).rename(columns={"Monthly Charges": "monthly_charges", "Plan": "plan",
                                                 "Churned": "churned"})
     assert check_frame(frame, contract, "churn.csv") == []  # the file it was inferred from passes
+
+
+def test_the_command_prints_what_it_decided_per_column(tmp_path, gitml_main, caplog):
+    source = tmp_path / "orders.csv"
+    pd.DataFrame({"Order Date": ["2024-01-03", "2024-02-11", None, "2024-03-30"],
+                  "Items": [1.0, None, 3.0, 2.0], "Gift": [True, None, False, True],
+                  "Status": ["open", "done", "done", "open"]}).to_csv(source, index=False)
+    with caplog.at_level("INFO", logger="gitml.data.infer"):
+        result = gitml_main("schema", "infer", source, "-o", "orders.yaml", "--label", "Status", cwd=tmp_path)
+    assert "wrote orders.yaml" in result.stdout
+    assert "items: int, nulls <= 0.3, [0, 4]" in caplog.text
+    assert "gift: bool, nulls <= 0.3" in caplog.text
+    assert "order_date: datetime, nulls <= 0.3, from 2023-12-12; excluded from features" in caplog.text
+    contract = load_contract(tmp_path / "orders.yaml")
+    assert check_frame(pd.read_csv(source).rename(columns=str.lower).rename(
+        columns={"order date": "order_date"}), contract, "orders.csv") == []
