@@ -21,6 +21,7 @@ from gitml.data.preprocess import Preprocessor
 from gitml.errors import ConfigError, DataValidationError
 from gitml.package.signature import Signature
 from gitml.stages.ingest import ingest
+from gitml.stages.prepare import prepare
 from gitml.stages.validate import validate
 
 ROWS = 600
@@ -110,12 +111,15 @@ def test_later_dates_pass_and_broken_batches_fail(project):
                      ("monthly_spend", "max_null_fraction")}
 
 
-def test_inferred_by_the_validate_stage_itself_passes_too(project):
+def test_inferred_by_the_validate_stage_itself_passes_and_prepares(project):
     ingest(data_config(None), project / "raw", root=project)
     (project / "production").mkdir()
     assert run_validate(project, data_config(None))["valid"]
     contract = load_contract(project / "contract.json")
     assert set(contract.excluded) == {"customer_id", "signup_date"}
+    summary = prepare(data_config(None), project / "raw", project / "production", project / "contract.json",
+                      project / "prepared")
+    assert summary["features"] == {"columns": 5, "encoded": 4 + 50}
 
 
 def test_dates_and_ids_stay_out_of_features_and_signature(project):
