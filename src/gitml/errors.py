@@ -160,6 +160,9 @@ class TagSignatureError(GitmlError):
 class InputValidationError(GitmlError):
     """Prediction input does not match the bundle's signature."""
 
+    hint = ("Send the columns, types and ranges of the bundle's signature "
+            "(signature.json in the bundle; GET /v2/models/model on a server).")
+
     def __init__(self, problems: list[dict[str, str]]):
         self.problems = problems
         shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10])
