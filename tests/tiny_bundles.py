@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.config.schema import PreprocessConfig, SklearnConfig, TorchMLPConfig, TrainerConfig
-from gitml.data.contract import ColumnSpec, Contract
+from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn
 from gitml.data.preprocess import Preprocessor
 from gitml.models import build_model
 from gitml.package.bundle import PREPROCESSOR, assemble
@@ -28,13 +28,32 @@ def rows(n: int = 50, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
 
 
+# What `gitml schema infer` records for a date and an id column (tests/data/test_infer.py).
+EXCLUDED = {
+    "signup_date": ExcludedColumn("datetime", "a date: not a feature until date parts are encoded", min="2023-01-01"),
+    "customer_id": ExcludedColumn("id", "300 distinct values in 300 rows: an identifier, not a feature"),
+}
+
+
+def with_excluded(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``frame`` with a date and an id column, as the source data has them (the model never reads them)."""
+    rng = np.random.default_rng(seed)
+    days = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, len(frame)), unit="D")
+    return frame.assign(signup_date=days.strftime("%Y-%m-%d"),
+                        customer_id=[f"CUST-{i:06d}" for i in rng.permutation(10 * len(frame))[:len(frame)]])
+
+
 def tiny_bundle(out: Path, *, version: str = "v1", rule: int = 0, family: str = "sklearn",
-                estimator: dict[str, Any] | None = None) -> Path:
-    """Write bundle ``out`` (metadata version ``version``; label = feature ``rule`` > 0)."""
+                estimator: dict[str, Any] | None = None, excluded: bool = False) -> Path:
+    """Write bundle ``out`` (metadata version ``version``; label = feature ``rule`` > 0).
+
+    ``excluded``: the contract also has the date and id columns of :data:`EXCLUDED`.
+    """
     train = rows(300, seed=1)
     labels = (train[FEATURES[rule]] > 0).astype("int64").to_numpy()
     contract = Contract(label="y", classes=[0, 1],
-                        columns={c: ColumnSpec("float", min=-10.0, max=10.0) for c in FEATURES})
+                        columns={c: ColumnSpec("float", min=-10.0, max=10.0) for c in FEATURES},
+                        excluded=dict(EXCLUDED) if excluded else {})
     prep = Preprocessor.fit(train, contract, PreprocessConfig())
     if family == "sklearn":
         cfg: Any = SklearnConfig(estimator=estimator or {"_target_": "sklearn.linear_model.LogisticRegression"})

@@ -162,7 +162,9 @@ def predict_file(bundle: Bundle, source: str | Path, out: str | Path, chunk_rows
     Rows are validated against the bundle's signature chunk by chunk; the first invalid
     chunk stops the run with the problems (row numbers counted from the file's start) and
     ``out`` is not written. The label column, when the input still has it, is dropped with
-    a note; any other column outside the signature is refused. An input with a header but
+    a note; so are the columns the data contract excludes from the features (dates, ids),
+    which ``keep_columns`` still copies to the output (an id names the row); any other
+    column outside the signature is refused. An input with a header but
     no rows gives an output with the columns and no rows.
 
     Example:
@@ -176,6 +178,8 @@ def predict_file(bundle: Bundle, source: str | Path, out: str | Path, chunk_rows
         output = _Output(tmp, fmt)
         try:
             for chunk in read_chunks(Path(source), source_fmt, chunk_rows):
+                if header is None:
+                    _note_ignored(chunk, bundle, source)
                 chunk = _drop_label(chunk, bundle, source, note=header is None)
                 header = chunk.iloc[:0]
                 if len(chunk):
@@ -202,6 +206,18 @@ def _drop_label(chunk: pd.DataFrame, bundle: Bundle, source: str | Path, note: b
     return chunk.drop(columns=[label])
 
 
+def _note_ignored(chunk: pd.DataFrame, bundle: Bundle, source: str | Path) -> None:
+    """One note naming the excluded columns (dates, ids) the input carries: validation drops them unread."""
+    from gitml.package.validation import ignored_columns
+
+    kinds = {c.name: c.kind for c in bundle.signature.excluded}
+    ignored = ignored_columns(map(str, chunk.columns), bundle.signature)
+    if ignored:
+        named = ", ".join(f"'{name}' ({kinds[name]})" for name in ignored)
+        log.warning("note: ignoring column(s) %s of '%s': the data contract excludes them from the model's "
+                    "features, so they are not scored (--keep-columns copies them to the output)", named, source)
+
+
 def _score(bundle: Bundle, chunk: pd.DataFrame, keep_columns: bool) -> pd.DataFrame:
     try:
         result = bundle.predict(chunk)
@@ -218,8 +234,9 @@ def _empty_result(bundle: Bundle, header: pd.DataFrame | None, keep_columns: boo
     columns = [] if header is None else [str(c) for c in header.columns]
     features = bundle.signature.features
     problems = [{"field": c, "message": "missing column"} for c in features if c not in columns]
+    ignored = set(bundle.signature.excluded_names)
     problems += [{"field": c, "message": "unexpected column (not in the signature)"} for c in columns
-                 if c not in features]
+                 if c not in features and c not in ignored]
     if problems:
         raise InputValidationError(problems)
     result = pd.DataFrame({"prediction": np.asarray(bundle.classes)[:0]})

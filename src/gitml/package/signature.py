@@ -3,6 +3,10 @@
 :class:`Signature` is built from the data contract when the bundle is packaged and read
 back from ``signature.json`` (format ``gitml.signature/v1``) when it is loaded; everything
 after that (the server, the drift check, retraining) works with the typed object.
+Columns the contract excludes from the features (dates, ids) are recorded under
+``excluded`` with their kind: a request may carry them (rows as the source data has them)
+and validation drops them unread. The key is absent when there are none, and a bundle
+written before it existed reads as having none.
 :class:`CompiledSignature` is the same signature prepared once for the validators of
 :mod:`gitml.package.validation` (names, allowed sets, numpy indexes).
 """
@@ -50,12 +54,28 @@ class InputColumn:
 
 
 @dataclass(frozen=True)
+class ExcludedInput:
+    """A column a request may carry that the model does not read (the contract's ``excluded``)."""
+
+    name: str
+    kind: str  # the contract's kind: "datetime" or "id"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind}
+
+
+@dataclass(frozen=True)
 class Signature:
     """The inputs a request carries, in order, and the label and classes the model predicts."""
 
     inputs: tuple[InputColumn, ...]
     label: str | None
     classes: tuple[Any, ...]
+    excluded: tuple[ExcludedInput, ...] = ()
+
+    @property
+    def excluded_names(self) -> list[str]:
+        return [c.name for c in self.excluded]
 
     @property
     def features(self) -> list[str]:
@@ -89,7 +109,9 @@ class Signature:
                         tuple(spec.categories) if spec.categories is not None else None)
             for name, spec in contract.columns.items()
         )
-        return cls(inputs, contract.label, tuple(contract.classes))
+        excluded = tuple(ExcludedInput(name, spec.dtype) for name, spec in contract.excluded.items()
+                         if name not in contract.columns and name != contract.label)
+        return cls(inputs, contract.label, tuple(contract.classes), excluded)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "signature.json") -> Signature:
@@ -99,13 +121,17 @@ class Signature:
             outputs = data["outputs"]
             classes = tuple(outputs["classes"])
             label = outputs.get("label")
+            excluded = tuple(ExcludedInput(str(c["name"]), str(c["kind"])) for c in data.get("excluded") or ())
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(source, [f"not a gitml signature ({type(exc).__name__}: {exc})"]) from exc
-        return cls(inputs, None if label is None else str(label), classes)
+        return cls(inputs, None if label is None else str(label), classes, excluded)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "inputs": [c.to_dict() for c in self.inputs],
-                "outputs": {"label": self.label, "classes": list(self.classes)}}
+        data: dict[str, Any] = {"format": FORMAT, "inputs": [c.to_dict() for c in self.inputs],
+                                "outputs": {"label": self.label, "classes": list(self.classes)}}
+        if self.excluded:  # absent when empty: a bundle without such columns is byte for byte as before
+            data["excluded"] = [c.to_dict() for c in self.excluded]
+        return data
 
 
 def _column(entry: Mapping[str, Any]) -> InputColumn:
@@ -128,6 +154,7 @@ class CompiledSignature:
     inputs: tuple[InputColumn, ...]
     names: tuple[str, ...]
     name_set: frozenset[str]
+    ignored: frozenset[str]  # excluded columns: taken in a request and dropped unread
     allowed: dict[str, frozenset[str]]
     all_numeric: bool
     columns: Any  # pandas Index of the names: building a frame on it is cheap
@@ -149,7 +176,8 @@ class CompiledSignature:
         def where(test: Any) -> Any:
             return np.array([i for i, c in enumerate(inputs) if test(c)], dtype=np.intp)
 
-        return cls(inputs, names, frozenset(names), allowed, not allowed, pd.Index(names),
+        ignored = frozenset(signature.excluded_names) - frozenset(names)
+        return cls(inputs, names, frozenset(names), ignored, allowed, not allowed, pd.Index(names),
                    where(lambda c: not c.nullable), where(lambda c: c.dtype == "int"),
                    where(lambda c: c.dtype == "bool"))
 

@@ -4,7 +4,8 @@ Validation answers with field-level problems (``{"field": ..., "message": ...}``
 echoes whole inputs back. Numeric values outside the training range are accepted (that
 is drift, watched elsewhere); unknown categories, wrong types, missing or extra columns,
 numbers beyond float32's range and non-finite numbers (unless the column may be null) are
-refused.
+refused. Columns the data contract excludes from the features (dates, ids; the
+signature's ``excluded``) are dropped unread, so a row may come as the source data has it.
 
 Validation is vectorised: a column whose values are all plain numbers (or all strings, for
 a category) is checked with one type scan and numpy; only a column holding something else
@@ -45,6 +46,9 @@ def validate_input(frame: pd.DataFrame, signature: Signature | CompiledSignature
 
     check_batch(len(frame), max_rows)
     sig = CompiledSignature.of(signature)
+    ignored = ignored_columns(map(str, frame.columns), sig)
+    if ignored:
+        frame = frame.loc[:, [str(c) not in sig.ignored for c in frame.columns]]
     if sig.all_numeric and tuple(map(str, frame.columns)) == sig.names and \
             all(dtype.kind in "fiu" for dtype in frame.dtypes):
         matrix = frame.to_numpy(dtype=np.float64)
@@ -92,6 +96,12 @@ def validate_rows(rows: Sequence[Sequence[Any]], names: Sequence[str],
     return validate_columns(columns, sig, n_rows=len(rows))
 
 
+def ignored_columns(names: Any, signature: Signature | CompiledSignature) -> list[str]:
+    """The names among ``names`` that validation drops unread (the signature's excluded columns)."""
+    sig = CompiledSignature.of(signature)
+    return [n for n in names if n in sig.ignored] if sig.ignored else []
+
+
 def check_batch(n_rows: int, max_rows: int | None = None) -> None:
     """Refuse an empty batch or one over ``max_rows``."""
     if n_rows == 0:
@@ -114,6 +124,8 @@ def validate_columns(columns: Mapping[str, Any], signature: Signature | Compiled
     if n_rows is None:
         n_rows = len(next(iter(columns.values()))) if columns else 0
     check_batch(n_rows, max_rows)
+    if sig.ignored and not sig.ignored.isdisjoint(columns):
+        columns = {name: values for name, values in columns.items() if name not in sig.ignored}
     if sig.all_numeric and len(columns) == len(sig.names) and columns.keys() == sig.name_set:
         matrix = _numeric_matrix([columns[name] for name in sig.names], n_rows)
         if matrix is not None and sig.matrix_ok(matrix):

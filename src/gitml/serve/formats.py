@@ -4,7 +4,11 @@ Arrow IPC streams (``application/vnd.apache.arrow.stream``) carry typed columns 
 nothing is parsed from text, so large batches cost little more than the model itself.
 
 Every parser raises :class:`RequestError` (a 4xx status, a message and field-level
-problems) for anything it cannot accept; none of them echoes a whole input back.
+problems) for anything it cannot accept; none of them echoes a whole input back. Columns
+the data contract excludes from the features (the signature's ``excluded``: dates, ids)
+are taken and dropped unread, without a log line per request (it would flood the log)
+and without a word in the answer, whose format is MLflow's; the OpenAPI document lists
+them as optional inputs that are ignored.
 """
 
 from __future__ import annotations
@@ -152,20 +156,24 @@ def _records(payload: Any, sig: CompiledSignature, max_rows: int, where: str, no
 
 
 def _record_keys(records: list[dict[str, Any]], sig: CompiledSignature) -> list[str]:
-    """The keys the records use that are not inputs: stops at the first few (all a message names)."""
+    """The keys the records use that are neither inputs nor excluded columns: stops at the first few
+    (all a message names)."""
     unknown: dict[str, None] = {}
     for record in records:
         if record.keys() <= sig.name_set:
             continue
-        unknown.update(dict.fromkeys(k for k in record if k not in sig.name_set))
+        unknown.update(dict.fromkeys(k for k in record if k not in sig.name_set and k not in sig.ignored))
         if len(unknown) > MAX_NAMED:
             break
     return list(unknown)
 
 
 def check_names(names: Any, sig: CompiledSignature, where: str) -> None:
-    """Refuse column names that are not inputs (400, naming the first few) before values are taken."""
-    unknown = [n for n in names if n not in sig.name_set][:MAX_NAMED + 1]
+    """Refuse column names that are not inputs (400, naming the first few) before values are taken.
+
+    The signature's excluded columns (dates, ids) pass: validation drops them unread.
+    """
+    unknown = [n for n in names if n not in sig.name_set and n not in sig.ignored][:MAX_NAMED + 1]
     if unknown:
         problems = [{"field": clip(str(n)), "message": "unexpected column (not in the signature)"}
                     for n in unknown[:MAX_NAMED]]

@@ -84,7 +84,13 @@ class ServedModel:
                 "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.loaded_at))}
 
     def v2_metadata(self) -> dict[str, Any]:
+        """OIP model metadata. Excluded columns (dates, ids) are not ``inputs``, which OIP clients
+        take as the tensors to send; ``parameters.ignored_inputs`` names them, as tensors that are
+        taken and dropped unread."""
         k = len(self.classes)
+        parameters: dict[str, Any] = {"classes": self.class_names, "bundle_id": self.bundle_id}
+        if self.bundle.signature.excluded:
+            parameters["ignored_inputs"] = [c.to_dict() for c in self.bundle.signature.excluded]
         return {
             "name": self.name,
             "versions": [self.version],
@@ -93,7 +99,7 @@ class ServedModel:
                        for c in self.signature.inputs],
             "outputs": [{"name": "prediction", "datatype": "BYTES", "shape": [-1]},
                         {"name": "probabilities", "datatype": "FP64", "shape": [-1, k]}],
-            "parameters": {"classes": self.class_names, "bundle_id": self.bundle_id},
+            "parameters": parameters,
         }
 
 

@@ -51,6 +51,8 @@ def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview
 
     ``binary`` is the body after the JSON part (binary tensor data extension); each input
     with ``parameters.binary_data_size`` takes its bytes from there, in input order.
+    A tensor named after a column the data contract excludes (the signature's ``excluded``)
+    is dropped unread; the model metadata names those under ``parameters.ignored_inputs``.
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
         raise bad('expected {"inputs": [{"name", "shape", "datatype", "data"}, ...]}, one tensor per column')
@@ -69,6 +71,8 @@ def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview
         size = _binary_size(tensor, problems)  # taken even from a refused tensor: the next ones follow it
         chunk = None if size is None else binary[offset:offset + size]
         offset += size or 0
+        if name in sig.ignored:  # an excluded column (date, id): its bytes are skipped, its values unread
+            continue
         if name in columns:
             problems.append({"field": clip(name), "message": "tensor given twice"})
             continue

@@ -92,6 +92,7 @@ def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000,
         schemas.update(spec.pop("$defs", {}))
         schemas[cls.__name__] = spec
     schemas.update(signature_schemas(model, max_rows))
+    _ignored_inputs(schemas, model)
     schemas.update(feedback_schemas(model, max_rows))
     example_row = _example_row(model)
     paths = base.get("paths", {})
@@ -107,6 +108,31 @@ def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000,
     if feedback is not None:
         _feedback_operation(base, feedback, model, feedback_auth)
     return base
+
+
+def _ignored_inputs(schemas: dict[str, Any], model: Any) -> None:
+    """The data contract's excluded columns (dates, ids) as optional, ignored properties of the named forms.
+
+    Listed rather than left out: a client generated from this document may then send rows as
+    the source data has them, which the server takes (it drops those columns unread). The
+    positional forms and CSV's pattern keep the signature's columns only, and OIP's metadata
+    leaves them out of its inputs (clients take those as the tensors to send).
+    """
+    excluded = model.bundle.signature.excluded
+    if not excluded:
+        return
+
+    def ignored(kind: str) -> str:
+        return f"ignored: a {kind} column the data contract excludes from the model's features"
+
+    row, columns = schemas["InputRow"], schemas["Inputs"]["properties"]["inputs"]["oneOf"][0]
+    tensors = schemas["V2InferRequest"]["properties"]["inputs"]
+    for column in excluded:
+        row["properties"][column.name] = {"description": ignored(column.kind)}
+        columns["properties"][column.name] = {"type": "array", "description": ignored(column.kind)}
+    tensors["maxItems"] += len(excluded)
+    tensors["description"] += (f"; a tensor named {', '.join(c.name for c in excluded)} "
+                               "(excluded by the data contract) is ignored")
 
 
 def _infer_operation(operation: dict[str, Any], model: Any, example_row: dict[str, Any]) -> None:
