@@ -36,3 +36,21 @@ def test_the_command_prints_what_it_decided_per_column(tmp_path, gitml_main, cap
     contract = load_contract(tmp_path / "orders.yaml")
     assert check_frame(pd.read_csv(source).rename(columns=str.lower).rename(
         columns={"order date": "order_date"}), contract, "orders.csv") == []
+
+
+def test_null_margin_and_max_categories_reach_the_contract(tmp_path, gitml_main):
+    source = tmp_path / "orders.csv"
+    pd.DataFrame({"Ref": ["a1", "b2", "c3", "d4", "e5"], "Items": [1.0, None, 3.0, 2.0, 5.0],
+                  "Status": ["open", "done", "done", "open", "open"]}).to_csv(source, index=False)
+    gitml_main("schema", "infer", source, "-o", "default.yaml", "--label", "Status", cwd=tmp_path)
+    default = load_contract(tmp_path / "default.yaml")
+    assert default.columns["items"].max_null_fraction == 0.25  # 1 of 5 rows + 0.05
+    assert default.columns["ref"].dtype == "category"  # 5 levels: not over the default 50
+    gitml_main("schema", "infer", source, "-o", "tuned.yaml", "--label", "Status", "--null-margin", "0.3",
+               "--max-categories", "4", cwd=tmp_path)
+    tuned = load_contract(tmp_path / "tuned.yaml")
+    assert tuned.columns["items"].max_null_fraction == 0.5  # 1 of 5 rows + 0.3
+    assert "ref" not in tuned.columns and tuned.excluded["ref"].dtype == "id"  # 5 distinct levels > 4
+    refused = gitml_main("schema", "infer", source, "-o", "bad.yaml", "--null-margin", "-0.1", cwd=tmp_path,
+                         check=False)
+    assert refused.returncode == 2 and not (tmp_path / "bad.yaml").exists()

@@ -242,12 +242,16 @@ def schema_infer(
     out: Annotated[Path, typer.Option("-o", "--out", help="Contract file to write (YAML).")],
     label: Annotated[str, typer.Option(help="Label column.")] = "target",
     range_margin: Annotated[float, typer.Option(help="Widen numeric ranges by this share.")] = 0.25,
+    null_margin: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="A column with nulls may hold its observed null share plus this much.")] = 0.05,
+    max_categories: Annotated[int, typer.Option(
+        min=1, help="A text column with more levels than this, nearly all distinct, is an id (not a feature).")] = 50,
 ) -> None:
     """Infer a data contract from a trusted file, to review and declare in data.schema.path.
 
-    Example: gitml schema infer data/external/churn.csv -o churn.schema.yaml --label churned
+    Example: gitml schema infer data/external/churn.csv -o churn.schema.yaml --label churned --null-margin 0.1
     """
     from gitml import api
 
-    api.infer_schema(source, out, label, range_margin)
+    api.infer_schema(source, out, label, range_margin, null_margin, max_categories)
     typer.echo(f"wrote {out}")
