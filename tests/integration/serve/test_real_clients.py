@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,21 +21,43 @@ import pandas as pd
 import pytest
 
 from gitml.package.bundle import load_bundle
-from tests.integration.serve.conftest import Server
+from tests.integration.serve.bundles import ROOT, TINY, train_bundle
+from tests.integration.serve.conftest import SERVE_PARAMS, Server
 
 pytestmark = pytest.mark.slow  # a server in a subprocess over a trained bundle
 N_ROWS = 6
 HERE = Path(__file__).parent
-# Deterministic and bounded (about a minute on one core): every phase (examples, coverage,
+# Deterministic and bounded (about half a minute on one core): every phase (examples, coverage,
 # fuzzing, stateful) over all 15 operations, this many cases per operation, this seed.
 ST_EXAMPLES, ST_SEED = 10, 20261202
+# Two numeric input columns and one categorical: each kind of column, and one kind twice.
+# Schemathesis's coverage phase builds every boundary case of every column: over the serving
+# tests' synthetic bundle (8 numeric, 2 categorical) it ran 3,200 cases instead of 1,500, the
+# same schema fragments again, for twice the time.
+NARROW = ("data=synthetic", "data.source.synthetic.n_rows=800", "data.source.synthetic.n_numeric=2",
+          "data.source.synthetic.n_categorical=1")
+
+
+@dataclass
+class Narrow:
+    bundle: Path
+    params: Path  # params.yaml for that data with quick serve.* settings
 
 
 @pytest.fixture(scope="module")
-def server(trained, tmp_path_factory):
+def narrow(tmp_path_factory) -> Narrow:
+    from gitml.config.compose import compose, write_params
+
+    work = tmp_path_factory.mktemp("narrow")
+    bundle = train_bundle(work, NARROW)
+    params = write_params(compose(ROOT / "conf", [*TINY, *SERVE_PARAMS, *NARROW]), work / "params.yaml")
+    return Narrow(bundle, params)
+
+
+@pytest.fixture(scope="module")
+def server(narrow, tmp_path_factory):
     work = tmp_path_factory.mktemp("real-clients")
-    live = Server(work, "--bundle", trained.synthetic, "--log-dir", work / "logs", "--params",
-                  trained.synthetic_params)
+    live = Server(work, "--bundle", narrow.bundle, "--log-dir", work / "logs", "--params", narrow.params)
     try:
         yield live.wait_ready()
     finally:
@@ -42,9 +65,9 @@ def server(trained, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def rows(trained) -> pd.DataFrame:
+def rows(narrow) -> pd.DataFrame:
     """Reference rows with numeric columns as FP32 holds them: what the server will see."""
-    frame = load_bundle(trained.synthetic).reference().head(N_ROWS).reset_index(drop=True)
+    frame = load_bundle(narrow.bundle).reference().head(N_ROWS).reset_index(drop=True)
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     frame[numeric] = frame[numeric].astype(np.float32).astype(np.float64)
     return frame
@@ -91,8 +114,8 @@ def test_tritonclient_health_and_metadata(triton, rows):
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json-tensors", "binary-tensors"])
-def test_tritonclient_infer_agrees_with_the_bundle(tritonhttp, triton, rows, trained, binary):
-    expected = load_bundle(trained.synthetic).predict(rows)
+def test_tritonclient_infer_agrees_with_the_bundle(tritonhttp, triton, rows, narrow, binary):
+    expected = load_bundle(narrow.bundle).predict(rows)
     outputs = [tritonhttp.InferRequestedOutput("prediction", binary_data=binary),
                tritonhttp.InferRequestedOutput("probabilities", binary_data=binary)]
     result = triton.infer("model", triton_inputs(tritonhttp, triton, rows, binary), outputs=outputs, request_id="triton-1")
@@ -121,12 +144,13 @@ def test_tritonclient_shows_the_servers_refusal(tritonhttp, triton, rows):
     assert missing.value.status() == "404" and "serves 'model'" in missing.value.message()
 
 
-def schemathesis(url: str, trained, cwd: Path, *options: str) -> str:
+def schemathesis(url: str, bundle: Path, cwd: Path, *options: str) -> str:
     """Run `st run --checks all` against ``url`` (deterministic, bounded); its report, asserted clean."""
     st = Path(sys.executable).parent / "st"
     if not st.exists():
         pytest.skip("schemathesis is not installed (the dev extra installs it)")
-    env = {**os.environ, "GITML_ST_BUNDLE": str(trained.synthetic), "PYTHONPATH": str(HERE.parents[2]),
+    path = os.pathsep.join(filter(None, [str(HERE.parents[2]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "GITML_ST_BUNDLE": str(bundle), "PYTHONPATH": path,
            "SCHEMATHESIS_HOOKS": str(HERE / "schemathesis_hooks.py")}
     result = subprocess.run(
         [str(st), "--config-file", str(HERE / "schemathesis.toml"), "--no-color", "run",
@@ -143,10 +167,10 @@ def schemathesis(url: str, trained, cwd: Path, *options: str) -> str:
     return report
 
 
-def test_schemathesis_finds_nothing(server, trained, tmp_path):
+def test_schemathesis_finds_nothing(server, narrow, tmp_path):
     """Every answer matches the server's own OpenAPI document: status codes, bodies, headers;
     requests the document allows are served and requests it forbids are refused."""
-    report = schemathesis(server.url, trained, tmp_path)
+    report = schemathesis(server.url, narrow.bundle, tmp_path)
     assert "15 selected / 15 total" in report, report[-3000:]
     # /feedback answers 404 to a request id this server never issued (the documented rule), so
     # depending on how many fuzzed /invocations succeed first, schemathesis may warn that it
@@ -158,17 +182,17 @@ def test_schemathesis_finds_nothing(server, trained, tmp_path):
     assert int(re.search(r"(\d+) generated", report)[1]) > 1_000  # it really ran every phase
 
 
-def test_schemathesis_finds_nothing_on_feedback_behind_a_token(trained, tmp_path, start_server, monkeypatch):
+def test_schemathesis_finds_nothing_on_feedback_behind_a_token(narrow, tmp_path, start_server, monkeypatch):
     """With serve.feedback_token_env set, the document declares the bearer scheme on /feedback,
     and a request without the token is refused (schemathesis's ignored_auth check)."""
     monkeypatch.setenv("GITML_FEEDBACK_TOKEN", "s3cret-real-clients")
-    guarded = start_server(tmp_path, "--bundle", trained.synthetic, "--log-dir", tmp_path / "logs",
-                           "--params", trained.synthetic_params)
+    guarded = start_server(tmp_path, "--bundle", narrow.bundle, "--log-dir", tmp_path / "logs",
+                           "--params", narrow.params)
     spec = httpx.get(f"{guarded.url}/openapi.json").json()
     assert spec["paths"]["/feedback"]["post"]["security"] == [{"feedbackToken": []}]
     assert spec["components"]["securitySchemes"]["feedbackToken"]["scheme"] == "bearer"
     assert httpx.post(f"{guarded.url}/feedback", json={"request_id": "r1", "label": 1}).status_code == 401
-    report = schemathesis(guarded.url, trained, tmp_path, "--include-path", "/feedback",
+    report = schemathesis(guarded.url, narrow.bundle, tmp_path, "--include-path", "/feedback",
                           "-H", "Authorization: Bearer s3cret-real-clients")
     # Alone, /feedback sees no request id this server answered: every label is a 404 (a warning).
     assert "1 selected / 15 total" in report
