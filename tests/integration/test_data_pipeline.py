@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPRO_LOG, TINY_OVERRIDES, copy_project, git, make_project, run
+from tests.conftest import REPRO_LOG, TINY_OVERRIDES, copy_project, git, run
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +51,9 @@ def reproduced(reproduced_template, tmp_path_factory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def csv_reproduced(tmp_path_factory) -> Path:
+def csv_reproduced(fresh_template, tmp_path_factory) -> Path:
     """A fresh project composed with data=csv after its data stages ran."""
-    project = make_project(tmp_path_factory.mktemp("csv") / "project")
+    project = copy_project(fresh_template, tmp_path_factory.mktemp("csv") / "project")
     run("gitml", "config", "compose", "data=csv", *TINY_OVERRIDES, cwd=project)
     repro_data(project)
     return project
@@ -73,17 +73,17 @@ def test_fresh_clone_runs_then_is_up_to_date(reproduced):
     assert "up to date" in status.stdout
 
 
-def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(reproduced, tmp_path):
+def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(reproduced, tmp_path, gitml_main):
     project = copy_project(reproduced[0], tmp_path / "project")
-    run("gitml", "config", "compose", *TINY_OVERRIDES, "model=random_forest", "trainer.epochs=4", cwd=project)
+    gitml_main("config", "compose", *TINY_OVERRIDES, "model=random_forest", "trainer.epochs=4", cwd=project)
     assert ran_stages(repro_data(project).stdout) == set()
 
-    run("gitml", "config", "compose", *TINY_OVERRIDES, "data=wine", "model=logreg", cwd=project)
+    gitml_main("config", "compose", *TINY_OVERRIDES, "data=wine", "model=logreg", cwd=project)
     out = repro_data(project)
     assert ran_stages(out.stdout) == set(DATA_STAGES)
     assert json.loads((project / "reports/data.json").read_text())["rows"]["total"] == 178
 
-    run("gitml", "config", "compose", *TINY_OVERRIDES, "data=wine", "model=logreg", "data.split.seed=7", cwd=project)
+    gitml_main("config", "compose", *TINY_OVERRIDES, "data=wine", "model=logreg", "data.split.seed=7", cwd=project)
     assert ran_stages(repro_data(project).stdout) == {"prepare"}
 
 
