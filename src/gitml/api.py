@@ -345,12 +345,12 @@ def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = N
     """Run the model server until stopped: serve.* and registry.* from params, the arguments on top."""
     import dataclasses
 
-    from gitml.config.params import load_params_or_defaults
+    from gitml.config.params import load_sections
     from gitml.errors import UsageError
     from gitml.serve.server import run
     from gitml.serve.state import ServeSettings
 
-    params = load_params_or_defaults(params_file)
+    params = load_sections(params_file, ("serve", "registry"))  # all the server reads
     cfg, registry = params.serve, params.registry
     refused = registry.unknown_stage(stage) if stage is not None else None
     if refused:

@@ -413,3 +413,19 @@ def test_registry_names_follow_gto():
     from gitml.config.rules import GTO_NAME
 
     assert gto.constants.name == GTO_NAME
+
+
+def test_the_server_validates_only_the_sections_it_reads(tmp_path):
+    """serve.* and registry.* errors name their keys; a broken model section is the pipeline's to report."""
+    from gitml.config.params import load_sections
+
+    params = tmp_path / "params.yaml"
+    params.write_text("model: {family: no_such_family}\nserve: {port: 9000}\nregistry: {model: churn}\n")
+    cfg = load_sections(params, ("serve", "registry"))
+    assert (cfg.serve.port, cfg.registry.model, cfg.drift.p_val) == (9000, "churn", type(cfg.drift).p_val)
+    params.write_text("serve: {port: -3, workers: zero}\n")
+    with pytest.raises(ConfigError, match=r"serve\.workers"):
+        load_sections(params, ("serve", "registry"))
+    params.write_text("serve: {port: -3}\n")
+    with pytest.raises(ConfigError, match=r"serve\.port.*must be a positive whole number"):
+        load_sections(params, ("serve", "registry"))

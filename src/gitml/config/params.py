@@ -19,7 +19,8 @@ from gitml.errors import ConfigError
 log = logging.getLogger(__name__)
 
 # monitor/check.py validates its CLI options with the drift rules it imports from here.
-__all__ = ["PARAMS_FILE", "check_semantics", "has_data", "load_params", "load_params_or_defaults", "validate_config"]
+__all__ = ["PARAMS_FILE", "check_semantics", "has_data", "load_params", "load_params_or_defaults", "load_sections",
+           "validate_config"]
 
 PARAMS_FILE = "params.yaml"
 
@@ -58,6 +59,41 @@ def load_params_or_defaults(params_file: str | Path | None = None) -> Config:
         return load_params(params_file)
     log.info("no %s here: using the default settings", PARAMS_FILE)
     return Config()
+
+
+def load_sections(params_file: str | Path | None, sections: Sequence[str]) -> Config:
+    """:func:`load_params_or_defaults`, validating only ``sections`` (``serve``, ``registry``).
+
+    For the server, which reads nothing else: a broken ``model`` section is the pipeline's
+    to report, and validating every section costs each server start ~0.1 s more. The other
+    sections hold their defaults. Errors name the key (``serve.port``) and the file.
+    """
+    from omegaconf import OmegaConf
+
+    from gitml.config.rules import SECTION_RULES
+
+    if params_file is None and Path(PARAMS_FILE).is_file():
+        params_file = PARAMS_FILE
+    if params_file is None:
+        return Config()
+    path = Path(params_file)
+    if not path.is_file():
+        raise ConfigError(str(path), None, "file not found.", hint="Run `gitml config compose`.")
+    try:
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception as exc:
+        raise ConfigError(str(path), None, f"not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), None, "expected a mapping at the top level.")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), {k: raw[k] for k in sections if k in raw})
+        typed = Config(**{k: OmegaConf.to_object(getattr(merged, k)) for k in sections})  # type: ignore[arg-type]
+    except Exception as exc:
+        raise config_error_from(exc, conf_dir=None, overrides=(), source=str(path)) from exc
+    problems = [problem for section in sections for problem in SECTION_RULES[section](typed)]
+    if problems:
+        raise ConfigError.of(str(path), problems)
+    return typed
 
 
 def has_data(cfg: Config) -> bool:

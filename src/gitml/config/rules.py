@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
@@ -289,3 +290,10 @@ def _drift_window_problems(drift: DriftConfig) -> Problems:
                  f"stops with too few rows; got {drift.window_rows}.")]
     return []
 
+
+
+# The sections a command may validate alone (config.params.load_sections), with their rules.
+SECTION_RULES: dict[str, Callable[[Config], Problems]] = {
+    "serve": serve_problems,
+    "registry": lambda cfg: registry_problems(cfg.registry),
+}
