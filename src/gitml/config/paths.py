@@ -66,16 +66,24 @@ def paths_from(raw: Any) -> PathsConfig:
     return PathsConfig(**{k: str(v) for k, v in section.items() if k in known and isinstance(v, str) and v})
 
 
-def paths_in(root: Path) -> PathsConfig:
-    """The ``paths`` of ``root``'s params.yaml, read leniently (no params file: the default layout).
+def paths_in_yaml(text: bytes | str | None) -> PathsConfig:
+    """The ``paths`` of a params.yaml's text, read leniently: none or unreadable is the default layout.
 
     For commands that look at a project without running its pipeline (deploy, the chain
-    check); the pipeline's own commands validate the whole file instead.
+    check, another commit's layout); the pipeline's own commands validate the whole file.
     """
     import yaml
 
+    try:
+        return paths_from(yaml.safe_load(text) if text is not None else None)
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return PathsConfig()
+
+
+def paths_in(root: Path) -> PathsConfig:
+    """The ``paths`` of ``root``'s params.yaml (see :func:`paths_in_yaml`)."""
     params = Path(root) / "params.yaml"
     try:
-        return paths_from(yaml.safe_load(params.read_text(encoding="utf-8")) if params.is_file() else None)
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return paths_in_yaml(params.read_bytes() if params.is_file() else None)
+    except OSError:
         return PathsConfig()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.params import PARAMS_FILE
-from gitml.config.paths import PathsConfig, paths_from
+from gitml.config.paths import PathsConfig, paths_in_yaml
 from gitml.errors import ChainError, GitError
 from gitml.gitops.git import git
 from gitml.package.bundle import Bundle, load_bundle
@@ -163,13 +163,7 @@ def paths_at(repo: str | Path, commit: str) -> PathsConfig:
 
     A commit without params.yaml, or older than the ``paths`` group, has the default layout.
     """
-    import yaml
-
-    raw = file_at(repo, commit, PARAMS_FILE)
-    try:
-        return paths_from(yaml.safe_load(raw) if raw is not None else None)
-    except yaml.YAMLError:
-        return PathsConfig()  # unreadable: the default layout, as for a commit older than paths
+    return paths_in_yaml(file_at(repo, commit, PARAMS_FILE))
 
 
 def file_at(repo: str | Path, commit: str, path: str) -> bytes | None:
