@@ -288,8 +288,10 @@ def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".
     versions = list_versions(root, name)
     if not versions:
         return f"no version of '{name}' is registered yet (gitml promote --stage ...)"
-    lines = [f"{'model':<16} {'version':<10} {'stages':<20} commit", "-" * 60]
-    lines += [f"{v.name:<16} {v.version:<10} {','.join(v.stages) or '-':<20} {v.commit[:10]}" for v in versions]
+    # The bundle records neither commit nor build time (package/build.py); the tags carry both.
+    lines = [f"{'model':<16} {'version':<10} {'stages':<20} {'commit':<10} registered", "-" * 86]
+    lines += [f"{v.name:<16} {v.version:<10} {','.join(v.stages) or '-':<20} {v.commit[:10]:<10} "
+              f"{v.created_at or '-'}" for v in versions]
     return "\n".join(lines)
 
 

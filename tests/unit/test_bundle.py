@@ -54,3 +54,52 @@ def test_a_signature_round_trips_and_a_malformed_one_names_the_file(bundle_dir, 
     write_manifest(broken)
     with pytest.raises(BundleError, match=r"signature\.json.*dtype 'complex'"):
         load_bundle(broken)
+
+
+@pytest.fixture(scope="module")
+def package_inputs(tmp_path_factory):
+    """The package stage's inputs, small: a tiny model folder, prepared rows, contract, metrics, lock."""
+    from gitml.config.compose import compose, to_plain
+    from gitml.config.params import validate_config
+    from gitml.data.contract import ColumnSpec, Contract
+    from gitml.package.build import PackageInputs
+    from tests.projects import ROOT
+
+    work = tmp_path_factory.mktemp("inputs")
+    tiny_bundle(work / "seed")  # leaves its model folder (weights + preprocessor) at work/.seed-model
+    prepared = work / "prepared"
+    prepared.mkdir()
+    rows(80).assign(y=[0, 1] * 40).to_parquet(prepared / "train.parquet", index=False)
+    contract = Contract(label="y", classes=[0, 1], columns={c: ColumnSpec("float", min=-10.0, max=10.0)
+                                                             for c in FEATURES})
+    (work / "contract.json").write_text(json.dumps(contract.to_dict()))
+    (work / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.9, "roc_auc": 0.95}}))
+    (work / "summary.json").write_text(json.dumps({"rows": {"total": 80, "train": 80}}))
+    (work / "dvc.lock").write_text("schema: '2.0'\nstages:\n  prepare:\n    deps:\n    - path: data/raw\n"
+                                   "      md5: 0123.dir\n")
+    cfg = validate_config(to_plain(compose(ROOT / "conf", ["model=logreg", "package.reference_rows=50"])),
+                          source="tests")
+    return cfg, PackageInputs(work / ".seed-model", prepared, work / "contract.json", work / "metrics.json",
+                              work / "summary.json", work / "dvc.lock")
+
+
+def test_packaging_twice_from_the_same_inputs_gives_the_same_bytes(package_inputs, tmp_path, monkeypatch):
+    # What keeps `make demo` from changing dvc.lock: the bundle's DVC hash moves only with its inputs.
+    from gitml.package.build import package
+
+    cfg, inputs = package_inputs
+    first = package(cfg, inputs, tmp_path / "first/bundle")
+    monkeypatch.chdir(tmp_path)  # another working directory (a checkout or not) changes nothing either
+    second = package(cfg, inputs, tmp_path / "second/bundle")
+    assert dir_md5(first.path) == dir_md5(second.path)
+    assert first.manifest_sha256 == second.manifest_sha256
+    # wall-clock time and the HEAD commit are not a function of the inputs: the registry's tags hold them
+    assert not {"created_at", "git"} & set(first.metadata)
+    assert first.info.created_at is None and first.info.commit is None
+
+    inputs.metrics.write_text(json.dumps({"test": {"accuracy": 0.8, "roc_auc": 0.85}}))
+    try:
+        third = package(cfg, inputs, tmp_path / "third/bundle")
+    finally:
+        inputs.metrics.write_text(json.dumps({"test": {"accuracy": 0.9, "roc_auc": 0.95}}))
+    assert dir_md5(third.path) != dir_md5(first.path)  # and an input that changed does move it

@@ -3,6 +3,12 @@
 The package stage runs before the gate: the gate then judges this very bundle (its size,
 its latency through the server's predict path, its predictions against the champion's)
 and its verdict names the bundle's manifest, so the verdict cannot vouch for another.
+
+The bundle is a function of its inputs: packaging twice from the same inputs gives the same
+bytes, so DVC's hash of ``models/bundle`` in dvc.lock moves only when something that built
+it did. Hence no wall-clock time and no HEAD commit in ``metadata.json``: the commit a bundle
+belongs to is the one whose dvc.lock names it (registry/chain.py proves the link), and the
+registry's tags carry the commit and the date a version was registered.
 """
 
 from __future__ import annotations
@@ -11,9 +17,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +80,6 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> 
     return {
         "name": cfg.registry.model,
         "bundle_id": model_id(inputs.model_dir),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": git_state(),
         "model": {"family": model_info["family"], "format": model_info.get("format")},
         "classes": list(signature.classes),
         "inputs": signature.features,
@@ -115,19 +117,6 @@ def source_hashes(lock: dict[str, Any]) -> dict[str, Any]:
     """The md5 of each input of the ``prepare`` stage, as dvc.lock records them."""
     stage = (lock.get("stages") or {}).get("prepare") or {}
     return {d["path"]: d.get("md5") for d in stage.get("deps", []) if isinstance(d, dict) and "path" in d}
-
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            result = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def library_versions() -> dict[str, str | None]:

@@ -14,9 +14,10 @@ def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) ->
     lines = [
         f"# Model card: {metadata['name']}",
         "",
-        f"Family `{metadata['model']['family']}`, built {metadata['created_at']} from commit "
-        f"`{(metadata['git'].get('commit') or 'unknown')[:12]}`"
-        + (" (with uncommitted changes)" if metadata["git"].get("dirty") else "") + ".",
+        # No build time or commit here: the card is part of a content-addressed bundle (see build.py)
+        f"Family `{metadata['model']['family']}`, bundle id `{metadata.get('bundle_id')}`. The commit it "
+        "belongs to is the one whose `dvc.lock` names this bundle; `gitml registry show` lists each "
+        "registered version with its commit and the date it was registered.",
         "",
         "## Intended use",
         "",
