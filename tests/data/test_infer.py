@@ -66,9 +66,9 @@ def run_validate(project, data: DataConfig) -> dict:
 def test_inference_records_what_the_data_holds(project):
     contract = load_contract(api.infer_schema(project / "export.csv", project / "schema.yaml", "Tier"))
     columns, excluded = contract.columns, contract.excluded
-    assert {n: s.dtype for n, s in columns.items()} == {
-        "age": "int", "visits": "int", "monthly_spend": "float", "region": "category", "promo": "bool"}
-    assert {n: s.dtype for n, s in excluded.items()} == {"customer_id": "id", "signup_date": "datetime"}
+    assert {n: s.dtype for n, s in columns.items()} == {"signup_date": "datetime", "age": "int", "visits": "int",
+                                                       "monthly_spend": "float", "region": "category", "promo": "bool"}
+    assert {n: s.dtype for n, s in excluded.items()} == {"customer_id": "id"}  # dates are features, ids are not
     assert all(isinstance(v, int) for n in ("age", "visits") for v in (columns[n].min, columns[n].max))
     assert len(columns["region"].categories or []) == 50
     assert contract.classes == ["bronze", "gold", "silver"]
@@ -76,7 +76,8 @@ def test_inference_records_what_the_data_holds(project):
     assert 0.03 < columns["age"].max_null_fraction < 0.2
     assert 0.05 < columns["monthly_spend"].max_null_fraction < 0.2
     assert columns["visits"].max_null_fraction == 0.0 and excluded["customer_id"].max_null_fraction == 0.0
-    assert excluded["signup_date"].min is not None and excluded["signup_date"].min <= "2023-01-01"
+    assert columns["signup_date"].min is not None and str(columns["signup_date"].min) <= "2023-01-01"
+    assert not columns["region"].open  # 50 levels: not over data.schema.max_categories
     assert "identifier" in excluded["customer_id"].reason
 
 
@@ -116,20 +117,22 @@ def test_inferred_by_the_validate_stage_itself_passes_and_prepares(project):
     (project / "production").mkdir()
     assert run_validate(project, data_config(None))["valid"]
     contract = load_contract(project / "contract.json")
-    assert set(contract.excluded) == {"customer_id", "signup_date"}
+    assert set(contract.excluded) == {"customer_id"}
     summary = prepare(data_config(None), project / "raw", project / "production", project / "contract.json",
                       project / "prepared")
-    assert summary["features"] == {"columns": 5, "encoded": 4 + 50}
+    assert summary["features"] == {"columns": 6, "encoded": 4 + 5 + 50}  # 5 default date parts
 
 
-def test_dates_and_ids_stay_out_of_features_and_signature(project):
+def test_ids_stay_out_of_features_and_dates_become_numeric_parts(project):
     ingest(data_config(None), project / "raw", root=project)
     raw = pd.read_parquet(project / "raw" / "data.parquet")
     contract = infer_contract(raw, "tier")
     prep = Preprocessor.fit(raw, contract, PreprocessConfig())
     names = prep.feature_names()
-    assert not any(n.startswith(("signup_date", "customer_id")) for n in names)
-    assert len(names) == 4 + 50  # age, visits, monthly_spend, promo + one-hot region
+    assert not any(n.startswith("customer_id") for n in names)
+    assert [n for n in names if n.startswith("signup_date")] == [
+        "signup_date.year", "signup_date.month", "signup_date.day", "signup_date.dayofweek", "signup_date.days"]
+    assert len(names) == 4 + 5 + 50  # age, visits, monthly_spend, promo + date parts + one-hot region
     assert np.isfinite(prep.transform(raw)).all()  # nulls, bools with nulls: all imputed
     signature = Signature.from_contract(contract)
     assert Signature.from_dict(signature.to_dict()) == signature
@@ -141,6 +144,7 @@ def test_summary_one_line_per_column_printed_and_in_the_file(project, caplog):
         out = api.infer_schema(project / "export.csv", project / "schema.yaml", "Tier")
     header = [line[2:] for line in out.read_text().splitlines() if line.startswith("# ")][1:]
     assert len(header) == 8  # seven columns and the label
+    assert any(line.startswith("signup_date: datetime") and "later dates allowed" in line for line in header)
     assert any(line.startswith("customer_id: id") and "excluded from features" in line for line in header)
     assert any(line.startswith("age: int, nulls <= ") and "[" in line for line in header)
     assert all(line in caplog.text for line in header)
@@ -162,6 +166,12 @@ def test_text_that_merely_parses_is_no_date_and_repeated_text_no_id():
 
 def test_declared_excluded_columns_round_trip_and_unknown_kinds_are_named(project, tmp_path):
     path = api.infer_schema(project / "export.csv", tmp_path / "schema.yaml", "Tier")
+    data = yaml.safe_load(path.read_text())
+    # A contract written before dates were features: the date under excluded. It still loads.
+    data.setdefault("excluded", {})["signup_date"] = {"dtype": "datetime", "reason": "declared",
+                                                      "min": "2022-06-01", "max_null_fraction": 0.1}
+    del data["columns"]["signup_date"]
+    path.write_text(yaml.safe_dump(data))
     contract = load_contract(path)
     assert set(contract.excluded) >= {"signup_date"}
     again = tmp_path / "again.yaml"

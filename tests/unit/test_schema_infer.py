@@ -32,7 +32,7 @@ def test_the_command_prints_what_it_decided_per_column(tmp_path, gitml_main, cap
     assert "wrote orders.yaml" in result.stdout
     assert "items: int, nulls <= 0.3, [0, 4]" in caplog.text
     assert "gift: bool, nulls <= 0.3" in caplog.text
-    assert "order_date: datetime, nulls <= 0.3, from 2023-12-12; excluded from features" in caplog.text
+    assert "order_date: datetime, nulls <= 0.3, from 2023-12-12, later dates allowed" in caplog.text
     contract = load_contract(tmp_path / "orders.yaml")
     assert check_frame(pd.read_csv(source).rename(columns=str.lower).rename(
         columns={"order date": "order_date"}), contract, "orders.csv") == []

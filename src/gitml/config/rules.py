@@ -16,6 +16,7 @@ from typing import Any
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
 from gitml.config.rules_gate import gate_problems
 from gitml.config.rules_paths import paths_problems
+from gitml.config.rules_preprocess import preprocess_problems
 from gitml.config.schema import (
     Config,
     DataConfig,
@@ -100,7 +101,7 @@ def data_problems(data: DataConfig) -> Problems:
     problems += share("data.schema.max_null_fraction", data.schema.max_null_fraction, exclusive=False)
     problems += at_least("data.schema.range_margin", data.schema.range_margin, 0)
     problems += at_least("data.schema.max_categories", data.schema.max_categories, 1)
-    return problems + _slice_problems(data)
+    return problems + _slice_problems(data) + preprocess_problems(data.preprocess)
 
 
 def _synthetic_problems(data: DataConfig) -> Problems:

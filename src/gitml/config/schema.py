@@ -91,10 +91,40 @@ class Encoding(Enum):
     ordinal = "ordinal"
 
 
+class NumericImpute(Enum):
+    """What a missing number (or date part) becomes (``data.preprocess.numeric_impute``)."""
+
+    median = "median"
+    mean = "mean"
+    constant = "constant"  # data.preprocess.fill_value
+
+
+class CategoricalImpute(Enum):
+    """What a missing category becomes (``data.preprocess.categorical_impute``)."""
+
+    none = "none"  # no level: all zeros one-hot, -1 ordinal
+    most_frequent = "most_frequent"
+    missing_level = "missing_level"  # a level of its own, "(missing)"
+
+
+def _date_parts() -> list[str]:
+    return ["year", "month", "day", "dayofweek", "days"]
+
+
 @dataclass
 class PreprocessConfig:
     scaling: Scaling = Scaling.standard
     categorical: Encoding = Encoding.onehot
+    # Numeric parts each datetime feature expands into: year, month, day, dayofweek,
+    # dayofyear, hour, minute, days (days since the training split's earliest date).
+    datetime_parts: list[str] = field(default_factory=_date_parts)
+    numeric_impute: NumericImpute = NumericImpute.median
+    fill_value: float = 0.0  # numeric_impute=constant
+    categorical_impute: CategoricalImpute = CategoricalImpute.none
+    missing_indicator: bool = False  # a 0/1 feature per nullable numeric, bool or datetime column
+    # Keep each category's most frequent training levels; the rest and unseen ones read as
+    # "(other)". null: the contract's levels (an open column still gets "(other)").
+    max_levels: Optional[int] = None
 
 
 @dataclass

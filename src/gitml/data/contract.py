@@ -1,10 +1,11 @@
 """The data contract: a schema every snapshot must satisfy, inferred or declared.
 
-A contract names each feature column with its dtype (``int``, ``float``, ``bool`` or
-``category``), its allowed range or categories and a null limit, plus the label column
-and its classes. Columns that are checked but are not model features (dates, ids) sit
-under ``excluded`` with their kind and the reason, so the serving signature and the
-preprocessing, which read ``columns`` only, never see a kind they cannot encode. It is
+A contract names each feature column with its dtype (``int``, ``float``, ``bool``,
+``category`` or ``datetime``), its allowed range, categories or earliest date and a null
+limit, plus the label column and its classes. A category column marked ``open`` lists its
+frequent levels only and takes any other (the preprocessing maps it to an "other" level).
+Columns that are checked but are not model features (ids, and dates in contracts written
+before dates were features) sit under ``excluded`` with their kind and the reason. It is
 plain YAML/JSON so it can be reviewed in a pull request, and it becomes the serving
 signature later. Checks run through pandera and report every failure.
 """
@@ -15,22 +16,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitml.data.dates import as_datetimes as as_datetimes
+from gitml.data.dates import as_datetimes_scalar as as_datetimes_scalar
 from gitml.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DTYPES = ("int", "float", "bool", "category")
+DTYPES = ("int", "float", "bool", "category", "datetime")
 EXCLUDED_KINDS = ("datetime", "id")
 
 
 @dataclass
 class ColumnSpec:
     dtype: str
-    min: float | None = None
+    min: float | str | None = None  # datetime: the earliest date allowed (ISO); later dates always pass
     max: float | None = None
     categories: list[str] | None = None
     max_null_fraction: float = 0.0
+    open: bool = False  # category: levels beyond ``categories`` are allowed (read as "other")
 
 
 @dataclass
@@ -54,10 +58,7 @@ class Contract:
         data: dict[str, Any] = {
             "version": 1,
             "label": {"column": self.label, "classes": list(self.classes)},
-            "columns": {
-                name: {k: v for k, v in asdict(spec).items() if v is not None}
-                for name, spec in self.columns.items()
-            },
+            "columns": {name: _written(spec) for name, spec in self.columns.items()},
         }
         if self.excluded:  # absent when empty, so contracts without such columns read as before
             data["excluded"] = {
@@ -77,6 +78,8 @@ class Contract:
                         source, f"columns.{name}.dtype",
                         f"unknown dtype {spec.get('dtype')!r}. Allowed: {', '.join(DTYPES)}.",
                     )
+                if spec.get("min") is not None and spec["dtype"] == "datetime":
+                    spec = {**spec, "min": str(spec["min"])}  # YAML reads an unquoted 2021-01-01 as a date
                 columns[str(name)] = ColumnSpec(**spec)
             excluded = {str(name): _excluded(name, spec, source)
                         for name, spec in (data.get("excluded") or {}).items()}
@@ -86,6 +89,11 @@ class Contract:
             raise
         except (KeyError, TypeError) as exc:
             raise ConfigError(source, None, f"not a valid data contract ({exc}).") from exc
+
+
+def _written(spec: ColumnSpec) -> dict[str, Any]:
+    # Absent when unset: a contract without open columns is written byte for byte as before.
+    return {k: v for k, v in asdict(spec).items() if v is not None and not (k == "open" and not v)}
 
 
 def _excluded(name: str, spec: dict[str, Any], source: str) -> ExcludedColumn:
@@ -193,14 +201,16 @@ def _column_schema(spec: ColumnSpec, name: str, pa: Any) -> Any:
     checks = [_null_limit(spec.max_null_fraction, pa)]
     if spec.dtype in ("int", "float"):
         if spec.min is not None and spec.max is not None:
-            low, high = spec.min, spec.max
+            low, high = float(spec.min), spec.max
             checks.append(pa.Check(_in_range(low, high), name=f"in_range({low:g}, {high:g})"))
         checks.insert(0, pa.Check(_is_numeric, element_wise=False, name=f"dtype_{spec.dtype}"))
         if spec.dtype == "int":
             checks.insert(1, pa.Check(_is_integral, element_wise=False, name="integral_values"))
     elif spec.dtype == "bool":
         checks.insert(0, _isin([True, False], "dtype_bool", pa))
-    else:
+    elif spec.dtype == "datetime":
+        checks += _date_checks(None if spec.min is None else str(spec.min), pa)
+    elif not spec.open:  # an open column takes levels it does not list
         checks.insert(0, _isin(spec.categories or [], "allowed_categories", pa))
     return pa.Column(None, checks=checks, nullable=True)
 
@@ -208,37 +218,16 @@ def _column_schema(spec: ColumnSpec, name: str, pa: Any) -> Any:
 def _excluded_schema(spec: ExcludedColumn, pa: Any) -> Any:
     checks = [_null_limit(spec.max_null_fraction, pa)]
     if spec.dtype == "datetime":
-        checks.append(pa.Check(lambda s: s.isna() | as_datetimes(s).notna(), name="parses_as_datetime"))
-        if spec.min is not None:
-            low = as_datetimes_scalar(spec.min)
-            checks.append(pa.Check(lambda s: s.isna() | ~(as_datetimes(s) < low), name=f"on_or_after({spec.min})"))
+        checks += _date_checks(spec.min, pa)
     return pa.Column(None, checks=checks, nullable=True)
 
 
-def as_datetimes(series: Any) -> Any:
-    """Timezone-naive datetimes (UTC for aware ones), NaT where a value is no date.
-
-    ISO 8601 first (vectorised); only a column that is not all ISO pays for per-value parsing.
-    """
-    import pandas as pd
-    from pandas.api import types
-
-    if types.is_datetime64_any_dtype(series):
-        parsed = series
-    else:
-        text = series.astype("string")
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-        if (parsed.isna() & text.notna()).any():
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
-
-
-def as_datetimes_scalar(value: str) -> Any:
-    import pandas as pd
-
-    return as_datetimes(pd.Series([value])).iloc[0]
+def _date_checks(earliest: str | None, pa: Any) -> list[Any]:
+    checks = [pa.Check(lambda s: s.isna() | as_datetimes(s).notna(), name="parses_as_datetime")]
+    if earliest is not None:
+        low = as_datetimes_scalar(earliest)
+        checks.append(pa.Check(lambda s: s.isna() | ~(as_datetimes(s) < low), name=f"on_or_after({earliest})"))
+    return checks
 
 
 def _isin(values: list[Any], name: str, pa: Any) -> Any:

@@ -2,21 +2,23 @@
 
 The rule the inference keeps: the data it was inferred from always passes. Null limits
 are the observed null share plus a margin, integer columns (also integral floats, as a
-CSV with nulls reads them) get integer bounds, date columns are recorded as dates with a
-lower bound only (later dates are the normal case in production), and a text column with
-a distinct value per row is recorded as an id. Dates and ids are kept out of the model
-features (``Contract.excluded``) until the preprocessing can encode dates.
+CSV with nulls reads them) get integer bounds, date columns are recorded as datetime
+features with a lower bound only (later dates are the normal case in production), a text
+column with a distinct value per row is recorded as an id and kept out of the features
+(``Contract.excluded``), and a category with more levels than ``max_categories`` lists its
+most frequent ones and is marked ``open``: a level it does not list is read as "other"
+instead of refusing the row.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn, as_datetimes
+from gitml.data.dates import DATE_TEXT
 from gitml.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ log = logging.getLogger(__name__)
 NULL_MARGIN = 0.05  # absolute: a 100-row batch of a 4%-null column often holds 7% nulls
 MAX_CATEGORIES = 50  # data.schema.max_categories' default
 ID_UNIQUE_SHARE = 0.95  # distinct values per non-null row for a text column to be an id
-# A text value must look like a date before any parsing is tried: "12" or "1.5" parse too.
-DATE_TEXT = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4})([ T]\S.*)?$")
 
 
 def infer_contract(
@@ -75,11 +75,14 @@ def _column(series: pd.Series, margin: float, max_categories: int) -> ColumnSpec
         return _dates(values, margin)
     if types.is_numeric_dtype(series):
         return _numeric(values, margin)
-    levels = sorted({str(v) for v in values})
-    if len(levels) > max_categories and len(levels) >= ID_UNIQUE_SHARE * len(values):
-        return ExcludedColumn("id", f"{len(levels)} distinct values in {len(values)} rows: an identifier, "
+    counts = values.astype(str).value_counts()
+    if len(counts) > max_categories and len(counts) >= ID_UNIQUE_SHARE * len(values):
+        return ExcludedColumn("id", f"{len(counts)} distinct values in {len(values)} rows: an identifier, "
                                     "not a feature")
-    return ColumnSpec("category", categories=levels)
+    if len(counts) > max_categories:  # the most frequent levels (ties by name), the rest read as "other"
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_categories]
+        return ColumnSpec("category", categories=sorted(str(level) for level, _ in ranked), open=True)
+    return ColumnSpec("category", categories=sorted(str(level) for level in counts.index))
 
 
 def _is_bool(value: Any) -> bool:
@@ -105,17 +108,16 @@ def _looks_like_dates(values: pd.Series) -> bool:
     return bool(text.str.match(DATE_TEXT).all() and as_datetimes(text).notna().all())
 
 
-def _dates(values: pd.Series, margin: float) -> ExcludedColumn:
-    reason = "a date: not a model feature until date parts are encoded"
+def _dates(values: pd.Series, margin: float) -> ColumnSpec:
     parsed = as_datetimes(values)
     if parsed.empty:
-        return ExcludedColumn("datetime", reason)
+        return ColumnSpec("datetime")
     low, high = parsed.min(), parsed.max()
     earliest = low - (high - low) * margin
     # Day precision unless the data has times: a bound that reads as the data does.
     timed = bool((parsed != parsed.dt.normalize()).any())
     bound = earliest if timed else earliest.floor("D")
-    return ExcludedColumn("datetime", reason, bound.isoformat() if timed else bound.date().isoformat())
+    return ColumnSpec("datetime", min=bound.isoformat() if timed else bound.date().isoformat())
 
 
 def summary_lines(contract: Contract) -> list[str]:
@@ -125,9 +127,11 @@ def summary_lines(contract: Contract) -> list[str]:
         if spec.dtype == "category":
             levels = spec.categories or []
             shown = ", ".join(levels[:5]) + (", ..." if len(levels) > 5 else "")
-            detail = f"{len(levels)} levels ({shown})"
+            detail = f"{len(levels)} levels ({shown})" + (", open: other levels read as 'other'" if spec.open else "")
         elif spec.dtype == "bool":
             detail = "true/false"
+        elif spec.dtype == "datetime":
+            detail = f"from {spec.min}, later dates allowed" if spec.min else "any date"
         else:
             detail = f"[{spec.min:g}, {spec.max:g}]" if spec.min is not None and spec.max is not None else "any"
         lines.append(f"{name}: {spec.dtype}, nulls <= {spec.max_null_fraction:g}, {detail}")

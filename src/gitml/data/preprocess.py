@@ -1,20 +1,36 @@
 """Preprocessing fitted on the training split only, stored as plain JSON (no pickle).
 
-Numeric columns: median imputation, then standard or min-max scaling. Categorical
-columns: one-hot (unknown levels encode as all zeros) or ordinal (unknown -> -1), with the
-levels taken from the data contract so every split and every request encodes alike.
+Numeric and boolean columns: imputation (median, mean or a constant; ``data.preprocess.
+numeric_impute``), then standard or min-max scaling. Datetime columns expand into numeric
+parts (``datetime_parts``: year, month, ..., and "days" since the training split's earliest
+date, so later dates extend the scale) imputed and scaled alike; never a category. Each
+nullable numeric, bool or datetime column may add a 0/1 missing indicator
+(``missing_indicator``). Categorical columns: one-hot or ordinal, with the levels taken from
+the data contract so every split and every request encodes alike; ``max_levels`` keeps the
+most frequent ones and reads the rest, and any level an ``open`` column has not listed, as
+"(other)"; a missing category is all zeros (-1 ordinal), the most frequent level or a
+"(missing)" level of its own (``categorical_impute``). Memory is one float32 matrix of
+rows x features: a capped one-hot never grows with the levels the data holds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitml.config.schema import Encoding, PreprocessConfig, Scaling
-from gitml.data.contract import Contract
+from gitml.config.schema import (
+    CategoricalImpute,
+    Encoding,
+    NumericImpute,
+    PreprocessConfig,
+    Scaling,
+)
+from gitml.data.contract import ColumnSpec, Contract
+from gitml.data.dates import SECONDS_PER_DAY, date_parts, epoch_seconds
 from gitml.errors import GitmlError
 
 if TYPE_CHECKING:
@@ -22,6 +38,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMAT = "gitml.preprocessor/v1"
+OTHER, MISSING = "(other)", "(missing)"
+# Written only when set: a preprocessor without dates, caps or imputation options is the
+# same JSON as before they existed, and one written then reads as having none.
+OPTIONAL = ("dates", "origin", "indicators", "other", "missing_level", "category_fill")
 log = logging.getLogger(__name__)
 
 
@@ -33,47 +53,100 @@ class Preprocessor:
     classes: list[Any]
     scaling: str = Scaling.standard.value
     encoding: str = Encoding.onehot.value
-    fill: dict[str, float] = field(default_factory=dict)
+    fill: dict[str, float] = field(default_factory=dict)  # by scalar feature: a numeric column or a date part
     center: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
     levels: dict[str, list[str]] = field(default_factory=dict)
+    dates: dict[str, list[str]] = field(default_factory=dict)  # datetime column -> its parts
+    origin: dict[str, float] = field(default_factory=dict)  # datetime column -> epoch second "days" counts from
+    indicators: list[str] = field(default_factory=list)  # columns with a 0/1 missing feature
+    other: list[str] = field(default_factory=list)  # categorical columns with an "(other)" level
+    missing_level: list[str] = field(default_factory=list)  # categorical columns with a "(missing)" level
+    category_fill: dict[str, str] = field(default_factory=dict)  # categorical column -> level a null takes
 
     # ------------------------------------------------------------------ fit
     @classmethod
     def fit(cls, train: pd.DataFrame, contract: Contract, cfg: PreprocessConfig) -> Preprocessor:
-        numeric = [c for c, s in contract.columns.items() if s.dtype in ("int", "float", "bool")]
-        categorical = [c for c, s in contract.columns.items() if s.dtype == "category"]
+        import numpy as np
+
+        specs = contract.columns
         prep = cls(
-            numeric=numeric, categorical=categorical, label=contract.label,
-            classes=list(contract.classes), scaling=cfg.scaling.value, encoding=cfg.categorical.value,
+            numeric=[c for c, s in specs.items() if s.dtype in ("int", "float", "bool")],
+            categorical=[c for c, s in specs.items() if s.dtype == "category"],
+            label=contract.label, classes=list(contract.classes), scaling=cfg.scaling.value,
+            encoding=cfg.categorical.value,
+            dates={c: list(cfg.datetime_parts) for c, s in specs.items() if s.dtype == "datetime"},
         )
-        for name in numeric:
-            values = train[name].astype("float64")
-            median = float(values.median()) if values.notna().any() else 0.0
-            filled = values.fillna(median)
-            if prep.scaling == "standard":
-                center, scale = float(filled.mean()), float(filled.std(ddof=0))
-            elif prep.scaling == "minmax":
-                center, scale = float(filled.min()), float(filled.max() - filled.min())
-            else:
-                center, scale = 0.0, 1.0
-            prep.fill[name], prep.center[name] = median, center
-            prep.scale[name] = scale if scale > 1e-12 else 1.0
-        for name in categorical:
-            prep.levels[name] = list(contract.columns[name].categories or [])
+        if cfg.missing_indicator:
+            prep.indicators = [c for c in [*prep.numeric, *prep.dates] if specs[c].max_null_fraction > 0]
+        for name in prep.dates:  # midnight of the earliest training date, so "days" counts whole days
+            seconds = epoch_seconds(train[name])
+            earliest = float(np.nanmin(seconds)) if (seconds == seconds).any() else 0.0
+            prep.origin[name] = math.floor(earliest / SECONDS_PER_DAY) * SECONDS_PER_DAY
+        prep._fit_scalars(train, cfg)
+        for name in prep.categorical:
+            prep._fit_levels(name, specs[name], train[name], cfg)
         for name, other in contract.excluded.items():
             log.info("column '%s' (%s) is not a model feature: %s", name, other.dtype, other.reason)
         return prep
 
+    def _fit_scalars(self, train: pd.DataFrame, cfg: PreprocessConfig) -> None:
+        import pandas as pd
+
+        raw = self._scalars(train)
+        for j, name in enumerate(self._scalar_names()):
+            values = pd.Series(raw[:, j])
+            if cfg.numeric_impute is NumericImpute.constant:
+                fill = float(cfg.fill_value)
+            elif not values.notna().any():
+                fill = 0.0
+            else:
+                fill = float(values.median() if cfg.numeric_impute is NumericImpute.median else values.mean())
+            filled = values.fillna(fill)
+            if self.scaling == "standard":
+                center, scale = float(filled.mean()), float(filled.std(ddof=0))
+            elif self.scaling == "minmax":
+                center, scale = float(filled.min()), float(filled.max() - filled.min())
+            else:
+                center, scale = 0.0, 1.0
+            self.fill[name], self.center[name] = fill, center
+            self.scale[name] = scale if scale > 1e-12 else 1.0
+
+    def _fit_levels(self, name: str, spec: ColumnSpec, values: pd.Series, cfg: PreprocessConfig) -> None:
+        """The contract's levels, capped to the ``max_levels`` most frequent in training; nulls per config."""
+        declared = list(spec.categories or [])
+        counts = values.dropna().astype(str).value_counts()
+        levels, other = declared, spec.open
+        if cfg.max_levels is not None and len(declared) > cfg.max_levels:
+            kept = set(sorted(declared, key=lambda v: (-int(counts.get(v, 0)), v))[:cfg.max_levels])
+            levels, other = [v for v in declared if v in kept], True
+        self.levels[name] = levels
+        if other:
+            self.other.append(name)
+        if spec.max_null_fraction > 0 and cfg.categorical_impute is CategoricalImpute.missing_level:
+            self.missing_level.append(name)
+        elif spec.max_null_fraction > 0 and cfg.categorical_impute is CategoricalImpute.most_frequent and levels:
+            known = counts[counts.index.isin(levels)]
+            self.category_fill[name] = str(known.index[0]) if len(known) else levels[0]
+
     # ------------------------------------------------------------ transform
+    def _scalar_names(self) -> list[str]:
+        """Numeric columns, then each date's parts: the features imputed and scaled."""
+        return [*self.numeric, *(f"{name}.{part}" for name, parts in self.dates.items() for part in parts)]
+
     def feature_names(self) -> list[str]:
-        names = list(self.numeric)
+        names = [*self._scalar_names(), *(f"{name}.missing" for name in self.indicators)]
         for name in self.categorical:
             if self.encoding == "onehot":
-                names += [f"{name}={level}" for level in self.levels[name]]
+                names += [f"{name}={level}" for level in self._levels_out(name)]
             else:
                 names.append(name)
         return names
+
+    def _levels_out(self, name: str) -> list[str]:
+        """A column's levels as encoded: the kept ones, then "(other)" and "(missing)" when it has them."""
+        return [*self.levels[name], *([OTHER] if name in self.other else []),
+                *([MISSING] if name in self.missing_level else [])]
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Model-ready float32 matrix, columns in :meth:`feature_names` order.
@@ -84,22 +157,23 @@ class Preprocessor:
         """
         import numpy as np
 
-        widths = [len(self.levels[c]) if self.encoding == "onehot" else 1 for c in self.categorical]
-        out = np.empty((len(frame), len(self.numeric) + sum(widths)), dtype="float32")
-        k = len(self.numeric)
+        widths = [len(self._levels_out(c)) if self.encoding == "onehot" else 1 for c in self.categorical]
+        k = len(self._scalar_names())
+        out = np.empty((len(frame), k + len(self.indicators) + sum(widths)), dtype="float32")
         if k:
-            same = len(frame.columns) == k and all(a == b for a, b in zip(frame.columns, self.numeric, strict=True))
-            raw = (frame if same else frame[self.numeric]).to_numpy(dtype="float64", na_value=np.nan)
+            raw = self._scalars(frame)
             center, scale, filled = self._scaling()
             scaled = np.subtract(raw, center)
             np.divide(scaled, scale, out=scaled)
             missing = np.isnan(scaled)
-            if missing.any():  # imputed with the median, scaled like the rest
+            if missing.any():  # imputed, scaled like the rest
                 np.copyto(scaled, np.broadcast_to(filled, scaled.shape), where=missing)
             out[:, :k] = scaled
-        position = k
+            for i, name in enumerate(self.indicators):
+                out[:, k + i] = np.isnan(raw[:, self._scalar_position(name)])
+        position = k + len(self.indicators)
         for name, width in zip(self.categorical, widths, strict=True):
-            codes = _codes(frame[name], self.levels[name])
+            codes = self._codes(frame[name], name)
             block = out[:, position:position + width]
             if self.encoding == "onehot":
                 block[:] = 0.0
@@ -110,13 +184,56 @@ class Preprocessor:
             position += width
         return out
 
-    def _scaling(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(center, scale, the scaled fill value) per numeric column."""
+    def _scalars(self, frame: pd.DataFrame) -> np.ndarray:
+        """float64 rows x scalar features, NaN where missing: numeric columns, then date parts."""
         import numpy as np
 
-        center = np.array([self.center[c] for c in self.numeric])
-        scale = np.array([self.scale[c] for c in self.numeric])
-        return center, scale, (np.array([self.fill[c] for c in self.numeric]) - center) / scale
+        k = len(self.numeric)
+        if not self.dates:
+            same = len(frame.columns) == k and all(a == b for a, b in zip(frame.columns, self.numeric, strict=True))
+            return (frame if same else frame[self.numeric]).to_numpy(dtype="float64", na_value=np.nan)
+        widths = [len(parts) for parts in self.dates.values()]
+        raw = np.empty((len(frame), k + sum(widths)))
+        if k:
+            raw[:, :k] = frame[self.numeric].to_numpy(dtype="float64", na_value=np.nan)
+        for (name, parts), width in zip(self.dates.items(), widths, strict=True):
+            raw[:, k:k + width] = date_parts(epoch_seconds(frame[name]), parts, self.origin.get(name, 0.0))
+            k += width
+        return raw
+
+    def _scalar_position(self, name: str) -> int:
+        """Where a column's value (a date: its first part) sits among the scalar features."""
+        if name in self.numeric:
+            return self.numeric.index(name)
+        return self._scalar_names().index(f"{name}.{self.dates[name][0]}")
+
+    def _scaling(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(center, scale, the scaled fill value) per scalar feature."""
+        import numpy as np
+
+        names = self._scalar_names()
+        center = np.array([self.center[c] for c in names])
+        scale = np.array([self.scale[c] for c in names])
+        return center, scale, (np.array([self.fill[c] for c in names]) - center) / scale
+
+    def _codes(self, series: pd.Series, name: str) -> np.ndarray:
+        """Level positions in :meth:`_levels_out` order; -1 for a value no level takes."""
+        import numpy as np
+        import pandas as pd
+
+        levels = self.levels[name]
+        text = series.astype("string")
+        if name in self.category_fill:
+            text = text.fillna(self.category_fill[name])
+        missing = text.isna().to_numpy()
+        codes = np.asarray(pd.Index(levels).get_indexer(text.fillna("\0")), dtype="int64")
+        extra = len(levels)
+        if name in self.other:
+            codes[(codes < 0) & ~missing] = extra
+            extra += 1
+        if name in self.missing_level:
+            codes[missing] = extra
+        return codes
 
     def encode_labels(self, labels: pd.Series) -> np.ndarray:
         import numpy as np
@@ -130,7 +247,7 @@ class Preprocessor:
 
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
+        return {"format": FORMAT, **{k: v for k, v in asdict(self).items() if v or k not in OPTIONAL}}
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -159,11 +276,3 @@ def _key(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
-
-
-def _codes(series: pd.Series, levels: list[str]) -> np.ndarray:
-    import numpy as np
-    import pandas as pd
-
-    lookup = pd.Index(levels)
-    return np.asarray(lookup.get_indexer(series.astype("string").fillna("\0")), dtype="int64")

@@ -3,7 +3,11 @@
 :class:`Signature` is built from the data contract when the bundle is packaged and read
 back from ``signature.json`` (format ``gitml.signature/v1``) when it is loaded; everything
 after that (the server, the drift check, retraining) works with the typed object.
-Columns the contract excludes from the features (dates, ids) are recorded under
+A ``datetime`` input takes ISO 8601 text (or a typed timestamp) and validation hands it on
+as float64 seconds since 1970-01-01 UTC, which the preprocessing expands into date parts;
+an ``open`` category takes levels it does not list (the preprocessing reads them as
+"(other)"). Both keys are written only when used, so other signatures read as before.
+Columns the contract excludes from the features (ids, dates in older contracts) are recorded under
 ``excluded`` with their kind: a request may carry them (rows as the source data has them)
 and validation drops them unread. The key is absent when there are none, and a bundle
 written before it existed reads as having none.
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
     from gitml.data.contract import Contract
 
 FORMAT = "gitml.signature/v1"
-DTYPES = ("int", "float", "bool", "category")
+DTYPES = ("int", "float", "bool", "category", "datetime")
 NUMERIC = ("int", "float", "bool")
 # Models compute in float32: a larger finite input overflows to inf inside the model and comes
 # back as NaN probabilities with a meaningless argmax, so it is refused as out of range.
@@ -43,6 +47,7 @@ class InputColumn:
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] | None = None
+    open: bool = False  # category: levels beyond ``categories`` are taken (as "(other)")
 
     def to_dict(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
@@ -50,6 +55,8 @@ class InputColumn:
             entry["min"], entry["max"] = self.min, self.max
         if self.categories is not None:
             entry["categories"] = list(self.categories)
+        if self.open:
+            entry["open"] = True
         return entry
 
 
@@ -104,9 +111,8 @@ class Signature:
     @classmethod
     def from_contract(cls, contract: Contract) -> Signature:
         inputs = tuple(
-            InputColumn(name, spec.dtype, spec.max_null_fraction > 0, spec.min,
-                        spec.max if spec.min is not None else None,
-                        tuple(spec.categories) if spec.categories is not None else None)
+            InputColumn(name, spec.dtype, spec.max_null_fraction > 0, *_bounds(spec.min, spec.max, spec.dtype),
+                        tuple(spec.categories) if spec.categories is not None else None, spec.open)
             for name, spec in contract.columns.items()
         )
         excluded = tuple(ExcludedInput(name, spec.dtype) for name, spec in contract.excluded.items()
@@ -134,6 +140,13 @@ class Signature:
         return data
 
 
+def _bounds(low: float | str | None, high: float | None, dtype: str) -> tuple[float | None, float | None]:
+    # A date's earliest day checks the training data only: a request may carry any date.
+    if dtype == "datetime" or low is None:
+        return None, None
+    return float(low), high
+
+
 def _column(entry: Mapping[str, Any]) -> InputColumn:
     dtype = str(entry["dtype"])
     if dtype not in DTYPES:
@@ -143,7 +156,7 @@ def _column(entry: Mapping[str, Any]) -> InputColumn:
         str(entry["name"]), dtype, bool(entry.get("nullable")),
         None if entry.get("min") is None else float(entry["min"]),
         None if entry.get("max") is None else float(entry["max"]),
-        None if categories is None else tuple(str(v) for v in categories),
+        None if categories is None else tuple(str(v) for v in categories), bool(entry.get("open")),
     )
 
 
@@ -177,7 +190,8 @@ class CompiledSignature:
             return np.array([i for i, c in enumerate(inputs) if test(c)], dtype=np.intp)
 
         ignored = frozenset(signature.excluded_names) - frozenset(names)
-        return cls(inputs, names, frozenset(names), ignored, allowed, not allowed, pd.Index(names),
+        all_numeric = not allowed and all(c.dtype != "datetime" for c in inputs)
+        return cls(inputs, names, frozenset(names), ignored, allowed, all_numeric, pd.Index(names),
                    where(lambda c: not c.nullable), where(lambda c: c.dtype == "int"),
                    where(lambda c: c.dtype == "bool"))
 

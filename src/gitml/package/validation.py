@@ -4,7 +4,9 @@ Validation answers with field-level problems (``{"field": ..., "message": ...}``
 echoes whole inputs back. Numeric values outside the training range are accepted (that
 is drift, watched elsewhere); unknown categories, wrong types, missing or extra columns,
 numbers beyond float32's range and non-finite numbers (unless the column may be null) are
-refused. Columns the data contract excludes from the features (dates, ids; the
+refused. A datetime input comes back as float64 seconds since 1970-01-01 UTC (NaN when
+missing), an open category takes levels it does not list. Columns the data contract
+excludes from the features (ids, dates in older contracts; the
 signature's ``excluded``) are dropped unread, so a row may come as the source data has it.
 
 Validation is vectorised: a column whose values are all plain numbers (or all strings, for
@@ -148,6 +150,8 @@ def validate_columns(columns: Mapping[str, Any], signature: Signature | Compiled
             continue
         if spec.dtype == "category":
             out.append(_category(name, values, spec, sig.allowed[name], problems, labels))
+        elif spec.dtype == "datetime":
+            out.append(_datetime(name, values, spec, problems, labels))
         else:
             out.append(_numeric(name, values, spec, problems, labels))
     if problems:
@@ -235,7 +239,7 @@ def _category(name: str, values: Any, spec: InputColumn, allowed: frozenset[str]
             problems.append(labels.problem(name, bad_type, "expected a string category"))
         if nulls.any() and not spec.nullable:
             problems.append(labels.problem(name, nulls, "null not allowed"))
-    unknown = [v for v in clean if v is not None and v not in allowed]
+    unknown = [] if spec.open else [v for v in clean if v is not None and v not in allowed]
     if unknown:
         shown = ", ".join(clip(repr(v)) for v in list(dict.fromkeys(unknown))[:3])
         listed = sorted(allowed)
@@ -245,6 +249,19 @@ def _category(name: str, values: Any, spec: InputColumn, allowed: frozenset[str]
     out = np.empty(len(clean), dtype=object)
     out[:] = clean
     return out
+
+
+def _datetime(name: str, values: Any, spec: InputColumn, problems: list[dict[str, str]],
+              labels: _RowLabels) -> np.ndarray:
+    from gitml.data.dates import request_dates
+
+    seconds, bad, missing = request_dates(values)
+    if bad.any():
+        problems.append(labels.problem(name, bad, "expected a date (ISO 8601 text, e.g. 2024-05-31 or "
+                                       "2024-05-31T14:00:00Z)"))
+    if missing.any() and not spec.nullable:
+        problems.append(labels.problem(name, missing, "null not allowed"))
+    return seconds
 
 
 class _RowLabels:
