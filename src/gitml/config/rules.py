@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from typing import Any
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
 from gitml.config.rules_gate import gate_problems
+from gitml.config.rules_model import model_name_problems, model_problems
 from gitml.config.rules_paths import paths_problems
 from gitml.config.rules_preprocess import preprocess_problems
 from gitml.config.schema import (
@@ -30,17 +30,10 @@ from gitml.config.schema import (
 # GTO's artifact and stage names (gto.constants.name; importing gto costs 0.8 s): they
 # become tags such as model@v1.2.0 and model#prod#3, so '#', '@' or spaces would break them.
 GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
-# Bounds on well-known numeric hyper-parameters, ('>', x) or ('>=', x). Only numbers are
-# checked (a string there is the library's own choice, e.g. 'auto'), and only for the
-# library whose conventions these are: lightgbm's max_depth=-1 means "no limit".
-TORCH_BOUNDS: dict[str, tuple[str, float]] = {"lr": (">", 0), "weight_decay": (">=", 0), "T_max": (">=", 1), "step_size": (">=", 1)}
-SKLEARN_BOUNDS: dict[str, tuple[str, float]] = {"n_estimators": (">=", 1), "max_iter": (">=", 1), "learning_rate": (">", 0), "C": (">", 0),
-                  "max_depth": (">=", 1), "min_samples_leaf": (">", 0), "max_leaf_nodes": (">=", 2)}
-
 __all__ = [
     "SPLIT_NAMES", "Problems", "config_problems", "data_problems", "drift_problems", "gate_problems",
-    "model_problems", "package_problems", "paths_problems", "registry_problems", "serve_problems",
-    "trainer_problems",
+    "model_name_problems", "model_problems", "package_problems", "paths_problems", "registry_problems",
+    "serve_problems", "trainer_problems",
 ]
 
 
@@ -57,25 +50,6 @@ def config_problems(cfg: Config) -> Problems:
         *serve_problems(cfg), *drift_problems(cfg.drift), *_drift_window_problems(cfg.drift),
         *paths_problems(cfg.paths),
     ]
-
-
-# ----------------------------------------------------------------------- helpers
-
-
-def _bounded(prefix: str, node: Any, bounds: dict[str, tuple[str, float]]) -> Problems:
-    """The numeric entries of a ``_target_`` mapping that break ``bounds``."""
-    problems: Problems = []
-    if not isinstance(node, dict):
-        return problems
-    for name, (op, low) in bounds.items():
-        value = node.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        if op == ">":
-            problems += positive(f"{prefix}.{name}", value)
-        else:
-            problems += at_least(f"{prefix}.{name}", value, low)
-    return problems
 
 
 # -------------------------------------------------------------------------- data
@@ -140,41 +114,6 @@ def _slice_problems(data: DataConfig) -> Problems:
 
 
 # ------------------------------------------------------------ model and trainer
-
-
-def model_problems(model: Any) -> Problems:
-    """``model.*``: exact names in the allow-lists, and hyper-parameters inside their ranges."""
-    problems = model_name_problems(model)
-    if getattr(model, "family", None) == "torch_mlp":
-        problems += [(f"model.hidden_sizes.{i}", f"must be at least 1, got {size}.")
-                     for i, size in enumerate(model.hidden_sizes) if size < 1]
-        if not 0.0 <= model.dropout < 1.0:
-            problems.append(("model.dropout", f"must be at least 0 and below 1, got {model.dropout}."))
-        for key in ("optimizer", "scheduler"):
-            problems += _bounded(f"model.{key}", getattr(model, key), TORCH_BOUNDS)
-    elif getattr(model, "family", None) == "sklearn":
-        estimator = model.estimator
-        target = estimator.get("_target_") if isinstance(estimator, dict) else None
-        if not isinstance(target, str) or not target:
-            problems.append(("model.estimator._target_", "the estimator needs a '_target_' class name, "
-                             "e.g. sklearn.linear_model.LogisticRegression."))
-        elif target.startswith("sklearn."):
-            problems += _bounded("model.estimator", estimator, SKLEARN_BOUNDS)
-    return problems
-
-
-def model_name_problems(model: Any) -> Problems:
-    """``model.allowed_targets`` and ``model.trusted_types``: exact dotted names, each once."""
-    problems = []
-    for key in ("allowed_targets", "trusted_types"):
-        names = list(getattr(model, key, None) or [])
-        bad = [n for n in names if not isinstance(n, str) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", n)]
-        if bad:
-            problems.append((f"model.{key}", f"each entry must be an exact dotted name such as "
-                             f"'package.module.ClassName' (no wildcard, no prefix), got {bad}."))
-        if len(set(names)) != len(names):
-            problems.append((f"model.{key}", f"lists a name twice: {sorted({n for n in names if names.count(n) > 1})}."))
-    return problems
 
 
 def trainer_problems(trainer: TrainerConfig) -> Problems:

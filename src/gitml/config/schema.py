@@ -156,6 +156,12 @@ class Activation(Enum):
     tanh = "tanh"
 
 
+class ClassWeight(Enum):
+    """``model.class_weight``: how the loss weighs each class (null: every row alike)."""
+
+    balanced = "balanced"  # n_rows / (n_classes * rows of the class), scikit-learn's rule
+
+
 def _adamw() -> dict[str, Any]:
     return {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4}
 
@@ -171,16 +177,37 @@ class TorchMLPConfig:
     batch_norm: bool = True
     optimizer: Any = field(default_factory=_adamw)
     scheduler: Any = None
+    class_weight: Optional[ClassWeight] = None  # balanced: weighted cross-entropy
     # Exact class names a `_target_` here may name beyond gitml's registry (utils/targets.py).
     allowed_targets: list[str] = field(default_factory=list)
 
 
 @dataclass
+class TorchModuleConfig:
+    """``model`` for family ``torch_module``: any ``torch.nn.Module`` given by ``module._target_``.
+
+    Built as ``module._target_(n_features=..., n_classes=..., **other keys)`` and trained by
+    gitml's trainer; the keys are saved in model.json, so they must be plain values.
+    """
+
+    family: str = "torch_module"
+    module: Any = MISSING
+    optimizer: Any = field(default_factory=_adamw)
+    scheduler: Any = None
+    class_weight: Optional[ClassWeight] = None  # balanced: weighted cross-entropy
+    # Exact class names a `_target_` here may name beyond gitml's registry (utils/targets.py);
+    # a loader (evaluate, package, gate) needs the module's name here too to rebuild it.
+    allowed_targets: list[str] = field(default_factory=list)
+
+
+@dataclass
 class SklearnConfig:
-    """``model`` for family ``sklearn``: any scikit-learn classifier given by ``_target_``."""
+    """``model`` for family ``sklearn``: any scikit-learn classifier or Pipeline given by ``_target_``."""
 
     family: str = "sklearn"
     estimator: Any = MISSING
+    # balanced: the estimator's (a Pipeline's last step's) own class_weight='balanced'
+    class_weight: Optional[ClassWeight] = None
     # Exact class names `estimator._target_` may name beyond gitml's registry (utils/targets.py).
     allowed_targets: list[str] = field(default_factory=list)
     # Exact type names a model.skops may hold beyond gitml's fixed set (models/sklearn.py
@@ -188,7 +215,8 @@ class SklearnConfig:
     trusted_types: list[str] = field(default_factory=list)
 
 
-MODEL_SCHEMAS: dict[str, type] = {"torch_mlp": TorchMLPConfig, "sklearn": SklearnConfig}
+MODEL_SCHEMAS: dict[str, type] = {"torch_mlp": TorchMLPConfig, "sklearn": SklearnConfig,
+                                   "torch_module": TorchModuleConfig}
 
 # ------------------------------------------------------------------------- trainer
 

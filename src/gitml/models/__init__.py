@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 MODEL_INFO = "model.json"
+TRUSTED_ENV = "GITML_TRUSTED_TYPES"
 
 
 @dataclass
@@ -72,20 +73,47 @@ def build_model(model_cfg: Any, trainer_cfg: Any, classes: list[Any] | None = No
 
 
 def config_trusted_types(model_cfg: Any) -> tuple[str, ...]:
-    """The exact skops type names a family's config adds (``model.trusted_types``; torch: none)."""
-    return tuple(getattr(model_cfg, "trusted_types", None) or ())
+    """The exact names a loader's config adds to gitml's trust: what a saved model may hold.
+
+    ``model.trusted_types`` (skops types of an sklearn model); for ``torch_module``,
+    ``model.allowed_targets`` too, since loading rebuilds the module its config named.
+    """
+    names = tuple(getattr(model_cfg, "trusted_types", None) or ())
+    if getattr(model_cfg, "family", None) == "torch_module":
+        names += tuple(model_cfg.allowed_targets or ())
+    return names
+
+
+def operator_trusted_types() -> tuple[str, ...]:
+    """Exact names in ``GITML_TRUSTED_TYPES`` (comma or space separated), for loaders that read no config.
+
+    ``gitml serve`` and ``gitml predict`` load a bundle without the model section of
+    params.yaml; whoever runs them names here the repository's own classes a bundle may hold.
+    """
+    import os
+    import re
+
+    names = tuple(re.split(r"[,\s]+", os.environ.get(TRUSTED_ENV, "").strip()))
+    names = tuple(name for name in names if name)
+    bad = [name for name in names if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", name)]
+    if bad:
+        raise GitmlError(f"{TRUSTED_ENV} must list exact dotted names such as 'package.module.ClassName' "
+                         f"(no wildcard, no prefix), got {bad}.")
+    return names
 
 
 def load_model(path: str | Path, trusted_types: Iterable[str] = ()) -> Model:
     """Load a saved model folder; its ``model.json`` names the family. Refuses unsafe files.
 
-    ``trusted_types``: exact skops type names the loader's config adds (``model.trusted_types``).
+    ``trusted_types``: exact names the loader's config adds (:func:`config_trusted_types`);
+    ``GITML_TRUSTED_TYPES`` adds to them.
     """
     path = Path(path)
     if not (path / MODEL_INFO).is_file():
         raise ModelLoadError(str(path), f"no {MODEL_INFO}: not a gitml model folder")
     info = parse_info(read_files(path, (MODEL_INFO,)), path)
-    return family_module(str(info.get("family"))).load(path, trusted_types)
+    trusted = (*trusted_types, *operator_trusted_types())
+    return family_module(str(info.get("family"))).load(path, trusted)
 
 
 def load_model_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> Model:
@@ -94,7 +122,8 @@ def load_model_files(files: dict[str, bytes], where: Path, trusted_types: Iterab
     Nothing is read from disk: ``where`` only names the folder in errors.
     """
     info = parse_info(files, where)
-    return family_module(str(info.get("family"))).load_files(files, where, trusted_types)
+    trusted = (*trusted_types, *operator_trusted_types())
+    return family_module(str(info.get("family"))).load_files(files, where, trusted)
 
 
 def read_files(path: Path, names: Iterable[str]) -> dict[str, bytes]:

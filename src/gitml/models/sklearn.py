@@ -1,4 +1,7 @@
-"""Family ``sklearn``: a scikit-learn classifier named by ``model.estimator._target_``.
+"""Family ``sklearn``: a scikit-learn classifier or Pipeline named by ``model.estimator._target_``.
+
+A Pipeline's steps are ``[name, {_target_: ...}]`` pairs; every ``_target_`` at any depth
+is checked by exact name (utils/targets.py) before anything is imported.
 
 Saved with skops (``model.skops``), never pickle. skops itself trusts a small default set
 (scikit-learn estimators, numpy dtypes and arrays, a few containers) and reports every other
@@ -16,10 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gitml.config.schema import SklearnConfig, TrainerConfig
+from gitml.config.schema import ClassWeight, SklearnConfig, TrainerConfig
 from gitml.errors import GitmlError, ModelLoadError
 from gitml.models import MODEL_INFO, FitReport, parse_info
-from gitml.utils.targets import instantiate
+from gitml.utils.targets import instantiate, repository_importable
 
 log = logging.getLogger(__name__)
 FAMILY = "sklearn"
@@ -61,8 +64,10 @@ class SklearnClassifier:
         if not is_classifier(estimator) or not hasattr(estimator, "predict_proba"):
             raise GitmlError(
                 f"'model.estimator._target_' {self.cfg.estimator['_target_']!r} is not a classifier "
-                "with predict_proba."
+                "with predict_proba (a Pipeline's last step must be one)."
             )
+        if self.cfg.class_weight is not None:
+            set_class_weight(estimator, ClassWeight(self.cfg.class_weight).value)
         self.estimator_ = estimator.fit(X, y)
         if not self.classes_:
             self.classes_ = [int(c) for c in estimator.classes_]
@@ -106,10 +111,34 @@ class SklearnClassifier:
         _refuse_functions([name for name in types if name not in TRUSTED_TYPES])
         path.mkdir(parents=True, exist_ok=True)
         (path / WEIGHTS).write_bytes(data)
-        info = {"family": FAMILY, "format": "skops", "estimator": type(self.estimator_).__name__,
+        info = {"family": FAMILY, "format": "skops", "estimator": describe(self.estimator_),
                 "classes": self.classes_, "feature_names": self.feature_names_,
                 "skops_types": types}  # what skops reported at save: for review, never trusted at load
         (path / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def describe(estimator: Any) -> str:
+    """The estimator's class name, with a Pipeline's steps: ``Pipeline(StandardScaler, LogisticRegression)``."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list):
+        return f"{type(estimator).__name__}({', '.join(describe(step[1]) for step in steps)})"
+    return type(estimator).__name__
+
+
+def set_class_weight(estimator: Any, value: str) -> None:
+    """``class_weight=value`` on the classifier: the estimator itself, or a Pipeline's last step.
+
+    Raises GitmlError naming ``model.class_weight`` when that classifier takes no class_weight.
+    """
+    target = estimator
+    while isinstance(getattr(target, "steps", None), list):  # a Pipeline (of Pipelines): its last step
+        target = target.steps[-1][1]
+    if "class_weight" not in target.get_params(deep=False):
+        raise GitmlError(
+            f"'model.class_weight' is {value!r}, but {type(target).__name__} takes no class_weight. "
+            "Set model.class_weight=null, or choose a classifier that takes one (LogisticRegression, "
+            "RandomForestClassifier, HistGradientBoostingClassifier, ...).")
+    target.set_params(class_weight=value)
 
 
 def build(model_cfg: SklearnConfig, trainer_cfg: TrainerConfig, classes: list[Any] | None = None,
@@ -168,6 +197,8 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
         raise ModelLoadError(str(where), f"{WEIGHTS} is missing")
     data = files[WEIGHTS]
     trusted = check_types(data, str(where / WEIGHTS), trusted_types)
+    if any(name not in TRUSTED_TYPES for name in trusted):
+        repository_importable()  # a listed class may live in the repository (models_ext/)
     try:
         estimator = sio.loads(data, trusted=trusted)
     except Exception as exc:

@@ -17,7 +17,6 @@ from gitml.config.schema import TorchMLPConfig, TrainerConfig
 from gitml.errors import ModelLoadError
 from gitml.models import MODEL_INFO, FitReport, parse_info
 from gitml.models.mlp_inference import MLPInference, expected_shapes, layer_plan
-from gitml.utils.targets import instantiate
 
 log = logging.getLogger(__name__)
 FAMILY = "torch_mlp"
@@ -70,8 +69,8 @@ class TorchMLPClassifier:
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             checkpoints: Path | None = None) -> TorchMLPClassifier:
+        from gitml.models.torch_module import fit_network
         from gitml.train.device import seed_everything
-        from gitml.train.loop import Trainer
 
         if not self.feature_names_:
             self.feature_names_ = [f"x{i}" for i in range(X.shape[1])]
@@ -81,12 +80,9 @@ class TorchMLPClassifier:
         arch = self.architecture()
         self.net_ = build_network(arch["n_features"], arch["n_classes"], arch["hidden_sizes"],
                                   arch["activation"], arch["dropout"], arch["batch_norm"])
-        extra = self.cfg.allowed_targets
-        optimizer = instantiate(dict(self.cfg.optimizer), "model.optimizer", extra=extra) if self.cfg.optimizer else None
-        scheduler = instantiate(dict(self.cfg.scheduler), "model.scheduler", extra=extra) if self.cfg.scheduler else None
         identity = {"architecture": arch, "optimizer": self.cfg.optimizer, "scheduler": self.cfg.scheduler}
-        self.report_ = Trainer(self.trainer, checkpoints).fit(self.net_, X, y, X_val, y_val, optimizer, scheduler,
-                                                              identity=identity)
+        self.report_ = fit_network(self.net_, self.cfg, self.trainer, X, y, X_val, y_val, checkpoints, identity,
+                                   arch["n_classes"])
         self.net_.to("cpu").eval()
         return self
 
@@ -98,12 +94,9 @@ class TorchMLPClassifier:
             return self.engine_.predict_proba(X)
         if self.net_ is None:
             raise RuntimeError("TorchMLPClassifier is not fitted")
-        import numpy as np
-        import torch
+        from gitml.models.torch_module import torch_proba
 
-        with torch.inference_mode():
-            logits = self.net_(torch.as_tensor(np.asarray(X, dtype="float32")))
-            return torch.softmax(logits, dim=1).numpy()
+        return torch_proba(self.net_, X)
 
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file

@@ -67,13 +67,23 @@ class Trainer:
         self, net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
         optimizer_factory: Callable[..., Any] | None = None,
         scheduler_factory: Callable[..., Any] | None = None, identity: Any = None,
+        class_weight: list[float] | None = None,
     ) -> FitReport:
-        """Train ``net`` for ``trainer.epochs`` (resuming a checkpoint, stopping early); keep the best weights."""
+        """Train ``net`` for ``trainer.epochs`` (resuming a checkpoint, stopping early); keep the best weights.
+
+        ``class_weight``: one loss weight per class (``model.class_weight``), for the
+        training loss and the validation loss early stopping follows; None weighs rows alike.
+        """
         import dataclasses
 
         settings = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "epochs"}
-        run_id = fingerprint(identity, settings, X, y, X_val, y_val)
+        weighted = () if class_weight is None else (class_weight,)  # unweighted runs keep their old ids
+        run_id = fingerprint(identity, settings, *weighted, X, y, X_val, y_val)
         run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory, run_id)
+        if class_weight is not None:
+            import torch
+
+            run.weight = torch.as_tensor(class_weight, dtype=torch.float32, device=run.device)
         self._resume(run)
         while run.state.epoch < self.cfg.epochs:
             record = self._epoch(run, run.state.epoch + 1)
@@ -143,7 +153,7 @@ class Trainer:
         for start, stop in _bar(spans, epoch, self.cfg.epochs) if self.progress else spans:
             index = order[start:stop]
             with run.autocast():
-                loss = torch.nn.functional.cross_entropy(net(X_t[index]), y_t[index])
+                loss = torch.nn.functional.cross_entropy(net(X_t[index]), y_t[index], weight=run.weight)
             optimizer.zero_grad(set_to_none=True)
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
@@ -159,7 +169,7 @@ class Trainer:
         record = {"epoch": epoch, "train_loss": float((torch.stack(losses).float() * sizes).sum() / n),
                   "lr": optimizer.param_groups[0]["lr"]}
         if run.val is not None:
-            record.update(_evaluate(net, *run.val, run.amp_dtype, run.device))
+            record.update(_evaluate(net, *run.val, run.amp_dtype, run.device, run.weight))
         record["seconds"] = round(time.perf_counter() - started, 4)
         return record
 
@@ -208,6 +218,7 @@ class _Run:
     result: FitReport
     monitor: str  # the record key early stopping and the best weights follow
     best: dict[str, Any] | None = None
+    weight: Any = None  # per-class loss weights on the device, or None
 
     def autocast(self) -> Any:
         import torch
@@ -225,19 +236,37 @@ def _batch_spans(n: int, batch: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(stops))
 
 
-def _evaluate(net: Any, X: Any, y: Any, amp_dtype: Any, device: Any, chunk: int = 65536) -> dict[str, float]:
+def _evaluate(net: Any, X: Any, y: Any, amp_dtype: Any, device: Any, weight: Any = None,
+              chunk: int = 65536) -> dict[str, float]:
+    """Validation loss (weighted as training is: a weighted mean over rows) and accuracy."""
     import torch
 
     net.eval()
     loss_sum, correct = 0.0, 0
+    total = float(len(X)) if weight is None else float(weight[y].sum())
     with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         for start in range(0, len(X), chunk):
             logits = net(X[start : start + chunk]).float()
             target = y[start : start + chunk]
-            loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, target, weight=weight, reduction="sum"))
             correct += int((logits.argmax(1) == target).sum())
-    loss = loss_sum / len(X)
+    loss = loss_sum / total
     return {"val_loss": loss if math.isfinite(loss) else float("inf"), "val_accuracy": correct / len(X)}
+
+
+def balanced_class_weights(y: Any, n_classes: int) -> list[float]:
+    """scikit-learn's ``class_weight='balanced'``: ``n_rows / (n_classes * rows of the class)``.
+
+    A class absent from ``y`` counts as one row, so its weight is finite (and large).
+
+    Example:
+        >>> balanced_class_weights(np.array([0, 0, 0, 1]), 2)
+        [0.6666666666666666, 2.0]
+    """
+    import numpy as np
+
+    counts = np.maximum(np.bincount(np.asarray(y, dtype="int64"), minlength=n_classes)[:n_classes], 1)
+    return [float(v) for v in len(y) / (n_classes * counts)]
 
 
 def _default_optimizer(params: Any) -> Any:
