@@ -453,3 +453,15 @@ def doctor(path: str | Path = ".", params_file: str | Path = "params.yaml", conf
     from gitml.doctor import diagnose
 
     return diagnose(path, params_file, conf_dir, raise_errors)
+
+
+def init(directory: str | Path = ".", data: str | Path | None = None, label: str | None = None,
+         task: str | None = None, model: str | None = None, take: Sequence[str] = ()):
+    """Write a gitml project in ``directory`` (git, DVC, first commit), or update one keeping the user's edits.
+
+    Example:
+        >>> init("churn-model", data="churn.csv", label="churned", model="hgb").lines()
+    """
+    from gitml.scaffold.project import init_project
+
+    return init_project(directory, data, label, task, model, tuple(take))

@@ -1,0 +1,58 @@
+"""The trained model's behaviour: it loads verified, learned more than a dummy, and is consistent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bundle(output: Callable[[str], Path]) -> Any:
+    from gitml import api
+
+    return api.load_bundle(output("bundle"))  # verifies every file against the manifest
+
+
+@pytest.fixture(scope="module")
+def test_rows(splits: dict[str, Any], params: Any) -> tuple[Any, Any]:
+    test = splits["test"]
+    return test.drop(columns=[params.data.target]), test[params.data.target]
+
+
+def test_the_bundle_predicts_the_contract_classes(bundle: Any, output: Callable[[str], Path]) -> None:
+    from gitml.data.contract import load_contract
+
+    classes = load_contract(output("contract")).classes
+    assert [str(c) for c in bundle.classes] == [str(c) for c in classes]
+
+
+def test_the_model_beats_always_answering_the_majority_class(bundle: Any, test_rows: tuple[Any, Any]) -> None:
+    features, labels = test_rows
+    predicted = bundle.predict(features)["prediction"].astype(str)
+    accuracy = float((predicted.to_numpy() == labels.astype(str).to_numpy()).mean())
+    majority = float(labels.astype(str).value_counts(normalize=True).iloc[0])
+    assert accuracy > majority, f"test accuracy {accuracy:.3f} vs {majority:.3f} for the majority class"
+
+
+def test_probabilities_are_a_distribution(bundle: Any, test_rows: tuple[Any, Any]) -> None:
+    import numpy as np
+
+    proba = bundle.predict_proba(test_rows[0])
+    assert proba.shape == (len(test_rows[0]), len(bundle.classes))
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_row_gets_the_same_answer_in_any_order_and_alone(bundle: Any, test_rows: tuple[Any, Any]) -> None:
+    import numpy as np
+
+    features = test_rows[0]
+    expected = bundle.predict(features)
+    shuffled = bundle.predict(features.sample(frac=1.0, random_state=0)).loc[features.index]
+    np.testing.assert_allclose(shuffled.iloc[:, 1:].to_numpy(float), expected.iloc[:, 1:].to_numpy(float), atol=1e-6)
+    for i in range(min(5, len(features))):
+        alone = bundle.predict(features.iloc[[i]])
+        np.testing.assert_allclose(alone.iloc[:, 1:].to_numpy(float), expected.iloc[[i], 1:].to_numpy(float), atol=1e-6)
