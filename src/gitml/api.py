@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitml.config.compose import InSync
 
 
 def compose_params(
@@ -29,11 +32,12 @@ def compose_params(
     return render_params(cfg, overrides)
 
 
-def check_params(conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml") -> None:
-    """Raise ParamsOutOfSync when params.yaml differs from what conf/ composes to."""
+def check_params(conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml") -> InSync:
+    """Raise ParamsOutOfSync when params.yaml differs from what conf/ composes to (with the
+    overrides its header records, or that `dvc exp run -S` applied: see config/explain.py)."""
     from gitml.config.compose import check_params as check
 
-    check(conf_dir, params_file)
+    return check(conf_dir, params_file)
 
 
 def load_params(params_file: str | Path = "params.yaml"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ PARAMS_HEADER = (
     "# this file by hand (CI runs `gitml config check`, which recomposes with the overrides below).\n"
 )
 OVERRIDES_LINE = "# overrides: "
+log = logging.getLogger(__name__)
 
 
 def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config_name: str = "config"):
@@ -91,30 +94,56 @@ def recorded_overrides(text: str) -> list[str]:
     return []
 
 
-def check_params(
-    conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml"
-) -> None:
+@dataclass(frozen=True)
+class InSync:
+    """How params.yaml agrees with conf/: with the ``overrides`` its header records, or (``recorded``
+    False) with overrides recovered from its values, as ``dvc exp run -S`` writes it."""
+
+    overrides: list[str]
+    recorded: bool = True
+
+    @property
+    def command(self) -> str:
+        import shlex
+
+        return " ".join(["gitml config compose", *(shlex.quote(o) for o in self.overrides)])
+
+
+def check_params(conf_dir: str | Path = "conf", params_file: str | Path = "params.yaml") -> InSync:
     """Raise :class:`ParamsOutOfSync` when ``params_file`` differs from what ``conf_dir`` composes to
     with the overrides recorded in its header.
 
     Compares values, not text, so comments and key order do not matter. A params.yaml
-    written by ``dvc exp run -S`` records no overrides: it must match conf/ as it stands.
+    without our header (``dvc exp run -S`` recomposes it and records no override) is in
+    sync when some overrides of conf/ give exactly its values (config/explain.py); the
+    result names them, and ``InSync.command`` records them.
     """
-    import shlex
-
     import yaml
 
     path = Path(params_file)
     if not path.is_file():
         raise ParamsOutOfSync(str(path), [f"{path} does not exist"], "gitml config compose")
     text = path.read_text(encoding="utf-8")
-    overrides = recorded_overrides(text)
-    fix = " ".join(["gitml config compose", *(shlex.quote(o) for o in overrides)])
-    expected = to_plain(compose(conf_dir, overrides))
+    found = InSync(recorded_overrides(text), recorded=_has_header(text))
+    expected = to_plain(compose(conf_dir, found.overrides))
     actual = yaml.safe_load(text) or {}
     diff = diff_trees(expected, actual)
+    if diff and not found.recorded and isinstance(actual, dict):
+        from gitml.config.explain import explain_overrides
+
+        derived = explain_overrides(conf_dir, actual, expected)
+        if derived is not None:
+            found = InSync(derived, recorded=False)
+            log.info("%s records no overrides (as `dvc exp run -S` writes it): it is %s/ composed with %s; "
+                     "`%s` records them", path, Path(conf_dir).name, " ".join(derived), found.command)
+            return found
     if diff:
-        raise ParamsOutOfSync(str(path), diff, fix)
+        raise ParamsOutOfSync(str(path), diff, found.command)
+    return found
+
+
+def _has_header(text: str) -> bool:
+    return any(line.startswith(OVERRIDES_LINE) for line in text.splitlines()[:5])
 
 
 def diff_trees(expected: Any, actual: Any, prefix: str = "") -> list[str]:

@@ -121,7 +121,7 @@ def check_params_sync(ctx: Context) -> list[Check]:
     from gitml.errors import ConfigError, ParamsOutOfSync
 
     try:
-        check_params(ctx.conf_dir, ctx.params_file)
+        found = check_params(ctx.conf_dir, ctx.params_file)
     except ConfigError as exc:  # conf/ itself does not compose
         key = f"{_keys(exc)} in " if exc.key else ""
         return [problem("fail", "config", "sync", f"conf/ does not compose: {exc}", f"correct {key}{exc.file}")]
@@ -129,6 +129,9 @@ def check_params_sync(ctx: Context) -> list[Check]:
         shown = "; ".join(exc.diff[:3]) + (f"; and {len(exc.diff) - 3} more" if len(exc.diff) > 3 else "")
         return [problem("fail", "config", "sync", f"{exc.params_file} differs from conf/: {shown}",
                         f"move the change into conf/ (or undo it) and run `{exc.fix}`")]
+    if not found.recorded:  # what `dvc exp run -S` writes: DVC keeps no record of the overrides
+        return [ok("config", "sync", f"{ctx.params_file.name} is what {ctx.conf_dir.name}/ composes to with "
+                   f"{' '.join(found.overrides)} (no header: `dvc exp run -S`; `{found.command}` records them)")]
     return [ok("config", "sync", f"{ctx.params_file.name} is what {ctx.conf_dir.name}/ composes to")]
 
 

@@ -163,7 +163,8 @@ def check_types(data: bytes, where: str, extra: Iterable[str] = ()) -> list[str]
     if refused:
         raise ModelLoadError(
             where, f"it contains types outside gitml's trusted set {refused} (trusted: "
-            f"{sorted(TRUSTED_TYPES)}; to trust another class, list its exact name in '{TRUSTED_KEY}')")
+            f"{sorted(TRUSTED_TYPES)}; to trust another class, list its exact name in '{TRUSTED_KEY}', "
+            "or in GITML_TRUSTED_TYPES where no config is read: gitml serve, gitml predict)")
     return found
 
 
