@@ -32,8 +32,6 @@ TINY_OVERRIDES = (
     "trainer=cpu",
     "trainer.epochs=3",
     "gate.significance.n_resamples=200",
-    # Single-row p95 on a 2-core machine running two workers reaches hundreds of ms.
-    "gate.budgets.max_latency_p95_ms=1000",
     "gate.budgets.latency_samples=50",
 )
 REPRO_LOG = "repro.log"  # beside a template: the output of its first `dvc repro`

@@ -159,12 +159,26 @@ def test_check_recomposes_with_the_overrides_params_records(conf_dir, tmp_path):
 # ------------------------------------------------------------- validation rules (config/rules.py)
 
 
+# The default gate has no absolute thresholds; the rule tests break these three.
+THRESHOLDS = ("gate.thresholds=[{metric: roc_auc, min: 0.9}, {metric: accuracy, min: 0.85}, "
+              "{metric: accuracy, slice: '*', min: 0.75}]")
+
+
 @pytest.fixture(scope="module")
 def valid_cfg() -> Config:
-    """The shipped default config, typed; each rule test breaks a copy of it."""
+    """The shipped default config with three threshold rules, typed; each rule test breaks a copy of it."""
     from gitml.config.params import validate_config
 
-    return validate_config(to_plain(compose(ROOT / "conf")), source="conf/config.yaml")
+    return validate_config(to_plain(compose(ROOT / "conf", [THRESHOLDS])), source="conf/config.yaml")
+
+
+def test_the_shipped_configs_break_no_rule():
+    from gitml.config.params import validate_config
+    from gitml.config.rules import config_problems
+
+    for overrides in ([], ["gate=strict"], ["model=random_forest"]):
+        cfg = validate_config(to_plain(compose(ROOT / "conf", overrides)), source="conf/config.yaml")
+        assert config_problems(cfg) == [], overrides
 
 
 def _set(cfg: Any, dotted: str, value: Any) -> None:
@@ -292,6 +306,9 @@ def test_every_missing_required_value_is_named():
     ({"gate.significance.n_resamples": 39}, "gate.significance.n_resamples", "use at least 40 resamples"),
     ({"gate.budgets.max_bundle_mb": 0.0}, "gate.budgets.max_bundle_mb", "positive (or null)"),
     ({"gate.budgets.latency_samples": 0}, "gate.budgets.latency_samples", "at least 1"),
+    ({"gate.budgets.max_latency_ratio": -1.0}, "gate.budgets.max_latency_ratio", "positive (or null)"),
+    ({"gate.baseline.metric": "auc"}, "gate.baseline.metric", "Allowed: auto, accuracy"),
+    ({"gate.baseline.min_skill": 1.5}, "gate.baseline.min_skill", "between 0 and 1"),
     # package
     ({"package.reference_split": "holdout"}, "package.reference_split", "Allowed: train, val, test"),
     ({"package.reference_rows": 0}, "package.reference_rows", "at least 1"),

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from gitml.config.schema import (
+    BaselineRule,
     BudgetRule,
     ChampionMode,
     ChampionRule,
@@ -20,9 +21,15 @@ from gitml.config.schema import (
     ThresholdRule,
 )
 from gitml.errors import GitmlError
-from gitml.evaluate.metrics import classification_metrics
+from gitml.evaluate.metrics import classification_metrics, prior_baseline
 from gitml.gate.report import to_markdown, write_report
-from gitml.gate.rules import ChampionEvidence, GateResult, RuleResult, evaluate_gate
+from gitml.gate.rules import (
+    ChampionEvidence,
+    GateResult,
+    LatencyEvidence,
+    RuleResult,
+    evaluate_gate,
+)
 from gitml.gate.stats import (
     METRICS,
     higher_is_better,
@@ -52,15 +59,21 @@ REPORT = {
 def gate(*thresholds: ThresholdRule, **sections) -> GateConfig:
     """A gate with only the given parts switched on."""
     return GateConfig(
+        baseline=sections.get("baseline", BaselineRule(enabled=False)),
         thresholds=list(thresholds),
         champion=sections.get("champion", ChampionRule(enabled=False)),
         significance=sections.get("significance", SignificanceRule(enabled=False)),
-        budgets=sections.get("budgets", BudgetRule(max_latency_p95_ms=None, max_bundle_mb=None)),
+        budgets=sections.get("budgets", NO_BUDGETS),
     )
 
 
-def run(cfg: GateConfig, champion=None, latency=None, bundle=None, metrics=REPORT) -> GateResult:
-    return evaluate_gate(cfg, metrics, champion, latency_p95_ms=latency, bundle_mb=bundle)
+NO_BUDGETS = BudgetRule(max_latency_p95_ms=None, max_latency_ratio=None, max_bundle_mb=None)
+
+
+def run(cfg: GateConfig, champion=None, latency=None, bundle=None, metrics=REPORT,
+        champion_latency=None) -> GateResult:
+    measured = None if latency is None else LatencyEvidence(latency, champion_latency, 50)
+    return evaluate_gate(cfg, metrics, champion, measured, bundle_mb=bundle)
 
 
 def by_rule(result: GateResult) -> dict[str, RuleResult]:
@@ -140,7 +153,7 @@ def test_every_failure_is_reported_at_once():
     cfg = gate(
         ThresholdRule("accuracy", min=0.99), ThresholdRule("roc_auc", min=0.99),
         ThresholdRule("nonexistent", min=0.5), ThresholdRule("log_loss", max=0.1),
-        budgets=BudgetRule(max_latency_p95_ms=10.0, max_bundle_mb=1.0),
+        budgets=BudgetRule(max_latency_p95_ms=10.0, max_latency_ratio=None, max_bundle_mb=1.0),
     )
     result = run(cfg, latency=20.0, bundle=5.0)
     assert len(result.failed()) == 6 == len(result.rules)
@@ -175,7 +188,6 @@ def test_named_slice_and_a_group_without_the_metric():
         (ThresholdRule("f1_macro", min=0.5), REPORT, ["under 'test'", "accuracy, roc_auc"]),
         (ThresholdRule("per_class.2.recall", min=0.5), REPORT, ["'test.per_class'", "0, 1"]),
         (ThresholdRule("accuracy", min=0.5, split="val"), REPORT, ["'val'", "test, slices"]),
-        (ThresholdRule("accuracy", min=0.5, slice="*"), {"test": {}}, ["no slices"]),
         (ThresholdRule("per_class", min=0.5), REPORT, ["not a number"]),
     ],
 )
@@ -366,14 +378,14 @@ def test_disabled_significance_is_not_reported():
 
 
 def test_budgets_pass_fail_and_unmeasured():
-    budgets = BudgetRule(max_latency_p95_ms=50.0, max_bundle_mb=200.0)
+    budgets = BudgetRule(max_latency_p95_ms=50.0, max_latency_ratio=None, max_bundle_mb=200.0)
     ok = run(gate(budgets=budgets), latency=12.5, bundle=3.0)
     assert ok.verdict == "pass" and [r.kind for r in ok.rules] == ["latency", "bundle_size"]
     over = run(gate(budgets=budgets), latency=60.0, bundle=3.0).rules[0]
     assert over.verdict == "fail" and "60" in over.reason and "50 ms" in over.reason
     missing = run(gate(budgets=budgets), latency=None, bundle=None).rules
     assert all(r.verdict == "fail" and "not measured" in r.reason for r in missing)
-    assert run(gate(budgets=BudgetRule(None, None))).rules == []
+    assert run(gate(budgets=NO_BUDGETS)).rules == []
 
 
 # ------------------------------------------------------------------------ report
@@ -388,7 +400,8 @@ def test_to_dict_is_json_ready_with_counts():
 
 
 def test_markdown_has_verdict_and_table(tmp_path):
-    cfg = gate(ThresholdRule("accuracy", min=0.75, slice="texture"), budgets=BudgetRule(50.0, None))
+    budgets = BudgetRule(max_latency_p95_ms=50.0, max_latency_ratio=None, max_bundle_mb=None)
+    cfg = gate(ThresholdRule("accuracy", min=0.75, slice="texture"), budgets=budgets)
     result = run(cfg, latency=1.23456)
     text = to_markdown(result)
     assert text.startswith("### Gate: FAIL (1 of 3 rules failed)")
@@ -405,3 +418,86 @@ def test_markdown_escapes_pipes_in_group_labels():
     metrics = {"slices": {"city": {"a|b": {"accuracy": 0.9}}}}
     text = to_markdown(run(gate(ThresholdRule("accuracy", min=0.5, slice="city")), metrics=metrics))
     assert "accuracy[city=a\\|b]" in text
+
+
+# ---------------------------------------------------------------------- baseline
+
+
+def with_baseline(test: dict, dummy: dict) -> dict:
+    return {"test": test, "baseline": {"strategy": "prior", "test": dummy}}
+
+
+def test_prior_baseline_is_sklearns_dummy_classifier():
+    from sklearn.dummy import DummyClassifier
+
+    rng = np.random.default_rng(0)
+    y_train, y_test = rng.choice(3, 300, p=[0.6, 0.3, 0.1]), rng.choice(3, 80, p=[0.5, 0.3, 0.2])
+    dummy = DummyClassifier(strategy="prior").fit(np.zeros((300, 1)), y_train)
+    assert np.allclose(prior_baseline(y_train, 3, 80), dummy.predict_proba(np.zeros((80, 1))))
+    scores = classification_metrics(y_test, prior_baseline(y_train, 3, 80), [0, 1, 2])
+    assert scores["roc_auc"] == pytest.approx(0.5) and scores["balanced_accuracy"] == pytest.approx(1 / 3)
+    # a class the training split lacks gets probability 0, not a crash
+    assert prior_baseline(np.array([0, 0, 1]), 3, 2)[:, 2].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(("metric", "score", "dummy", "skill", "verdict"), [
+    ("auto", 0.55, 0.5, 0.1, "pass"),  # auto: roc_auc; 0.55 is a tenth of the way to 1
+    ("auto", 0.54, 0.5, 0.08, "fail"),
+    ("balanced_accuracy", 0.4, 1 / 3, 0.1, "pass"),
+    ("log_loss", 0.85, 1.0, 0.15, "pass"),  # lower is better: 0.15 of the way to 0
+    ("log_loss", 1.2, 1.0, -0.2, "fail"),  # worse than learning nothing
+])
+def test_baseline_skill_over_the_dummy(metric, score, dummy, skill, verdict):
+    name = "roc_auc" if metric == "auto" else metric
+    cfg = gate(baseline=BaselineRule(metric=metric, min_skill=0.1))
+    rule = run(cfg, metrics=with_baseline({name: score}, {name: dummy})).rules[0]
+    assert rule.kind == "baseline" and rule.verdict == verdict, rule
+    assert rule.value == pytest.approx(skill) and f"test.{name}" in rule.reason and "gate.baseline" in rule.reason
+
+
+def test_baseline_without_scores_or_with_a_perfect_dummy_says_why():
+    cfg = gate(baseline=BaselineRule())
+    missing = run(cfg, metrics={"test": {"roc_auc": 0.9}}).rules[0]
+    assert missing.verdict == "fail" and "rerun evaluate" in missing.reason
+    one_class = run(cfg, metrics=with_baseline({"accuracy": 1.0}, {"accuracy": 1.0})).rules[0]
+    assert one_class.verdict == "fail" and "one class only" in one_class.reason
+    perfect = run(gate(baseline=BaselineRule(metric="accuracy")),
+                  metrics=with_baseline({"accuracy": 1.0}, {"accuracy": 1.0})).rules[0]
+    assert perfect.verdict == "skip" and "nothing to beat" in perfect.reason
+
+
+def test_a_model_that_learned_nothing_fails_the_default_gate():
+    """The MLP that "succeeded" with accuracy 0.0: the defaults stop it, whatever the data."""
+    cfg = GateConfig()
+    result = run(cfg, metrics=with_baseline({"roc_auc": 0.5, "accuracy": 0.0}, {"roc_auc": 0.5, "accuracy": 0.7}),
+                 bundle=3.0)
+    assert result.verdict == "fail" and [r.kind for r in result.failed()] == ["baseline"]
+
+
+def test_the_default_gate_fits_data_it_was_not_tuned_for():
+    """Imbalanced binary data with no slices and a slow model: no fixed number fails it."""
+    metrics = with_baseline({"roc_auc": 0.71, "accuracy": 0.93, "balanced_accuracy": 0.55},
+                            {"roc_auc": 0.5, "accuracy": 0.95, "balanced_accuracy": 0.5})
+    result = run(GateConfig(), metrics=metrics, latency=331.0, bundle=3.0)
+    assert result.verdict == "pass", result.failed()
+    kinds = {r.kind: r.verdict for r in result.rules}
+    assert kinds == {"baseline": "pass", "champion": "pass", "significance": "pass",
+                     "latency_ratio": "skip", "bundle_size": "pass"}
+
+
+def test_a_slice_rule_for_every_slice_is_skipped_when_none_is_declared():
+    rule = run(gate(ThresholdRule("accuracy", min=0.5, slice="*")), metrics={"test": {}}).rules[0]
+    assert rule.verdict == "skip" and "no slices are declared" in rule.reason
+
+
+@pytest.mark.parametrize(("p95", "champion_p95", "verdict"), [(3.0, 2.0, "pass"), (5.0, 2.0, "fail")])
+def test_latency_ratio_against_the_champion(p95, champion_p95, verdict):
+    budgets = BudgetRule(max_latency_p95_ms=None, max_latency_ratio=2.0, max_bundle_mb=None)
+    cfg = gate(budgets=budgets)
+    rule = run(cfg, accuracy_evidence(900, 900), latency=p95, champion_latency=champion_p95).rules[0]
+    assert rule.kind == "latency_ratio" and rule.verdict == verdict and rule.value == pytest.approx(p95 / champion_p95)
+    assert "v1.0.0" in rule.reason and "same run" in rule.reason
+    unmeasured = run(cfg, accuracy_evidence(900, 900), latency=p95).rules[0]
+    assert unmeasured.verdict == "skip" and "could not be measured" in unmeasured.reason
+    alone = run(cfg, latency=p95).rules[0]
+    assert alone.verdict == "skip" and "max_latency_p95_ms" in alone.reason

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from gitml.config.schema import BudgetRule, ChampionRule, GateConfig, SignificanceRule
-from gitml.gate.judge import judge
+from gitml.config.schema import BaselineRule, BudgetRule, ChampionRule, GateConfig, SignificanceRule
+from gitml.gate.judge import judge, measure_latency
 from gitml.gate.report import verdict_problems, write_report
 from gitml.gate.rules import ChampionEvidence, evaluate_gate
 from gitml.package.bundle import load_bundle
@@ -25,11 +25,13 @@ def bundles(tmp_path_factory):
 def test_the_judged_bundle_is_named_and_no_other_is_admitted(bundles, tmp_path):
     judged, other = bundles
     test_rows = rows(60, seed=3).assign(y=lambda f: (f["x0"] > 0).astype("int64"))
-    gate = GateConfig(thresholds=[], champion=ChampionRule(enabled=False), significance=SignificanceRule(enabled=False),
+    gate = GateConfig(baseline=BaselineRule(enabled=False), thresholds=[], champion=ChampionRule(enabled=False),
+                      significance=SignificanceRule(enabled=False),
                       budgets=BudgetRule(max_latency_p95_ms=10_000, max_bundle_mb=50, latency_samples=20))
     cfg = SimpleNamespace(gate=gate, data=SimpleNamespace(target="y"))
     result = judge(cfg, judged, test_rows, repo=tmp_path)  # no git here: no champion
-    assert result.verdict == "pass" and {r.kind for r in result.rules} == {"latency", "bundle_size"}
+    kinds = {r.kind: r.verdict for r in result.rules}
+    assert result.verdict == "pass" and kinds == {"latency": "pass", "latency_ratio": "skip", "bundle_size": "pass"}
     size = next(r for r in result.rules if r.kind == "bundle_size")
     assert size.value == pytest.approx(judged.size_bytes / 1e6)
 
@@ -49,10 +51,23 @@ def test_the_judged_bundle_is_named_and_no_other_is_admitted(bundles, tmp_path):
 
 
 def test_a_champion_that_cannot_be_scored_fails_both_comparisons_with_the_reason():
-    cfg = GateConfig(thresholds=[], champion=ChampionRule(), significance=SignificanceRule(),
-                     budgets=BudgetRule(max_latency_p95_ms=None, max_bundle_mb=None))
+    cfg = GateConfig(baseline=BaselineRule(enabled=False), thresholds=[], champion=ChampionRule(),
+                     significance=SignificanceRule(),
+                     budgets=BudgetRule(max_latency_p95_ms=None, max_latency_ratio=None, max_bundle_mb=None))
     evidence = ChampionEvidence("v1.0.0", pd.Series([0, 1]).to_numpy(), None, None, problem="not on the remote")
     result = evaluate_gate(cfg, {}, evidence, None, None)
     assert result.verdict == "fail"
     assert [(r.kind, r.verdict) for r in result.rules] == [("champion", "fail"), ("significance", "fail")]
     assert all("the champion could not be scored: not on the remote" in r.reason for r in result.rules)
+
+
+def test_latency_against_the_champion_is_measured_in_the_same_run(bundles):
+    """Both models answer the same one-row requests, interleaved: the ratio is what the budget reads."""
+    challenger, champion = bundles
+    test_rows = rows(40, seed=4)
+    alone = measure_latency(challenger, None, test_rows, 30)
+    assert alone.p95_ms > 0 and alone.champion_p95_ms is None and alone.ratio is None
+    both = measure_latency(challenger, champion, test_rows, 30)
+    assert both.samples == 30 and both.p95_ms > 0 and both.champion_p95_ms > 0
+    # two bundles of one kind: the same work per request, whatever else runs on the machine
+    assert 0.2 < both.ratio < 5, both

@@ -39,10 +39,12 @@ def gate_problems(cfg: Config) -> Problems:
     columns = [spec.column for spec in cfg.data.slices]
     for index, rule in enumerate(gate.thresholds):
         problems += threshold_problems(f"gate.thresholds.{index}", rule, columns)
+    problems += _baseline_problems(gate)
     problems += _champion_problems(gate)
     problems += _significance_problems(gate)
     budgets = gate.budgets
     problems += positive("gate.budgets.max_latency_p95_ms", budgets.max_latency_p95_ms, null_ok=True)
+    problems += positive("gate.budgets.max_latency_ratio", budgets.max_latency_ratio, null_ok=True)
     problems += positive("gate.budgets.max_bundle_mb", budgets.max_bundle_mb, null_ok=True)
     problems += at_least("gate.budgets.latency_samples", budgets.latency_samples, 1)
     return problems
@@ -83,6 +85,17 @@ def threshold_problems(key: str, rule: ThresholdRule, columns: list[str]) -> Pro
         if span is not None and value is not None and not span[0] <= value <= span[1]:
             within = f"at least {span[0]:g}" if math.isinf(span[1]) else f"between {span[0]:g} and {span[1]:g}"
             problems.append((f"{key}.{bound}", f"must be {within} (the range of {rule.metric}), got {value}."))
+    return problems
+
+
+def _baseline_problems(gate: GateConfig) -> Problems:
+    rule = gate.baseline
+    allowed = [m for m in METRIC_RANGES if m != "n"]
+    problems: Problems = []
+    if rule.metric != "auto" and rule.metric not in allowed:
+        problems.append(("gate.baseline.metric", f"unknown metric {rule.metric!r}. "
+                         f"Allowed: auto, {', '.join(allowed)}."))
+    problems += share("gate.baseline.min_skill", rule.min_skill, exclusive=False)
     return problems
 
 

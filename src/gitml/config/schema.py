@@ -304,8 +304,24 @@ class SignificanceRule:
 
 
 @dataclass
+class BaselineRule:
+    """Beat a dummy model (the training split's class prior) on the test split by a margin.
+
+    ``min_skill`` is the share of the way from the dummy's score to a perfect score the
+    candidate must cover: 0.1 on ROC AUC (dummy 0.5) asks for at least 0.55.
+    """
+
+    enabled: bool = True
+    metric: str = "auto"  # auto: roc_auc for classification; or any metric evaluate writes
+    min_skill: float = 0.1
+
+
+@dataclass
 class BudgetRule:
-    max_latency_p95_ms: Optional[float] = 50.0  # single-row predict, preprocessing included
+    # An absolute single-row p95 depends on the machine and on what else runs on it: opt in.
+    max_latency_p95_ms: Optional[float] = None  # single-row predict, preprocessing included
+    # The challenger's p95 over the champion's, both measured in this run, requests interleaved.
+    max_latency_ratio: Optional[float] = 2.0
     max_bundle_mb: Optional[float] = 200.0
     latency_samples: int = 200
 
@@ -313,6 +329,7 @@ class BudgetRule:
 @dataclass
 class GateConfig:
     champion_stage: str = "prod"
+    baseline: BaselineRule = field(default_factory=BaselineRule)
     thresholds: list[ThresholdRule] = field(default_factory=list)
     champion: ChampionRule = field(default_factory=ChampionRule)
     significance: SignificanceRule = field(default_factory=SignificanceRule)

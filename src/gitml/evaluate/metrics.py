@@ -50,6 +50,19 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any])
     return out
 
 
+def prior_baseline(y_train: np.ndarray, n_classes: int, n_rows: int) -> np.ndarray:
+    """The dummy model the gate's baseline rule compares with: the training split's class
+    shares as every row's probabilities (scikit-learn's ``DummyClassifier(strategy="prior")``).
+
+    Its ROC AUC is 0.5, its accuracy the test share of the most frequent training class.
+    """
+    import numpy as np
+
+    prior = np.bincount(y_train, minlength=n_classes).astype("float64")
+    prior /= max(prior.sum(), 1.0)
+    return np.broadcast_to(prior, (n_rows, n_classes)).copy()
+
+
 def slice_groups(records: pd.DataFrame, spec: SliceConfig) -> pd.Series:
     """Group label per row: numeric columns cut at ``bins``, other columns by value."""
     import pandas as pd

@@ -17,7 +17,7 @@ class RuleResult:
     """The outcome of one gate rule."""
 
     rule: str  # human name: "test.roc_auc >= 0.9"
-    kind: str  # threshold | champion | significance | latency | bundle_size
+    kind: str  # baseline | threshold | champion | significance | latency | latency_ratio | bundle_size
     value: float | None
     bound: str
     verdict: str  # pass | fail | skip
@@ -33,6 +33,21 @@ class ChampionEvidence:
     proba_challenger: np.ndarray
     proba_champion: np.ndarray | None  # None when the champion could not be scored (``problem`` says why)
     problem: str | None = None
+
+
+@dataclass
+class LatencyEvidence:
+    """p95 of single-row requests through the server's path, measured by the gate in this run."""
+
+    p95_ms: float  # the challenger's
+    champion_p95_ms: float | None  # None: no champion measured
+    samples: int
+
+    @property
+    def ratio(self) -> float | None:
+        if self.champion_p95_ms is None or self.champion_p95_ms <= 0:
+            return None
+        return self.p95_ms / self.champion_p95_ms
 
 
 @dataclass

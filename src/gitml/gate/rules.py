@@ -11,44 +11,48 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from gitml.gate.baseline import baseline_result
 from gitml.gate.champion import champion_result, significance_result
-from gitml.gate.result import ChampionEvidence, GateResult, RuleResult, fmt
+from gitml.gate.result import ChampionEvidence, GateResult, LatencyEvidence, RuleResult, fmt
 
 if TYPE_CHECKING:
     from gitml.config.schema import GateConfig, ThresholdRule
 
-__all__ = ["ChampionEvidence", "GateResult", "RuleResult", "evaluate_gate"]
+__all__ = ["ChampionEvidence", "GateResult", "LatencyEvidence", "RuleResult", "evaluate_gate"]
 
 def evaluate_gate(
     cfg: GateConfig,
     metrics: dict[str, Any],
     champion: ChampionEvidence | None,
-    latency_p95_ms: float | None,
+    latency: LatencyEvidence | None,
     bundle_mb: float | None,
 ) -> GateResult:
     """Check a candidate model against every rule of ``cfg``.
 
     Args:
         cfg: the ``gate`` section of the config.
-        metrics: the content of ``reports/metrics.json`` (split sections and ``slices``).
+        metrics: the content of ``reports/metrics.json`` (split sections, ``slices`` and
+            the dummy model's ``baseline``).
         champion: both models scored on today's test split; None when no version is
             assigned to ``cfg.champion_stage`` yet.
-        latency_p95_ms: measured p95 single-row latency; None when not measured.
+        latency: measured p95 single-row latencies; None when not measured.
         bundle_mb: size of the packaged bundle; None when not measured.
 
     Example:
-        >>> result = evaluate_gate(cfg.gate, metrics, None, 3.2, 1.5)  # doctest: +SKIP
+        >>> result = evaluate_gate(cfg.gate, metrics, None, None, 1.5)  # doctest: +SKIP
         >>> result.verdict, [r.rule for r in result.failed()]  # doctest: +SKIP
         ('fail', ['test.roc_auc >= 0.99'])
     """
     rules: list[RuleResult] = []
+    if cfg.baseline.enabled:
+        rules.append(baseline_result(cfg, metrics))
     for index, threshold in enumerate(cfg.thresholds):
         rules.extend(_threshold_results(index, threshold, metrics))
     if cfg.champion.enabled:
         rules.append(champion_result(cfg, champion))
     if cfg.significance.enabled:
         rules.append(significance_result(cfg, champion))
-    rules.extend(_budget_results(cfg, latency_p95_ms, bundle_mb))
+    rules.extend(_budget_results(cfg, champion, latency, bundle_mb))
     verdict = "fail" if any(r.verdict == "fail" for r in rules) else "pass"
     return GateResult(verdict, rules, champion.version if champion else None)
 
@@ -126,9 +130,9 @@ def _threshold_results(
     own = split.get("slices") if isinstance(split, dict) else None
     slices = own if isinstance(own, dict) else metrics.get("slices") or {}
     label = f"{rule.metric}[{rule.slice}]"
-    if rule.slice == "*" and not slices:
-        missing = "no slices at all (declare them in data.slices)"
-        return [_check(label, None, missing, rule, key)]
+    if rule.slice == "*" and not slices:  # a rule for every slice holds for none declared
+        reason = f"no slices are declared (data.slices), so there is no group to check ({key})."
+        return [RuleResult(_rule_name(label, rule), "threshold", None, _bound_text(rule), "skip", reason)]
     columns = list(slices) if rule.slice == "*" else [rule.slice]
     results = []
     for column in columns:
@@ -162,13 +166,35 @@ def _budget(kind: str, value: float | None, limit: float, unit: str, key: str) -
 
 
 def _budget_results(
-    cfg: GateConfig, latency: float | None, bundle: float | None
+    cfg: GateConfig, champion: ChampionEvidence | None, latency: LatencyEvidence | None, bundle: float | None
 ) -> list[RuleResult]:
     budgets, out = cfg.budgets, []
     if budgets.max_latency_p95_ms is not None:
         key = "gate.budgets.max_latency_p95_ms"
-        out.append(_budget("latency", latency, budgets.max_latency_p95_ms, "ms", key))
+        measured = latency.p95_ms if latency else None
+        out.append(_budget("latency", measured, budgets.max_latency_p95_ms, "ms", key))
+    if budgets.max_latency_ratio is not None:
+        out.append(_latency_ratio(budgets.max_latency_ratio, champion, latency))
     if budgets.max_bundle_mb is not None:
         key = "gate.budgets.max_bundle_mb"
         out.append(_budget("bundle_size", bundle, budgets.max_bundle_mb, "MB", key))
     return out
+
+
+def _latency_ratio(limit: float, champion: ChampionEvidence | None, latency: LatencyEvidence | None) -> RuleResult:
+    """The challenger's p95 over the champion's, both measured in this run."""
+    key, bound = "gate.budgets.max_latency_ratio", f"<= {limit:g}x"
+    rule = f"latency p95 vs the champion {bound}"
+    if champion is None:
+        reason = (f"no champion to compare latency with ({key}); "
+                  "gate.budgets.max_latency_p95_ms sets an absolute budget.")
+        return RuleResult(rule, "latency_ratio", None, bound, "skip", reason)
+    ratio = latency.ratio if latency else None
+    if latency is None or ratio is None:
+        reason = f"the champion {champion.version} could not be measured, so there is nothing to compare ({key})."
+        return RuleResult(rule, "latency_ratio", None, bound, "skip", reason)
+    ok = ratio <= limit
+    reason = (f"latency p95 {fmt(latency.p95_ms)} ms vs the champion {champion.version}'s "
+              f"{fmt(latency.champion_p95_ms or 0.0)} ms in the same run: {fmt(ratio)}x, "
+              f"{'within' if ok else 'over'} the budget {limit:g}x ({key}).")
+    return RuleResult(rule, "latency_ratio", ratio, bound, "pass" if ok else "fail", reason)

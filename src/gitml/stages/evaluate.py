@@ -9,7 +9,7 @@ from typing import Any
 
 from gitml.config.schema import DataConfig
 from gitml.data.preprocess import Preprocessor
-from gitml.evaluate.metrics import classification_metrics, slice_metrics
+from gitml.evaluate.metrics import classification_metrics, prior_baseline, slice_metrics
 from gitml.evaluate.plots import write_plots
 from gitml.models import load_model
 from gitml.utils.atomic import write_json
@@ -34,12 +34,22 @@ def evaluate(
     X = prep.transform(records)
     y = prep.encode_labels(records[data.target])
     proba = model.predict_proba(X)
+    train_labels = pd.read_parquet(Path(data_dir) / "train.parquet", columns=[data.target])[data.target]
+    y_train = prep.encode_labels(train_labels)
+    dummy = prior_baseline(y_train, len(prep.classes), len(y))
     metrics = {
         split: classification_metrics(y, proba, prep.classes),
         "slices": slice_metrics(records, y, proba, prep.classes, list(data.slices)),
+        # what a model that learned nothing scores on the same rows: the gate's baseline rule
+        "baseline": {"strategy": "prior",
+                     split: _overall(classification_metrics(y, dummy, prep.classes))},
     }
     write_json(metrics_out, metrics)
     write_plots(Path(plots_dir), y, proba, prep.classes)
     shown = {k: round(v, 4) for k, v in metrics[split].items() if k in ("accuracy", "roc_auc", "f1_macro")}
     log.info("evaluated on %d %s rows: %s", len(y), split, shown)
     return metrics
+
+
+def _overall(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != "per_class"}
