@@ -48,3 +48,42 @@ def test_csv_pattern_refuses_unknown_categories_and_other_headers():
 def test_feedback_rows_stop_at_the_batch_limit():
     item = feedback_schemas(MODEL, max_rows=50)["FeedbackItem"]["oneOf"]
     assert item[0]["properties"]["row"]["maximum"] == 49 and item[1]["properties"]["labels"]["maxItems"] == 50
+
+
+KINDS = {"inputs": [
+    {"name": "day", "dtype": "datetime", "nullable": True},
+    {"name": "city", "dtype": "category", "nullable": False, "categories": ["rome", "oslo"], "open": True},
+    {"name": "flag", "dtype": "bool", "nullable": False},
+], "outputs": {"label": "target", "classes": [0, 1]}}
+KINDS_MODEL = SimpleNamespace(signature=Signature.from_dict(KINDS).compiled, classes=[0, 1])
+
+
+def test_dates_and_open_categories_in_the_column_schemas():
+    from gitml.serve.oip import V2_DATATYPE, V2_TYPES
+    from gitml.serve.request_schemas import column_schema
+
+    day, city = (column_schema(c) for c in Signature.from_dict(KINDS).inputs[:2])
+    assert day["anyOf"][1] == {"type": "null"} and day["anyOf"][0]["type"] == "string"
+    assert re.match(day["anyOf"][0]["pattern"], "2031-12-28T23:59:59Z") and not re.match(day["anyOf"][0]["pattern"], "12")
+    assert "enum" not in city and city["examples"] == ["rome", "oslo"]
+    assert V2_TYPES["datetime"] == ("BYTES",) and V2_DATATYPE["datetime"] == "BYTES"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(csv_pattern(KINDS_MODEL), fullmatch=True).filter(lambda s: "\n" in s.strip()))
+def test_csv_with_dates_and_open_levels_the_schema_allows_is_served(text):
+    parsed = parse_csv(text.encode(), Signature.from_dict(KINDS).compiled, max_rows=10_000)
+    # CSV ends a row at \r or \n only; str.splitlines would also split inside a level at \x0c or \x85
+    assert parsed.n_rows == len([line for line in re.split(r"\r?\n", text)[1:] if line])
+
+
+def test_an_arrow_timestamp_column_is_a_date():
+    import pyarrow as pa
+
+    from gitml.serve.formats import arrow_stream
+    from gitml.serve.tabular import parse_arrow
+
+    table = pa.table({"day": pa.array([0, None], pa.timestamp("s", tz="UTC")), "city": ["rome", "lima"],
+                      "flag": [True, False]})
+    parsed = parse_arrow(arrow_stream(table), Signature.from_dict(KINDS).compiled, max_rows=10)
+    assert parsed.frame["day"].tolist()[0] == 0.0 and math.isnan(parsed.frame["day"].tolist()[1])

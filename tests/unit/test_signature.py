@@ -199,3 +199,46 @@ def test_a_number_beyond_float32_is_refused_on_every_path_even_when_nullable(val
     columns["maybe"] = [value]
     assert problems(columns)["maybe"].startswith("outside the model's float32 range")
     validate_input(pd.DataFrame({"f0": [3.4e38], "f1": [0.0], "f2": [0.0]}), NUMERIC)  # the edge itself is fine
+
+
+KINDS = Signature.from_dict({
+    "format": "gitml.signature/v1",
+    "inputs": [
+        {"name": "signed_up", "dtype": "datetime", "nullable": True},
+        {"name": "city", "dtype": "category", "nullable": False, "categories": ["rome", "oslo"], "open": True},
+        {"name": "x", "dtype": "float", "nullable": False},
+    ],
+    "outputs": {"label": "target", "classes": [0, 1]},
+})
+
+
+def test_datetime_and_open_category_round_trip_and_older_signatures_lack_the_keys():
+    assert Signature.from_dict(KINDS.to_dict()) == KINDS
+    written = KINDS.to_dict()["inputs"]
+    assert written[1]["open"] is True and "open" not in written[0] and "open" not in SIGNATURE.to_dict()["inputs"][4]
+    assert not KINDS.compiled.all_numeric  # dates are text in a request: never the all-numbers fast path
+
+
+def test_dates_come_back_as_epoch_seconds_from_text_objects_and_timestamps():
+    import datetime as dt
+
+    expected = [1717113600.0, 1717164000.0, math.nan, math.nan]
+    texts = {"signed_up": ["2024-05-31", "2024-05-31T14:00:00Z", None, ""], "city": ["rome"] * 4, "x": [1.0] * 4}
+    assert np.array_equal(validate_columns(texts, KINDS)["signed_up"], expected, equal_nan=True)
+    objects = dict(texts, signed_up=[dt.date(2024, 5, 31), dt.datetime(2024, 5, 31, 14), None, math.nan])
+    assert np.array_equal(validate_columns(objects, KINDS)["signed_up"], expected, equal_nan=True)
+    stamps = pd.DataFrame(dict(texts, signed_up=pd.to_datetime(["2024-05-31 00:00", "2024-05-31 14:00", None, None])))
+    assert np.array_equal(validate_input(stamps, KINDS)["signed_up"], expected, equal_nan=True)
+
+
+def test_a_date_that_is_no_date_is_refused_and_nulls_only_where_allowed():
+    found = problems({"signed_up": ["tomorrow", 1717113600, True], "city": ["rome"] * 3, "x": [1.0] * 3}, KINDS)
+    assert "expected a date" in found["signed_up"] and "row(s) 0, 1, 2" in found["signed_up"]
+    strict = Signature.from_dict({**KINDS.to_dict(), "inputs": [{"name": "d", "dtype": "datetime", "nullable": False}]})
+    assert "null not allowed" in problems({"d": ["2024-01-01", None]}, strict)["d"]
+
+
+def test_an_open_category_takes_any_text_but_still_only_text():
+    clean = validate_columns({"signed_up": [None], "city": ["a town nobody saw"], "x": [1.0]}, KINDS)
+    assert clean["city"].tolist() == ["a town nobody saw"]
+    assert "expected a string category" in problems({"signed_up": [None], "city": [3], "x": [1.0]}, KINDS)["city"]

@@ -10,6 +10,9 @@ Two views of the same rows:
   ``classifier``): numeric columns as z-scores with the *reference* mean and standard
   deviation, categorical columns one-hot (unknown levels: all zeros).
 
+A datetime input is a numeric column of epoch seconds (the request log stores it so; the
+reference sample's text or timestamps are converted): dates after the training range show
+as drift in it, which is what they are; the check says which column moved.
 Missing numeric values take the reference median, as the model's preprocessing does;
 so do infinities (the drift check counts them first, see :mod:`gitml.monitor.quality`).
 The encoding is plain JSON, stored next to a cached detector.
@@ -17,6 +20,7 @@ The encoding is plain JSON, stored next to a cached detector.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +43,7 @@ class FeatureEncoding:
     fill: dict[str, float] = field(default_factory=dict)
     center: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
+    dates: list[str] = field(default_factory=list)  # numeric columns that are datetimes (epoch seconds)
 
     @property
     def columns(self) -> list[str]:
@@ -57,6 +62,7 @@ class FeatureEncoding:
         encoding = cls(
             numeric=[c.name for c in inputs if c.dtype != "category"],
             categorical=[c.name for c in inputs if c.dtype == "category"],
+            dates=[c.name for c in inputs if c.dtype == "datetime"],
         )
         _require(reference, encoding.columns, "the bundle's reference sample")
         for spec in inputs:
@@ -69,7 +75,7 @@ class FeatureEncoding:
             import numpy as np
 
             # One row per column (contiguous), so each statistic reads memory in order.
-            values = float_rows(reference, encoding.numeric)
+            values = float_rows(reference, encoding.numeric, dates=encoding.dates)
             seen = np.isfinite(values)
             if seen.all():  # the usual case
                 medians, filled = np.median(values, axis=1), values
@@ -123,7 +129,10 @@ class FeatureEncoding:
         return [levels[int(c)] for c in codes]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.dates:  # absent when empty: an encoding without dates is stored as before
+            del data["dates"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureEncoding:
@@ -133,7 +142,7 @@ class FeatureEncoding:
     def _numeric_rows(self, frame: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
         import numpy as np
 
-        values = float_rows(frame, self.numeric, out=out)
+        values = float_rows(frame, self.numeric, out=out, dates=self.dates)
         missing = ~np.isfinite(values)  # inf too: it would poison z-scores and kernels
         if missing.any():
             fill = np.array([self.fill[n] for n in self.numeric])
@@ -151,14 +160,23 @@ class FeatureEncoding:
         return np.where(index < 0, len(levels), index).astype("int64")
 
 
-def float_rows(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = None) -> np.ndarray:
-    """``(columns, rows)`` float64, one row per column; values that are not numbers: NaN."""
+def float_rows(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = None,
+               dates: Collection[str] = ()) -> np.ndarray:
+    """``(columns, rows)`` float64, one row per column; values that are not numbers: NaN.
+
+    Columns named in ``dates`` are read as dates, in epoch seconds.
+    """
     import numpy as np
     import pandas as pd
+
+    from gitml.data.dates import epoch_seconds
 
     out = np.empty((len(columns), len(frame))) if out is None else out
     for j, name in enumerate(columns):
         series = frame[name]
+        if name in dates:
+            out[j] = epoch_seconds(series)
+            continue
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             series = pd.to_numeric(series.astype(object).where(series.notna(), None), errors="coerce")
         out[j] = series.to_numpy(dtype="float64", na_value=np.nan)

@@ -203,7 +203,8 @@ def _numeric(name: str, values: Any, spec: InputColumn, problems: list[dict[str,
     dtype = spec.dtype
     numbers, bad = as_float(values, dtype == "bool")
     if bad is not None and bad.any():
-        problems.append(labels.problem(name, bad, f"expected a number ({dtype})"))
+        problems.append(labels.problem(name, bad, "expected a boolean (true/false or 0/1)" if dtype == "bool"
+                                       else f"expected a number ({dtype})"))
     finite = np.isfinite(numbers)
     if not spec.nullable and not finite.all():
         nonfinite = ~finite if bad is None else ~finite & ~bad
@@ -258,7 +259,7 @@ def _datetime(name: str, values: Any, spec: InputColumn, problems: list[dict[str
     seconds, bad, missing = request_dates(values)
     if bad.any():
         problems.append(labels.problem(name, bad, "expected a date (ISO 8601 text, e.g. 2024-05-31 or "
-                                       "2024-05-31T14:00:00Z)"))
+                                       "2024-05-31T14:00:00Z; years 1678-2261)"))
     if missing.any() and not spec.nullable:
         problems.append(labels.problem(name, missing, "null not allowed"))
     return seconds

@@ -5,7 +5,7 @@ nothing is parsed from text, so large batches cost little more than the model it
 
 Every parser raises :class:`RequestError` (a 4xx status, a message and field-level
 problems) for anything it cannot accept; none of them echoes a whole input back. Columns
-the data contract excludes from the features (the signature's ``excluded``: dates, ids)
+the data contract excludes from the features (the signature's ``excluded``: ids; dates in older contracts)
 are taken and dropped unread, without a log line per request (it would flood the log)
 and without a word in the answer, whose format is MLflow's; the OpenAPI document lists
 them as optional inputs that are ignored.

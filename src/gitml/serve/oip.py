@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from gitml.serve.model import ServedModel
 
 V2_NUMERIC = ("FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
-V2_TYPES = {"float": (*V2_NUMERIC,), "int": (*V2_NUMERIC,), "bool": ("BOOL", *V2_NUMERIC), "category": ("BYTES",)}
-V2_DATATYPE = {"float": "FP64", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
+# A datetime column is BYTES: ISO 8601 text, as in JSON (a number's unit would be a guess).
+V2_TYPES = {"float": (*V2_NUMERIC,), "int": (*V2_NUMERIC,), "bool": ("BOOL", *V2_NUMERIC), "category": ("BYTES",),
+            "datetime": ("BYTES",)}
+V2_DATATYPE = {"float": "FP64", "int": "INT64", "bool": "BOOL", "category": "BYTES", "datetime": "BYTES"}
 OUTPUTS = ("prediction", "probabilities")
 BINARY_HEADER = "inference-header-content-length"
 BINARY_MEDIA = "application/octet-stream"

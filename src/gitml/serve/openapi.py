@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gitml.data.dates import iso
 from gitml.serve.formats import ARROW_STREAM, CSV_TYPES
 from gitml.serve.oip import BINARY_MEDIA
 from gitml.serve.request_schemas import csv_pattern, feedback_schemas, ref, signature_schemas
@@ -111,7 +112,7 @@ def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000,
 
 
 def _ignored_inputs(schemas: dict[str, Any], model: Any) -> None:
-    """The data contract's excluded columns (dates, ids) as optional, ignored properties of the named forms.
+    """The data contract's excluded columns (ids; dates in older contracts) as optional, ignored properties.
 
     Listed rather than left out: a client generated from this document may then send rows as
     the source data has them, which the server takes (it drops those columns unread). The
@@ -250,6 +251,8 @@ def _example_row(model: Any) -> dict[str, Any]:
         name, value = spec.name, record.get(spec.name)
         if spec.dtype == "category":
             out[name] = value if isinstance(value, str) else (spec.categories or ("",))[0]
+        elif spec.dtype == "datetime":  # validated as epoch seconds; a request sends ISO text
+            out[name] = "2024-01-01" if value is None or value != value else iso(float(value))
         elif value is None or value != value:
             out[name] = 0
         elif spec.dtype == "int":

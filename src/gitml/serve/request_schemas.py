@@ -24,6 +24,11 @@ FLOAT_MAX = FLOAT32_MAX
 # Bounded digits and exponent keep it inside that range (15 digits x 1e22 < 3.4e38).
 NUMBER_TEXT = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE](?:-[0-9]{1,2}|\+?(?:1?[0-9]|2[0-2])))?"
 INT_TEXT = r"[+-]?[0-9]{1,15}"
+# A date as the document states it: ISO 8601, a day with an optional time in UTC. The server
+# reads more (any day of any month, offsets, fractions of a second: data.dates.request_dates);
+# days up to 28 and years 1700-2199 (inside pandas' nanosecond range, 1678-2261) keep every
+# text this pattern matches a date the server takes.
+DATE_TEXT = r"(?:1[7-9]|2[01])[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?Z?)?"
 NUMERIC_TEXT = rf"^\s*{NUMBER_TEXT}\s*$"
 
 
@@ -56,8 +61,16 @@ def feedback_schemas(model: Any, max_rows: int) -> dict[str, Any]:
 
 def column_schema(spec: InputColumn) -> dict[str, Any]:
     dtype = spec.dtype
-    if dtype == "category":
-        schema: dict[str, Any] = {"type": "string", "enum": list(spec.categories or [])}
+    if dtype == "category" and spec.open:
+        levels = list(spec.categories or [])
+        schema: dict[str, Any] = {"type": "string", "examples": levels[:20], "description": (
+            f"a level such as {', '.join(levels[:5])}; a level the model has not seen is read as '(other)'")}
+    elif dtype == "category":
+        schema = {"type": "string", "enum": list(spec.categories or [])}
+    elif dtype == "datetime":
+        schema = {"type": "string", "pattern": f"^{DATE_TEXT}$", "description": (
+            "a date or date and time, ISO 8601 (e.g. 2024-05-31 or 2024-05-31T14:00:00Z); any date, "
+            "later ones included")}
     elif dtype == "bool":
         schema = {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}
     else:
@@ -147,10 +160,12 @@ def csv_pattern(model: Any) -> str:
     import re
 
     def cell(spec: InputColumn) -> str:
-        if spec.dtype == "category":
+        if spec.dtype == "category" and spec.open:
+            text = '[^,\r\n"\x00]+'  # any level: an unseen one is read as "(other)"
+        elif spec.dtype == "category":
             text = "(?:" + "|".join(re.escape(str(c)) for c in spec.categories or []) + ")"
         else:
-            text = {"bool": "(?:0|1)", "int": INT_TEXT}.get(spec.dtype, NUMBER_TEXT)
+            text = {"bool": "(?:0|1)", "int": INT_TEXT, "datetime": DATE_TEXT}.get(spec.dtype, NUMBER_TEXT)
         return f"(?:{text})?" if spec.nullable else f"(?:{text})"
 
     inputs = model.signature.inputs

@@ -48,7 +48,8 @@ def _arrow_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed | N
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    kinds = {"category": pa.string(), "bool": pa.bool_(), "int": pa.float64(), "float": pa.float64()}
+    kinds = {"category": pa.string(), "bool": pa.bool_(), "int": pa.float64(), "float": pa.float64(),
+             "datetime": pa.string()}  # dates as text: validation reads them (data.dates.request_dates)
     types = {spec.name: kinds[spec.dtype] for spec in sig.inputs}  # no type inference: faster
     try:
         table = pcsv.read_csv(
@@ -115,6 +116,8 @@ def table_columns(names: list[str], arrays: list[Any]) -> dict[str, Any]:
         elif pa.types.is_string(kind) or pa.types.is_null(kind) or pa.types.is_integer(kind) \
                 or pa.types.is_boolean(kind):
             columns[name] = column.to_pylist()
+        elif pa.types.is_timestamp(kind):  # datetime64 (UTC for a zoned one); NaT where missing
+            columns[name] = column.to_numpy(zero_copy_only=False)
         elif pa.types.is_dictionary(kind) and _plain(kind.value_type):  # pandas categoricals
             columns[name] = _decoded(column)
         elif pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind) \
