@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gitml.config.schema import SklearnConfig, TorchMLPConfig, TrainerConfig
+from gitml.config.schema import SklearnConfig, TorchMLPConfig, TorchModuleConfig, TrainerConfig
 from gitml.errors import ModelLoadError, UnsafeTargetError
 from gitml.models import build_model, load_model
 
@@ -40,11 +40,14 @@ def sklearn_model(xy, tmp_path) -> Path:
     return tmp_path / "sk"
 
 
-@pytest.fixture
-def torch_model(xy, tmp_path) -> Path:
-    model = build_model(TorchMLPConfig(hidden_sizes=[8]), TrainerConfig(epochs=1), classes=[0, 1])
-    model.fit(*xy).save(tmp_path / "mlp")
-    return tmp_path / "mlp"
+@pytest.fixture(params=["torch_mlp", "torch_module"])
+def torch_model(xy, tmp_path, request) -> Path:
+    cfg: TorchMLPConfig | TorchModuleConfig = TorchMLPConfig(hidden_sizes=[8])
+    if request.param == "torch_module":
+        cfg = TorchModuleConfig(module={"_target_": "gitml.models.examples.ResidualMLP", "width": 8, "blocks": 1})
+    model = build_model(cfg, TrainerConfig(epochs=1, checkpoint=False), classes=[0, 1])
+    model.fit(*xy).save(tmp_path / "torch")
+    return tmp_path / "torch"
 
 
 def test_pickle_planted_as_skops_file_is_refused_and_never_runs(sklearn_model, tmp_path):
@@ -75,9 +78,12 @@ def test_skops_file_with_an_untrusted_type_is_refused(sklearn_model, xy):
 
 def test_weights_that_do_not_match_the_architecture_are_refused(torch_model):
     info = json.loads((torch_model / "model.json").read_text())
-    info["hidden_sizes"] = [16]
+    if info["family"] == "torch_module":
+        info["module"]["width"] = 16
+    else:
+        info["hidden_sizes"] = [16]
     (torch_model / "model.json").write_text(json.dumps(info))
-    with pytest.raises(ModelLoadError, match="do not match the architecture"):
+    with pytest.raises(ModelLoadError, match=r"do not match the (architecture|module)"):
         load_model(torch_model)
 
 

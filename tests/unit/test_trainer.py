@@ -25,11 +25,12 @@ def data():
     return X[:500], y[:500], X[500:], y[500:]
 
 
-def fit(cfg: TrainerConfig, data, checkpoint_dir=None, identity=None):
+def fit(cfg: TrainerConfig, data, checkpoint_dir=None, identity=None, class_weight=None):
     torch.manual_seed(cfg.seed)
     net = build_network(5, 2, [16], "relu", 0.1, True)
     result = Trainer(cfg, checkpoint_dir, progress=False).fit(
-        net, *data, optimizer_factory=partial(torch.optim.Adam, lr=0.01), identity=identity
+        net, *data, optimizer_factory=partial(torch.optim.Adam, lr=0.01), identity=identity,
+        class_weight=class_weight,
     )
     return net, result
 
@@ -92,3 +93,21 @@ def test_checkpoint_from_other_settings_is_not_resumed(data, tmp_path):
     (tmp_path / "c/state.json").write_text(json.dumps(meta))
     _, result = fit(cfg, data, checkpoint_dir=tmp_path / "c", identity="b")
     assert result.resumed_from == 0
+
+
+def test_class_weights_weigh_both_losses_and_make_another_run(data, tmp_path):
+    """Equal weights are the plain loss (a weighted mean); others change it, and never resume an unweighted run."""
+    cfg = TrainerConfig(epochs=2, batch_size=64, early_stopping=EarlyStoppingConfig(enabled=False))
+    strip = lambda result: [{k: v for k, v in r.items() if k != "seconds"} for r in result.history]  # noqa: E731
+    _, plain = fit(cfg, data, checkpoint_dir=tmp_path / "c", identity="a")
+    _, equal = fit(cfg, data, class_weight=[1.0, 1.0])
+    for got, want in zip(strip(equal), strip(plain), strict=True):
+        assert got == pytest.approx(want, rel=1e-5)
+    _, skewed = fit(cfg, data, class_weight=[1.0, 5.0])
+    assert skewed.history[0]["val_loss"] != pytest.approx(plain.history[0]["val_loss"], rel=1e-3)
+
+    meta = json.loads((tmp_path / "c/state.json").read_text())
+    meta["train"]["complete"] = False
+    (tmp_path / "c/state.json").write_text(json.dumps(meta))
+    _, weighted = fit(cfg, data, checkpoint_dir=tmp_path / "c", identity="a", class_weight=[1.0, 5.0])
+    assert weighted.resumed_from == 0
