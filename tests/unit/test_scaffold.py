@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gitml import api
-from gitml.errors import UsageError
+from gitml.errors import GitmlError, UsageError
 from gitml.scaffold import plan as p
 from gitml.scaffold.answers import Answers, decide_task, sha256
 from gitml.scaffold.files import REFERENCE, fill
+from gitml.scaffold.project import DVC_SETTINGS
 from gitml.scaffold.render import render, select_options
 from tests.projects import ROOT
 
@@ -29,6 +32,13 @@ def test_the_reference_files_are_this_repository_s_own(built_in):
     assert own, "no reference file found"
     assert {path: built_in[path] for path in own} == own  # conf/config.yaml included: same defaults
     assert built_in["params.yaml"].decode() == api.compose_params(ROOT / "conf", params_file=None)
+
+
+def test_new_projects_get_the_dvc_settings_of_this_repository():
+    # Set one by one, not copied: this repository's .dvc/config may name its own remote.
+    config = (ROOT / ".dvc/config").read_text()
+    for (section, key), value in DVC_SETTINGS.items():
+        assert re.search(rf"\[{section}\][^\[]*\b{key} = {value}\b", config), f"{section}.{key}"
 
 
 def test_a_data_file_changes_only_the_defaults_lines_and_adds_its_config(built_in):
@@ -117,3 +127,25 @@ def test_the_task_is_inferred_or_checked(requested, classes, numeric, task):
 def test_a_task_the_pipeline_cannot_train_is_refused(requested, classes, numeric, match):
     with pytest.raises(UsageError, match=match):
         decide_task(requested, "y", classes, numeric)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"label": "y"}, "--label names a column of --data"),
+    ({"data": "missing.csv", "label": "y"}, "no such file"),
+    ({"data": "rows.txt", "label": "y"}, r"reads \.csv, \.parquet, \.pq files"),
+    ({"data": "rows.csv"}, "--data needs --label"),
+    ({"data": "rows.csv", "label": "z"}, "--label 'z' is not a column of rows.csv; its columns: x, y"),
+    ({"data": "csv.csv", "label": "y"}, "would make conf/data/csv.yaml, which gitml ships already"),
+    ({"model": "xgboost"}, "--model 'xgboost' is not one of: hgb, logreg"),
+    ({"task": "regression"}, "cannot train regression"),
+])
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, options, match):
+    from gitml.scaffold.project import init_project
+
+    for name in ("rows.csv", "csv.csv"):
+        (tmp_path / name).write_text("x,y\n1,a\n2,b\n")
+    if "data" in options:
+        options = {**options, "data": tmp_path / options["data"]}
+    with pytest.raises(UsageError if "no such" not in match else GitmlError, match=match):
+        init_project(tmp_path / "project", **options)
+    assert not (tmp_path / "project").exists()
