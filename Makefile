@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 # Stages in dvc.yaml call `gitml`; put the venv first on PATH for every recipe.
 export PATH := $(BIN):$(PATH)
-# torch is pinned to the CPU build on disk (requirements/constraints.txt): never a CUDA download.
-PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requirements/constraints.txt
+# uv (pinned) when it can be had, else pip; both with requirements/constraints.txt, which pins
+# torch to the CPU build on disk (never a CUDA download). GITML_INSTALLER=pip forces pip.
+INSTALL := $(BIN)/python requirements/install.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo loop test test-fast lint typecheck clean
@@ -13,9 +14,9 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requiremen
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/install.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[serve,dev]'
+	$(INSTALL) -e '.[serve,dev]'
 	touch $@
 
 install: $(VENV)/.installed ## create .venv and install gitml with its test tools
