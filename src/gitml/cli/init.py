@@ -12,18 +12,18 @@ from gitml.cli.base import app
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder of the project: new, empty, or one gitml init wrote.")] = Path("."),
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of the project: new, empty, or one gitml init wrote.")] = Path("."),
     data: Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional
-        "--data", help="Your CSV or Parquet file: copied to data/external/, its contract inferred "
+        "--data", metavar="FILE", help="Your CSV or Parquet file: copied to data/external/, its contract inferred "
                        "(default: a built-in scikit-learn set).")] = None,
     label: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--label", help="The column of --data that holds what to predict.")] = None,
+        "--label", metavar="COL", help="The column of --data that holds what to predict.")] = None,
     task: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--task", help="binary or multiclass (default: from the label's values; regression is not supported yet).")] = None,
+        "--task", metavar="TASK", help="binary or multiclass (default: from the label's values; regression is not supported yet).")] = None,
     model: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--model", help="A conf/model option, such as hgb or logreg (default: the one conf/config.yaml selects).")] = None,
+        "--model", metavar="OPTION", help="A conf/model option, such as hgb or logreg (default: the one conf/config.yaml selects).")] = None,
     take: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        "--take", help="Take the new version of this file although you changed it (repeatable).")] = None,
+        "--take", metavar="PATH", help="Take the new version of this file although you changed it (repeatable).")] = None,
 ) -> None:
     """Write a gitml project: conf/, dvc.yaml, params.yaml, workflows, tests, Makefile; git and DVC set up.
 

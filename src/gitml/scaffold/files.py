@@ -22,7 +22,10 @@ REFERENCE: dict[str, str] = {
     "artifacts.yaml": "artifacts.yaml",
     "gitignore": ".gitignore",
     "dvcignore": ".dvcignore",
-    "github": ".github",
+    # Only what the workflows need: a file such as .github/allowed_signers names this
+    # repository's signers, which a new project must not trust.
+    "workflows": ".github/workflows",
+    "github_scripts": ".github/scripts",
     "production_README.md": "data/production/README.md",
     "constraints.txt": "requirements/constraints.txt",
 }
