@@ -48,7 +48,8 @@ def judge(cfg: Config, bundle: Bundle, test_rows: pd.DataFrame, repo: Path = Pat
     with champion_bundle(cfg, repo) as (version, fetched):
         if version is not None:
             evidence = champion_evidence(cfg, bundle, fetched, version, test_rows)
-            champion = fetched if evidence.problem is None else None
+            if evidence.problem is None and not isinstance(fetched, GitmlError):
+                champion = fetched
         latency = None
         if budgets.max_latency_p95_ms is not None or (budgets.max_latency_ratio is not None and champion):
             latency = measure_latency(bundle, champion, test_rows, budgets.latency_samples)
