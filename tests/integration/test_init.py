@@ -6,6 +6,7 @@ new project uses this venv (``VENV=``) instead of installing gitml again (minute
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import zipfile
@@ -77,6 +78,10 @@ def test_init_with_a_data_file_then_a_rerun_keeps_local_edits_and_shows_them(tmp
     last = run("gitml", "init", project, cwd=tmp_path).stdout
     assert "kept" not in last and "updated" not in last and "unchanged" in last
     clean(project)  # a re-run with nothing to do changes nothing
+
+    # The data config and the inferred contract are what the pipeline reads: its data stages pass.
+    data_stages = run("dvc", "repro", "prepare", cwd=project, env={"PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert "validated 800 rows in 1 snapshot(s)" in data_stages.stderr + data_stages.stdout
 
 
 def test_a_regression_label_is_refused_before_anything_is_written(tmp_path):
