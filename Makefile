@@ -25,6 +25,10 @@ demo: install ## run the whole pipeline on the built-in data and print a summary
 	gitml config check
 	dvc repro
 	gitml summary
+	@# The outputs are a function of the inputs (same data, params, code and libraries: same
+	@# bytes), so on a commit whose dvc.lock was reproduced the tree stays clean; say so if not.
+	@changed=$$(git status --porcelain 2>/dev/null | cut -c4- | xargs); \
+	if [ -n "$$changed" ]; then echo "make demo: the tree is not clean ($$changed): local edits, or this commit's dvc.lock and reports were not reproduced from its conf/, code and library versions; review with 'git diff HEAD', then commit or 'git restore --staged --worktree' them"; fi
 
 loop: install ## play the whole GitOps loop locally (origin, DVC remote, GitHub stand-in, server)
 	$(BIN)/python -m gitml.ci.loop --workdir .loop
