@@ -149,3 +149,20 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path, options, m
     with pytest.raises(UsageError if "no such" not in match else GitmlError, match=match):
         init_project(tmp_path / "project", **options)
     assert not (tmp_path / "project").exists()
+
+
+def test_a_new_repository_without_a_git_identity_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    from gitml.scaffold.project import init_project
+
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no.gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with pytest.raises(GitmlError, match="git does not know who commits") as refused:
+        init_project(tmp_path / "project")
+    assert "git config --global user.email" in (refused.value.hint or "")
+    assert not (tmp_path / "project").exists()
+
+
+def test_files_gitml_init_no_longer_writes_are_named():
+    assert p.dropped({"a": b"", "b": b""}, {"a": "1", "c": "2", "d": "3"}) == ["c", "d"]

@@ -74,6 +74,11 @@ def plan(rendered: Mapping[str, bytes], on_disk: Mapping[str, bytes | None],
             for path, new in sorted(rendered.items())]
 
 
+def dropped(rendered: Mapping[str, bytes], recorded: Mapping[str, str]) -> list[str]:
+    """Files an earlier `gitml init` wrote that it no longer writes (left on disk, dropped from the record)."""
+    return sorted(set(recorded) - set(rendered))
+
+
 def new_record(changes: Iterable[Change], recorded: Mapping[str, str]) -> dict[str, str]:
     """The sha256 to record per file: what is now on disk, except that a kept file keeps its old entry.
 

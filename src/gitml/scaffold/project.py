@@ -26,7 +26,7 @@ from gitml.scaffold.answers import (
     decide_task,
 )
 from gitml.scaffold.files import reference_files
-from gitml.scaffold.plan import Change, new_record, plan, report
+from gitml.scaffold.plan import Change, dropped, new_record, plan, report
 from gitml.scaffold.render import (
     data_options,
     default_option,
@@ -58,7 +58,8 @@ class InitResult:
         head = [f"gitml init {self.project}: data={a.name}, model={a.model}, task={a.task}"
                 + (f", label={a.label}" if a.label else "")]
         take = f"gitml init {self.project} --take {{path}}"
-        tail = (["git: new repository, DVC initialised, everything committed (git log -1)"]
+        tail = (["git: new repository, DVC initialised, everything committed (git log -1)",
+                 f"next: cd {self.project} && make demo && make test"]
                 if self.new_repository else
                 ["nothing committed: review with `git status` and `git diff`, then commit"])
         return [*head, *self.notes, *report(self.changes, take, list_created=not self.new_repository), *tail]
@@ -73,6 +74,8 @@ def init_project(dest: str | Path, data: str | Path | None = None, label: str | 
         raise UsageError(f"DIR '{dest}' is a file; gitml init needs a folder (new or existing).")
     record = Record.read(project) if project.is_dir() else None
     new_repository = not (project / ".git").exists()
+    if new_repository:
+        _check_git_identity()  # before anything is written: the first commit needs it
     answers, source = resolve_answers(project, record, data, label, task, model)
     notes = [bring_data(source, project / "data" / "external" / source.name)] if source else []
     contract = infer_contract_text(project / "data/external" / answers.data, answers.label or "") if answers.data else None
@@ -83,6 +86,8 @@ def init_project(dest: str | Path, data: str | Path | None = None, label: str | 
                          hint="name a path from gitml init's report, relative to DIR.")
     on_disk = {path: _read(project / path) for path in rendered}
     changes = plan(rendered, on_disk, record.files if record else {}, take)
+    notes += [f"left {path} as it is: gitml init no longer writes it (delete it if nothing uses it)"
+              for path in dropped(rendered, record.files if record else {})]
     for change in changes:
         if change.writes:
             _write(project / change.path, change.new)
@@ -219,6 +224,18 @@ def _repository(project: Path, answers: Answers, changes: list[Change], new: boo
         git(project, "add", "--", *paths)
         git(project, "commit", "-q", "-m", f"gitml init: data={answers.name}, model={answers.model}")
     return notes
+
+
+def _check_git_identity() -> None:
+    import subprocess
+
+    from gitml.errors import GitError
+
+    found = subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise GitError("git does not know who commits: gitml init makes the new repository's first commit.",
+                       hint="git config --global user.name 'Your Name' && "
+                            "git config --global user.email you@example.com (or set GIT_COMMITTER_NAME/EMAIL).")
 
 
 def _init_dvc(project: Path) -> str:
