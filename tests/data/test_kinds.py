@@ -185,3 +185,17 @@ def test_a_preprocessor_without_the_new_options_is_written_and_read_as_before(fr
     assert not {"dates", "origin", "indicators", "other", "missing_level", "category_fill"} & set(written)
     again = Preprocessor.from_bytes(__import__("json").dumps(written).encode(), "old.json")
     assert np.array_equal(again.transform(frame), prep.transform(frame))
+
+
+def test_date_parts_agree_with_pandas_calendar_and_plain_iso_with_pandas_parser():
+    from gitml.data.dates import DATE_PARTS, date_parts, epoch_seconds
+
+    seconds = np.concatenate([np.random.default_rng(0).uniform(-2e9, 4e9, 20_000), [np.nan, 0.0, -1.0, -86_400.0]])
+    ours = date_parts(seconds, list(DATE_PARTS), origin=1e9)
+    stamps = pd.DatetimeIndex(pd.to_datetime(np.floor(seconds), unit="s"))
+    for j, part in enumerate(DATE_PARTS[:-1]):
+        assert np.array_equal(ours[:, j], np.asarray(getattr(stamps, part), dtype=float), equal_nan=True), part
+    assert np.allclose(ours[:, -1], (seconds - 1e9) / 86_400, equal_nan=True)
+    texts = ["2024-05-31", "2024-05-31T14:00:00Z", "2024-05-31 14:00", "2024-05-31T14:00:00.25", None, "2024-02-30"]
+    slow = epoch_seconds(pd.Series(texts * 300, dtype=object))  # over 1,000 values: pandas' parser only
+    assert np.array_equal(epoch_seconds(pd.Series(texts, dtype=object)), slow[:6], equal_nan=True)
