@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 # The kinds of Arrow type each signature dtype may be stored as; an all-null column ("null")
 # fits any and is counted by the value check. `int` and `bool` accept float64: the server
 # writes an integer beyond int64 that way rather than lose the row.
-ACCEPTED = {"float": {"number"}, "int": {"number"}, "bool": {"bool", "number"}, "category": {"text"}}
+# datetime: the server logs a validated date as epoch seconds
+ACCEPTED = {"float": {"number"}, "int": {"number"}, "bool": {"bool", "number"}, "category": {"text"},
+            "datetime": {"number"}}
 TEXT_TYPES = frozenset({"string", "large_string", "utf8", "large_utf8", "string_view"})
 NUMBER_TYPES = frozenset({"halffloat", "float", "double", "int8", "int16", "int32", "int64",
                           "uint8", "uint16", "uint32", "uint64"})
