@@ -8,9 +8,11 @@ takes a package's versions from the first index that has it, which here misses s
 and torch 2.13.0+cpu. ``--compile-bytecode``, as pip does, so the stages' first imports are
 not the ones paying for it.
 
-Measured on a fresh clone with empty caches, two cores at load 5-8: pip 625 s wall (252 s
-CPU), uv 160 s (108 s CPU). ``GITML_INSTALLER=pip`` forces pip; a uv that cannot be had or
-fails falls back to pip, saying so.
+`make install` on a fresh clone, empty caches, two cores: pip 245 s wall (220 s CPU), uv 102 s
+(121 s CPU) at load 1-3; pip 625 s, uv 123 s at load 5-8 (the same 186 packages, torch
+2.13.0+cpu; uv resolves celery 5.6.3 and python-dateutil 4.0.0 where pip takes 5.7.0 and
+2.9.0.post0). ``GITML_INSTALLER=pip`` forces pip; a uv that cannot be had or fails falls
+back to pip, saying so.
 
 Usage: .venv/bin/python requirements/install.py -e '.[serve,dev]'
 """
