@@ -90,9 +90,11 @@ def main(args: list[str]) -> int:
         settings = pip_settings()
         env = {**os.environ, **({"SSL_CERT_FILE": settings["cert"]} if "cert" in settings else {})}
         if subprocess.run([uv, "pip", "install", "-q", *uv_options(settings), *args], env=env).returncode == 0:
+            print(f"make install: installed with uv {UV_VERSION}", file=sys.stderr)
             return 0
         print("make install: uv failed (above); installing with pip instead", file=sys.stderr)
     pip_install(*args)
+    print("make install: installed with pip", file=sys.stderr)
     return 0
 
 
