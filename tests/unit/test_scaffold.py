@@ -166,3 +166,9 @@ def test_a_new_repository_without_a_git_identity_is_refused_before_anything_is_w
 
 def test_files_gitml_init_no_longer_writes_are_named():
     assert p.dropped({"a": b"", "b": b""}, {"a": "1", "c": "2", "d": "3"}) == ["c", "d"]
+
+
+def test_no_pipeline_file_of_this_repository_hides_in_the_package():
+    """DVC reads every dvc.yaml in the repository: a reference copy under src/ broke `dvc repro` here."""
+    package = ROOT / "src"
+    assert not [p for p in package.rglob("*") if p.name in ("dvc.yaml", "dvc.lock", ".dvcignore")]

@@ -18,7 +18,7 @@ from importlib.abc import Traversable
 # package name -> path in the new project (a folder maps every file under it)
 REFERENCE: dict[str, str] = {
     "conf": "conf",
-    "dvc.yaml": "dvc.yaml",
+    "dvc_yaml": "dvc.yaml",  # not named dvc.yaml: DVC reads every dvc.yaml in this repository
     "artifacts.yaml": "artifacts.yaml",
     "gitignore": ".gitignore",
     "dvcignore": ".dvcignore",
