@@ -150,7 +150,8 @@ def bodies_for(bundle) -> list[dict]:
             {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()[:5]}}]
 
 
-def wait_for_version(url: str, version: str, timeout: float = 20) -> float:
+def wait_for_version(url: str, version: str, timeout: float = 60) -> float:
+    # generous: under a loaded suite a swap (poll, verify, warm-up) has taken over 20 s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if httpx.get(f"{url}/version").json()["model_version"] == version:
