@@ -77,9 +77,14 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path, g
     assert not any(t.startswith("model@v1.1") for t in git("tag", cwd=project).stdout.split())
 
     # A good model passes against the champion and becomes v1.1.0 (same signature: minor).
-    gitml_main("config", "compose", *TINY_OVERRIDES, "model=logreg", cwd=project)
+    # Its latency is timed against the champion's in the same run (a generous opt-in ratio:
+    # scikit-learn's input checks cost more per row than the champion's NumPy MLP).
+    gitml_main("config", "compose", *TINY_OVERRIDES, "model=logreg", "gate.budgets.max_latency_ratio=50",
+               cwd=project)
     run("dvc", "repro", cwd=project)
     assert gate_report(project)["verdict"] == "pass", gate_report(project)
+    ratio = next(r for r in gate_report(project)["rules"] if r["kind"] == "latency_ratio")
+    assert ratio["verdict"] == "pass" and ratio["value"] > 0 and "v1.0.0" in ratio["reason"], ratio
     gitml_main("gate", "verify", cwd=project)
     publish(project, "better model")
     gitml_main("promote", "--stage", "staging", "--push", cwd=project)
