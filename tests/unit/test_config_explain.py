@@ -2,7 +2,7 @@
 
 DVC's Hydra integration recomposes params.yaml with the overrides and records none of them;
 these tests write the file with DVC's own function (dvc.utils.hydra.compose_and_dump), as
-`dvc exp run -S` does. tests/integration/test_exp_run_sync.py runs the real command.
+`dvc exp run -S` does. tests/integration/test_data_pipeline.py runs the real command.
 """
 
 from __future__ import annotations
