@@ -103,3 +103,15 @@ def test_packaging_twice_from_the_same_inputs_gives_the_same_bytes(package_input
     finally:
         inputs.metrics.write_text(json.dumps({"test": {"accuracy": 0.9, "roc_auc": 0.95}}))
     assert dir_md5(third.path) != dir_md5(first.path)  # and an input that changed does move it
+
+
+def test_the_package_stage_declares_every_params_section_the_bundle_records():
+    """Else a change to an undeclared section leaves the bundle in place, and the next forced
+    package run writes other bytes than the ones dvc.lock records."""
+    import yaml
+
+    from gitml.package.build import BUNDLED_PARAMS
+    from tests.projects import ROOT
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["package"]
+    assert sorted(stage["params"]) == sorted(BUNDLED_PARAMS)

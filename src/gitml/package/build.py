@@ -32,6 +32,10 @@ from gitml.utils.atomic import atomic_path
 from gitml.utils.dvc_hash import dir_md5, lock_params_sha256
 
 log = logging.getLogger(__name__)
+# The params sections a bundle records: what shaped the model and the gate that judges it. Each
+# is a param of the package stage in dvc.yaml, so the bundle is a function of its declared
+# inputs (serve, drift and paths are the host's, not the model's).
+BUNDLED_PARAMS = ("data", "model", "trainer", "gate", "package", "registry")
 LIBRARIES = ("gitml", "torch", "scikit-learn", "numpy", "pandas", "pyarrow", "safetensors", "skops", "dvc")
 
 
@@ -84,7 +88,9 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> 
         "classes": list(signature.classes),
         "inputs": signature.features,
         "data": {"name": cfg.data.name, "rows": summary.get("rows", {}), "sources": source_hashes(lock)},
-        "params": OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
+        "params": {section: values for section, values in
+                   OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True).items()
+                   if section in BUNDLED_PARAMS},
         "metrics": json.loads(inputs.metrics.read_text()),
         "provenance": {
             # DVC's own folder hashes, recomputed from the folders: equal to the train and
