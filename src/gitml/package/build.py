@@ -76,7 +76,6 @@ def package(cfg: Config, inputs: PackageInputs, out_dir: str | Path) -> Bundle:
 
 
 def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> dict[str, Any]:
-    from omegaconf import OmegaConf
 
     model_info = json.loads((inputs.model_dir / "model.json").read_text())
     summary = json.loads(inputs.data_summary.read_text()) if inputs.data_summary.is_file() else {}
@@ -88,9 +87,7 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> 
         "classes": list(signature.classes),
         "inputs": signature.features,
         "data": {"name": cfg.data.name, "rows": summary.get("rows", {}), "sources": source_hashes(lock)},
-        "params": {section: values for section, values in
-                   OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True).items()
-                   if section in BUNDLED_PARAMS},
+        "params": {section: values for section, values in _params(cfg).items() if section in BUNDLED_PARAMS},
         "metrics": json.loads(inputs.metrics.read_text()),
         "provenance": {
             # DVC's own folder hashes, recomputed from the folders: equal to the train and
@@ -102,6 +99,14 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> 
         "libraries": library_versions(),
         "python": sys.version.split()[0],
     }
+
+
+def _params(cfg: Config) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True)
+    assert isinstance(plain, dict)  # a structured config is a mapping
+    return {str(k): v for k, v in plain.items()}
 
 
 def model_id(model_dir: Path) -> str:
