@@ -1,4 +1,6 @@
-"""Data set (a) of issue 14: nothing like the demo, built by the tests that need it.
+"""Data sets (a) and (b) of issue 14: nothing like the demo, built by the tests that need it.
+
+(a) is below; (b), three string classes, is ``dataset_b``.
 
 Binary and imbalanced (about 12% positive), with the kinds real exports have: integer and
 float columns, a boolean, a date, a 50-level and a 700-level category, 3-5% nulls in most
@@ -53,3 +55,42 @@ def _cities(rng: np.random.Generator, levels: list[str], weights: np.ndarray, ro
     every = rng.permutation(levels)[:rows]
     drawn[rng.permutation(rows)[:len(every)]] = every
     return drawn
+
+
+TIERS = ("bronze", "silver", "gold")
+
+
+def dataset_b(rows: int = 900, seed: int = 5, start: pd.Timestamp = FIRST_DAY) -> pd.DataFrame:
+    """Data set (b): a loyalty tier with three string classes, about 55/30/15 percent.
+
+    Integer and float counts, a 12-level region, a boolean, an order date, 2-6% nulls, a
+    free-text order reference (an id) and the label in the middle of the columns. The tier
+    depends on spend, visits, the region, the boolean and the month, so a model can learn it.
+    """
+    rng = np.random.default_rng(seed)
+    regions = [f"region {chr(65 + i)}" for i in range(12)]
+    frame = pd.DataFrame({
+        "order_ref": [f"ORD/{seed}/{i:05d}" for i in range(rows)],
+        "Order Date": (start + pd.to_timedelta(rng.integers(0, DAYS, rows), unit="D")).strftime("%Y-%m-%d"),
+        "Visits": rng.poisson(6, rows),
+        "Spend (EUR)": rng.lognormal(4.0, 0.7, rows).round(2),
+        "Region": rng.choice(regions, rows, p=np.linspace(2.0, 0.5, 12) / np.linspace(2.0, 0.5, 12).sum()),
+        "Has App": rng.choice([True, False], rows, p=[0.4, 0.6]),
+    })
+    month = pd.to_datetime(frame["Order Date"]).dt.month.to_numpy()
+    score = (np.log(frame["Spend (EUR)"]) * 1.4 + 0.15 * frame["Visits"] + frame["Has App"] * 0.8
+             + frame["Region"].isin(regions[:3]) * 0.7 + np.isin(month, [11, 12]) * 0.6
+             + rng.normal(0, 0.5, rows))
+    cuts = np.quantile(score, [0.55, 0.85])
+    tier = np.asarray(TIERS)[np.searchsorted(cuts, score)]
+    frame.insert(3, "Tier", tier)
+    frame = frame.astype({"Has App": "object", "Visits": "Int64"})
+    for column, share in {"Visits": 0.02, "Spend (EUR)": 0.06, "Region": 0.04, "Has App": 0.03,
+                          "Order Date": 0.02}.items():
+        frame.loc[rng.choice(rows, int(share * rows), replace=False), column] = None
+    return frame
+
+
+def future_rows_b(rows: int = 300) -> pd.DataFrame:
+    """Rows of data set (b) dated after its training range, labelled (predict ignores the label)."""
+    return dataset_b(rows, seed=13, start=FIRST_DAY + pd.Timedelta(days=DAYS + 200))
