@@ -54,3 +54,21 @@ def test_null_margin_and_max_categories_reach_the_contract(tmp_path, gitml_main)
     refused = gitml_main("schema", "infer", source, "-o", "bad.yaml", "--null-margin", "-0.1", cwd=tmp_path,
                          check=False)
     assert refused.returncode == 2 and not (tmp_path / "bad.yaml").exists()
+
+
+def test_a_class_named_na_or_none_is_a_class_and_the_file_passes_its_contract(tmp_path):
+    # pandas reads "NA" and "None" as missing: infer found two classes of four, and validate
+    # then failed the file the contract came from (half of its labels missing).
+    from gitml.data.sources import SourceKind, load_file, read_csv
+
+    source = tmp_path / "orders.csv"
+    source.write_text("Amount,Market\n" + "".join(f"{i},{m}\n" for i, m in enumerate(["NA", "EU", "None", "APAC"] * 5)))
+    contract = load_contract(api.infer_schema(source, tmp_path / "orders.yaml", label="Market"))
+    assert contract.classes == ["APAC", "EU", "NA", "None"]
+    frame = load_file(source, SourceKind.csv, "Market", "market")
+    assert sorted(frame["market"]) == sorted(["NA", "EU", "None", "APAC"] * 5)
+    assert check_frame(frame, contract, "orders.csv") == []
+    # An empty field is still a missing label, and a numeric label keeps pandas' "NA" (R's missing number).
+    source.write_text("Amount,Market,Score\n1,NA,0.5\n2,,NA\n3,EU,1.5\n")
+    assert read_csv(source, "Market")["Market"].tolist() == ["NA", None, "EU"]
+    assert read_csv(source, "Score")["Score"].isna().tolist() == [False, True, False]

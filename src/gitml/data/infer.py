@@ -155,14 +155,14 @@ def infer_contract_file(source: str | Path, out: str | Path, label: str, range_m
     import yaml
 
     from gitml.data.snapshots import read_snapshots
-    from gitml.data.sources import snake_case
+    from gitml.data.sources import read_csv, snake_case
     from gitml.utils.atomic import write_text
 
     source = Path(source)
     if source.is_dir():
         frame = read_snapshots(source)
     elif source.suffix == ".csv":
-        frame = pd.read_csv(source)
+        frame = read_csv(source, label)
     else:
         frame = pd.read_parquet(source)
     frame.columns = [snake_case(c) for c in frame.columns]

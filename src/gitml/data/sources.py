@@ -61,13 +61,38 @@ def load_sklearn(name: str, target: str) -> pd.DataFrame:
     return frame
 
 
+def read_csv(path: Path, label: str) -> pd.DataFrame:
+    """``path`` as pandas reads it, except a text label: there only an empty field is missing.
+
+    pandas reads "NA", "None", "null", "N/A", "NaN" and a few more as missing in every column,
+    so a class named "NA" (North America) or "None" (no plan) vanished: `gitml schema infer`
+    found two classes of three, and validate then failed the very file the contract came from
+    (a third of its labels missing). A numeric label keeps pandas' reading. ``label`` is
+    matched by its snake_case name, as ingest and infer match it.
+    """
+    import pandas as pd
+    from pandas.api import types
+
+    frame = pd.read_csv(path)
+    names = [c for c in frame.columns if snake_case(str(c)) == snake_case(label)]
+    if len(names) != 1 or not frame[names[0]].isna().any():
+        return frame
+    parsed = frame[names[0]]
+    if types.is_numeric_dtype(parsed) and not types.is_bool_dtype(parsed):
+        return frame
+    text = pd.read_csv(path, usecols=[names[0]], dtype=str, keep_default_na=False)[names[0]]
+    if (parsed.isna() & (text != "")).any():  # words pandas took for missing values
+        frame[names[0]] = text.where(text != "", None)
+    return frame
+
+
 def load_file(path: Path, kind: SourceKind, label: str, target: str) -> pd.DataFrame:
     import pandas as pd
 
     if not path.is_file():
         raise DataSourceError(f"Source file '{path}' (data.source.path) does not exist.")
     try:
-        frame = pd.read_csv(path) if kind is SourceKind.csv else pd.read_parquet(path)
+        frame = read_csv(path, label) if kind is SourceKind.csv else pd.read_parquet(path)
     except Exception as exc:
         raise DataSourceError(f"Cannot read {kind.name} file '{path}': {exc}") from exc
     frame.columns = [snake_case(c) for c in frame.columns]

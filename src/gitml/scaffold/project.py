@@ -141,7 +141,7 @@ def label_values(source: Path, label: str) -> tuple[list[Any], bool]:
     import pandas as pd
     from pandas.api import types
 
-    from gitml.data.sources import snake_case
+    from gitml.data.sources import read_csv, snake_case
 
     kind = FILE_KINDS.get(source.suffix.lower())
     if kind is None:
@@ -149,7 +149,7 @@ def label_values(source: Path, label: str) -> tuple[list[Any], bool]:
     if not source.is_file():
         raise DataSourceError(f"--data '{source}': no such file.")
     try:
-        frame = pd.read_csv(source) if kind == "csv" else pd.read_parquet(source)
+        frame = read_csv(source, label) if kind == "csv" else pd.read_parquet(source)
     except Exception as exc:  # pandas and pyarrow raise many types for a bad file
         raise DataSourceError(f"--data '{source}' could not be read as {kind}: {exc}") from exc
     columns = {snake_case(str(c)): c for c in frame.columns}
