@@ -11,6 +11,7 @@ No gate override: the default gate (beat a dummy model, no absolute thresholds) 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import httpx
@@ -19,10 +20,17 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitml.config.schema import ServeConfig
 from gitml.data.sources import snake_case
+from gitml.serve.app import create_app
+from gitml.serve.state import ServeSettings, ServeState
 from tests.conftest import TINY_OVERRIDES, copy_project, run
 from tests.integration.serve.conftest import start_server  # noqa: F401 (a fixture)
 from tests.kinds_data import TIERS, dataset_a, dataset_b, future_rows, future_rows_b
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +60,8 @@ def infer_and_reproduce(gitml_main, project: Path, frame: pd.DataFrame, name: st
     return yaml.safe_load((project / schema).read_text())
 
 
-def oip_inputs(url: str, rows: pd.DataFrame) -> list[dict]:
+def oip_inputs(metadata: dict, rows: pd.DataFrame) -> list[dict]:
     """Open Inference Protocol tensors for ``rows`` (no nulls), typed as the model's metadata says."""
-    metadata = httpx.get(f"{url}/v2/models/model", timeout=30).json()
     convert = {"BYTES": str, "BOOL": bool, "FP64": float, "INT64": int}
     return [{"name": spec["name"], "shape": [len(rows)], "datatype": spec["datatype"],
              "data": [convert[spec["datatype"]](v) for v in rows[spec["name"]]]}
@@ -90,8 +97,8 @@ def test_dataset_a_from_inference_to_served_answers(fresh_template, tmp_path, st
         assert [p["prediction"] for p in answer.json()["predictions"]] == scored["prediction"].tolist()
 
     complete = rows.dropna().head(3)
-    v2 = httpx.post(f"{server.url}/v2/models/model/infer", json={"inputs": oip_inputs(server.url, complete)},
-                    timeout=30)
+    metadata = httpx.get(f"{server.url}/v2/models/model", timeout=30).json()
+    v2 = httpx.post(f"{server.url}/v2/models/model/infer", json={"inputs": oip_inputs(metadata, complete)}, timeout=30)
     assert v2.status_code == 200, v2.text
     expected = scored.loc[complete.index, "prediction"].tolist()
     assert next(o for o in v2.json()["outputs"] if o["name"] == "prediction")["data"] == expected
@@ -105,7 +112,7 @@ def test_dataset_a_from_inference_to_served_answers(fresh_template, tmp_path, st
     assert np.isfinite(scored.filter(like="proba_").to_numpy()).all()
 
 
-def test_dataset_b_three_string_classes(fresh_template, tmp_path, start_server, gitml_main):  # noqa: F811
+def test_dataset_b_three_string_classes(fresh_template, tmp_path, gitml_main):
     project = copy_project(fresh_template, tmp_path / "project")
     contract = infer_and_reproduce(gitml_main, project, dataset_b(), "tiers", "Tier", *CONFIG_B)
     assert contract["label"]["column"] == "tier" and contract["label"]["classes"] == sorted(TIERS)
@@ -131,20 +138,24 @@ def test_dataset_b_three_string_classes(fresh_template, tmp_path, start_server, 
     majority = later["tier"].value_counts(normalize=True).max()
     assert (scored["prediction"] == later["tier"]).mean() > majority + 0.1
 
-    server = start_server(project, "--bundle", "models/bundle")
-    rows = later.drop(columns=["tier"]).head(12)
-    records = json.loads(rows.to_json(orient="records"))  # nulls included
-    answer = httpx.post(f"{server.url}/invocations", json={"dataframe_records": records}, timeout=30)
+    # The app `gitml serve` runs, in-process over the bundle (test (a) runs the real server).
+    config = ServeConfig(log_dir=str(tmp_path / "logs"), log_flush_seconds=60)
+    with TestClient(create_app(ServeState(ServeSettings(bundle=str(project / "models/bundle"), cfg=config)))) as client:
+        rows = later.drop(columns=["tier"]).head(12)
+        records = json.loads(rows.to_json(orient="records"))  # nulls included
+        answer = client.post("/invocations", json={"dataframe_records": records})
+        complete = rows.dropna().head(4)
+        v2 = client.post("/v2/models/model/infer", json={"inputs": oip_inputs(client.get("/v2/models/model").json(), complete)})
+        labels = later["tier"].head(12).tolist()  # true classes by name, for labelled-decay metrics
+        feedback = client.post("/feedback", json={"request_id": answer.json()["request_id"], "labels": labels})
     assert answer.status_code == 200, answer.text
     predictions = answer.json()["predictions"]
     assert [p["prediction"] for p in predictions] == scored["prediction"].head(12).tolist()
     assert all(list(p["probabilities"]) == classes for p in predictions)
     served = np.array([[p["probabilities"][c] for c in classes] for p in predictions])
     assert np.allclose(served, proba[:12], atol=1e-6)
+    assert feedback.status_code == 200 and feedback.json() == {"accepted": 12}, feedback.text
 
-    complete = rows.dropna().head(4)
-    v2 = httpx.post(f"{server.url}/v2/models/model/infer", json={"inputs": oip_inputs(server.url, complete)},
-                    timeout=30)
     assert v2.status_code == 200, v2.text
     outputs = {o["name"]: o for o in v2.json()["outputs"]}
     assert outputs["prediction"]["data"] == scored.loc[complete.index, "prediction"].tolist()
