@@ -87,3 +87,23 @@ def test_an_arrow_timestamp_column_is_a_date():
                       "flag": [True, False]})
     parsed = parse_arrow(arrow_stream(table), Signature.from_dict(KINDS).compiled, max_rows=10)
     assert parsed.frame["day"].tolist()[0] == 0.0 and math.isnan(parsed.frame["day"].tolist()[1])
+
+
+def test_an_empty_csv_field_is_a_missing_value_in_every_column_small_body_or_large():
+    # Bodies under ARROW_CSV_BYTES read a blank category as the level '' and refused it as
+    # "outside the allowed categories" (an open one read it as an unseen level); pyarrow,
+    # past that size, and `gitml predict` read it as missing, as the CSV pattern promises.
+    from gitml.serve.tabular import ARROW_CSV_BYTES
+
+    sig = Signature.from_dict({"inputs": [
+        {"name": "plan", "dtype": "category", "nullable": True, "categories": ["basic", "pro"]},
+        {"name": "city", "dtype": "category", "nullable": True, "categories": ["rome"], "open": True},
+        {"name": "day", "dtype": "datetime", "nullable": True},
+        {"name": "flag", "dtype": "bool", "nullable": True},
+        {"name": "n", "dtype": "int", "nullable": True},
+    ], "outputs": {"label": "tier", "classes": ["bronze", "gold", "silver"]}}).compiled
+    for copies in (1, 1000):
+        body = ("plan,city,day,flag,n\n" + "basic,rome,2024-01-02,1,3\n,,,,\n" * copies).encode()
+        assert (len(body) > ARROW_CSV_BYTES) == (copies > 1)
+        frame = parse_csv(body, sig, max_rows=10_000).frame
+        assert frame.iloc[1::2].isna().all().all() and frame.iloc[::2].notna().all().all()

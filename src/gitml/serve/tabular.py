@@ -39,7 +39,10 @@ def parse_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed:
     if not records:
         raise bad("CSV body needs a header row naming the columns")
     names = [n.strip() for n in records[0]]
-    return parse_rows(names, records[1:], sig, max_rows, "(csv)")
+    # An empty field is missing in every column, as pyarrow reads larger bodies: a blank
+    # category was the level '' here, refused as "outside the allowed categories".
+    rows = [[field or None for field in row] for row in records[1:]]
+    return parse_rows(names, rows, sig, max_rows, "(csv)")
 
 
 def _arrow_csv(body: bytes, sig: CompiledSignature, max_rows: int) -> Parsed | None:
