@@ -24,6 +24,7 @@ from gitml.config.schema import ServeConfig
 from gitml.data.sources import snake_case
 from gitml.serve.app import create_app
 from gitml.serve.state import ServeSettings, ServeState
+from gitml.serve.tabular import ARROW_CSV_BYTES
 from tests.conftest import TINY_OVERRIDES, copy_project, run
 from tests.integration.serve.conftest import start_server  # noqa: F401 (a fixture)
 from tests.kinds_data import TIERS, dataset_a, dataset_b, future_rows, future_rows_b
@@ -144,6 +145,8 @@ def test_dataset_b_three_string_classes(fresh_template, tmp_path, gitml_main):
         rows = later.drop(columns=["tier"]).head(12)
         records = json.loads(rows.to_json(orient="records"))  # nulls included
         answer = client.post("/invocations", json={"dataframe_records": records})
+        body = later.drop(columns=["tier"]).to_csv(index=False)  # blank fields, blank regions among them
+        as_csv = client.post("/invocations", content=body, headers={"content-type": "text/csv"})
         complete = rows.dropna().head(4)
         v2 = client.post("/v2/models/model/infer", json={"inputs": oip_inputs(client.get("/v2/models/model").json(), complete)})
         labels = later["tier"].head(12).tolist()  # true classes by name, for labelled-decay metrics
@@ -154,6 +157,9 @@ def test_dataset_b_three_string_classes(fresh_template, tmp_path, gitml_main):
     assert all(list(p["probabilities"]) == classes for p in predictions)
     served = np.array([[p["probabilities"][c] for c in classes] for p in predictions])
     assert np.allclose(served, proba[:12], atol=1e-6)
+    assert later["region"].isna().any() and len(body) < ARROW_CSV_BYTES  # read by the exact parser
+    assert as_csv.status_code == 200, as_csv.text
+    assert [p["prediction"] for p in as_csv.json()["predictions"]] == scored["prediction"].tolist()
     assert feedback.status_code == 200 and feedback.json() == {"accepted": 12}, feedback.text
 
     assert v2.status_code == 200, v2.text
