@@ -44,24 +44,31 @@ def with_excluded(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def tiny_bundle(out: Path, *, version: str = "v1", rule: int = 0, family: str = "sklearn",
-                estimator: dict[str, Any] | None = None, excluded: bool = False) -> Path:
+                estimator: dict[str, Any] | None = None, excluded: bool = False, regression: bool = False) -> Path:
     """Write bundle ``out`` (metadata version ``version``; label = feature ``rule`` > 0).
 
     ``excluded``: the contract also has the date and id columns of :data:`EXCLUDED`.
+    ``regression``: the label is the number ``100 + 20 * feature rule`` (plus noise) instead,
+    and the default estimator a Ridge regression.
     """
     train = rows(300, seed=1)
-    labels = (train[FEATURES[rule]] > 0).astype("int64").to_numpy()
-    contract = Contract(label="y", classes=[0, 1],
+    if regression:
+        noise = np.random.default_rng(2).normal(0, 1, len(train))
+        labels = (100 + 20 * train[FEATURES[rule]] + noise).to_numpy(dtype="float64")
+    else:
+        labels = (train[FEATURES[rule]] > 0).astype("int64").to_numpy()
+    contract = Contract(label="y", classes=[] if regression else [0, 1], task="regression" if regression else "",
                         columns={c: ColumnSpec("float", min=-10.0, max=10.0) for c in FEATURES},
                         excluded=dict(EXCLUDED) if excluded else {})
     prep = Preprocessor.fit(train, contract, PreprocessConfig())
     if family == "sklearn":
-        cfg: Any = SklearnConfig(estimator=estimator or {"_target_": "sklearn.linear_model.LogisticRegression"})
+        default = "sklearn.linear_model.Ridge" if regression else "sklearn.linear_model.LogisticRegression"
+        cfg: Any = SklearnConfig(estimator=estimator or {"_target_": default})
     else:
         cfg = TorchMLPConfig(hidden_sizes=[8], optimizer={"_target_": "torch.optim.AdamW", "_partial_": True,
                                                             "lr": 0.05})
-    model = build_model(cfg, TrainerConfig(epochs=5, device="cpu"), classes=[0, 1],
-                        feature_names=prep.feature_names())
+    model = build_model(cfg, TrainerConfig(epochs=5, device="cpu"), classes=contract.classes,
+                        feature_names=prep.feature_names(), task=contract.task)
     model_dir = out.parent / f".{out.name}-model"
     model.fit(prep.transform(train), labels).save(model_dir)
     prep.save(model_dir / PREPROCESSOR)

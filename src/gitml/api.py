@@ -325,16 +325,17 @@ def _params_or_defaults(params_file: str | Path | None):
 
 
 def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25,
-                 null_margin: float = 0.05, max_categories: int = 50) -> Path:
+                 null_margin: float = 0.05, max_categories: int = 50, task: str | None = None) -> Path:
     """Infer a data contract from a trusted CSV/Parquet file or snapshot folder; write it to ``out``.
 
     ``null_margin``: a column with nulls may hold its observed null share plus this much;
-    ``max_categories``: a text column with more levels (and nearly all distinct) is an id.
+    ``max_categories``: a text column with more levels (and nearly all distinct) is an id;
+    ``task``: binary, multiclass or regression (None: inferred from the label, and said so).
     """
-    from gitml.data.contract import infer_contract_file
+    from gitml.data.infer import infer_contract_file
 
     return infer_contract_file(source, out, label, range_margin, null_margin=null_margin,
-                               max_categories=max_categories)
+                               max_categories=max_categories, task=task)
 
 
 def summary(params_file: str | Path | None = None) -> str:

@@ -17,7 +17,7 @@ def test_sklearn_sets_load_with_snake_case_columns(name, rows, classes):
     assert all(c == c.lower() and " " not in c for c in frame.columns)
 
 
-@pytest.mark.parametrize("name", ["breast_cancer", "wine", "iris", "digits"])
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "iris", "digits", "diabetes"])
 def test_sklearn_sets_read_without_scikit_learn_equal_its_own_loader(name):
     """ingest reads the files scikit-learn ships (no import of it): same names, values, labels."""
     import numpy as np
@@ -25,7 +25,7 @@ def test_sklearn_sets_read_without_scikit_learn_equal_its_own_loader(name):
 
     from gitml.data.toysets import read_toy_set
 
-    bunch = getattr(datasets, f"load_{name}")()
+    bunch = getattr(datasets, f"load_{name}")(**({"scaled": False} if name == "diabetes" else {}))
     found = read_toy_set(name)
     assert found is not None, "scikit-learn's data file was not found: ingest would import scikit-learn"
     names, data, target = found

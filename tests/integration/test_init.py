@@ -84,13 +84,18 @@ def test_init_with_a_data_file_then_a_rerun_keeps_local_edits_and_shows_them(tmp
     assert "validated 800 rows in 1 snapshot(s)" in data_stages.stderr + data_stages.stdout
 
 
-def test_a_regression_label_is_refused_before_anything_is_written(tmp_path):
+def test_a_numeric_label_makes_a_regression_project(tmp_path):
     source = tmp_path / "scores.csv"
     source.write_text("x,score\n" + "".join(f"{i},{i * 1.37:.2f}\n" for i in range(60)))
-    result = run("gitml", "init", tmp_path / "p", "--data", source, "--label", "score", cwd=tmp_path, check=False)
-    assert result.returncode == 2
-    assert "regression (label 'score' is numeric with 60 distinct values)" in result.stderr
+    refused = run("gitml", "init", tmp_path / "p", "--data", source, "--label", "score", "--model", "hgb",
+                  cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "--model hgb is a scikit-learn classifier" in refused.stderr
     assert not (tmp_path / "p").exists()
+    run("gitml", "init", tmp_path / "p", "--data", source, "--label", "score", cwd=tmp_path)
+    assert "task: regression" in (tmp_path / "p/conf/data/scores.yaml").read_text()
+    contract = yaml.safe_load((tmp_path / "p/data/external/scores.schema.yaml").read_text())
+    assert contract["label"] == {"column": "score", "task": "regression"}
+    assert "regression of `score`" in (tmp_path / "p/README.md").read_text()
 
 
 def test_a_built_wheel_carries_the_reference_files(tmp_path):

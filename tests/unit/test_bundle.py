@@ -114,4 +114,5 @@ def test_the_package_stage_declares_every_params_section_the_bundle_records():
     from tests.projects import ROOT
 
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["package"]
-    assert sorted(stage["params"]) == sorted(BUNDLED_PARAMS)
+    assert sorted(stage["params"]) == sorted([*BUNDLED_PARAMS, "registry.model"])  # the name metadata records
+    assert "gate" not in stage["params"]  # a gate change re-judges the same bundle

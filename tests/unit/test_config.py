@@ -299,8 +299,10 @@ def test_every_missing_required_value_is_named():
     ({"gate.thresholds.1.split": "holdout"}, "gate.thresholds.1.split", "Allowed: train, val, test"),
     ({"gate.thresholds.2.slice": "radius"}, "gate.thresholds.2.slice", "Allowed: '*', mean_radius"),
     ({"gate.thresholds.2.metric": "per_class.1.recall"}, "gate.thresholds.2.metric", "for a slice"),
-    ({"gate.champion.metric": "f2"}, "gate.champion.metric", "Allowed: accuracy"),
-    ({"gate.champion.metric": "log_loss"}, "gate.champion.higher_is_better", "lower-is-better"),
+    ({"gate.champion.metric": "f2"}, "gate.champion.metric", "Allowed: auto, accuracy"),
+    ({"gate.champion.metric": "log_loss", "gate.champion.higher_is_better": True},
+     "gate.champion.higher_is_better", "lower-is-better"),
+    ({"gate.champion.higher_is_better": False}, "gate.champion.higher_is_better", "set it to null or true"),
     ({"gate.champion.abs_tolerance": -0.01}, "gate.champion.abs_tolerance", "at least 0"),
     ({"gate.significance.alpha": 7.0}, "gate.significance.alpha", "between 0 and 1 (exclusive)"),
     ({"gate.significance.n_resamples": 39}, "gate.significance.n_resamples", "use at least 40 resamples"),
@@ -413,13 +415,14 @@ def test_gate_metric_names_are_the_ones_evaluate_writes():
     import numpy as np
 
     from gitml.config.rules_gate import METRIC_RANGES, PER_CLASS_RANGES
-    from gitml.evaluate.metrics import classification_metrics
+    from gitml.evaluate.metrics import classification_metrics, regression_metrics
     from gitml.gate.stats import METRICS
 
     y = np.array([0, 1, 1, 0])
     proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
     written = classification_metrics(y, proba, [0, 1])
-    assert set(written) - {"per_class"} == set(METRIC_RANGES)
+    numbers = regression_metrics(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 3.0]))
+    assert (set(written) - {"per_class"}) | set(numbers) == set(METRIC_RANGES)
     assert set(written["per_class"]["1"]) == set(PER_CLASS_RANGES)
     assert set(METRICS) <= set(METRIC_RANGES)
 

@@ -17,7 +17,7 @@ from gitml.config.schema import ClassWeight, SklearnConfig, TorchModuleConfig, T
 from gitml.errors import GitmlError, ModelLoadError, UnsafeTargetError
 from gitml.models import TRUSTED_ENV, build_model, config_trusted_types, load_model
 from gitml.models.sklearn import TRUSTED_TYPES
-from gitml.train.loop import balanced_class_weights
+from gitml.models.torch_module import balanced_class_weights
 from gitml.utils.targets import ALLOWED_TARGETS, SKLEARN_TRANSFORMERS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -69,5 +69,6 @@ def test_latency_against_the_champion_is_measured_in_the_same_run(bundles):
     assert alone.p95_ms > 0 and alone.champion_p95_ms is None and alone.ratio is None
     both = measure_latency(challenger, champion, test_rows, 30)
     assert both.samples == 30 and both.p95_ms > 0 and both.champion_p95_ms > 0
-    # two bundles of one kind: the same work per request, whatever else runs on the machine
-    assert 0.2 < both.ratio < 5, both
+    # no bound on the ratio itself: timings are no assertion (a loaded machine once gave 0.12
+    # for two bundles of one kind); what the budget reads is the challenger's p95 over the champion's
+    assert both.ratio == both.p95_ms / both.champion_p95_ms

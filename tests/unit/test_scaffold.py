@@ -112,14 +112,16 @@ def test_a_binary_file_diff_is_one_line():
     (None, ["no", "yes"], False, "binary"),
     (None, [0, 1, 2], True, "multiclass"),
     ("multiclass", list(range(30)), True, "multiclass"),  # the user says the numbers are classes
+    (None, [float(i) / 3 for i in range(200)], True, "regression"),
+    (None, list(range(25, 347)), True, "regression"),  # a score: more than 20 whole numbers
+    ("regression", [0, 1], True, "regression"),  # the user says the numbers are quantities
 ])
 def test_the_task_is_inferred_or_checked(requested, classes, numeric, task):
     assert decide_task(requested, "y", classes, numeric) == task
 
 
 @pytest.mark.parametrize(("requested", "classes", "numeric", "match"), [
-    (None, [float(i) / 3 for i in range(200)], True, "regression .*200 distinct values.*binary, multiclass"),
-    ("regression", [0, 1], True, "cannot train regression"),
+    ("regression", ["low", "high"], False, "regression needs a numeric label; 'y' holds text"),
     ("binary", ["a", "b", "c"], False, "exactly 2 classes; label 'y' has 3"),
     ("multiclass", ["a", "b"], False, "at least 3"),
     ("ranking", ["a", "b"], False, "'ranking' is not one of: binary, multiclass, regression"),
@@ -136,8 +138,9 @@ def test_a_task_the_pipeline_cannot_train_is_refused(requested, classes, numeric
     ({"data": "rows.csv"}, "--data needs --label"),
     ({"data": "rows.csv", "label": "z"}, "--label 'z' is not a column of rows.csv; its columns: x, y"),
     ({"data": "csv.csv", "label": "y"}, "would make conf/data/csv.yaml, which gitml ships already"),
-    ({"model": "xgboost"}, "--model 'xgboost' is not one of: hgb, logreg"),
-    ({"task": "regression"}, "cannot train regression"),
+    ({"model": "xgboost"}, "--model 'xgboost' is not one of: hgb, hgb_regressor, logreg"),
+    ({"task": "regression", "model": "hgb"}, "--model hgb is a scikit-learn classifier .*the task is regression"),
+    ({"task": "binary", "model": "ridge"}, "--model ridge is a scikit-learn regressor .*the task is binary"),
 ])
 def test_bad_options_are_refused_before_anything_is_written(tmp_path, options, match):
     from gitml.scaffold.project import init_project

@@ -155,15 +155,17 @@ def test_bundle_load_reads_reference_from_the_verified_bytes(bundle_copy):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_trusted_types_are_the_types_the_supported_estimators_write():
-    """Dump a fitted instance of every supported estimator: skops reports exactly TRUSTED_TYPES."""
+    """Dump a fitted instance of every supported estimator (classifiers and regressors): skops
+    reports exactly TRUSTED_TYPES."""
     import skops.io as sio
 
     X = rows(120).to_numpy()
     y = np.digitize(X[:, 0], [-0.5, 0.5])  # three classes
-    options = {"MLPClassifier": [{"max_iter": 20}, {"max_iter": 20, "solver": "sgd"}],
-               "KNeighborsClassifier": [{"algorithm": "kd_tree"}, {"algorithm": "ball_tree"}],
-               "RandomForestClassifier": [{"n_estimators": 3}], "ExtraTreesClassifier": [{"n_estimators": 3}],
-               "GradientBoostingClassifier": [{"n_estimators": 3}], "HistGradientBoostingClassifier": [{"max_iter": 3}]}
+    options = {"MLP": [{"max_iter": 20}, {"max_iter": 20, "solver": "sgd"}],
+               "KNeighbors": [{"algorithm": "kd_tree"}, {"algorithm": "ball_tree"}],
+               "RandomForest": [{"n_estimators": 3}], "ExtraTrees": [{"n_estimators": 3}],
+               "GradientBoosting": [{"n_estimators": 3}], "HistGradientBoosting": [{"max_iter": 3}]}
+    options = {f"{name}{kind}": value for name, value in options.items() for kind in ("Classifier", "Regressor")}
     found = set()
     for target in SKLEARN_ESTIMATORS:
         module, _, name = target.rpartition(".")

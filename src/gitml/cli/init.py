@@ -19,7 +19,7 @@ def init(
     label: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--label", metavar="COL", help="The column of --data that holds what to predict.")] = None,
     task: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--task", metavar="TASK", help="binary or multiclass (default: from the label's values; regression is not supported yet).")] = None,
+        "--task", metavar="TASK", help="binary, multiclass or regression (default: from the label's values: a number with fractions or more than 20 values is regression).")] = None,
     model: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--model", metavar="OPTION", help="A conf/model option, such as hgb or logreg (default: the one conf/config.yaml selects).")] = None,
     take: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045

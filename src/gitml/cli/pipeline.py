@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -246,6 +246,9 @@ def schema_infer(
         min=0.0, max=1.0, help="A column with nulls may hold its observed null share plus this much.")] = 0.05,
     max_categories: Annotated[int, typer.Option(
         min=1, help="A text column with more levels than this, nearly all distinct, is an id (not a feature).")] = 50,
+    task: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        metavar="TASK", help="binary, multiclass or regression (default: from the label's values: a "
+                             "number with fractions or more than 20 values is regression).")] = None,
 ) -> None:
     """Infer a data contract from a trusted file, to review and declare in data.schema.path.
 
@@ -253,5 +256,5 @@ def schema_infer(
     """
     from gitml import api
 
-    api.infer_schema(source, out, label, range_margin, null_margin, max_categories)
+    api.infer_schema(source, out, label, range_margin, null_margin, max_categories, task)
     typer.echo(f"wrote {out}")

@@ -12,13 +12,15 @@ from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
 from gitml.config.schema import Config, GateConfig, ThresholdRule
 
 UNIT = (0.0, 1.0)
-# What evaluate/metrics.py's classification_metrics writes for a split (and, less
-# per_class, for each slice group), with the values each can take.
+# What evaluate/metrics.py's classification_metrics and regression_metrics write for a split
+# (and, less per_class, for each slice group), with the values each can take.
 # tests/unit/test_config.py checks this table against what it really writes.
 METRIC_RANGES: dict[str, tuple[float, float]] = {
     "n": (0.0, math.inf), "accuracy": UNIT, "balanced_accuracy": UNIT, "precision_macro": UNIT,
     "recall_macro": UNIT, "f1_macro": UNIT, "roc_auc": UNIT, "pr_auc": UNIT,
     "log_loss": (0.0, math.inf), "brier": (0.0, 2.0),
+    "rmse": (0.0, math.inf), "mae": (0.0, math.inf), "r2": (-math.inf, 1.0), "median_ae": (0.0, math.inf),
+    "max_error": (0.0, math.inf), "bias": (-math.inf, math.inf),
 }
 PER_CLASS_RANGES: dict[str, tuple[float, float]] = {
     "precision": UNIT, "recall": UNIT, "f1": UNIT, "support": (0.0, math.inf),
@@ -104,9 +106,14 @@ def _champion_problems(gate: GateConfig) -> Problems:
     from gitml.gate.stats import LOWER_IS_BETTER, METRICS
 
     rule, problems = gate.champion, []
-    if rule.metric not in METRICS:
-        problems.append(("gate.champion.metric", f"unknown metric {rule.metric!r}. Allowed: {', '.join(METRICS)}."))
-    elif rule.higher_is_better == (rule.metric in LOWER_IS_BETTER):
+    if rule.metric != "auto" and rule.metric not in METRICS:
+        problems.append(("gate.champion.metric", f"unknown metric {rule.metric!r}. "
+                         f"Allowed: auto, {', '.join(METRICS)}."))
+    elif rule.metric == "auto" and rule.higher_is_better is False:  # roc_auc and r2 are both higher-is-better
+        problems.append(("gate.champion.higher_is_better", "is False, but metric auto (roc_auc, or r2 for "
+                         "regression) is higher-is-better; set it to null or true."))
+    elif rule.metric != "auto" and rule.higher_is_better is not None and \
+            rule.higher_is_better == (rule.metric in LOWER_IS_BETTER):
         natural = "lower" if rule.metric in LOWER_IS_BETTER else "higher"
         problems.append(("gate.champion.higher_is_better", f"is {rule.higher_is_better} but {rule.metric} is "
                          f"{natural}-is-better; set it to {not rule.higher_is_better}."))

@@ -135,10 +135,19 @@ class SliceConfig:
     bins: Optional[list[float]] = None
 
 
+class Task(Enum):
+    """``data.task``: what the label is (null: inferred from its values, see gitml.data.task)."""
+
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
 @dataclass
 class DataConfig:
     name: str = MISSING
     target: str = "target"
+    task: Optional[Task] = None
     source: SourceConfig = field(default_factory=SourceConfig)
     schema: SchemaConfig = field(default_factory=SchemaConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -282,8 +291,10 @@ class ChampionRule:
     """Compare with the version assigned to ``gate.champion_stage``, re-scored on today's test split."""
 
     enabled: bool = True
-    metric: str = "roc_auc"
-    higher_is_better: bool = True
+    # auto: roc_auc for classification, r2 for regression (scale-free: the tolerance means
+    # the same on any label); or any metric of gitml.gate.stats.METRICS.
+    metric: str = "auto"
+    higher_is_better: Optional[bool] = None  # null: the metric's own direction
     mode: ChampionMode = ChampionMode.not_worse
     abs_tolerance: float = 0.01
     rel_tolerance: float = 0.0
@@ -305,14 +316,16 @@ class SignificanceRule:
 
 @dataclass
 class BaselineRule:
-    """Beat a dummy model (the training split's class prior) on the test split by a margin.
+    """Beat a dummy model (the training split's class prior, or mean label for regression) on
+    the test split by a margin.
 
     ``min_skill`` is the share of the way from the dummy's score to a perfect score the
-    candidate must cover: 0.1 on ROC AUC (dummy 0.5) asks for at least 0.55.
+    candidate must cover: 0.1 on ROC AUC (dummy 0.5) asks for at least 0.55; on RMSE, at
+    most 0.9 of the dummy's.
     """
 
     enabled: bool = True
-    metric: str = "auto"  # auto: roc_auc for classification; or any metric evaluate writes
+    metric: str = "auto"  # auto: roc_auc for classification, rmse for regression; or any metric evaluate writes
     min_skill: float = 0.1
 
 
@@ -344,7 +357,7 @@ class GateConfig:
 class PackageConfig:
     reference_rows: int = 1000  # rows of the drift reference sample shipped in the bundle
     reference_split: str = "train"
-    intended_use: str = "Tabular classification as trained by this repository's pipeline."
+    intended_use: str = "Tabular classification or regression as trained by this repository's pipeline."
     limitations: str = "Valid only for inputs that satisfy the bundle's signature."
 
 

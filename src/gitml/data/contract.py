@@ -12,12 +12,14 @@ signature later. Checks run through pandera and report every failure.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.data.dates import as_datetimes as as_datetimes
 from gitml.data.dates import as_datetimes_scalar as as_datetimes_scalar
+from gitml.data.task import check_task, task_of_classes
 from gitml.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,15 +51,36 @@ class ExcludedColumn:
 
 @dataclass
 class Contract:
+    """``task``: binary, multiclass or regression (a regression label lists no classes);
+    empty means "from the classes" (a contract written before tasks existed)."""
+
     label: str
     classes: list[Any]
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     excluded: dict[str, ExcludedColumn] = field(default_factory=dict)
+    task: str = ""
+
+    def __post_init__(self) -> None:
+        self.task = self.task or task_of_classes(self.classes)
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
+
+    def with_task(self, task: str | None, source: str) -> Contract:
+        """This contract for ``task`` (``data.task``; None keeps its own), or a ConfigError naming the key."""
+        if task is None or task == self.task:
+            return self
+        check_task(task, self.classes, self.label, source)
+        return dataclasses.replace(self, task=task, classes=[] if task == "regression" else self.classes)
 
     def to_dict(self) -> dict[str, Any]:
+        label: dict[str, Any] = {"column": self.label, "task": self.task}
+        if not self.regression:
+            label["classes"] = list(self.classes)
         data: dict[str, Any] = {
             "version": 1,
-            "label": {"column": self.label, "classes": list(self.classes)},
+            "label": label,
             "columns": {name: _written(spec) for name, spec in self.columns.items()},
         }
         if self.excluded:  # absent when empty, so contracts without such columns read as before
@@ -83,8 +106,11 @@ class Contract:
                 columns[str(name)] = ColumnSpec(**spec)
             excluded = {str(name): _excluded(name, spec, source)
                         for name, spec in (data.get("excluded") or {}).items()}
-            return cls(label=str(label["column"]), classes=list(label["classes"]),
-                       columns=columns, excluded=excluded)
+            task = str(label.get("task") or "")
+            classes = [] if task == "regression" else list(label["classes"])
+            if task:
+                check_task(task, classes, str(label["column"]), source, "label.task")
+            return cls(label=str(label["column"]), classes=classes, columns=columns, excluded=excluded, task=task)
         except ConfigError:
             raise
         except (KeyError, TypeError) as exc:
@@ -141,14 +167,6 @@ class Failure:
         return f"{self.snapshot}: column '{self.column}' failed '{self.rule}' ({self.count} row(s); e.g. {shown})"
 
 
-def infer_contract_file(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25,
-                        **options: Any) -> Path:
-    """Infer a contract from a trusted file and write it (see :func:`gitml.data.infer.infer_contract_file`)."""
-    from gitml.data.infer import infer_contract_file as infer
-
-    return infer(source, out, label, range_margin, **options)
-
-
 def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[Failure]:
     """Check one snapshot against the contract; return every failure (empty when valid)."""
     import pandera.pandas as pa
@@ -164,7 +182,11 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
             failures.append(Failure(snapshot, str(name), "column_declared", len(frame), ["<unexpected>"]))
     checked = {name: _column_schema(spec, name, pa) for name, spec in contract.columns.items() if name in present}
     checked |= {name: _excluded_schema(spec, pa) for name, spec in contract.excluded.items() if name in present}
-    if contract.label in present:
+    if contract.label in present and contract.regression:
+        checked[contract.label] = pa.Column(None, checks=[
+            pa.Check(_is_numeric, element_wise=False, name="dtype_numeric_label"),
+            pa.Check(_finite, name="label_finite")], nullable=False)
+    elif contract.label in present:
         checked[contract.label] = pa.Column(
             None, checks=[_isin(contract.classes, "label_in_classes", pa)], nullable=False,
         )
@@ -251,6 +273,14 @@ def _is_numeric(series: Any) -> bool:
     return bool(types.is_numeric_dtype(series) and not types.is_bool_dtype(series))
 
 
+def _finite(series: Any) -> Any:
+    import numpy as np
+
+    if not _is_numeric(series):
+        return True  # reported by the numeric check
+    return np.isfinite(series.astype("float64"))
+
+
 def _is_integral(series: Any) -> Any:
     from pandas.api import types
 
@@ -266,7 +296,3 @@ def _null_limit(limit: float, pa: Any) -> Any:
 
     return pa.Check(check, element_wise=False, ignore_na=False, name=f"max_null_fraction<={limit}")
 
-
-def _rule_name(check: str) -> str:
-    # pandera names built-in checks like "in_range(0.0, 1.0)" or "isin([...])"; ours are named.
-    return check if len(check) <= 80 else check[:77] + "..."

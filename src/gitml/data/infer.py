@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn, as_datetimes
 from gitml.data.dates import DATE_TEXT
+from gitml.data.task import TASK_KEY, check_task, infer_task
 from gitml.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,18 +34,26 @@ ID_UNIQUE_SHARE = 0.95  # distinct values per non-null row for a text column to 
 
 def infer_contract(
     frame: pd.DataFrame, label: str, range_margin: float = 0.25, max_null_fraction: float = 0.0,
-    null_margin: float = NULL_MARGIN, max_categories: int = MAX_CATEGORIES,
+    null_margin: float = NULL_MARGIN, max_categories: int = MAX_CATEGORIES, task: str | None = None,
 ) -> Contract:
     """Infer a contract from a trusted snapshot.
 
     Numeric ranges are widened by ``range_margin`` (a share of the observed span); a column
     with nulls may hold its observed null share plus ``null_margin`` (never less than
     ``max_null_fraction``); one with none keeps ``max_null_fraction``, so its serving
-    signature stays non-nullable.
+    signature stays non-nullable. ``task`` (``data.task``) overrides the task the label's
+    values suggest (:func:`gitml.data.task.infer_task`); the choice and its reason are logged.
     """
     if label not in frame.columns:
         raise ConfigError("data", "data.target", f"label column '{label}' not in the snapshot.")
-    contract = Contract(label=label, classes=sorted(frame[label].dropna().unique().tolist()))
+    suggested, why = infer_task(frame[label])
+    if task is None:
+        task = suggested
+        log.info("task %s, inferred from label '%s' (%s); set data.task (gitml schema infer --task) to "
+                 "override", task, label, why)
+    classes = [] if task == "regression" else sorted(frame[label].dropna().unique().tolist())
+    check_task(task, classes, label, "data", TASK_KEY)
+    contract = Contract(label=label, classes=classes, task=task)
     for name in frame.columns:
         if name == label:
             continue
@@ -139,8 +148,11 @@ def summary_lines(contract: Contract) -> list[str]:
         bound = f", from {other.min}" if other.min else ""
         lines.append(f"{name}: {other.dtype}, nulls <= {other.max_null_fraction:g}{bound}; "
                      f"excluded from features ({other.reason})")
-    lines.append(f"{contract.label}: label, {len(contract.classes)} classes "
-                 f"({', '.join(str(c) for c in contract.classes[:5])}{', ...' if len(contract.classes) > 5 else ''})")
+    if contract.regression:
+        lines.append(f"{contract.label}: label, task regression (a number)")
+    else:
+        shown = ", ".join(str(c) for c in contract.classes[:5]) + (", ..." if len(contract.classes) > 5 else "")
+        lines.append(f"{contract.label}: label, task {contract.task}, {len(contract.classes)} classes ({shown})")
     return lines
 
 

@@ -31,6 +31,7 @@ from gitml.config.schema import (
 )
 from gitml.data.contract import ColumnSpec, Contract
 from gitml.data.dates import SECONDS_PER_DAY, date_parts, epoch_seconds
+from gitml.data.task import regression_labels, task_of_classes
 from gitml.errors import GitmlError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Preprocessor:
     numeric: list[str]
     categorical: list[str]
     label: str
-    classes: list[Any]
+    classes: list[Any]  # empty for regression
     scaling: str = Scaling.standard.value
     encoding: str = Encoding.onehot.value
     fill: dict[str, float] = field(default_factory=dict)  # by scalar feature: a numeric column or a date part
@@ -63,6 +64,14 @@ class Preprocessor:
     other: list[str] = field(default_factory=list)  # categorical columns with an "(other)" level
     missing_level: list[str] = field(default_factory=list)  # categorical columns with a "(missing)" level
     category_fill: dict[str, str] = field(default_factory=dict)  # categorical column -> level a null takes
+    task: str = ""  # binary, multiclass or regression; empty (files written before tasks): from the classes
+
+    def __post_init__(self) -> None:
+        self.task = self.task or task_of_classes(self.classes)
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     # ------------------------------------------------------------------ fit
     @classmethod
@@ -73,7 +82,7 @@ class Preprocessor:
         prep = cls(
             numeric=[c for c, s in specs.items() if s.dtype in ("int", "float", "bool")],
             categorical=[c for c, s in specs.items() if s.dtype == "category"],
-            label=contract.label, classes=list(contract.classes), scaling=cfg.scaling.value,
+            label=contract.label, classes=list(contract.classes), task=contract.task, scaling=cfg.scaling.value,
             encoding=cfg.categorical.value,
             dates={c: list(cfg.datetime_parts) for c, s in specs.items() if s.dtype == "datetime"},
         )
@@ -236,7 +245,11 @@ class Preprocessor:
         return codes
 
     def encode_labels(self, labels: pd.Series) -> np.ndarray:
+        """Class codes (int64) for a classification task; the numbers (float64) for regression."""
         import numpy as np
+
+        if self.regression:
+            return regression_labels(labels, self.label)
 
         index = {_key(c): i for i, c in enumerate(self.classes)}
         codes = np.array([index.get(_key(v), -1) for v in labels], dtype="int64")

@@ -17,7 +17,7 @@ from gitml.errors import DataSourceError
 if TYPE_CHECKING:
     import pandas as pd
 
-SKLEARN_SETS = ("breast_cancer", "wine", "iris", "digits")
+SKLEARN_SETS = ("breast_cancer", "wine", "iris", "digits", "diabetes")  # diabetes: regression
 
 
 def snake_case(name: str) -> str:
@@ -53,11 +53,11 @@ def load_sklearn(name: str, target: str) -> pd.DataFrame:
     if found is None:  # not where scikit-learn keeps its files: ask scikit-learn
         from sklearn import datasets
 
-        bunch = getattr(datasets, f"load_{name}")()
+        bunch = getattr(datasets, f"load_{name}")(**({"scaled": False} if name == "diabetes" else {}))
         found = list(bunch.feature_names), bunch.data, bunch.target
     names, data, labels = found
     frame = pd.DataFrame(data, columns=[snake_case(c) for c in names])
-    frame[target] = labels.astype("int64")
+    frame[target] = labels if labels.dtype.kind == "f" else labels.astype("int64")
     return frame
 
 

@@ -17,14 +17,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def split_frame(frame: pd.DataFrame, label: str, cfg: SplitConfig) -> dict[str, pd.DataFrame]:
+STRATUM = "__gitml_stratum__"
+QUANTILE_BINS = 5  # a regression label is stratified on its quintiles
+
+
+def split_frame(frame: pd.DataFrame, label: str, cfg: SplitConfig, regression: bool = False) -> dict[str, pd.DataFrame]:
     """Split into ``train``, ``val`` and ``test``; ``val_size`` is a share of what is left after test.
 
     Stratifies on the label when ``cfg.stratify`` (each class keeps its share in every
-    split, to the row), refusing a class with fewer than 3 rows; rows keep their order.
+    split, to the row), refusing a class with fewer than 3 rows; rows keep their order. A
+    regression label is stratified on its quintiles, so every split sees its whole range.
     """
     import numpy as np
+    import pandas as pd
 
+    if regression:
+        frame = frame.assign(**{STRATUM: pd.qcut(frame[label].rank(method="first"), QUANTILE_BINS, labels=False)})
+        label = STRATUM
     stratify = frame[label] if cfg.stratify else None
     if stratify is not None and stratify.value_counts().min() < 3:
         rare = stratify.value_counts().idxmin()
@@ -43,8 +52,8 @@ def split_frame(frame: pd.DataFrame, label: str, cfg: SplitConfig) -> dict[str, 
     if min(len(train), len(val)) == 0:
         raise GitmlError(f"Cannot split {len(rest)} rows with data.split.val_size={cfg.val_size}: "
                          "a split would be empty.")
-    return {"train": train.reset_index(drop=True), "val": val.reset_index(drop=True),
-            "test": frame[is_test].reset_index(drop=True)}
+    splits = {"train": train, "val": val, "test": frame[is_test]}
+    return {name: part.drop(columns=[STRATUM], errors="ignore").reset_index(drop=True) for name, part in splits.items()}
 
 
 def pick(labels: pd.Series | None, n: int, share: float, rng: np.random.Generator) -> np.ndarray:

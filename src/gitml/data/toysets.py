@@ -25,14 +25,21 @@ FEATURES: dict[str, list[str]] = {
              "od280/od315_of_diluted_wines", "proline"],
     "iris": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
     "digits": [f"pixel_{row}_{col}" for row in range(8) for col in range(8)],
+    "diabetes": ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"],
 }
 # File under sklearn/datasets/data/, and whether its first line is a header (counts and class names).
 FILES = {"breast_cancer": ("breast_cancer.csv", 1), "wine": ("wine_data.csv", 1),
-         "iris": ("iris.csv", 1), "digits": ("digits.csv.gz", 0)}
+         "iris": ("iris.csv", 1), "digits": ("digits.csv.gz", 0),
+         # regression: unscaled (as load_diabetes(scaled=False)), target in a file of its own
+         "diabetes": ("diabetes_data_raw.csv.gz", 0)}
+DIABETES_TARGET = "diabetes_target.csv.gz"
 
 
 def read_toy_set(name: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-    """(feature names, data, integer target) of ``name``, or None where its file is not found."""
+    """(feature names, data, target) of ``name``, or None where its file is not found.
+
+    The target is int64 class codes, or float64 for the regression set (diabetes).
+    """
     import numpy as np
 
     spec = importlib.util.find_spec("sklearn")  # locates the package without running its __init__
@@ -42,6 +49,11 @@ def read_toy_set(name: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
     path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / file
     if not path.is_file():
         return None
+    if name == "diabetes":
+        data, target = np.loadtxt(path), np.loadtxt(path.with_name(DIABETES_TARGET))
+        if data.shape != (len(target), len(FEATURES[name])):
+            return None
+        return FEATURES[name], data, target
     table = np.loadtxt(path, delimiter=",", skiprows=header, dtype=np.float64)
     if table.ndim != 2 or table.shape[1] != len(FEATURES[name]) + 1:
         return None

@@ -1,4 +1,5 @@
-"""Classification metrics on a held-out split, overall, per class and on declared slices."""
+"""Metrics on a held-out split, overall, per class and on declared slices: classification
+(from class probabilities) or regression (from predicted numbers, NumPy only)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,48 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any])
     return out
 
 
+REGRESSION_METRICS = ("rmse", "mae", "r2", "median_ae", "max_error", "bias")
+
+
+def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE, R^2, median and max absolute error, and bias (mean of predicted - actual).
+
+    R^2 is 1 - SSE / SST on these rows (scikit-learn's ``r2_score``); with a constant label it
+    is 1.0 for a perfect fit and 0.0 otherwise.
+
+    Example:
+        >>> regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))["mae"]
+        0.3333333333333333
+    """
+    import numpy as np
+
+    y, predicted = np.asarray(y, dtype="float64"), np.asarray(predicted, dtype="float64")
+    error = predicted - y
+    sse, sst = float(np.sum(error**2)), float(np.sum((y - y.mean()) ** 2)) if len(y) else 0.0
+    return {
+        "n": len(y),
+        "rmse": float(np.sqrt(np.mean(error**2))) if len(y) else float("nan"),
+        "mae": float(np.mean(np.abs(error))) if len(y) else float("nan"),
+        "r2": 1.0 - sse / sst if sst > 0 else (1.0 if sse == 0 else 0.0),
+        "median_ae": float(np.median(np.abs(error))) if len(y) else float("nan"),
+        "max_error": float(np.max(np.abs(error))) if len(y) else float("nan"),
+        "bias": float(np.mean(error)) if len(y) else float("nan"),
+    }
+
+
+def mean_baseline(y_train: np.ndarray, n_rows: int) -> np.ndarray:
+    """The regression dummy the gate's baseline rule compares with: the training split's mean
+    label for every row (scikit-learn's ``DummyRegressor(strategy="mean")``)."""
+    import numpy as np
+
+    return np.full(n_rows, float(np.mean(y_train)) if len(y_train) else 0.0)
+
+
+def task_metrics(y: np.ndarray, output: np.ndarray, classes: list[Any], regression: bool) -> dict[str, Any]:
+    """:func:`regression_metrics` of predicted numbers, or :func:`classification_metrics` of probabilities."""
+    return regression_metrics(y, output) if regression else classification_metrics(y, output, classes)
+
+
 def prior_baseline(y_train: np.ndarray, n_classes: int, n_rows: int) -> np.ndarray:
     """The dummy model the gate's baseline rule compares with: the training split's class
     shares as every row's probabilities (scikit-learn's ``DummyClassifier(strategy="prior")``).
@@ -77,9 +120,12 @@ def slice_groups(records: pd.DataFrame, spec: SliceConfig) -> pd.Series:
 
 def slice_metrics(
     records: pd.DataFrame, y: np.ndarray, proba: np.ndarray, classes: list[Any],
-    slices: list[SliceConfig],
+    slices: list[SliceConfig], regression: bool = False,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Metrics per group of each declared slice, so a model bad for one group shows."""
+    """Metrics per group of each declared slice, so a model bad for one group shows.
+
+    ``proba``: class probabilities, or the predicted numbers when ``regression``.
+    """
     from gitml.errors import ConfigError
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -95,7 +141,7 @@ def slice_metrics(
             mask = (groups == group).to_numpy()
             if mask.sum() == 0:
                 continue
-            metrics = classification_metrics(y[mask], proba[mask], classes)
-            metrics.pop("per_class")
+            metrics = task_metrics(y[mask], proba[mask], classes, regression)
+            metrics.pop("per_class", None)
             out[spec.column][group] = metrics
     return out

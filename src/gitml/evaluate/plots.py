@@ -11,6 +11,36 @@ if TYPE_CHECKING:
     import numpy as np
 
 CONFUSION, ROC, PR, CALIBRATION = "confusion.csv", "roc.csv", "precision_recall.csv", "calibration.csv"
+PREDICTED, RESIDUALS = "predicted_actual.csv", "residuals.csv"  # regression
+# Every file dvc.yaml's plot definitions name, with its columns. The other task's files are
+# written with the header alone: `dvc plots show` draws them empty instead of warning that
+# some plots "failed to load".
+COLUMNS = {CONFUSION: ("actual", "predicted"), ROC: ("fpr", "tpr", "threshold"), PR: ("recall", "precision"),
+           CALIBRATION: ("mean_predicted", "fraction_positive", "count"), PREDICTED: ("actual", "predicted"),
+           RESIDUALS: ("predicted", "residual")}
+
+
+def write_headers(folder: Path, names: tuple[str, ...]) -> None:
+    """Header-only plot files for the plots the task does not have."""
+    import pandas as pd
+
+    for name in names:
+        _csv(folder / name, pd.DataFrame(columns=list(COLUMNS[name])))
+
+
+def write_regression_plots(folder: Path, y: np.ndarray, predicted: np.ndarray, max_points: int = 1000) -> None:
+    """Predicted against actual, and residual against predicted, one row per test row (thinned
+    evenly to ``max_points``, in the label's order so the thinning keeps its whole range)."""
+    import numpy as np
+    import pandas as pd
+
+    order = np.argsort(y, kind="stable")
+    frame = pd.DataFrame({"actual": y[order], "predicted": predicted[order]})
+    frame = _thin(frame, max_points)
+    _csv(folder / PREDICTED, frame)
+    _csv(folder / RESIDUALS, pd.DataFrame({"predicted": frame["predicted"],
+                                           "residual": frame["predicted"] - frame["actual"]}))
+    write_headers(folder, (CONFUSION, ROC, PR, CALIBRATION))
 
 
 def write_plots(folder: Path, y: np.ndarray, proba: np.ndarray, classes: list[Any], bins: int = 10) -> None:
@@ -34,8 +64,7 @@ def write_plots(folder: Path, y: np.ndarray, proba: np.ndarray, classes: list[An
         precision, recall, _ = skm.precision_recall_curve(truth, score)
         _csv(folder / PR, _thin(pd.DataFrame({"recall": recall, "precision": precision})))
     else:
-        for name in (ROC, PR):
-            _csv(folder / name, pd.DataFrame({"fpr": [], "tpr": []} if name == ROC else {"recall": [], "precision": []}))
+        write_headers(folder, (ROC, PR))
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
     rows = [
@@ -44,6 +73,7 @@ def write_plots(folder: Path, y: np.ndarray, proba: np.ndarray, classes: list[An
         for b in range(bins) if (which == b).any()
     ]
     _csv(folder / CALIBRATION, pd.DataFrame(rows, columns=["mean_predicted", "fraction_positive", "count"]))
+    write_headers(folder, (PREDICTED, RESIDUALS))
 
 
 def _thin(frame: Any, max_points: int = 500) -> Any:

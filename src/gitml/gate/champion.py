@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.errors import GitmlError
 from gitml.gate import stats
+from gitml.gate.baseline import resolve_metric
 from gitml.gate.result import ChampionEvidence, RuleResult, fmt
 
 if TYPE_CHECKING:
@@ -32,8 +33,16 @@ def _tolerance(cfg: GateConfig, baseline: float) -> float:
     return max(cfg.champion.abs_tolerance, cfg.champion.rel_tolerance * abs(baseline))
 
 
-def champion_result(cfg: GateConfig, champion: ChampionEvidence | None) -> RuleResult:
-    rule, metric, mode = cfg.champion, cfg.champion.metric, _choice(cfg.champion.mode)
+def champion_metric(cfg: GateConfig, task: str) -> tuple[str, bool]:
+    """The metric the champion rules compare (``auto`` resolved for ``task``) and whether higher is better."""
+    metric = resolve_metric(cfg.champion.metric, task, "champion")
+    natural = metric not in stats.LOWER_IS_BETTER
+    return metric, natural if cfg.champion.higher_is_better is None else bool(cfg.champion.higher_is_better)
+
+
+def champion_result(cfg: GateConfig, champion: ChampionEvidence | None, task: str = "binary") -> RuleResult:
+    rule, mode = cfg.champion, _choice(cfg.champion.mode)
+    metric, higher = champion_metric(cfg, task)
     phrase = "not worse than" if mode == "not_worse" else "better than"
     against = champion.version if champion else f"stage '{cfg.champion_stage}'"
     if champion is None:
@@ -55,16 +64,16 @@ def champion_result(cfg: GateConfig, champion: ChampionEvidence | None) -> RuleR
         old = score(champion.y, champion.proba_champion)
     except GitmlError as error:
         return fail(f"gate.champion: {error}")
-    if natural != rule.higher_is_better:
+    if natural != higher:
         return fail(
-            f"gate.champion.higher_is_better is {rule.higher_is_better} but {metric} is "
+            f"gate.champion.higher_is_better is {higher} but {metric} is "
             f"{'higher' if natural else 'lower'}-is-better; fix the config."
         )
     if not (math.isfinite(new) and math.isfinite(old)):
         return fail(f"{metric} is undefined on the test split (challenger {new}, champion {old}).")
     tol = _tolerance(cfg, old)
     name = f"champion {metric} ({phrase} {champion.version} by > {fmt(tol)})"
-    sign = 1.0 if rule.higher_is_better else -1.0
+    sign = 1.0 if higher else -1.0
     gain = sign * (new - old)  # > 0: the challenger is better
     if mode == "not_worse":
         ok = gain >= -tol
@@ -82,9 +91,10 @@ def champion_result(cfg: GateConfig, champion: ChampionEvidence | None) -> RuleR
     return RuleResult(name, "champion", new, f"{op} {fmt(limit)}", verdict, reason)
 
 
-def significance_result(cfg: GateConfig, champion: ChampionEvidence | None) -> RuleResult:
+def significance_result(cfg: GateConfig, champion: ChampionEvidence | None, task: str = "binary") -> RuleResult:
     sig, mode, test = cfg.significance, _choice(cfg.champion.mode), _choice(cfg.significance.test)
-    metric = cfg.champion.metric if test == "bootstrap" else "accuracy"
+    compared, higher = champion_metric(cfg, task)
+    metric = compared if test == "bootstrap" else "accuracy"
     name = f"significance: {test} on {metric} (alpha {sig.alpha:g})"
     if mode == "better":
         bound = f"p < {sig.alpha:g} and better"
@@ -102,6 +112,9 @@ def significance_result(cfg: GateConfig, champion: ChampionEvidence | None) -> R
         return result("fail", f"gate.significance.test is '{test}'; allowed: bootstrap, mcnemar.")
     if mode not in ("not_worse", "better"):
         return result("fail", f"gate.champion.mode is '{mode}'; allowed: not_worse, better.")
+    if test == "mcnemar" and task == "regression":
+        return result("fail", "gate.significance.test is mcnemar, which compares class predictions; "
+                              "a regression model is compared with test=bootstrap.")
     import numpy as np
 
     try:  # the baseline first: it checks that labels and probabilities fit together
@@ -111,7 +124,7 @@ def significance_result(cfg: GateConfig, champion: ChampionEvidence | None) -> R
                 metric, champion.y, champion.proba_challenger, champion.proba_champion,
                 sig.n_resamples, sig.seed, sig.alpha,
             )
-            sign = 1.0 if cfg.champion.higher_is_better else -1.0
+            sign = 1.0 if higher else -1.0
         else:
             outcome = stats.mcnemar(
                 champion.y, np.asarray(champion.proba_challenger).argmax(axis=1),

@@ -97,18 +97,20 @@ def champion_evidence(cfg: Config, bundle: Bundle, champion: Bundle | GitmlError
     from gitml.package.bundle import Bundle
 
     y = bundle.preprocessor.encode_labels(test_rows[cfg.data.target])
-    challenger = bundle.predict_proba(test_rows[bundle.signature.features])
+    challenger = bundle.model_output(test_rows[bundle.signature.features])
     if not isinstance(champion, Bundle):
         problem = str(champion) if champion is not None else f"champion {version} could not be fetched"
         return ChampionEvidence(version, y, challenger, None, problem=problem)
     try:
+        if champion.task != bundle.task:
+            raise GitmlError(f"champion {version} is a {champion.task} model, the challenger a {bundle.task} one")
         if champion.signature.class_names != bundle.signature.class_names:
             raise GitmlError(f"champion {version} predicts classes {champion.classes}, "
                              f"the challenger {bundle.classes}")
         missing = [c for c in champion.signature.features if c not in test_rows.columns]
         if missing:
             raise GitmlError(f"champion {version} reads columns today's data no longer has: {', '.join(missing)}")
-        proba = champion.predict_proba(test_rows[champion.signature.features])
+        proba = champion.model_output(test_rows[champion.signature.features])
     except GitmlError as exc:
         return ChampionEvidence(version, y, challenger, None, problem=str(exc))
     log.info("champion %s (stage %s) re-scored on %d current test rows <gate.champion_stage=%s>",

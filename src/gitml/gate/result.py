@@ -29,8 +29,8 @@ class ChampionEvidence:
     """The champion and the challenger scored on the same rows of the current test split."""
 
     version: str
-    y: np.ndarray  # label codes
-    proba_challenger: np.ndarray
+    y: np.ndarray  # label codes (regression: the numbers)
+    proba_challenger: np.ndarray  # class probabilities (regression: predicted numbers)
     proba_champion: np.ndarray | None  # None when the champion could not be scored (``problem`` says why)
     problem: str | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from gitml.gate.baseline import baseline_result
+from gitml.gate.baseline import baseline_result, metrics_task
 from gitml.gate.champion import champion_result, significance_result
 from gitml.gate.result import ChampionEvidence, GateResult, LatencyEvidence, RuleResult, fmt
 
@@ -44,14 +44,15 @@ def evaluate_gate(
         ('fail', ['test.roc_auc >= 0.99'])
     """
     rules: list[RuleResult] = []
+    task = metrics_task(metrics)
     if cfg.baseline.enabled:
         rules.append(baseline_result(cfg, metrics))
     for index, threshold in enumerate(cfg.thresholds):
         rules.extend(_threshold_results(index, threshold, metrics))
     if cfg.champion.enabled:
-        rules.append(champion_result(cfg, champion))
+        rules.append(champion_result(cfg, champion, task))
     if cfg.significance.enabled:
-        rules.append(significance_result(cfg, champion))
+        rules.append(significance_result(cfg, champion, task))
     rules.extend(_budget_results(cfg, champion, latency, bundle_mb))
     verdict = "fail" if any(r.verdict == "fail" for r in rules) else "pass"
     return GateResult(verdict, rules, champion.version if champion else None)

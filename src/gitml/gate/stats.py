@@ -1,5 +1,6 @@
 # Over 300 lines: every metric kernel and both paired tests share one weighting scheme; apart they would drift.
-"""Metrics on label codes and probabilities, and paired tests between two models.
+"""Metrics on label codes and probabilities (or, for regression, numbers and predicted
+numbers), and paired tests between two models.
 
 Every metric is written once as a *weighted* kernel: ``kernel(y, proba, weights)`` takes a
 ``(B, n)`` matrix of row weights and returns ``B`` values. Weights of ones give the plain
@@ -21,7 +22,7 @@ from gitml.errors import GitmlError
 if TYPE_CHECKING:
     import numpy as np
 
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
 # Matrix cells per bootstrap chunk: bounds memory at a few tens of MB whatever n is.
 _CHUNK_CELLS = 1_000_000
 
@@ -147,6 +148,34 @@ def _ranking(binary: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     return kernel
 
 
+def _mean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _ratio(w @ values, w.sum(axis=1))
+
+
+def _rmse(y: np.ndarray, predicted: np.ndarray, w: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.sqrt(_mean((predicted - y) ** 2, w))
+
+
+def _mae(y: np.ndarray, predicted: np.ndarray, w: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return _mean(np.abs(predicted - y), w)
+
+
+def _r2(y: np.ndarray, predicted: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """1 - SSE / SST with the resample's own weighted mean (scikit-learn's r2_score on the resample)."""
+    total = w.sum(axis=1)
+    center = _ratio(w @ y, total)  # (B,)
+    sst = w @ (y**2) - total * center**2  # sum w (y - center)^2, expanded: (B,)
+    sse = w @ ((predicted - y) ** 2)
+    return 1.0 - _ratio(sse, sst)
+
+
+REGRESSION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "rmse": _rmse, "mae": _mae, "r2": _r2,
+}
 _KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
     "accuracy": _accuracy,
     "balanced_accuracy": _balanced_accuracy,
@@ -155,6 +184,7 @@ _KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] 
     "pr_auc": _ranking(_binary_ap),
     "log_loss": _log_loss,
     "brier": _brier,
+    **REGRESSION_KERNELS,
 }
 METRICS = tuple(_KERNELS)
 
@@ -165,9 +195,21 @@ def _kernel(name: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndar
     return _KERNELS[name]
 
 
-def _as_arrays(y: Any, *probas: Any) -> tuple[np.ndarray, ...]:
-    """Label codes and probability matrices, checked to fit each other."""
+def _as_arrays(y: Any, *probas: Any, regression: bool = False) -> tuple[np.ndarray, ...]:
+    """Label codes and probability matrices (numbers and predicted numbers when ``regression``),
+    checked to fit each other."""
     import numpy as np
+
+    if regression:
+        truth = np.asarray(y, dtype=float).ravel()
+        out = [truth]
+        for predicted in probas:
+            values = np.asarray(predicted, dtype=float)
+            if values.ndim != 1 or len(values) != len(truth):
+                raise GitmlError(f"Predictions of shape {values.shape} do not fit {len(truth)} labels: "
+                                 f"expected one number per row, ({len(truth)},).")
+            out.append(values)
+        return tuple(out)
 
     codes = np.asarray(y).astype(int).ravel()
     out = [codes]
@@ -198,16 +240,20 @@ def metric_function(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
     Raises:
         GitmlError: ``name`` is not one of :data:`METRICS`.
     """
-    kernel = _kernel(name)
+    kernel, regression = _kernel(name), name in REGRESSION_KERNELS
 
     def metric(y: np.ndarray, proba: np.ndarray) -> float:
         import numpy as np
 
-        codes, matrix = _as_arrays(y, proba)
+        codes, matrix = _as_arrays(y, proba, regression=regression)
         return float(kernel(codes, matrix, np.ones((1, len(codes))))[0])
 
     metric.__name__ = name
     return metric
+
+
+def is_regression_metric(name: str) -> bool:
+    return name in REGRESSION_KERNELS
 
 
 def higher_is_better(name: str) -> bool:
@@ -242,7 +288,8 @@ def paired_bootstrap(
     import numpy as np
 
     kernel = _kernel(metric)
-    codes, challenger, champion = _as_arrays(y, proba_challenger, proba_champion)
+    codes, challenger, champion = _as_arrays(y, proba_challenger, proba_champion,
+                                             regression=metric in REGRESSION_KERNELS)
     n = len(codes)
     ones = np.ones((1, n))
     difference = float(kernel(codes, challenger, ones)[0] - kernel(codes, champion, ones)[0])

@@ -1,7 +1,7 @@
 """Model families behind one small protocol: fit / predict / predict_proba / save / load.
 
 A family is one module ``gitml.models.<family>`` exposing ``build(model_cfg, trainer_cfg,
-classes, feature_names)``, ``load(path)`` and ``load_files(files, where)``; its model
+classes, feature_names, task)``, ``load(path)`` and ``load_files(files, where)``; its model
 objects follow :class:`Model`, and each fit leaves a typed :class:`FitReport`. Adding a
 family is that module plus a config file under ``conf/model/`` (and its schema in
 ``gitml.config.schema.MODEL_SCHEMAS``).
@@ -44,16 +44,19 @@ class Model(Protocol):
     """
 
     family: str
-    classes_: list[Any]
+    task: str  # binary, multiclass or regression ("classification": a file written before tasks)
+    classes_: list[Any]  # empty for regression
     report_: FitReport  # set by fit
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None, *, checkpoints: Path | None = None) -> Model: ...
 
-    def predict(self, X: np.ndarray) -> np.ndarray:  # index of the most probable class of each row
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Index of the most probable class of each row; for regression, the predicted number."""
         ...
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:  # classification only
+        ...
 
     def save(self, path: Path) -> None: ...
 
@@ -67,9 +70,9 @@ def family_module(family: str) -> Any:
 
 
 def build_model(model_cfg: Any, trainer_cfg: Any, classes: list[Any] | None = None,
-                feature_names: list[str] | None = None) -> Model:
-    """Build an unfitted model of ``model_cfg.family``."""
-    return family_module(model_cfg.family).build(model_cfg, trainer_cfg, classes, feature_names)
+                feature_names: list[str] | None = None, task: str = "") -> Model:
+    """Build an unfitted model of ``model_cfg.family`` for ``task`` (binary, multiclass or regression)."""
+    return family_module(model_cfg.family).build(model_cfg, trainer_cfg, classes, feature_names, task)
 
 
 def config_trusted_types(model_cfg: Any) -> tuple[str, ...]:

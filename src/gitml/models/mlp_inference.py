@@ -92,6 +92,13 @@ class MLPInference:
                 self.steps.append(("apply", act, None))
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        x = self.forward(X)
+        x = x - x.max(axis=1, keepdims=True)
+        np.exp(x, out=x)
+        return x / x.sum(axis=1, keepdims=True)
+
+    def forward(self, X: Any) -> np.ndarray:
+        """The network's raw outputs (logits; a regression's one column)."""
         x = np.asarray(X, dtype=np.float32)
         for kind, a, b in self.steps:
             if kind == "affine":
@@ -100,6 +107,4 @@ class MLPInference:
                 x = x * a + b
             else:
                 x = a(x)
-        x = x - x.max(axis=1, keepdims=True)
-        np.exp(x, out=x)
-        return x / x.sum(axis=1, keepdims=True)
+        return x

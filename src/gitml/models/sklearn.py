@@ -1,4 +1,5 @@
-"""Family ``sklearn``: a scikit-learn classifier or Pipeline named by ``model.estimator._target_``.
+"""Family ``sklearn``: a scikit-learn classifier (a regressor, for a regression task) or Pipeline
+named by ``model.estimator._target_``.
 
 A Pipeline's steps are ``[name, {_target_: ...}]`` pairs; every ``_target_`` at any depth
 is checked by exact name (utils/targets.py) before anything is imported.
@@ -47,37 +48,49 @@ class SklearnClassifier:
     family = FAMILY
 
     def __init__(self, cfg: SklearnConfig | None = None, classes: list[Any] | None = None,
-                 feature_names: list[str] | None = None, estimator: Any = None):
+                 feature_names: list[str] | None = None, estimator: Any = None, task: str = ""):
         self.cfg = cfg
         self.classes_ = list(classes or [])
         self.feature_names_ = list(feature_names or [])
+        self.task = task or "classification"
         self.estimator_ = estimator
         self.report_ = FitReport()
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             checkpoints: Path | None = None) -> SklearnClassifier:
         """Fit the estimator (no epochs: ``checkpoints`` has nothing to keep); report one point."""
-        from sklearn.base import is_classifier
-
         assert self.cfg is not None
         estimator = instantiate(dict(self.cfg.estimator), "model.estimator", extra=self.cfg.allowed_targets)
-        if not is_classifier(estimator) or not hasattr(estimator, "predict_proba"):
-            raise GitmlError(
-                f"'model.estimator._target_' {self.cfg.estimator['_target_']!r} is not a classifier "
-                "with predict_proba (a Pipeline's last step must be one)."
-            )
+        check_kind(estimator, str(self.cfg.estimator["_target_"]), self.regression)
         if self.cfg.class_weight is not None:
+            if self.regression:
+                from gitml.models.torch_module import refuse_class_weight
+
+                refuse_class_weight(self.cfg.class_weight)
             set_class_weight(estimator, ClassWeight(self.cfg.class_weight).value)
         self.estimator_ = estimator.fit(X, y)
-        if not self.classes_:
+        if not self.classes_ and not self.regression:
             self.classes_ = [int(c) for c in estimator.classes_]
         self.report_ = FitReport(history=[self._point(X, y, X_val, y_val)])
         return self
 
     def _point(self, X: Any, y: Any, X_val: Any, y_val: Any) -> dict[str, float]:
-        """The fitted model on both splits, as one history row (the validation split when there is one)."""
+        """The fitted model on both splits, as one history row (the validation split when there is one).
+
+        The loss is the log loss; for regression, the mean squared error.
+        """
         import numpy as np
         from sklearn.metrics import log_loss
+
+        if self.regression:
+            point = {"epoch": 1, "train_loss": float(np.mean((self.predict(X) - y) ** 2))}
+            if X_val is not None and len(X_val):
+                point["val_loss"] = float(np.mean((self.predict(X_val) - y_val) ** 2))
+            return point
 
         labels = list(range(len(self.classes_)))
         train_p = self.predict_proba(X)
@@ -89,11 +102,18 @@ class SklearnClassifier:
         return point
 
     def predict(self, X: Any) -> Any:
+        """Each row's class index; for regression, its predicted number."""
+        if self.regression:
+            import numpy as np
+
+            return np.asarray(self.estimator_.predict(np.asarray(X, dtype="float32")), dtype="float64")
         return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> Any:
         import numpy as np
 
+        if self.regression:
+            raise GitmlError("A regression model has no class probabilities: use predict.")
         proba = self.estimator_.predict_proba(np.asarray(X, dtype="float32"))
         if proba.shape[1] != len(self.classes_):  # a class absent from training data
             full = np.zeros((len(proba), len(self.classes_)))
@@ -112,9 +132,28 @@ class SklearnClassifier:
         path.mkdir(parents=True, exist_ok=True)
         (path / WEIGHTS).write_bytes(data)
         info = {"family": FAMILY, "format": "skops", "estimator": describe(self.estimator_),
-                "classes": self.classes_, "feature_names": self.feature_names_,
+                "classes": self.classes_, "feature_names": self.feature_names_, "task": self.task,
                 "skops_types": types}  # what skops reported at save: for review, never trusted at load
         (path / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def check_kind(estimator: Any, target: str, regression: bool) -> None:
+    """A classifier with predict_proba for a classification task, a regressor for regression.
+
+    Raises GitmlError naming ``model.estimator._target_`` and what to choose instead.
+    """
+    from sklearn.base import is_classifier, is_regressor
+
+    if regression and not is_regressor(estimator):
+        raise GitmlError(
+            f"'model.estimator._target_' {target!r} is not a regressor, and the task is regression "
+            "(data.task). Choose a regressor: model=ridge, model=hgb_regressor, model=mlp, or any "
+            "scikit-learn regressor (a Pipeline's last step must be one).")
+    if not regression and (not is_classifier(estimator) or not hasattr(estimator, "predict_proba")):
+        raise GitmlError(
+            f"'model.estimator._target_' {target!r} is not a classifier with predict_proba (a "
+            "Pipeline's last step must be one)"
+            + (", and the task is classification (data.task)." if is_regressor(estimator) else "."))
 
 
 def describe(estimator: Any) -> str:
@@ -142,8 +181,8 @@ def set_class_weight(estimator: Any, value: str) -> None:
 
 
 def build(model_cfg: SklearnConfig, trainer_cfg: TrainerConfig, classes: list[Any] | None = None,
-          feature_names: list[str] | None = None) -> SklearnClassifier:
-    return SklearnClassifier(model_cfg, classes, feature_names)
+          feature_names: list[str] | None = None, task: str = "") -> SklearnClassifier:
+    return SklearnClassifier(model_cfg, classes, feature_names, task=task)
 
 
 def check_types(data: bytes, where: str, extra: Iterable[str] = ()) -> list[str]:
@@ -206,7 +245,7 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
         raise ModelLoadError(str(where / WEIGHTS), f"skops could not load it ({exc})") from exc
     try:
         return SklearnClassifier(classes=list(info["classes"]), feature_names=list(info["feature_names"]),
-                                 estimator=estimator)
+                                 estimator=estimator, task=str(info.get("task") or ""))
     except (KeyError, TypeError) as exc:
         raise ModelLoadError(str(where / MODEL_INFO), f"lacks classes or feature_names ({exc})") from exc
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.schema import TorchMLPConfig, TrainerConfig
-from gitml.errors import ModelLoadError
+from gitml.errors import GitmlError, ModelLoadError
 from gitml.models import MODEL_INFO, FitReport, parse_info
 from gitml.models.mlp_inference import MLPInference, expected_shapes, layer_plan
 
@@ -50,31 +50,40 @@ class TorchMLPClassifier:
     family = FAMILY
 
     def __init__(self, cfg: TorchMLPConfig, trainer: TrainerConfig | None = None,
-                 classes: list[Any] | None = None, feature_names: list[str] | None = None):
+                 classes: list[Any] | None = None, feature_names: list[str] | None = None, task: str = ""):
         self.cfg, self.trainer = cfg, trainer or TrainerConfig()
         self.classes_ = list(classes or [])
         self.feature_names_ = list(feature_names or [])
+        self.task = task or "classification"
+        self.target_: tuple[float, float] | None = None  # regression: (center, scale) of the label
         self.net_: Any = None  # the torch network, in the process that trained it
         self.engine_: MLPInference | None = None  # the NumPy forward pass of a loaded model
         self.report_ = FitReport()
 
     def architecture(self) -> dict[str, Any]:
-        return {
+        """What model.json records; a regression network has one output (``n_classes`` 1)."""
+        regression = self.task == "regression"
+        arch = {
             "family": FAMILY, "format": "safetensors",
-            "n_features": len(self.feature_names_), "n_classes": len(self.classes_),
+            "n_features": len(self.feature_names_), "n_classes": 1 if regression else len(self.classes_),
             "hidden_sizes": list(self.cfg.hidden_sizes), "activation": self.cfg.activation.value,
             "dropout": self.cfg.dropout, "batch_norm": self.cfg.batch_norm,
-            "classes": self.classes_, "feature_names": self.feature_names_,
+            "classes": self.classes_, "feature_names": self.feature_names_, "task": self.task,
         }
+        if regression and self.target_ is not None:
+            arch["target"] = list(self.target_)
+        return arch
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             checkpoints: Path | None = None) -> TorchMLPClassifier:
-        from gitml.models.torch_module import fit_network
+        from gitml.models.torch_module import fit_network, target_scaling
         from gitml.train.device import seed_everything
 
         if not self.feature_names_:
             self.feature_names_ = [f"x{i}" for i in range(X.shape[1])]
-        if not self.classes_:
+        if self.task == "regression":
+            self.target_ = target_scaling(y)
+        elif not self.classes_:
             self.classes_ = sorted({int(v) for v in y})
         seed_everything(self.trainer.seed, self.trainer.deterministic)  # same initial weights every run
         arch = self.architecture()
@@ -82,14 +91,23 @@ class TorchMLPClassifier:
                                   arch["activation"], arch["dropout"], arch["batch_norm"])
         identity = {"architecture": arch, "optimizer": self.cfg.optimizer, "scheduler": self.cfg.scheduler}
         self.report_ = fit_network(self.net_, self.cfg, self.trainer, X, y, X_val, y_val, checkpoints, identity,
-                                   arch["n_classes"])
+                                   arch["n_classes"], self.target_)
         self.net_.to("cpu").eval()
         return self
 
     def predict(self, X: Any) -> Any:
-        return self.predict_proba(X).argmax(axis=1)
+        """Each row's class index; for regression, its predicted number."""
+        if self.target_ is None:
+            return self.predict_proba(X).argmax(axis=1)
+        if self.engine_ is not None:
+            return self.engine_.forward(X)[:, 0].astype("float64") * self.target_[1] + self.target_[0]
+        from gitml.models.torch_module import torch_values
+
+        return torch_values(self.net_, X, self.target_)
 
     def predict_proba(self, X: Any) -> Any:
+        if self.target_ is not None:
+            raise GitmlError("A regression model has no class probabilities: use predict.")
         if self.engine_ is not None:
             return self.engine_.predict_proba(X)
         if self.net_ is None:
@@ -108,8 +126,8 @@ class TorchMLPClassifier:
 
 
 def build(model_cfg: TorchMLPConfig, trainer_cfg: TrainerConfig, classes: list[Any] | None = None,
-          feature_names: list[str] | None = None) -> TorchMLPClassifier:
-    return TorchMLPClassifier(model_cfg, trainer_cfg, classes, feature_names)
+          feature_names: list[str] | None = None, task: str = "") -> TorchMLPClassifier:
+    return TorchMLPClassifier(model_cfg, trainer_cfg, classes, feature_names, task)
 
 
 def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> TorchMLPClassifier:
@@ -123,6 +141,7 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
     from safetensors.numpy import load as load_tensors
 
     from gitml.config.schema import Activation
+    from gitml.models.torch_module import read_target
 
     arch = parse_info(files, where)
     if arch.get("format") != "safetensors":
@@ -134,6 +153,7 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
                              activation=Activation(arch["activation"]), dropout=float(arch["dropout"]),
                              batch_norm=bool(arch["batch_norm"]))
         shapes = expected_shapes(arch)
+        task, target = read_target(arch)
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelLoadError(str(where / MODEL_INFO), f"not a valid architecture ({type(exc).__name__}: {exc})") from exc
     try:
@@ -143,8 +163,8 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
     mismatch = _state_mismatch(state, shapes)
     if mismatch:
         raise ModelLoadError(str(where), f"weights do not match the architecture in {MODEL_INFO} ({mismatch})")
-    model = TorchMLPClassifier(cfg, classes=arch["classes"], feature_names=arch["feature_names"])
-    model.engine_ = MLPInference(arch, state)
+    model = TorchMLPClassifier(cfg, classes=arch["classes"], feature_names=arch["feature_names"], task=task)
+    model.engine_, model.target_ = MLPInference(arch, state), target
     return model
 
 

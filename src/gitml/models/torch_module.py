@@ -51,18 +51,71 @@ def build_module(node: dict[str, Any], n_features: int, n_classes: int, key: str
 
 
 def fit_network(net: Any, cfg: Any, trainer: TrainerConfig, X: Any, y: Any, X_val: Any, y_val: Any,
-                checkpoints: Path | None, identity: dict[str, Any], n_classes: int) -> FitReport:
-    """Train ``net`` with the config's optimizer, scheduler and class weights (both torch families)."""
-    from gitml.train.loop import Trainer, balanced_class_weights
+                checkpoints: Path | None, identity: dict[str, Any], n_classes: int,
+                target: tuple[float, float] | None = None) -> FitReport:
+    """Train ``net`` with the config's optimizer, scheduler and class weights (both torch families).
+
+    ``target``: a regression's (center, scale): the network learns ``(y - center) / scale``.
+    """
+    from gitml.train.loop import Trainer
 
     extra = cfg.allowed_targets
     optimizer = instantiate(dict(cfg.optimizer), "model.optimizer", extra=extra) if cfg.optimizer else None
     scheduler = instantiate(dict(cfg.scheduler), "model.scheduler", extra=extra) if cfg.scheduler else None
+    if target is not None:
+        refuse_class_weight(cfg.class_weight)
+        y = (y - target[0]) / target[1]
+        y_val = None if y_val is None else (y_val - target[0]) / target[1]
     weights = balanced_class_weights(y, n_classes) if cfg.class_weight is not None else None
     if weights is not None:
         identity = {**identity, "class_weight": ClassWeight(cfg.class_weight).value}
     return Trainer(trainer, checkpoints).fit(net, X, y, X_val, y_val, optimizer, scheduler, identity=identity,
-                                             class_weight=weights)
+                                             class_weight=weights, regression=target is not None)
+
+
+def target_scaling(y: Any) -> tuple[float, float]:
+    """A regression label's (mean, standard deviation): what a network's one output is scaled by.
+
+    Example:
+        >>> target_scaling([1.0, 3.0])
+        (2.0, 1.0)
+    """
+    import numpy as np
+
+    values = np.asarray(y, dtype="float64")
+    scale = float(values.std())
+    return float(values.mean()), scale if scale > 0 else 1.0
+
+
+def refuse_class_weight(value: Any) -> None:
+    if value is not None:
+        raise GitmlError("'model.class_weight' is set, but the task is regression: there are no classes to "
+                         "weigh. Set model.class_weight=null.")
+
+
+def balanced_class_weights(y: Any, n_classes: int) -> list[float]:
+    """scikit-learn's ``class_weight='balanced'``: ``n_rows / (n_classes * rows of the class)``.
+
+    A class absent from ``y`` counts as one row, so its weight is finite (and large).
+
+    Example:
+        >>> balanced_class_weights(np.array([0, 0, 0, 1]), 2)
+        [0.6666666666666666, 2.0]
+    """
+    import numpy as np
+
+    counts = np.maximum(np.bincount(np.asarray(y, dtype="int64"), minlength=n_classes)[:n_classes], 1)
+    return [float(v) for v in len(y) / (n_classes * counts)]
+
+
+def torch_values(net: Any, X: Any, target: tuple[float, float]) -> Any:
+    """A regression network's one output for ``X``, back on the label's scale, as NumPy float64."""
+    import numpy as np
+    import torch
+
+    with torch.inference_mode():
+        out = net(torch.as_tensor(np.asarray(X, dtype="float32"))).float().numpy()[:, 0]
+    return out.astype("float64") * target[1] + target[0]
 
 
 def torch_proba(net: Any, X: Any) -> Any:
@@ -81,18 +134,27 @@ class TorchModuleClassifier:
     family = FAMILY
 
     def __init__(self, cfg: TorchModuleConfig, trainer: TrainerConfig | None = None,
-                 classes: list[Any] | None = None, feature_names: list[str] | None = None):
+                 classes: list[Any] | None = None, feature_names: list[str] | None = None, task: str = ""):
         self.cfg, self.trainer = cfg, trainer or TrainerConfig()
         self.classes_ = list(classes or [])
         self.feature_names_ = list(feature_names or [])
+        self.task = task or "classification"
+        self.target_: tuple[float, float] | None = None  # regression: (center, scale) of the label
         self.net_: Any = None
         self.report_ = FitReport()
 
     def spec(self) -> dict[str, Any]:
-        """What model.json records: enough to rebuild the module before reading its weights."""
-        return {"family": FAMILY, "format": "safetensors", "module": dict(self.cfg.module),
-                "n_features": len(self.feature_names_), "n_classes": len(self.classes_),
-                "classes": self.classes_, "feature_names": self.feature_names_}
+        """What model.json records: enough to rebuild the module before reading its weights.
+
+        A regression module has one output (``n_classes`` 1) and records the label's scaling.
+        """
+        regression = self.task == "regression"
+        spec = {"family": FAMILY, "format": "safetensors", "module": dict(self.cfg.module),
+                "n_features": len(self.feature_names_), "n_classes": 1 if regression else len(self.classes_),
+                "classes": self.classes_, "feature_names": self.feature_names_, "task": self.task}
+        if regression and self.target_ is not None:
+            spec["target"] = list(self.target_)
+        return spec
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             checkpoints: Path | None = None) -> TorchModuleClassifier:
@@ -100,7 +162,9 @@ class TorchModuleClassifier:
 
         if not self.feature_names_:
             self.feature_names_ = [f"x{i}" for i in range(X.shape[1])]
-        if not self.classes_:
+        if self.task == "regression":
+            self.target_ = target_scaling(y)
+        elif not self.classes_:
             self.classes_ = sorted({int(v) for v in y})
         seed_everything(self.trainer.seed, self.trainer.deterministic)  # same initial weights every run
         spec = self.spec()
@@ -108,17 +172,25 @@ class TorchModuleClassifier:
                                  self.cfg.allowed_targets)
         identity = {"spec": spec, "optimizer": self.cfg.optimizer, "scheduler": self.cfg.scheduler}
         self.report_ = fit_network(self.net_, self.cfg, self.trainer, X, y, X_val, y_val, checkpoints,
-                                   identity, spec["n_classes"])
+                                   identity, spec["n_classes"], self.target_)
         self.net_.to("cpu").eval()
         return self
 
     def predict(self, X: Any) -> Any:
+        """Each row's class index; for regression, its predicted number."""
+        if self.target_ is not None:
+            return torch_values(self._net(), X, self.target_)
         return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> Any:
+        if self.target_ is not None:
+            raise GitmlError("A regression model has no class probabilities: use predict.")
+        return torch_proba(self._net(), X)
+
+    def _net(self) -> Any:
         if self.net_ is None:
             raise RuntimeError("TorchModuleClassifier is not fitted")
-        return torch_proba(self.net_, X)
+        return self.net_
 
     def save(self, path: Path) -> None:
         """Write model.safetensors and model.json; refuses module keys that are not plain JSON values."""
@@ -136,8 +208,8 @@ class TorchModuleClassifier:
 
 
 def build(model_cfg: TorchModuleConfig, trainer_cfg: TrainerConfig, classes: list[Any] | None = None,
-          feature_names: list[str] | None = None) -> TorchModuleClassifier:
-    return TorchModuleClassifier(model_cfg, trainer_cfg, classes, feature_names)
+          feature_names: list[str] | None = None, task: str = "") -> TorchModuleClassifier:
+    return TorchModuleClassifier(model_cfg, trainer_cfg, classes, feature_names, task)
 
 
 def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> TorchModuleClassifier:
@@ -155,6 +227,7 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
     try:
         n_features, n_classes = int(info["n_features"]), int(info["n_classes"])
         classes, feature_names = list(info["classes"]), list(info["feature_names"])
+        task, target = read_target(info)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(spec_file, f"lacks n_features, n_classes, classes or feature_names ({exc})") from exc
     if not isinstance(node, dict) or not isinstance(node.get("_target_"), str):
@@ -162,9 +235,18 @@ def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str
     net = _rebuild(node, n_features, n_classes, spec_file, tuple(trusted_types))
     _load_weights(net, files[WEIGHTS], str(where / WEIGHTS))
     cfg = TorchModuleConfig(module=node)
-    model = TorchModuleClassifier(cfg, classes=classes, feature_names=feature_names)
-    model.net_ = net.eval()
+    model = TorchModuleClassifier(cfg, classes=classes, feature_names=feature_names, task=task)
+    model.net_, model.target_ = net.eval(), target
     return model
+
+
+def read_target(info: dict[str, Any]) -> tuple[str, tuple[float, float] | None]:
+    """The task model.json records and, for regression, the label's (center, scale)."""
+    task = str(info.get("task") or "classification")
+    if task != "regression":
+        return task, None
+    center, scale = (float(v) for v in info["target"])
+    return task, (center, scale)
 
 
 def _rebuild(node: dict[str, Any], n_features: int, n_classes: int, where: str, trusted: tuple[str, ...]) -> Any:

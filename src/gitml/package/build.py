@@ -32,10 +32,12 @@ from gitml.utils.atomic import atomic_path
 from gitml.utils.dvc_hash import dir_md5, lock_params_sha256
 
 log = logging.getLogger(__name__)
-# The params sections a bundle records: what shaped the model and the gate that judges it. Each
-# is a param of the package stage in dvc.yaml, so the bundle is a function of its declared
-# inputs (serve, drift and paths are the host's, not the model's).
-BUNDLED_PARAMS = ("data", "model", "trainer", "gate", "package", "registry")
+# The params sections a bundle records: what shaped the model and the bundle. Each is a param
+# of the package stage in dvc.yaml (with registry.model, the name metadata.json records), so
+# the bundle is a function of its declared inputs. Not the gate: a gate change re-judges the
+# same bundle (reports/gate.json names it) instead of building another; serve, drift and
+# paths are the host's, not the model's.
+BUNDLED_PARAMS = ("data", "model", "trainer", "package")
 LIBRARIES = ("gitml", "torch", "scikit-learn", "numpy", "pandas", "pyarrow", "safetensors", "skops", "dvc")
 
 

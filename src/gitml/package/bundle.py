@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.data.preprocess import Preprocessor
 from gitml.errors import BundleError, GitmlError
+from gitml.package.logschema import PREDICTION
 from gitml.package.manifest import read_verified, write_manifest
 from gitml.package.signature import Signature
 from gitml.package.validation import validate_input
@@ -98,6 +99,14 @@ class Bundle:
         return list(self.signature.classes)
 
     @property
+    def task(self) -> str:
+        return self.signature.task
+
+    @property
+    def regression(self) -> bool:
+        return self.signature.regression
+
+    @property
     def manifest_sha256(self) -> str:
         """The manifest's own checksum: one value that changes with any byte of any file."""
         return str(self.manifest["self_sha256"])
@@ -143,17 +152,20 @@ class Bundle:
 
     def predict_proba(self, frame: pd.DataFrame, max_rows: int | None = None) -> np.ndarray:
         """Validate ``frame`` against the signature, preprocess, return class probabilities."""
+        if self.regression:
+            raise GitmlError("A regression bundle has no class probabilities: use model_output or predict.")
+        return self.model_output(frame, max_rows)
+
+    def model_output(self, frame: pd.DataFrame, max_rows: int | None = None) -> np.ndarray:
+        """Validate ``frame`` against the signature, preprocess, return what the model scores:
+        class probabilities ``(n, k)``, or for regression the predicted numbers ``(n,)``."""
         clean = validate_input(frame, self.signature.compiled, max_rows=max_rows)
-        return self.model.predict_proba(self.preprocessor.transform(clean))
+        features = self.preprocessor.transform(clean)
+        return self.model.predict(features) if self.regression else self.model.predict_proba(features)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Class and per-class probabilities for each row."""
-        import pandas as pd
-
-        proba = self.predict_proba(frame)
-        out = pd.DataFrame(proba, columns=self.signature.proba_columns, index=frame.index)
-        out.insert(0, "prediction", [self.classes[i] for i in proba.argmax(axis=1)])
-        return out
+        """Class and per-class probabilities for each row; for regression, the predicted number."""
+        return output_frame(self.signature, self.model_output(frame), frame.index)
 
     def reference(self) -> pd.DataFrame:
         """The drift reference sample (raw feature columns)."""
@@ -172,6 +184,18 @@ class Bundle:
             return pd.read_parquet(io.BytesIO(self.files[name]))
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise BundleError(str(self.path), [f"{name} is not a readable Parquet file ({exc})"]) from exc
+
+
+def output_frame(signature: Signature, output: np.ndarray, index: Any = None) -> pd.DataFrame:
+    """The answer rows of batch predictions: ``prediction`` (a class, or for regression a
+    number) and, for classification, each class's probability (``proba_<class>``)."""
+    import pandas as pd
+
+    if signature.regression:
+        return pd.DataFrame({PREDICTION: output}, index=index)
+    out = pd.DataFrame(output, columns=signature.proba_columns, index=index)
+    out.insert(0, PREDICTION, [signature.classes[i] for i in output.argmax(axis=1)])
+    return out
 
 
 def load_bundle(path: str | Path, trusted_types: Iterable[str] = (), *, model: bool = True) -> Bundle:
@@ -236,9 +260,11 @@ def assemble(
     sample.to_parquet(out / REFERENCE, index=False)
     model = load_model(out / MODEL_DIR, trusted_types)
     prep = Preprocessor.load(out / MODEL_DIR / PREPROCESSOR)
-    proba = model.predict_proba(prep.transform(sample))
-    pd.DataFrame(proba, columns=signature.proba_columns).to_parquet(
-        out / REFERENCE_PREDICTIONS, index=False
-    )
+    features = prep.transform(sample)
+    if signature.regression:
+        predictions = pd.DataFrame({PREDICTION: model.predict(features)})
+    else:
+        predictions = pd.DataFrame(model.predict_proba(features), columns=signature.proba_columns)
+    predictions.to_parquet(out / REFERENCE_PREDICTIONS, index=False)
     (out / CARD).write_text(card, encoding="utf-8")
     write_manifest(out)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-OVERALL = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "log_loss", "brier")
+OVERALL = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "log_loss", "brier",
+           "rmse", "mae", "r2", "median_ae", "max_error", "bias")
+SLICE_COLUMNS = {"classification": ("accuracy", "roc_auc"), "regression": ("rmse", "r2")}
 
 
 def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) -> str:
     metrics = metadata.get("metrics", {})
     test = metrics.get("test", {})
     data = metadata.get("data", {})
+    regression = metrics.get("task") == "regression"
     lines = [
         f"# Model card: {metadata['name']}",
         "",
@@ -29,7 +32,8 @@ def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) ->
         f"(train {data.get('rows', {}).get('train', '?')}, validation {data.get('rows', {}).get('val', '?')}, "
         f"test {data.get('rows', {}).get('test', '?')}); prepared data md5 "
         f"`{(metadata.get('provenance') or {}).get('prepared_md5')}`.",
-        f"Inputs: {len(metadata.get('inputs', []))} columns; classes: {metadata.get('classes')}.",
+        f"Inputs: {len(metadata.get('inputs', []))} columns; "
+        + ("predicts a number (regression)." if regression else f"classes: {metadata.get('classes')}."),
         "",
         "## Metrics (held-out test split)",
         "",
@@ -37,12 +41,12 @@ def model_card(metadata: dict[str, Any], intended_use: str, limitations: str) ->
         "| --- | --- |",
     ]
     lines += [f"| {name} | {test[name]:.4f} |" for name in OVERALL if name in test]
+    shown = SLICE_COLUMNS["regression" if regression else "classification"]
     for column, groups in (metrics.get("slices") or {}).items():
-        lines += ["", f"### By `{column}`", "", "| group | n | accuracy | roc_auc |", "| --- | --- | --- | --- |"]
+        lines += ["", f"### By `{column}`", "", f"| group | n | {' | '.join(shown)} |", "| --- | --- | --- | --- |"]
         for group, values in groups.items():
-            auc = values.get("roc_auc")
-            lines.append(f"| {group} | {values['n']} | {values['accuracy']:.4f} | "
-                         f"{'n/a' if auc is None else f'{auc:.4f}'} |")
+            cells = ["n/a" if values.get(name) is None else f"{values[name]:.4f}" for name in shown]
+            lines.append(f"| {group} | {values['n']} | {' | '.join(cells)} |")
     lines += ["", "## Gate", "",
               "The gate judges this bundle after it is packaged: its verdict is `reports/gate.md` at the "
               "bundle's commit, and it names this bundle's manifest. The registry promotes, and "

@@ -73,12 +73,22 @@ class ExcludedInput:
 
 @dataclass(frozen=True)
 class Signature:
-    """The inputs a request carries, in order, and the label and classes the model predicts."""
+    """The inputs a request carries, in order, and what the model predicts: one of ``classes``
+    (with a probability for each), or for the ``regression`` task a number."""
 
     inputs: tuple[InputColumn, ...]
     label: str | None
-    classes: tuple[Any, ...]
+    classes: tuple[Any, ...]  # empty for regression
     excluded: tuple[ExcludedInput, ...] = ()
+    task: str = ""  # binary, multiclass or regression; empty (signatures before tasks): from the classes
+
+    def __post_init__(self) -> None:
+        if not self.task:
+            object.__setattr__(self, "task", "binary" if len(self.classes) == 2 else "multiclass")
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def excluded_names(self) -> list[str]:
@@ -94,7 +104,7 @@ class Signature:
 
     @property
     def proba_columns(self) -> list[str]:
-        """The column of each class's probability, in the request log and batch predictions."""
+        """The column of each class's probability, in the request log and batch predictions (none for regression)."""
         from gitml.package.logschema import PROBA_PREFIX
 
         return [f"{PROBA_PREFIX}{c}" for c in self.class_names]
@@ -117,7 +127,7 @@ class Signature:
         )
         excluded = tuple(ExcludedInput(name, spec.dtype) for name, spec in contract.excluded.items()
                          if name not in contract.columns and name != contract.label)
-        return cls(inputs, contract.label, tuple(contract.classes), excluded)
+        return cls(inputs, contract.label, tuple(contract.classes), excluded, contract.task)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "signature.json") -> Signature:
@@ -125,16 +135,22 @@ class Signature:
         try:
             inputs = tuple(_column(c) for c in data["inputs"])
             outputs = data["outputs"]
-            classes = tuple(outputs["classes"])
+            task = str(outputs.get("task") or "")
+            classes = () if task == "regression" else tuple(outputs["classes"])
             label = outputs.get("label")
             excluded = tuple(ExcludedInput(str(c["name"]), str(c["kind"])) for c in data.get("excluded") or ())
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(source, [f"not a gitml signature ({type(exc).__name__}: {exc})"]) from exc
-        return cls(inputs, None if label is None else str(label), classes, excluded)
+        if task not in ("", "binary", "multiclass", "regression"):
+            raise BundleError(source, [f"outputs.task {task!r} is not binary, multiclass or regression"])
+        return cls(inputs, None if label is None else str(label), classes, excluded, task)
 
     def to_dict(self) -> dict[str, Any]:
+        outputs: dict[str, Any] = {"label": self.label, "task": self.task}
+        if not self.regression:
+            outputs["classes"] = list(self.classes)
         data: dict[str, Any] = {"format": FORMAT, "inputs": [c.to_dict() for c in self.inputs],
-                                "outputs": {"label": self.label, "classes": list(self.classes)}}
+                                "outputs": outputs}
         if self.excluded:  # absent when empty: a bundle without such columns is byte for byte as before
             data["excluded"] = [c.to_dict() for c in self.excluded]
         return data

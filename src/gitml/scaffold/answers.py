@@ -1,4 +1,4 @@
-"""What `gitml init` was asked for, checked against what the pipeline can do today.
+"""What `gitml init` was asked for, checked against what the pipeline can do.
 
 The answers are recorded in the new project (:data:`RECORD`) with a hash of every file as
 written, so a later `gitml init` renders the same project again and can tell the user's
@@ -12,13 +12,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitml.data.task import MAX_CLASSES, TASKS
 from gitml.errors import ConfigError, UsageError
 
 RECORD = ".gitml-init.yaml"
-TASKS = ("binary", "multiclass", "regression")
-TASKS_TODAY = ("binary", "multiclass")  # regression: the pipeline has no regression path yet
-BUILT_IN = {"binary": "breast_cancer", "multiclass": "wine"}  # data with no file given
-MAX_CLASSES = 20  # a numeric label with more distinct values is a quantity, not a class
+BUILT_IN = {"binary": "breast_cancer", "multiclass": "wine", "regression": "diabetes"}  # data with no file given
 FILE_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 RECORD_HEADER = (
     "# Written by `gitml init`: the answers it was given and the sha256 of each file as it\n"
@@ -84,15 +82,19 @@ def check_choice(option: str, value: str, allowed: list[str] | tuple[str, ...]) 
 def decide_task(requested: str | None, label: str, classes: list[Any], numeric: bool) -> str:
     """The task for a label with these distinct values; refuse what the pipeline cannot train.
 
-    Rule when none is requested: a numeric label with fractions or more than
-    :data:`MAX_CLASSES` values is a quantity (regression); 2 classes are binary, more multiclass.
+    Rule when none is requested (gitml.data.task's): a numeric label with fractions or more
+    than :data:`MAX_CLASSES` values is a quantity (regression); 2 classes are binary, more multiclass.
     """
     if requested is not None:
         check_choice("--task", requested, TASKS)
     quantity = numeric and (len(classes) > MAX_CLASSES or any(float(c) % 1 for c in classes))
     task = requested or ("regression" if quantity else "binary" if len(classes) == 2 else "multiclass")
     if task == "regression":
-        refuse_regression(f" (label '{label}' is numeric with {len(classes)} distinct values)" if quantity else "")
+        if not numeric:
+            raise UsageError(f"--task regression needs a numeric label; '{label}' holds text such as "
+                             f"{', '.join(map(str, classes[:3]))}.",
+                             hint="pass --task binary or multiclass, or another --label.")
+        return task
     if len(classes) < 2 or (task == "binary" and len(classes) != 2) or (task == "multiclass" and len(classes) < 3):
         raise UsageError(
             f"--task {task} needs {'exactly 2' if task == 'binary' else 'at least 3'} classes; "
@@ -103,15 +105,10 @@ def decide_task(requested: str | None, label: str, classes: list[Any], numeric: 
 
 
 def built_in_task(requested: str) -> str:
-    """The task of a project on a built-in set (a binary and a multiclass one ship with scikit-learn)."""
-    if check_choice("--task", requested, TASKS) == "regression":
-        refuse_regression("")
-    return requested
+    """The task of a project on a built-in set (scikit-learn ships one set for each task)."""
+    return check_choice("--task", requested, TASKS)
 
 
-def refuse_regression(seen: str) -> None:
-    raise UsageError(
-        f"--task regression{seen}: the pipeline cannot train regression models yet; "
-        f"gitml init accepts: {', '.join(TASKS_TODAY)}.",
-        hint="if the label names classes, pass --task multiclass; for a number, wait for regression support.",
-    )
+def task_phrase(task: str) -> str:
+    """``binary classification``, ``multiclass classification`` or ``regression``: for the README and comments."""
+    return task if task == "regression" else f"{task} classification"

@@ -78,7 +78,8 @@ def init_project(dest: str | Path, data: str | Path | None = None, label: str | 
         _check_git_identity()  # before anything is written: the first commit needs it
     answers, source = resolve_answers(project, record, data, label, task, model)
     notes = [bring_data(source, project / "data" / "external" / source.name)] if source else []
-    contract = infer_contract_text(project / "data/external" / answers.data, answers.label or "") if answers.data else None
+    contract = (infer_contract_text(project / "data/external" / answers.data, answers.label or "", answers.task)
+                if answers.data else None)
     rendered = render(answers, {"project": project.name, "gitml_spec": gitml_spec or installed_spec()}, contract)
     unknown = sorted(set(take) - set(rendered))
     if unknown:
@@ -113,6 +114,7 @@ def resolve_answers(project: Path, record: Record | None, data: str | Path | Non
         if label is not None:
             raise UsageError("--label names a column of --data FILE; without --data the project uses a built-in set.")
         task = built_in_task(task or (base.task if base else None) or "binary")
+        check_model_task(model, task, reference)
         return Answers(task, model, BUILT_IN[task]), None
     label = label or (base.label if base and base.data == source.name else None)
     if label is None:
@@ -120,7 +122,29 @@ def resolve_answers(project: Path, record: Record | None, data: str | Path | Non
     classes, numeric = label_values(source, label)
     if not copy and task is None and base is not None:
         task = base.task
-    return Answers(decide_task(task, label, classes, numeric), model, data_name(source, base), source.name, label), copy
+    task = decide_task(task, label, classes, numeric)
+    check_model_task(model, task, reference)
+    return Answers(task, model, data_name(source, base), source.name, label), copy
+
+
+def check_model_task(model: str, task: str, reference: dict[str, bytes]) -> None:
+    """Refuse a scikit-learn model config whose estimator does not fit ``task`` (a classifier for
+    regression, or the reverse); the torch families fit both."""
+    import yaml
+
+    from gitml.utils.targets import SKLEARN_CLASSIFIERS, SKLEARN_REGRESSORS
+
+    node = (yaml.safe_load(reference.get(f"conf/model/{model}.yaml", b"")) or {}).get("estimator")
+    while isinstance(node, dict) and isinstance(node.get("steps"), list) and node["steps"]:
+        node = node["steps"][-1][-1]  # a Pipeline: its last step decides
+    target = node.get("_target_") if isinstance(node, dict) else None
+    wrong = SKLEARN_CLASSIFIERS if task == "regression" else SKLEARN_REGRESSORS
+    if target in wrong:
+        fits = [name for name in model_options(reference) if name != model]
+        raise UsageError(f"--model {model} is a scikit-learn {'classifier' if task == 'regression' else 'regressor'} "
+                         f"({target}), and the task is {task}.",
+                         hint=f"choose a model for {task}: {'ridge, hgb_regressor or mlp' if task == 'regression' else 'logreg, hgb or mlp'} "
+                              f"(options: {', '.join(fits)}).")
 
 
 def data_name(source: Path, base: Answers | None) -> str:

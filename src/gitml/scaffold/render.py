@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from gitml import __version__
-from gitml.scaffold.answers import Answers
+from gitml.scaffold.answers import Answers, task_phrase
 from gitml.scaffold.files import DATA_TEMPLATE, fill, reference_files, template_files, template_text
 
 CONFIG = "conf/config.yaml"
@@ -58,6 +58,7 @@ def data_config(answers: Answers, contract: str) -> str:
     assert answers.data and answers.label, "a data config needs a data file and its label"
     return fill(template_text(DATA_TEMPLATE), {
         "name": answers.name, "file": answers.data, "kind": answers.kind, "task": answers.task,
+        "task_phrase": task_phrase(answers.task),
         "target": snake_case(answers.label), "label": json.dumps(answers.label),
         "path": json.dumps("${paths.external}/" + answers.data),
         "contract": json.dumps("${paths.external}/" + Path(contract).name),
@@ -68,12 +69,12 @@ def contract_path(answers: Answers) -> str:
     return f"data/external/{answers.name}.schema.yaml"
 
 
-def infer_contract_text(source: Path, label: str) -> str:
-    """The contract `gitml schema infer` writes for ``source``, as text."""
+def infer_contract_text(source: Path, label: str, task: str | None = None) -> str:
+    """The contract `gitml schema infer --task TASK` writes for ``source``, as text."""
     from gitml.data.infer import infer_contract_file
 
     with tempfile.TemporaryDirectory(prefix="gitml-init-") as tmp:
-        return infer_contract_file(source, Path(tmp) / "contract.yaml", label).read_text(encoding="utf-8")
+        return infer_contract_file(source, Path(tmp) / "contract.yaml", label, task=task).read_text(encoding="utf-8")
 
 
 def compose_params(files: dict[str, bytes]) -> bytes:
@@ -107,6 +108,6 @@ def render(answers: Answers, values: dict[str, str], contract: str | None = None
 def template_values(answers: Answers) -> dict[str, str]:
     source = f"`data/external/{answers.data}`" if answers.data else f"scikit-learn's built-in `{answers.name}` set"
     return {
-        "task": answers.task, "model": answers.model, "data_name": answers.name,
+        "task": answers.task, "task_phrase": task_phrase(answers.task), "model": answers.model, "data_name": answers.name,
         "source": source, "label": answers.label or "target",
     }

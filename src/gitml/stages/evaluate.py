@@ -9,8 +9,8 @@ from typing import Any
 
 from gitml.config.schema import DataConfig
 from gitml.data.preprocess import Preprocessor
-from gitml.evaluate.metrics import classification_metrics, prior_baseline, slice_metrics
-from gitml.evaluate.plots import write_plots
+from gitml.evaluate.metrics import mean_baseline, prior_baseline, slice_metrics, task_metrics
+from gitml.evaluate.plots import write_plots, write_regression_plots
 from gitml.models import load_model
 from gitml.utils.atomic import write_json
 
@@ -33,20 +33,27 @@ def evaluate(
     records = pd.read_parquet(Path(data_dir) / f"{split}.parquet")
     X = prep.transform(records)
     y = prep.encode_labels(records[data.target])
-    proba = model.predict_proba(X)
+    regression = prep.regression
+    output = model.predict(X) if regression else model.predict_proba(X)  # numbers, or class probabilities
     train_labels = pd.read_parquet(Path(data_dir) / "train.parquet", columns=[data.target])[data.target]
     y_train = prep.encode_labels(train_labels)
-    dummy = prior_baseline(y_train, len(prep.classes), len(y))
-    metrics = {
-        split: classification_metrics(y, proba, prep.classes),
-        "slices": slice_metrics(records, y, proba, prep.classes, list(data.slices)),
+    dummy = mean_baseline(y_train, len(y)) if regression else prior_baseline(y_train, len(prep.classes), len(y))
+    scores = task_metrics(y, output, prep.classes, regression)
+    metrics: dict[str, Any] = {
+        "task": prep.task,
+        split: scores,
+        "slices": slice_metrics(records, y, output, prep.classes, list(data.slices), regression),
         # what a model that learned nothing scores on the same rows: the gate's baseline rule
-        "baseline": {"strategy": "prior",
-                     split: _overall(classification_metrics(y, dummy, prep.classes))},
+        "baseline": {"strategy": "mean" if regression else "prior",
+                     split: _overall(task_metrics(y, dummy, prep.classes, regression))},
     }
     write_json(metrics_out, metrics)
-    write_plots(Path(plots_dir), y, proba, prep.classes)
-    shown = {k: round(v, 4) for k, v in metrics[split].items() if k in ("accuracy", "roc_auc", "f1_macro")}
+    if regression:
+        write_regression_plots(Path(plots_dir), y, output)
+    else:
+        write_plots(Path(plots_dir), y, output, prep.classes)
+    shown = {k: round(v, 4) for k, v in scores.items()
+             if k in ("accuracy", "roc_auc", "f1_macro", "rmse", "mae", "r2")}
     log.info("evaluated on %d %s rows: %s", len(y), split, shown)
     return metrics
 

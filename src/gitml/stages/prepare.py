@@ -33,7 +33,7 @@ def prepare(
     contract = load_contract(contract_path)
     frame = read_snapshots(raw_dir, production_dir)
     n_production = sum(pq.read_metadata(p).num_rows for p in snapshot_files(production_dir))  # footer only
-    splits = split_frame(frame, data.target, data.split)
+    splits = split_frame(frame, data.target, data.split, contract.regression)
     prep = Preprocessor.fit(splits["train"], contract, data.preprocess)
     names = prep.feature_names()
     with atomic_path(out_dir) as tmp:
@@ -48,8 +48,14 @@ def prepare(
         "rows": {"total": len(frame), "raw": len(frame) - n_production, "production": n_production,
                  **{split: len(part) for split, part in splits.items()}},
         "features": {"columns": len(contract.columns), "encoded": len(names)},
-        "classes": {str(c): int((frame[data.target] == c).sum()) for c in contract.classes},
+        "task": contract.task,
     }
+    if contract.regression:
+        values = frame[data.target].astype("float64")
+        summary["label"] = {"mean": float(values.mean()), "std": float(values.std(ddof=0)),
+                            "min": float(values.min()), "max": float(values.max())}
+    else:
+        summary["classes"] = {str(c): int((frame[data.target] == c).sum()) for c in contract.classes}
     if summary_out:
         write_json(summary_out, summary)
     log.info("prepared %s rows (train %d / val %d / test %d), %d encoded features",

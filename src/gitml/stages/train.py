@@ -17,11 +17,13 @@ log = logging.getLogger(__name__)
 PREPROCESSOR = "preprocessor.json"
 
 
-def load_features(data_dir: Path, split: str, target: str) -> tuple[Any, Any]:
+def load_features(data_dir: Path, split: str, target: str, regression: bool = False) -> tuple[Any, Any]:
+    """Features (float32) and labels: int64 class codes, or float32 numbers for regression."""
     import pandas as pd
 
     frame = pd.read_parquet(data_dir / "features" / f"{split}.parquet")
-    return frame.drop(columns=[target]).to_numpy(dtype="float32"), frame[target].to_numpy(dtype="int64")
+    labels = frame[target].to_numpy(dtype="float32" if regression else "int64")
+    return frame.drop(columns=[target]).to_numpy(dtype="float32"), labels
 
 
 def train(
@@ -31,9 +33,10 @@ def train(
     """Train, then write the model folder (weights + model.json + preprocessor.json) atomically."""
     data_dir = Path(data_dir)
     prep = Preprocessor.load(data_dir / PREPROCESSOR)
-    X, y = load_features(data_dir, "train", cfg.data.target)
-    X_val, y_val = load_features(data_dir, "val", cfg.data.target)
-    model = build_model(cfg.model, cfg.trainer, classes=prep.classes, feature_names=prep.feature_names())
+    X, y = load_features(data_dir, "train", cfg.data.target, prep.regression)
+    X_val, y_val = load_features(data_dir, "val", cfg.data.target, prep.regression)
+    model = build_model(cfg.model, cfg.trainer, classes=prep.classes, feature_names=prep.feature_names(),
+                        task=prep.task)
     started = time.perf_counter()
     model.fit(X, y, X_val, y_val, checkpoints=Path(checkpoint_dir) if checkpoint_dir else None)
     seconds = time.perf_counter() - started
@@ -60,7 +63,8 @@ def train(
 def _write_curves(path: Path, history: list[dict[str, float]]) -> None:
     import pandas as pd
 
-    columns = ["epoch", "train_loss", "val_loss", "val_accuracy"]
-    frame = pd.DataFrame(history).reindex(columns=columns)
+    frame = pd.DataFrame(history)
+    columns = ["epoch", "train_loss", "val_loss", *(["val_accuracy"] if "val_accuracy" in frame else [])]
+    frame = frame.reindex(columns=columns)  # regression has no accuracy
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")

@@ -29,8 +29,10 @@ def effective_contract(
     data: DataConfig, raw: Mapping[Path, pd.DataFrame], raw_dir: Path, root: Path,
 ) -> tuple[Contract, str]:
     """The declared contract, or one inferred from ``raw`` (the raw snapshot's files, read)."""
+    task = None if data.task is None else data.task.value
     if data.schema.path:
-        return load_contract(root / data.schema.path), f"declared: {data.schema.path}"
+        declared = load_contract(root / data.schema.path)
+        return declared.with_task(task, "params.yaml"), f"declared: {data.schema.path}"
     if not raw:
         raise DataSourceError(f"No raw snapshot in '{raw_dir}': run `gitml ingest` first.")
     import pandas as pd
@@ -38,7 +40,7 @@ def effective_contract(
     frame = pd.concat(list(raw.values()), ignore_index=True)
     contract = infer_contract(
         frame, data.target, data.schema.range_margin, data.schema.max_null_fraction,
-        max_categories=data.schema.max_categories,
+        max_categories=data.schema.max_categories, task=task,
     )
     return contract, f"inferred from {raw_dir}"
 

@@ -47,7 +47,8 @@ def fingerprint(*parts: Any) -> str:
 
 
 class Trainer:
-    """Fit a ``torch.nn.Module`` classifier with cross-entropy, per ``trainer.*``.
+    """Fit a ``torch.nn.Module`` per ``trainer.*``: a classifier with cross-entropy, a regressor
+    (one output, ``regression=True``) with mean squared error.
 
     A checkpoint is resumed only by a run with the same inputs: the trainer fingerprints the
     data, its settings (all but ``epochs``, which a resumed run may raise) and ``identity``,
@@ -67,19 +68,22 @@ class Trainer:
         self, net: Any, X: Any, y: Any, X_val: Any = None, y_val: Any = None,
         optimizer_factory: Callable[..., Any] | None = None,
         scheduler_factory: Callable[..., Any] | None = None, identity: Any = None,
-        class_weight: list[float] | None = None,
+        class_weight: list[float] | None = None, regression: bool = False,
     ) -> FitReport:
         """Train ``net`` for ``trainer.epochs`` (resuming a checkpoint, stopping early); keep the best weights.
 
         ``class_weight``: one loss weight per class (``model.class_weight``), for the
         training loss and the validation loss early stopping follows; None weighs rows alike.
+        ``regression``: ``y`` holds numbers (best standardised) and ``net`` one output per row;
+        the loss is their mean squared error, and early stopping follows ``val_loss``.
         """
         import dataclasses
 
         settings = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "epochs"}
         weighted = () if class_weight is None else (class_weight,)  # unweighted runs keep their old ids
-        run_id = fingerprint(identity, settings, *weighted, X, y, X_val, y_val)
-        run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory, run_id)
+        task = ("regression",) if regression else ()  # classification runs keep their old ids
+        run_id = fingerprint(identity, settings, *weighted, *task, X, y, X_val, y_val)
+        run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory, run_id, regression)
         if class_weight is not None:
             import torch
 
@@ -98,7 +102,7 @@ class Trainer:
 
     def _start(self, net: Any, X: Any, y: Any, X_val: Any, y_val: Any,
                optimizer_factory: Callable[..., Any] | None, scheduler_factory: Callable[..., Any] | None,
-               run_id: str) -> _Run:
+               run_id: str, regression: bool = False) -> _Run:
         """Device, precision and seeds; the data moved to the device once; optimizer and scheduler."""
         import torch
 
@@ -114,7 +118,13 @@ class Trainer:
 
         def tensors(features: Any, labels: Any) -> tuple[Any, Any]:
             return (torch.as_tensor(features, dtype=torch.float32, device=device),
-                    torch.as_tensor(labels, dtype=torch.long, device=device))
+                    torch.as_tensor(labels, dtype=torch.float32 if regression else torch.long, device=device))
+
+        monitor = cfg.early_stopping.monitor.value if has_val else "train_loss"
+        if regression and monitor == "val_accuracy":
+            log.info("regression: early stopping follows val_loss (there is no accuracy) "
+                     "<trainer.early_stopping.monitor=val_accuracy>")
+            monitor = "val_loss"
 
         return _Run(
             net=net, device=device, amp_dtype=amp_dtype, train=tensors(X, y),
@@ -122,7 +132,7 @@ class Trainer:
             scheduler=scheduler_factory(optimizer) if scheduler_factory else None,
             scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
             state=TrainState(fingerprint=run_id), result=FitReport(device=str(device)),
-            monitor=cfg.early_stopping.monitor.value if has_val else "train_loss",
+            monitor=monitor, regression=regression,
         )
 
     def _resume(self, run: _Run) -> None:
@@ -153,7 +163,7 @@ class Trainer:
         for start, stop in _bar(spans, epoch, self.cfg.epochs) if self.progress else spans:
             index = order[start:stop]
             with run.autocast():
-                loss = torch.nn.functional.cross_entropy(net(X_t[index]), y_t[index], weight=run.weight)
+                loss = run.loss(net(X_t[index]), y_t[index])
             optimizer.zero_grad(set_to_none=True)
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
@@ -169,7 +179,7 @@ class Trainer:
         record = {"epoch": epoch, "train_loss": float((torch.stack(losses).float() * sizes).sum() / n),
                   "lr": optimizer.param_groups[0]["lr"]}
         if run.val is not None:
-            record.update(_evaluate(net, *run.val, run.amp_dtype, run.device, run.weight))
+            record.update(_evaluate(net, *run.val, run.amp_dtype, run.device, run.weight, run.regression))
         record["seconds"] = round(time.perf_counter() - started, 4)
         return record
 
@@ -219,6 +229,14 @@ class _Run:
     monitor: str  # the record key early stopping and the best weights follow
     best: dict[str, Any] | None = None
     weight: Any = None  # per-class loss weights on the device, or None
+    regression: bool = False  # one output per row and mean squared error
+
+    def loss(self, output: Any, target: Any) -> Any:
+        import torch
+
+        if self.regression:
+            return torch.nn.functional.mse_loss(output.float().squeeze(1), target)
+        return torch.nn.functional.cross_entropy(output, target, weight=self.weight)
 
     def autocast(self) -> Any:
         import torch
@@ -237,11 +255,18 @@ def _batch_spans(n: int, batch: int) -> list[tuple[int, int]]:
 
 
 def _evaluate(net: Any, X: Any, y: Any, amp_dtype: Any, device: Any, weight: Any = None,
-              chunk: int = 65536) -> dict[str, float]:
-    """Validation loss (weighted as training is: a weighted mean over rows) and accuracy."""
+              regression: bool = False, chunk: int = 65536) -> dict[str, float]:
+    """Validation loss (weighted as training is: a weighted mean over rows) and accuracy;
+    for regression, the mean squared error alone."""
     import torch
 
     net.eval()
+    if regression:
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            squared = sum(float(((net(X[start : start + chunk]).float().squeeze(1) - y[start : start + chunk]) ** 2)
+                                .sum()) for start in range(0, len(X), chunk))
+        loss = squared / len(X)
+        return {"val_loss": loss if math.isfinite(loss) else float("inf")}
     loss_sum, correct = 0.0, 0
     total = float(len(X)) if weight is None else float(weight[y].sum())
     with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -252,21 +277,6 @@ def _evaluate(net: Any, X: Any, y: Any, amp_dtype: Any, device: Any, weight: Any
             correct += int((logits.argmax(1) == target).sum())
     loss = loss_sum / total
     return {"val_loss": loss if math.isfinite(loss) else float("inf"), "val_accuracy": correct / len(X)}
-
-
-def balanced_class_weights(y: Any, n_classes: int) -> list[float]:
-    """scikit-learn's ``class_weight='balanced'``: ``n_rows / (n_classes * rows of the class)``.
-
-    A class absent from ``y`` counts as one row, so its weight is finite (and large).
-
-    Example:
-        >>> balanced_class_weights(np.array([0, 0, 0, 1]), 2)
-        [0.6666666666666666, 2.0]
-    """
-    import numpy as np
-
-    counts = np.maximum(np.bincount(np.asarray(y, dtype="int64"), minlength=n_classes)[:n_classes], 1)
-    return [float(v) for v in len(y) / (n_classes * counts)]
 
 
 def _default_optimizer(params: Any) -> Any:

@@ -15,9 +15,10 @@ from typing import Any
 from gitml.errors import UnsafeTargetError
 
 # The scikit-learn classifiers gitml supports (each has predict_proba): conf/model/ uses the
-# first three. models/sklearn.py's TRUSTED_TYPES holds exactly the extra types these write.
+# first three; then the regressors, for a regression task (conf/model/ridge.yaml,
+# hgb_regressor.yaml). models/sklearn.py's TRUSTED_TYPES holds exactly the extra types these write.
 # A Pipeline's steps are checked one by one, each `_target_` at any depth against these lists.
-SKLEARN_ESTIMATORS = (
+SKLEARN_CLASSIFIERS = (
     "sklearn.linear_model.LogisticRegression",
     "sklearn.ensemble.HistGradientBoostingClassifier",
     "sklearn.ensemble.RandomForestClassifier",
@@ -28,6 +29,21 @@ SKLEARN_ESTIMATORS = (
     "sklearn.naive_bayes.GaussianNB",
     "sklearn.neural_network.MLPClassifier",
 )
+SKLEARN_REGRESSORS = (
+    "sklearn.linear_model.Ridge",
+    "sklearn.ensemble.HistGradientBoostingRegressor",
+    "sklearn.linear_model.LinearRegression",
+    "sklearn.linear_model.Lasso",
+    "sklearn.linear_model.ElasticNet",
+    "sklearn.linear_model.HuberRegressor",
+    "sklearn.ensemble.RandomForestRegressor",
+    "sklearn.ensemble.ExtraTreesRegressor",
+    "sklearn.ensemble.GradientBoostingRegressor",
+    "sklearn.tree.DecisionTreeRegressor",
+    "sklearn.neighbors.KNeighborsRegressor",
+    "sklearn.neural_network.MLPRegressor",
+)
+SKLEARN_ESTIMATORS = SKLEARN_CLASSIFIERS + SKLEARN_REGRESSORS
 # Steps a model.estimator Pipeline may chain before its classifier: each writes no type
 # outside skops' default set when fitted (tests/unit/test_custom_models.py dumps them all).
 # Transformers that store a function (SelectKBest's score_func, FunctionTransformer) are
