@@ -30,6 +30,8 @@ def confusion_table(path: Path) -> str | None:
         return None
     with path.open(newline="") as handle:
         pairs = Counter((row["actual"], row["predicted"]) for row in csv.DictReader(handle))
+    if not pairs:  # a regression model's file holds the header alone
+        return None
     classes = sorted({a for a, _ in pairs} | {p for _, p in pairs})
     lines = ["| actual \\ predicted | " + " | ".join(classes) + " |", "| --- |" + " ---: |" * len(classes)]
     lines += [f"| **{a}** | " + " | ".join(str(pairs.get((a, p), 0)) for p in classes) + " |" for a in classes]
@@ -71,7 +73,8 @@ def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = Non
         code, out = dvc("plots", "diff", base, "-o", str(target), cwd=repo)
         if code == 0 and (target / "index.html").is_file():
             where = f"[the workflow run's artifacts]({run_url()})" if run_url() else f"`{plots_out}/index.html`"
-            sections.append(f"Training curves, ROC, precision-recall, calibration and confusion vs `{base}`: {where}.")
+            sections.append(f"Training curves and the evaluation plots (ROC, precision-recall, calibration and "
+                            f"confusion; for regression predicted vs actual and residuals) vs `{base}`: {where}.")
         else:
             sections.append(f"_`dvc plots diff` failed: {_last_line(out)}_")
     else:

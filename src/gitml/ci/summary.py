@@ -31,7 +31,7 @@ def render_summary(paths: PathsConfig, root: Path = Path(".")) -> str:
     metrics = root / paths.metrics
     if metrics.is_file():
         test = json.loads(metrics.read_text()).get("test", {})
-        keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
+        keys = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "rmse", "mae", "r2")
         lines.append("metrics  test: " + ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test))
     gate = root / paths.gate
     if gate.is_file():

@@ -1,0 +1,27 @@
+"""The pull-request report's confusion table and `gitml summary`'s metrics line, for either task."""
+
+from __future__ import annotations
+
+import json
+
+from gitml.ci.report import confusion_table
+from gitml.ci.summary import render_summary
+from gitml.config.paths import PathsConfig
+
+
+def test_the_confusion_table_counts_pairs_and_is_absent_for_a_regression(tmp_path):
+    plots = tmp_path / "confusion.csv"
+    plots.write_text("actual,predicted\nno,no\nno,yes\nyes,yes\nyes,yes\n")
+    assert confusion_table(plots) == ("| actual \\ predicted | no | yes |\n| --- | ---: | ---: |\n"
+                                      "| **no** | 1 | 1 |\n| **yes** | 0 | 2 |")
+    plots.write_text("actual,predicted\n")  # what evaluate writes for a regression model
+    assert confusion_table(plots) is None
+    assert confusion_table(tmp_path / "missing.csv") is None
+
+
+def test_the_summary_shows_the_regression_metrics(tmp_path):
+    paths = PathsConfig()
+    metrics = tmp_path / paths.metrics
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"task": "regression", "test": {"n": 89, "rmse": 56.2149, "mae": 46.8, "r2": 0.408}}))
+    assert "metrics  test: rmse 56.2149, mae 46.8000, r2 0.4080" in render_summary(paths, tmp_path)
