@@ -231,6 +231,9 @@ def _empty_result(bundle: Bundle, header: pd.DataFrame | None, keep_columns: boo
     import numpy as np
     import pandas as pd
 
+    from gitml.package.bundle import output_frame
+    from gitml.package.logschema import PREDICTION
+
     columns = [] if header is None else [str(c) for c in header.columns]
     features = bundle.signature.features
     problems = [{"field": c, "message": "missing column"} for c in features if c not in columns]
@@ -239,7 +242,10 @@ def _empty_result(bundle: Bundle, header: pd.DataFrame | None, keep_columns: boo
                  if c not in features and c not in ignored]
     if problems:
         raise InputValidationError(problems)
-    result = pd.DataFrame({"prediction": np.asarray(bundle.classes)[:0]})
-    for name in bundle.signature.proba_columns:
-        result[name] = np.zeros(0, dtype=np.float64)
+    if bundle.regression:  # the predicted number
+        result = output_frame(bundle.signature, np.zeros(0, dtype=np.float64))
+    else:
+        result = pd.DataFrame({PREDICTION: np.asarray(bundle.classes)[:0]})
+        for name in bundle.signature.proba_columns:
+            result[name] = np.zeros(0, dtype=np.float64)
     return header.join(result) if keep_columns and header is not None else result
