@@ -137,3 +137,18 @@ def test_the_workers_of_one_server_share_its_tag_through_the_settings():
     settings = ServeSettings(bundle="models/bundle")
     assert ServeSettings.from_json(settings.to_json()).server_tag == settings.server_tag
     assert ServeSettings(bundle="models/bundle").server_tag != settings.server_tag
+
+
+def test_a_regression_models_label_is_a_finite_number():
+    """No classes: the label is the true value, any finite JSON number, logged as a float."""
+    labels = parse_feedback({"request_id": "r1", "labels": [12.5, 3, -0.25, 10**20]}, [], 100, 10)
+    assert [item.label for item in labels] == [12.5, 3.0, -0.25, 1e20]
+    assert all(type(item.label) is float for item in labels)
+    bad = ["12.5", True, None, float("nan"), float("inf"), 10**400, [1.0], {"v": 1}]
+    with pytest.raises(RequestError) as info:
+        parse_feedback({"request_id": "r1", "labels": bad}, [], 100, 10)
+    assert info.value.status == 400
+    assert [p["field"] for p in info.value.problems] == [f"(body).labels[{i}]" for i in range(len(bad))]
+    assert all("is not a number" in p["message"] for p in info.value.problems)
+    # A classifier's labels are unchanged: classes, as text.
+    assert parse_feedback({"request_id": "r1", "label": 1.0}, [0, 1], 100, 10)[0].label == "1"

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from gitml.package.logschema import FEEDBACK, REQUESTS
+from gitml.package.logschema import FEEDBACK, LABEL_NUMBER, REQUESTS
 from gitml.serve.requestlog import (
     HOUR_US,
     FeedbackChunk,
@@ -200,3 +200,36 @@ def test_offer_takes_rows_only_when_the_writer_will_write_them(tmp_path):
     log.close()  # graceful shutdown writes every row that was taken
     assert "not running" in log.offer(FeedbackChunk(now, [("d", 0, "yes")]))
     assert sorted(read_log(tmp_path, FEEDBACK)["request_id"]) == ["a", "a", "c"]
+
+
+def test_a_regression_models_rows_log_the_number_and_no_probabilities(tmp_path):
+    """No class names in the schema: ``prediction`` is the float64 the model answered, no proba_ columns;
+    a classifier's requests in the same flush go to a file of their own."""
+    regression = ((("x", "float", False), ("y", "float", False)), ())
+    log = PartitionedLog(tmp_path, REQUESTS, flush_rows=100, flush_seconds=60)
+    numbers = np.array([151.25, -3.5, np.inf])
+    log.append(RequestChunk("r1", time.time_ns() // 1000, "v1", regression, np.array([[0.0, 1.0], [2.0, 3.0],
+                                                                                     [4.0, 5.0]]), numbers, None))
+    log.append(RequestChunk("r2", time.time_ns() // 1000, "v2", NUMERIC, np.array([[0.0, 1.0]]), np.array([1]),
+                            np.array([[0.4, 0.6]])))
+    log.close()
+    layouts = {tuple(pq.read_schema(p).names): pq.read_schema(p) for p in files(tmp_path)}
+    assert set(layouts) == {("request_id", "row", "ts", "model_version", "x", "y", "prediction"),
+                            ("request_id", "row", "ts", "model_version", "x", "y", "prediction", "proba_a",
+                             "proba_b")}
+    schema = layouts[("request_id", "row", "ts", "model_version", "x", "y", "prediction")]
+    assert str(schema.field("prediction").type) == "double" and not schema.field("prediction").nullable
+    frame = read_log(tmp_path)
+    mine = frame[frame["request_id"] == "r1"]
+    assert mine["prediction"].tolist() == [151.25, -3.5, np.inf] and mine["row"].tolist() == [0, 1, 2]
+
+
+def test_a_regression_models_labels_are_logged_as_float64(tmp_path):
+    log = PartitionedLog(tmp_path, FEEDBACK, flush_rows=100, flush_seconds=60)
+    log.append(FeedbackChunk(time.time_ns() // 1000, [("a", 0, 12.5), ("a", 1, -3.0)], LABEL_NUMBER))
+    log.append(FeedbackChunk(time.time_ns() // 1000, [("b", 0, "yes")]))  # a classifier's, before a swap
+    log.close()
+    types = sorted(str(pq.read_schema(p).field("label").type) for p in files(tmp_path, FEEDBACK))
+    assert types == ["double", "string"]
+    labels = read_log(tmp_path, FEEDBACK).set_index("request_id")["label"]
+    assert labels["a"].tolist() == [12.5, -3.0] and labels["b"] == "yes"

@@ -36,7 +36,7 @@ from gitml.serve.formats import (
     media_type,
     parse_invocations,
 )
-from gitml.serve.requestlog import FeedbackChunk, RequestChunk
+from gitml.serve.requestlog import FeedbackChunk
 
 if TYPE_CHECKING:
     from gitml.serve.model import ServedModel
@@ -124,7 +124,8 @@ def _routes(app: FastAPI, state: ServeState) -> None:
         _require_json(request)
         labels = parse_feedback(loads(body), model.classes, cfg.max_batch_rows, cfg.max_batch_rows)
         state.feedback_window.claim(labels)
-        refused = state.feedback_log.offer(FeedbackChunk(time.time_ns() // 1000, [label[:3] for label in labels]))
+        refused = state.feedback_log.offer(FeedbackChunk(time.time_ns() // 1000, [label[:3] for label in labels],
+                                                         model.label_type))
         if refused:  # never 200 for a label the writer did not take
             state.feedback_window.release(labels)
             return error_response(503, f"No label of this body was recorded: {refused}; post it again later.",
@@ -247,26 +248,25 @@ def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_typ
     """Answer /invocations: JSON, or an Arrow IPC stream when the client accepts one."""
     parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows,
                                state.cfg.max_decompressed_bytes)
-    proba = model.predict(parsed.frame)
-    predicted = proba.argmax(axis=1)
-    request_id = _record(state, model, parsed.frame, proba, predicted)
+    output = model.predict(parsed.frame)  # class probabilities, or a regression model's numbers
+    predicted = model.predicted(output)
+    request_id = _record(state, model, parsed.frame, output, predicted)
     headers = {"x-model-version": model.version, "x-request-id": request_id}
     if arrow:
-        answer = arrow_answer(model.classes, model.class_names, proba, predicted,
-                              {"model_version": model.version, "request_id": request_id})
+        answer = arrow_answer(model, output, predicted, {"model_version": model.version, "request_id": request_id})
         return Response(answer, media_type=ARROW_STREAM, headers=headers)
-    payload = {"predictions": model.predictions(proba, predicted), "model_version": model.version,
+    payload = {"predictions": model.predictions(output, predicted), "model_version": model.version,
                "request_id": request_id}
     return _json(payload, headers)
 
 
 def state_v2(state: ServeState, model: ServedModel, body: bytes, header_length: str | None = None) -> Response:
     doc, binary = oip.split_body(body, header_length)
-    parsed = oip.parse_v2(doc, model.signature, state.cfg.max_batch_rows, binary)
-    proba = model.predict(parsed.frame)
-    predicted = proba.argmax(axis=1)
-    request_id = _record(state, model, parsed.frame, proba, predicted)
-    outputs, blob = oip.infer_outputs(model, proba, predicted, parsed.extra["outputs"])
+    parsed = oip.parse_v2(doc, model.signature, state.cfg.max_batch_rows, binary, model.outputs)
+    output = model.predict(parsed.frame)
+    predicted = model.predicted(output)
+    request_id = _record(state, model, parsed.frame, output, predicted)
+    outputs, blob = oip.infer_outputs(model, output, predicted, parsed.extra["outputs"])
     payload = {"model_name": model.name, "model_version": model.version, "id": parsed.extra["id"] or request_id,
                "parameters": {"request_id": request_id}, "outputs": outputs}
     headers = {"x-model-version": model.version, "x-request-id": request_id}
@@ -277,12 +277,11 @@ def state_v2(state: ServeState, model: ServedModel, body: bytes, header_length: 
                     headers={**headers, oip.BINARY_HEADER: str(len(head))})
 
 
-def _record(state: ServeState, model: ServedModel, frame: Any, proba: Any, predicted: Any) -> str:
+def _record(state: ServeState, model: ServedModel, frame: Any, output: Any, predicted: Any) -> str:
     """Log the answered rows (before the answer leaves) and count them."""
     request_id = state.next_request_id()
     inputs = frame.to_numpy() if model.signature.all_numeric else frame  # a view of the one float block
-    state.request_log.append(RequestChunk(request_id, time.time_ns() // 1000, model.version, model.log_schema,
-                                          inputs, predicted, proba))
+    state.request_log.append(model.log_chunk(request_id, time.time_ns() // 1000, inputs, output, predicted))
     state.answered(request_id, len(predicted))
     state.metrics.predicted(model.version, model.class_names, predicted)
     return request_id

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import math
 import re
 import secrets
 import threading
@@ -39,7 +40,7 @@ AUTH_REALM = 'Bearer realm="gitml feedback"'
 class Label(NamedTuple):
     request_id: str
     row: int
-    label: str
+    label: str | float  # a class as text, or the true number of a regression model's row
     field: str  # where in the body it came from, for messages
 
 
@@ -47,7 +48,8 @@ def parse_feedback(doc: Any, classes: list[Any], max_items: int, max_rows: int) 
     """``{"request_id", "row", "label"}``, ``{"request_id", "labels": [...]}`` or ``{"feedback": [...]}``.
 
     Returns one :class:`Label` per labelled row; labels must be among ``classes`` and rows
-    below ``max_rows`` (no request has more rows than ``serve.max_batch_rows``).
+    below ``max_rows`` (no request has more rows than ``serve.max_batch_rows``). No classes:
+    the model is a regression, and a label is a finite JSON number (a float).
     """
     if isinstance(doc, dict) and "feedback" in doc:
         if set(doc) != {"feedback"} or not isinstance(doc["feedback"], list) or not doc["feedback"]:
@@ -57,7 +59,7 @@ def parse_feedback(doc: Any, classes: list[Any], max_items: int, max_rows: int) 
         items = [doc]
     else:
         raise bad('expected {"request_id": ..., "row": 0, "label": ...} or {"feedback": [...]}')
-    known = {_class_key(c): str(c) for c in classes}
+    known = {_class_key(c): str(c) for c in classes} if classes else None
     out: list[Label] = []
     problems: list[dict[str, str]] = []
     for position, item in enumerate(items):
@@ -70,7 +72,7 @@ def parse_feedback(doc: Any, classes: list[Any], max_items: int, max_rows: int) 
     return out
 
 
-def _feedback_item(item: Any, where: str, known: dict[str, str], max_rows: int,
+def _feedback_item(item: Any, where: str, known: dict[str, str] | None, max_rows: int,
                    problems: list[dict[str, str]]) -> list[Label]:
     if not isinstance(item, dict):
         problems.append({"field": where, "message": "each feedback item is an object"})
@@ -106,13 +108,33 @@ def _feedback_item(item: Any, where: str, known: dict[str, str], max_rows: int,
         labels = [(row, item["label"], f"{where}.label", where)]
     out = []
     for position, label, field, item_field in labels:
-        text = known.get(_class_key(label)) if isinstance(label, (str, int, float)) and not isinstance(label, bool) else None
-        if text is None:
-            problems.append({"field": field, "message": f"{clip(repr(label))} is not a class of the "
-                             f"model; allowed: {clip(', '.join(known.values()), 200)}"})
+        value = _label_value(label, known)
+        if value is None:
+            problems.append({"field": field, "message": _not_a_label(label, known)})
         else:
-            out.append(Label(str(request_id), position, text, item_field))
+            out.append(Label(str(request_id), position, value, item_field))
     return out
+
+
+def _label_value(label: Any, known: dict[str, str] | None) -> str | float | None:
+    """The label as logged (a class as text, or for regression a float), or None if it is none."""
+    if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+        return None
+    if known is not None:
+        return known.get(_class_key(label))
+    if isinstance(label, str):
+        return None
+    try:
+        number = float(label)  # an int past float's range raises
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _not_a_label(label: Any, known: dict[str, str] | None) -> str:
+    if known is None:
+        return f"{clip(repr(label))} is not a number: a regression model's label is the true value, a finite JSON number"
+    return f"{clip(repr(label))} is not a class of the model; allowed: {clip(', '.join(known.values()), 200)}"
 
 
 def _class_key(value: Any) -> str:

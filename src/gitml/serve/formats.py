@@ -19,12 +19,15 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import InputValidationError, RequestError
+from gitml.package.logschema import PREDICTION, PROBA_PREFIX
 from gitml.package.signature import CompiledSignature
 from gitml.package.validation import validate_columns, validate_rows
 from gitml.package.values import clip
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from gitml.serve.model import ServedModel
 
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV_TYPES = ("text/csv", "application/csv")
@@ -223,14 +226,17 @@ def validated(run: Any) -> pd.DataFrame:
 # ------------------------------------------------------------------ answers
 
 
-def arrow_answer(classes: list[Any], class_names: list[str], proba: Any, predicted: Any,
-                 metadata: dict[str, str]) -> bytes:
-    """Predictions as an Arrow IPC stream: ``prediction`` and ``proba_<class>`` columns (as ``gitml predict``)."""
+def arrow_answer(model: ServedModel, output: Any, predicted: Any, metadata: dict[str, str]) -> bytes:
+    """Predictions as an Arrow IPC stream, columns as ``gitml predict`` writes them: ``prediction``
+    and ``proba_<class>``, or for a regression model ``prediction`` alone, a float64."""
     import pyarrow as pa
 
-    columns = {"prediction": pa.array(classes).take(pa.array(predicted))}
-    for j, name in enumerate(class_names):
-        columns[f"proba_{name}"] = pa.array(proba[:, j])
+    if model.regression:
+        columns = {PREDICTION: pa.array(output, type=pa.float64())}
+    else:
+        columns = {PREDICTION: pa.array(model.classes).take(pa.array(predicted))}
+        for j, name in enumerate(model.class_names):
+            columns[f"{PROBA_PREFIX}{name}"] = pa.array(output[:, j])
     return arrow_stream(pa.table(columns).replace_schema_metadata(metadata))
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.package.logschema import (
     LABEL,
+    LABEL_NUMBER,
     MODEL_VERSION,
     PREDICTION,
     PROBA_PREFIX,
@@ -32,7 +33,8 @@ def request_table(chunks: list[RequestChunk]) -> pa.Table:
     signature does not let be null) is written as a required Parquet column: without
     definition levels, the write costs half as much. The text columns that repeat (request
     id, version, prediction) are built as dictionaries over their few distinct values:
-    Parquet writes those as they are instead of hashing every row.
+    Parquet writes those as they are instead of hashing every row. A regression model's
+    ``prediction`` is its number (float64), with no probability columns.
     """
     import numpy as np
     import pyarrow as pa
@@ -56,10 +58,14 @@ def request_table(chunks: list[RequestChunk]) -> pa.Table:
     nullable = {name: may_be_null for name, _, may_be_null in inputs}
     for (name, dtype, may_be_null), values in zip(inputs, _input_columns(chunks), strict=True):
         columns[name] = _feature_array(values, dtype, may_be_null)
-    columns[PREDICTION] = text(np.concatenate([c.predicted for c in chunks]), list(class_names))
-    proba = np.concatenate([c.proba.T for c in chunks], axis=1).astype(np.float64, copy=False)
-    for j, name in enumerate(class_names):
-        columns[f"{PROBA_PREFIX}{name}"] = pa.array(proba[j])
+    predicted = np.concatenate([c.predicted for c in chunks])
+    if not class_names:  # regression: the predicted number, and no probabilities
+        columns[PREDICTION] = pa.array(predicted.astype(np.float64, copy=False))
+    else:
+        columns[PREDICTION] = text(predicted, list(class_names))
+        proba = np.concatenate([c.proba.T for c in chunks if c.proba is not None], axis=1).astype(np.float64, copy=False)
+        for j, name in enumerate(class_names):
+            columns[f"{PROBA_PREFIX}{name}"] = pa.array(proba[j])
     fields = [pa.field(name, array.type, nullable=nullable.get(name, False) or array.null_count > 0)
               for name, array in columns.items()]
     return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
@@ -99,12 +105,15 @@ def _feature_array(values: Any, dtype: str, may_be_null: bool = True) -> pa.Arra
 
 
 def feedback_table(chunks: list[FeedbackChunk]) -> pa.Table:
+    """One row per label; ``label`` is text, or a float64 for the labels of a regression model
+    (the chunks' ``schema``: one file holds labels of one type)."""
     import pyarrow as pa
 
     items = [(i, c.ts_us) for c in chunks for i in c.items]
+    label_type = pa.float64() if chunks[0].schema == LABEL_NUMBER else pa.string()
     return pa.table({
         REQUEST_ID: pa.array([i[0] for i, _ in items], type=pa.string()),
         ROW: pa.array([i[1] for i, _ in items], type=pa.int64()),
-        LABEL: pa.array([i[2] for i, _ in items], type=pa.string()),
+        LABEL: pa.array([i[2] for i, _ in items], type=label_type),
         TS: pa.array([ts for _, ts in items], type=pa.timestamp("us", tz="UTC")),
     })

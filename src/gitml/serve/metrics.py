@@ -61,10 +61,13 @@ class ServeMetrics:
         timer.observe(seconds)
 
     def predicted(self, version: str, class_names: list[str], predicted: Any) -> None:
-        """Count rows and predicted classes (``predicted``: class indices, a numpy array)."""
+        """Count rows and predicted classes (``predicted``: class indices, a numpy array); a
+        regression model (no class names) predicts numbers: its rows are counted alone."""
         import numpy as np
 
         self.rows.labels(version).inc(len(predicted))
+        if not class_names:
+            return
         for index, count in enumerate(np.bincount(predicted, minlength=len(class_names)).tolist()):
             if count:
                 self.classes.labels(version, class_names[index]).inc(count)

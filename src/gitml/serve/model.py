@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.package.bundle import Bundle, load_bundle
+from gitml.package.logschema import label_type
 from gitml.package.signature import CompiledSignature
 from gitml.package.validation import validate_input
-from gitml.serve.oip import V2_DATATYPE
+from gitml.serve.oip import OUTPUTS, V2_DATATYPE
+from gitml.serve.requestlog import RequestChunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,26 +48,52 @@ class ServedModel:
         return served
 
     def __post_init__(self) -> None:
+        self.task = self.bundle.task
+        # A regression model answers a number per row: no classes, no probabilities.
+        self.regression = self.bundle.regression
         self.classes = list(self.bundle.classes)
         self.class_names = self.bundle.signature.class_names
+        self.outputs = OUTPUTS[:1] if self.regression else OUTPUTS  # the OIP outputs it answers
         # OIP binary BYTES elements: a 4-byte little-endian length, then the UTF-8 text.
         self.class_bytes = [len(b).to_bytes(4, "little") + b for b in (n.encode() for n in self.class_names)]
         info = self.bundle.info
         self.name, self.bundle_id, self.family = info.name, info.bundle_id, info.family
-        self._row = _row_builder(self.classes, self.class_names)
+        self._row = _number_row if self.regression else _row_builder(self.classes, self.class_names)
         # What the request log needs to group rows into files of one schema.
         self.log_schema = self.bundle.signature.log_schema
+        self.label_type = label_type(self.bundle.signature)  # of the feedback log's labels
         self.version = safe_version(self.version)
 
     # ---------------------------------------------------------------- predict
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class probabilities for a frame already validated against the signature."""
-        return self.bundle.model.predict_proba(self.bundle.preprocessor.transform(frame))
+        """The model's output for a frame already validated against the signature: class
+        probabilities ``(n, k)``, or for a regression model the predicted numbers ``(n,)``, float64."""
+        features = self.bundle.preprocessor.transform(frame)
+        if self.regression:
+            import numpy as np
 
-    def predictions(self, proba: np.ndarray, predicted: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """MLflow-style rows: ``{"prediction": class, "probabilities": {"class": p}}``."""
-        predicted = proba.argmax(axis=1) if predicted is None else predicted
-        return list(map(self._row, predicted.tolist(), *proba.T.tolist()))
+            return np.asarray(self.bundle.model.predict(features), dtype=np.float64)
+        return self.bundle.model.predict_proba(features)
+
+    def predicted(self, output: np.ndarray) -> np.ndarray:
+        """Each row's prediction from :meth:`predict`'s output: the index of its class (into
+        :attr:`classes`), or for regression the number itself."""
+        return output if self.regression else output.argmax(axis=1)
+
+    def predictions(self, output: np.ndarray, predicted: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """MLflow-style rows: ``{"prediction": class, "probabilities": {"class": p}}``, or for
+        regression ``{"prediction": number}`` (a non-finite number is answered as null)."""
+        if self.regression:
+            return list(map(_number_row, output.tolist()))
+        predicted = output.argmax(axis=1) if predicted is None else predicted
+        return list(map(self._row, predicted.tolist(), *output.T.tolist()))
+
+    def log_chunk(self, request_id: str, ts_us: int, inputs: Any, output: np.ndarray,
+                  predicted: np.ndarray) -> RequestChunk:
+        """The request log's record of one answer (docs/logs.md): the predicted class of each row
+        and its probabilities, or for regression the predicted number alone."""
+        proba = None if self.regression else output
+        return RequestChunk(request_id, ts_us, self.version, self.log_schema, inputs, predicted, proba)
 
     def warm_up(self) -> None:
         """Run the whole path once on reference rows, so the first request is not the slow one."""
@@ -80,15 +108,20 @@ class ServedModel:
     # ---------------------------------------------------------------- describe
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "bundle_id": self.bundle_id,
-                "family": self.family, "source": self.source,
+                "family": self.family, "task": self.task, "source": self.source,
                 "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.loaded_at))}
 
     def v2_metadata(self) -> dict[str, Any]:
         """OIP model metadata. Excluded columns (dates, ids) are not ``inputs``, which OIP clients
         take as the tensors to send; ``parameters.ignored_inputs`` names them, as tensors that are
-        taken and dropped unread."""
-        k = len(self.classes)
-        parameters: dict[str, Any] = {"classes": self.class_names, "bundle_id": self.bundle_id}
+        taken and dropped unread. A regression model has one output, ``prediction``: FP64, a number a row."""
+        parameters: dict[str, Any] = {"task": self.task, "bundle_id": self.bundle_id}
+        if self.regression:
+            outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+        else:
+            parameters = {"classes": self.class_names, **parameters}
+            outputs = [{"name": "prediction", "datatype": "BYTES", "shape": [-1]},
+                       {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(self.classes)]}]
         if self.bundle.signature.excluded:
             parameters["ignored_inputs"] = [c.to_dict() for c in self.bundle.signature.excluded]
         return {
@@ -97,8 +130,7 @@ class ServedModel:
             "platform": f"gitml_{self.family}",
             "inputs": [{"name": c.name, "datatype": V2_DATATYPE[c.dtype], "shape": [-1]}
                        for c in self.signature.inputs],
-            "outputs": [{"name": "prediction", "datatype": "BYTES", "shape": [-1]},
-                        {"name": "probabilities", "datatype": "FP64", "shape": [-1, k]}],
+            "outputs": outputs,
             "parameters": parameters,
         }
 
@@ -107,6 +139,10 @@ def safe_version(version: str) -> str:
     """A version usable in a header and a metric label: printable ASCII, at most 128 characters."""
     cleaned = "".join(ch if 32 < ord(ch) < 127 else "_" for ch in str(version))[:128]
     return cleaned or "unversioned"
+
+
+def _number_row(value: float) -> dict[str, Any]:
+    return {"prediction": value}
 
 
 def _row_builder(classes: list[Any], names: list[str]) -> Callable[..., dict[str, Any]]:

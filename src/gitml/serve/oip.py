@@ -48,11 +48,14 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, memoryview]
     return loads(body[:int(size)]), memoryview(body)[int(size):]
 
 
-def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview | None = None) -> Parsed:
+def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview | None = None,
+             outputs: tuple[str, ...] = OUTPUTS) -> Parsed:
     """An OIP v2 infer request: one named tensor per input column, shape [n] or [n, 1].
 
     ``binary`` is the body after the JSON part (binary tensor data extension); each input
     with ``parameters.binary_data_size`` takes its bytes from there, in input order.
+    ``outputs``: the outputs the model answers (a regression model: ``prediction`` only);
+    asking for another is a 400 naming it.
     A tensor named after a column the data contract excludes (the signature's ``excluded``)
     is dropped unread; the model metadata names those under ``parameters.ignored_inputs``.
     """
@@ -87,7 +90,7 @@ def parse_v2(doc: Any, sig: CompiledSignature, max_rows: int, binary: memoryview
     if offset != len(binary):
         problems.append({"field": "(body)", "message": f"the inputs declare {offset} byte(s) of binary data; "
                          f"the body holds {len(binary)} after the JSON part"})
-    requested = _requested_outputs(doc.get("outputs"), _binary_default(doc, problems), problems)
+    requested = _requested_outputs(doc.get("outputs"), _binary_default(doc, problems), problems, outputs)
     if len(rows) > 1:
         problems.append({"field": "inputs", "message": f"tensors disagree on the batch size: {sorted(rows)[:5]}"})
     if problems:
@@ -202,12 +205,18 @@ def _binary_default(doc: dict[str, Any], problems: list[dict[str, str]]) -> bool
     return flag
 
 
-def _requested_outputs(outputs: Any, binary: bool, problems: list[dict[str, str]]) -> list[tuple[str, bool]]:
-    """(output name, answer it in binary) for each output asked for, all of them by default."""
+def _requested_outputs(outputs: Any, binary: bool, problems: list[dict[str, str]],
+                       answered: tuple[str, ...] = OUTPUTS) -> list[tuple[str, bool]]:
+    """(output name, answer it in binary) for each output asked for, all of ``answered`` by default."""
     if outputs is None:
-        return [(name, binary) for name in OUTPUTS]
+        return [(name, binary) for name in answered]
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and o.get("name") in OUTPUTS for o in outputs):
-        problems.append({"field": "outputs", "message": "outputs may name only 'prediction' and 'probabilities'"})
+        problems.append({"field": "outputs", "message": f"outputs may name only {_names(answered)}"})
+        return []
+    absent = [o["name"] for o in outputs if o["name"] not in answered]
+    if absent:  # probabilities of a regression model: it answers a number, with no classes
+        problems.append({"field": "outputs", "message": f"this model has no output {_names(absent)}: a "
+                         f"regression model answers {_names(answered)} (a number per row)"})
         return []
     requested = []
     for output in outputs:
@@ -220,16 +229,30 @@ def _requested_outputs(outputs: Any, binary: bool, problems: list[dict[str, str]
     return requested
 
 
-def infer_outputs(model: ServedModel, proba: np.ndarray, predicted: np.ndarray,
+def _names(names: Any) -> str:
+    return " and ".join(f"'{n}'" for n in names)
+
+
+def infer_outputs(model: ServedModel, output: np.ndarray, predicted: np.ndarray,
                   requested: list[tuple[str, bool]]) -> tuple[list[dict[str, Any]], bytes]:
-    """The response's output tensors, and the binary data of those asked for in binary (in order)."""
+    """The response's output tensors, and the binary data of those asked for in binary (in order).
+
+    ``output`` is the model's output (:meth:`ServedModel.predict`): for a regression model the
+    numbers, answered as the FP64 tensor ``prediction``.
+    """
     import numpy as np
 
-    n, k = proba.shape
+    n, k = len(output), output.shape[-1]
     outputs, blobs = [], []
     for name, binary in requested:
         tensor: dict[str, Any]
-        if name == "prediction":
+        if model.regression:  # parse_v2 let no other output than prediction through
+            tensor = {"name": name, "datatype": "FP64", "shape": [n], "parameters": {}}
+            if binary:
+                blob = np.ascontiguousarray(output, dtype="<f8").tobytes()
+            else:
+                tensor["data"] = output.tolist()
+        elif name == "prediction":
             tensor = {"name": name, "datatype": "BYTES", "shape": [n], "parameters": {}}
             if binary:
                 encoded = model.class_bytes  # each class name, length-prefixed, once per model
@@ -239,9 +262,9 @@ def infer_outputs(model: ServedModel, proba: np.ndarray, predicted: np.ndarray,
         else:
             tensor = {"name": name, "datatype": "FP64", "shape": [n, k], "parameters": {"classes": model.class_names}}
             if binary:
-                blob = np.ascontiguousarray(proba, dtype="<f8").tobytes()
+                blob = np.ascontiguousarray(output, dtype="<f8").tobytes()
             else:
-                tensor["data"] = proba.astype("float64").ravel().tolist()
+                tensor["data"] = output.astype("float64").ravel().tolist()
         if binary:
             tensor["parameters"]["binary_data_size"] = len(blob)
             blobs.append(blob)

@@ -64,6 +64,11 @@ class V2InferResponse(BaseModel):
     outputs: list[V2Tensor]
 
 
+# The answer of one row of a regression model (in place of Prediction's class and probabilities).
+NUMBER_PREDICTION = {"title": "Prediction", "type": "object", "required": ["prediction"], "additionalProperties": False,
+                     "properties": {"prediction": {"anyOf": [{"type": "number"}, {"type": "null"}], "description": (
+                         "The predicted number; null where the model's output is not a finite number (inputs far "
+                         "outside the data it was trained on)")}}}
 MODELS = (InvocationResponse, ErrorResponse, FeedbackResponse, V2Tensor, V2InferResponse)
 ERRORS = {
     "400": "Malformed body or input that does not match the signature (field-level problems).",
@@ -92,6 +97,8 @@ def build_openapi(base: dict[str, Any], model: Any, max_rows: int = 10_000,
         spec = cls.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(spec.pop("$defs", {}))
         schemas[cls.__name__] = spec
+    if model.regression:  # the answer of a row is a number, with no classes
+        schemas["Prediction"] = NUMBER_PREDICTION
     schemas.update(signature_schemas(model, max_rows))
     _ignored_inputs(schemas, model)
     schemas.update(feedback_schemas(model, max_rows))
@@ -158,7 +165,7 @@ def _feedback_operation(base: dict[str, Any], operation: dict[str, Any], model: 
             "type": "http", "scheme": "bearer",
             "description": "the token in the environment variable serve.feedback_token_env names"}}
         operation["security"] = [{"feedbackToken": []}]
-    first = model.class_names[0]
+    first = _example_label(model)
     operation["requestBody"] = {"required": True, "content": {"application/json": {
         "schema": {"oneOf": [ref("FeedbackItem"), ref("FeedbackBatch")]},
         "examples": {
@@ -224,8 +231,13 @@ def invocation_body(model: Any, row: dict[str, Any], max_rows: int = 10_000) -> 
         ARROW_STREAM: {"schema": {"type": "string", "format": "binary", "description": (
             "an Arrow IPC stream (one or more record batches) with one column per signature input; "
             f"send Accept: {ARROW_STREAM} to get the predictions back as a stream with the columns "
-            "prediction and proba_<class>")}},
+            + ("prediction (a float64)" if model.regression else "prediction and proba_<class>"))}},
     }}
+
+
+def _example_label(model: Any) -> Any:
+    """A label /feedback takes: the first class, or for a regression model a number."""
+    return 0.0 if model.regression else model.class_names[0]
 
 
 def v2_example(model: Any, row: dict[str, Any]) -> dict[str, Any]:

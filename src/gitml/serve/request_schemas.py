@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitml.package.signature import FLOAT32_MAX, InputColumn
-from gitml.serve.oip import OUTPUTS, V2_TYPES
+from gitml.serve.oip import V2_TYPES
 
 
 def ref(name: str) -> dict[str, str]:
@@ -21,6 +21,7 @@ def ref(name: str) -> dict[str, str]:
 # A number as the server reads it: JSON numbers, or text Python's float() reads (CSV cells),
 # within the model's float32 range (a larger number is refused: signature.FLOAT32_MAX).
 FLOAT_MAX = FLOAT32_MAX
+FLOAT64_MAX = 1.7976931348623157e308  # a regression label: any finite number
 # Bounded digits and exponent keep it inside that range (15 digits x 1e22 < 3.4e38).
 NUMBER_TEXT = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE](?:-[0-9]{1,2}|\+?(?:1?[0-9]|2[0-2])))?"
 INT_TEXT = r"[+-]?[0-9]{1,15}"
@@ -39,10 +40,16 @@ def numeric_text(dtype: str, nullable: bool = False) -> str:
 
 
 def feedback_schemas(model: Any, max_rows: int) -> dict[str, Any]:
-    """One labelled row (``row`` + ``label``), all rows of a request (``labels``), or a batch of either."""
+    """One labelled row (``row`` + ``label``), all rows of a request (``labels``), or a batch of either.
+
+    A label is a class of the model, or for a regression model a number (the true value).
+    """
     classes = list(model.classes)
-    label = {"anyOf": [{"enum": classes}, {"type": "string", "enum": [str(c) for c in classes]}],
-             "description": f"a class of the model: {', '.join(map(str, classes))}"}
+    label: dict[str, Any] = {"anyOf": [{"enum": classes}, {"type": "string", "enum": [str(c) for c in classes]}],
+                             "description": f"a class of the model: {', '.join(map(str, classes))}"}
+    if model.regression:
+        label = {"type": "number", "minimum": -FLOAT64_MAX, "maximum": FLOAT64_MAX,
+                 "description": "the true value of the row's target (a regression model)"}
     request_id = {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$",
                   "description": "the x-request-id of the prediction, answered by this server process"}
     one_row = {"type": "object", "required": ["request_id", "label"], "additionalProperties": False,
@@ -52,7 +59,7 @@ def feedback_schemas(model: Any, max_rows: int) -> dict[str, Any]:
     all_rows = {"type": "object", "required": ["request_id", "labels"], "additionalProperties": False,
                 "properties": {"request_id": request_id, "labels": {
                     "type": "array", "items": label, "minItems": 1, "maxItems": max_rows,
-                    "description": "true classes of rows 0..n-1"}}}
+                    "description": "true labels of rows 0..n-1"}}}
     return {"FeedbackItem": {"oneOf": [one_row, all_rows]},
             "FeedbackBatch": {"type": "object", "required": ["feedback"], "additionalProperties": False,
                               "properties": {"feedback": {"type": "array", "items": ref("FeedbackItem"),
@@ -119,7 +126,7 @@ def signature_schemas(model: Any, max_rows: int = 10_000) -> dict[str, Any]:
                        "maxItems": len(names), "description": "one tensor per signature column (listed in "
                        "signature order here; any order is read), each with n values, the same n for all"},
             "outputs": {"anyOf": [{"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-                "name": {"type": "string", "enum": list(OUTPUTS)},
+                "name": {"type": "string", "enum": list(model.outputs)},
                 "parameters": _lenient_object("binary_data")}}}, {"type": "null"}],
                 "description": "the outputs to answer; absent or null: all of them"}}},
     }

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.package.logschema import (
     INDEXED,
+    LABEL_TEXT,
     PART_GLOB,
     REQUESTS,
 )
@@ -49,10 +50,12 @@ class RequestChunk:
     request_id: str
     ts_us: int
     model_version: str
-    schema: tuple[Any, ...]  # (input (name, dtype, nullable) triples, class names): one file holds one schema
+    # (input (name, dtype, nullable) triples, class names): one file holds one schema. No class
+    # names: a regression model's answer, a number per row.
+    schema: tuple[Any, ...]
     inputs: Any  # the clean input frame, or its float64 matrix when every input is numeric
-    predicted: np.ndarray  # index of the predicted class of each row (into the schema's class names)
-    proba: np.ndarray
+    predicted: np.ndarray  # index of the predicted class of each row (into the schema's class names), or the number
+    proba: np.ndarray | None  # class probabilities (n, k); None for regression
 
     @property
     def n_rows(self) -> int:
@@ -62,7 +65,8 @@ class RequestChunk:
 @dataclass
 class FeedbackChunk:
     ts_us: int
-    items: list[tuple[str, int, str]]  # (request_id, row, label)
+    items: list[tuple[str, int, Any]]  # (request_id, row, label): a class as text, or a number (regression)
+    schema: str = LABEL_TEXT  # the label column's type (LABEL_TEXT or LABEL_NUMBER): one file holds one
 
     @property
     def n_rows(self) -> int:

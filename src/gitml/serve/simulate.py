@@ -29,16 +29,19 @@ class SimulationResult:
     rows: int = 0
     failed: int = 0
     correct: int = 0
+    absolute_error: float = 0.0  # sum over the rows answered, for a regression model
+    regression: bool = False  # the served model predicts a number: summarised by MAE, not accuracy
     labelled: int = 0
     versions: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        accuracy = f"{self.correct / self.rows:.3f}" if self.rows else "n/a"
+        score = self.absolute_error if self.regression else self.correct
+        quality = f"{'MAE' if self.regression else 'accuracy'} {f'{score / self.rows:.3f}' if self.rows else 'n/a'}"
         versions = ", ".join(f"{v} ({n} batches)" for v, n in self.versions.items()) or "none"
         line = (f"sent {self.batches} batch(es), {self.rows} row(s) to {self.url} in {self.seconds:.1f}s: "
-                f"{self.failed} failed, accuracy {accuracy}, {self.labelled} label(s) posted; model {versions}")
+                f"{self.failed} failed, {quality}, {self.labelled} label(s) posted; model {versions}")
         if self.errors:
             line += f"; first error: {self.errors[0]}"
         return line
@@ -69,7 +72,7 @@ def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic",
     result = SimulationResult(url.rstrip("/"))
     started = time.perf_counter()
     with httpx.Client(base_url=result.url, timeout=timeout) as client:
-        inputs = _server_inputs(client)
+        inputs, result.regression = _server_inputs(client)
         make = _synthetic(data, params_file, target, shift) if source == "synthetic" else _test_rows(data_dir, target, shift)
         for number in range(batches):
             frame = make(batch_rows, seed + number)
@@ -79,7 +82,8 @@ def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic",
     return result
 
 
-def _server_inputs(client: Any) -> dict[str, str]:
+def _server_inputs(client: Any) -> tuple[dict[str, str], bool]:
+    """The served model's inputs (name -> OIP datatype), and whether it is a regression model."""
     import httpx
 
     try:
@@ -88,7 +92,8 @@ def _server_inputs(client: Any) -> dict[str, str]:
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise GitmlError(f"Cannot read the model's metadata from {client.base_url}: {exc}. "
                          "Is `gitml serve` running there?") from exc
-    return {t["name"]: t["datatype"] for t in metadata["inputs"]}
+    regression = (metadata.get("parameters") or {}).get("task") == "regression"
+    return {t["name"]: t["datatype"] for t in metadata["inputs"]}, regression
 
 
 def _synthetic(data: Any, params_file: str | Path | None, target: str, shift: float) -> Any:
@@ -161,7 +166,11 @@ def _send(client: Any, frame: pd.DataFrame, inputs: dict[str, str], target: str,
     version = str(answer.get("model_version"))
     result.versions[version] = result.versions.get(version, 0) + 1
     predicted = [p["prediction"] for p in answer["predictions"]]
-    result.correct += sum(str(p) == str(y) for p, y in zip(predicted, labels, strict=True))
+    if result.regression:  # a null (non-finite) answer counts as an infinite error
+        result.absolute_error += sum(abs(float(y) - p) if p is not None else float("inf")
+                                     for p, y in zip(predicted, labels, strict=True))
+    else:
+        result.correct += sum(str(p) == str(y) for p, y in zip(predicted, labels, strict=True))
     if feedback:
         try:
             client.post("/feedback", json={"request_id": answer["request_id"],
