@@ -107,7 +107,7 @@ def next_version(latest: str | None, bump: str) -> str:
 
 def signature_changed(repo: str | Path, old_commit: str, contract_path: str = PathsConfig.contract,
                       old_contract_path: str | None = None) -> bool:
-    """Did the model's interface change since ``old_commit``? (columns, dtypes, categories, classes)
+    """Did the model's interface change since ``old_commit``? (columns, dtypes, categories, task, classes)
 
     ``contract_path``: the contract in the working tree (``paths.contract``);
     ``old_contract_path``: where ``old_commit`` kept it, when its layout differs.
@@ -120,8 +120,13 @@ def signature_changed(repo: str | Path, old_commit: str, contract_path: str = Pa
 
 
 def _interface(contract: dict[str, Any]) -> Any:
+    from gitml.data.task import task_of_classes
+
     columns = {n: (c.get("dtype"), tuple(c.get("categories") or ())) for n, c in contract.get("columns", {}).items()}
-    return columns, tuple(str(c) for c in contract.get("label", {}).get("classes", []))
+    label = contract.get("label", {})
+    classes = tuple(str(c) for c in label.get("classes", []))
+    # a contract written before tasks has none: its task follows from its classes
+    return columns, label.get("task") or task_of_classes(list(classes)), classes
 
 
 def _semver(version: str) -> tuple[int, int, int]:
