@@ -46,6 +46,20 @@ def test_stratify_refuses_a_class_too_small_to_split(frame):
         split_frame(tiny, "target", SplitConfig())
 
 
+def test_a_regression_label_is_stratified_on_its_quintiles(frame):
+    rng = np.random.default_rng(4)
+    skewed = frame.assign(minutes=rng.lognormal(3, 0.8, len(frame)))  # a long right tail
+    splits = split_frame(skewed, "minutes", SplitConfig(test_size=0.2, val_size=0.25, seed=1), regression=True)
+    assert sum(map(len, splits.values())) == len(frame) and list(splits["test"].columns) == list(skewed.columns)
+    edges = skewed["minutes"].quantile([0.2, 0.4, 0.6, 0.8]).to_numpy()
+    for part in splits.values():  # every split holds each fifth of the range in its share, to the row
+        counts = np.bincount(np.searchsorted(edges, part["minutes"]), minlength=5)
+        assert counts.max() - counts.min() <= 1, counts
+    with pytest.raises(GitmlError, match=r"quintiles of 'minutes'.*stratify=false"):
+        split_frame(skewed.head(12), "minutes", SplitConfig(), regression=True)
+    assert sum(map(len, split_frame(skewed.head(12), "minutes", SplitConfig(stratify=False), regression=True).values())) == 12
+
+
 def test_preprocessing_uses_train_statistics_only(frame):
     splits = split_frame(frame.drop(columns="row_id"), "target", SplitConfig(seed=0))
     contract = infer_contract(frame.drop(columns="row_id"), "target")

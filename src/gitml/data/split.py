@@ -31,6 +31,9 @@ def split_frame(frame: pd.DataFrame, label: str, cfg: SplitConfig, regression: b
     import numpy as np
     import pandas as pd
 
+    if regression and cfg.stratify and len(frame) < 3 * QUANTILE_BINS:
+        raise GitmlError(f"Cannot stratify {len(frame)} rows on the quintiles of '{label}': each needs 3 rows. "
+                         "Add data or set data.split.stratify=false.")
     if regression:
         frame = frame.assign(**{STRATUM: pd.qcut(frame[label].rank(method="first"), QUANTILE_BINS, labels=False)})
         label = STRATUM
