@@ -15,6 +15,7 @@ from gitml.monitor.detectors import (
     feature_thresholds,
     fit_detector,
     fit_prediction_detector,
+    prediction_outputs,
 )
 from gitml.monitor.encoding import FeatureEncoding
 from gitml.package.signature import Signature
@@ -95,7 +96,7 @@ def test_prediction_detector_tests_the_positive_class_of_a_binary_model():
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({"proba_1": rng.beta(2, 2, 800)})
     reference["proba_0"] = 1 - reference["proba_1"]
-    detector = fit_prediction_detector(reference, [0, 1], DriftConfig())
+    detector = fit_prediction_detector(reference, prediction_outputs(SIGNATURE), DriftConfig())
     assert detector.columns == ["proba_1"]
     shifted = pd.DataFrame({"proba_1": rng.beta(5, 2, 400)})
     result = detector.test(shifted)
@@ -145,3 +146,19 @@ def test_cache_key_changes_with_settings_and_reference():
     # max_rows only matters to the subsampling detectors
     assert key == cache.cache_key("b1", "tabular", DriftConfig(max_rows=10), {"ref": "1"})
     assert cache.cache_key("b1", "mmd", cfg, {}) != cache.cache_key("b1", "mmd", DriftConfig(max_rows=10), {})
+
+
+def test_prediction_detector_tests_every_class_or_a_regressions_predicted_number():
+    outputs = {"label": "y", "classes": ["a", "b", "c"]}
+    three = Signature.from_dict({"inputs": [{"name": "x", "dtype": "float"}], "outputs": outputs})
+    regression = Signature.from_dict({"inputs": [{"name": "x", "dtype": "float"}],
+                                      "outputs": {"label": "y", "task": "regression"}})
+    assert prediction_outputs(three) == ["proba_a", "proba_b", "proba_c"] and prediction_outputs(regression) == ["prediction"]
+    rng = np.random.default_rng(1)
+    detector = fit_prediction_detector(pd.DataFrame({"prediction": rng.normal(100, 10, 800)}),
+                                       prediction_outputs(regression), DriftConfig())
+    same, moved = (pd.DataFrame({"prediction": rng.normal(100 + shift, 10, 400)}) for shift in (0, 5))
+    assert not detector.test(same).is_drift
+    result = detector.test(moved)
+    assert result.drifted_features == ["prediction"] and result.features[0].test == "ks"
+    assert result.summary["prediction"]["current"]["mean"] == pytest.approx(105, abs=1.5)

@@ -85,12 +85,14 @@ def retrain_pr(
     repo: Path, forge: Forge, *, model_name: str, batch: pd.DataFrame | None, drift_detected: bool,
     report_dir: Path, base: str = "main", remote: str = "origin", label: str = "retrain",
     now: datetime | None = None, target: str | None = None, paths: PathsConfig | None = None,
+    regression: bool = False,
 ) -> RetrainResult:
     """Add ``batch`` to the retraining branch of ``model_name`` and open or update its pull request.
 
     Idempotent: one branch and one open pull request per model; a batch identical to one
     already on the branch is not added again. ``target`` (the label column) is only used to
-    summarise class counts; by default a column named ``target`` or ``label``. ``paths``
+    summarise class counts (with ``regression``, the labels' range); by default a column
+    named ``target`` or ``label``. ``paths``
     (the project's layout, default the built-in one) says where on the branch the batch
     (``paths.production``) and the report (``paths.drift``) go.
     """
@@ -129,8 +131,9 @@ def retrain_pr(
             raise RetrainError(f"Could not push {branch} to '{remote}' (did someone else push to it?): {exc}") from exc
         added = git(tree, "diff", "--name-only", "--diff-filter=A", f"refs/remotes/{remote}/{base}", "HEAD",
                     "--", f"{production_dir}/*.parquet.dvc").splitlines()
-        body = pr_body(_read(Path(report_dir) / "drift.md"), name, batch, target, [Path(a).name for a in added])
-    rows = _summary_line(batch, target)
+        body = pr_body(_read(Path(report_dir) / "drift.md"), name, batch, target, [Path(a).name for a in added],
+                       regression=regression)
+    rows = _summary_line(batch, target, regression)
     if pull is not None and update:
         pull = forge.update_pull(pull.number, body=body)
         forge.comment(pull.number, f"Added production batch `{name}`: {rows}. "
@@ -143,23 +146,28 @@ def retrain_pr(
     return RetrainResult(action, branch, pull, name)
 
 
-def pr_body(drift_md: str | None, name: str, batch: pd.DataFrame, target: str | None, batches: list[str]) -> str:
+def pr_body(drift_md: str | None, name: str, batch: pd.DataFrame, target: str | None, batches: list[str],
+            *, regression: bool = False) -> str:
     listed = "\n".join(f"- `{b.removesuffix('.dvc')}`" for b in batches) or f"- `{name}`"
     return "\n".join([
         drift_md.strip() if drift_md else "_No drift.md was found next to drift.json._",
         "", "## Production batch added by this run", "",
         f"- file: `data/production/{name}` (tracked by DVC, pushed to the default remote)",
-        f"- {_summary_line(batch, target)}",
+        f"- {_summary_line(batch, target, regression)}",
         "", "## All production batches on this branch", "", listed,
         "", "Merging retrains on the enlarged snapshot (`dvc repro`); review the data and the "
         "drift report first. Opened by `gitml retrain-pr`.",
     ])
 
 
-def _summary_line(batch: pd.DataFrame, target: str | None) -> str:
+def _summary_line(batch: pd.DataFrame, target: str | None, regression: bool = False) -> str:
     column = target or next((c for c in ("target", "label") if c in batch.columns), None)
     if column is None or column not in batch.columns:
         return f"{len(batch)} rows"
+    if regression:  # a count per distinct number would list every row
+        values = batch[column].astype("float64")
+        return (f"{len(batch)} rows; labels ({column}): mean {values.mean():.4g}, "
+                f"min {values.min():.4g}, max {values.max():.4g}")
     counts = batch[column].astype(str).value_counts().sort_index()
     return f"{len(batch)} rows; classes ({column}): " + ", ".join(f"{k}: {v}" for k, v in counts.items())
 
@@ -267,7 +275,9 @@ def align_batch(rows: pd.DataFrame, signature: Signature, target: str) -> pd.Dat
     """Labelled rows in the snapshot's shape: signature inputs then ``target``, classes as trained.
 
     Labels arrive as text in the feedback log; they are mapped back to the class values
-    of the signature (``"1"`` -> ``1``) so the batch concatenates cleanly with the raw snapshot.
+    of the signature (``"1"`` -> ``1``), or for a regression signature read as float64
+    numbers (a label that is not one is left out), so the batch concatenates cleanly with
+    the raw snapshot.
     """
     inputs = signature.features
     missing = [c for c in [*inputs, target] if c not in rows.columns]
@@ -275,6 +285,13 @@ def align_batch(rows: pd.DataFrame, signature: Signature, target: str) -> pd.Dat
         raise RetrainError(f"Labelled production rows lack column(s) {', '.join(missing)}; "
                            f"expected the signature's inputs plus '{target}'.")
     batch = rows.loc[rows[target].notna(), [*inputs, target]].reset_index(drop=True)
+    if signature.regression:
+        from gitml.monitor.logs import typed_labels
+
+        batch[target] = typed_labels(batch[target], regression=True)
+        if (unusable := batch[target].isna()).any():
+            log.warning("%d label(s) that are not numbers left out of the batch", int(unusable.sum()))
+        return batch[~unusable].reset_index(drop=True)
     by_text = {str(c): c for c in signature.classes}
     if by_text:
         batch[target] = batch[target].map(lambda value: by_text.get(str(value), value))
@@ -310,7 +327,8 @@ def retrain_from_files(
     except ImportError as exc:
         raise RetrainError(f"Cannot read the production logs: {exc}.") from exc
     target = cfg.data.target
-    rows = labelled(log_dir, target, signature.features, cfg.drift.window_rows, cfg.drift.window_hours)
+    rows = labelled(log_dir, target, signature.features, cfg.drift.window_rows, cfg.drift.window_hours,
+                    regression=signature.regression)
     batch = align_batch(rows, signature, target)
     if batch.empty:
         return RetrainResult("nothing", reason=f"no labelled production rows in {log_dir} "
@@ -320,4 +338,4 @@ def retrain_from_files(
     with GitHubForge(repo_slug, base_url=forge_url) as forge:
         return retrain_pr(repo, forge, model_name=cfg.registry.model, batch=batch, drift_detected=True,
                           report_dir=report_dir, base=base, remote=remote, label=label, target=target,
-                          paths=cfg.paths)
+                          paths=cfg.paths, regression=signature.regression)

@@ -1,9 +1,9 @@
 """``gitml drift check``: the bundle's reference sample against the recent request log.
 
 Reads the window (``drift.window_rows`` / ``drift.window_hours``), tests the features with
-``drift.detector`` and, with ``drift.predictions``, the predicted probabilities; when the
-window has labels (the feedback log), compares the model's metrics on them with the
-bundle's test metrics. Writes the report (:mod:`gitml.monitor.report`) and returns it.
+``drift.detector`` and, with ``drift.predictions``, the predicted probabilities (for
+regression, the predicted numbers); when the window has labels (the feedback log), compares
+the model's metrics on them with the bundle's test metrics. Writes the report (:mod:`gitml.monitor.report`) and returns it.
 
 Verdict: drift when the feature detector or the prediction detector says so, each at
 ``drift.p_val``. The metrics change is reported, not voted: labels arrive late and few.
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gitml.config.schema import DriftConfig
 from gitml.errors import DriftCheckError, GitmlError
 from gitml.monitor.detectors import DriftResult
-from gitml.monitor.metrics import answered_here
+from gitml.monitor.metrics import prediction_rows
 from gitml.monitor.quality import FeatureQuality, SchemaChange, over_limit
 from gitml.monitor.settings import validate_drift_config
 
@@ -159,7 +159,7 @@ def drift_check(
     schema = schema_change(read.layouts, bundle.signature)
     report = DriftReport(
         is_drift=False, features=None, predictions=None, metrics=None, cache={},
-        bundle={"path": str(bundle_dir), "bundle_id": bundle.id, "version": bundle.version},
+        bundle={"path": str(bundle_dir), "bundle_id": bundle.id, "version": bundle.version, "task": bundle.task},
         window={**_window_summary(window, cfg), "duplicates_dropped": read.duplicates,
                 "duplicates_conflicting": read.conflicting},
         config=_config_dict(cfg), notes=notes, schema=schema,
@@ -205,12 +205,13 @@ def _feature_drift(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
 
 def _prediction_drift(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
                       cache: Path | None, statuses: dict[str, str], notes: list[str]) -> DriftResult | None:
-    from gitml.monitor.detectors import fit_prediction_detector
+    from gitml.monitor.detectors import fit_prediction_detector, prediction_outputs
 
-    rows = _prediction_rows(window, bundle, cfg, notes)
+    rows = prediction_rows(window, bundle, cfg.min_rows, notes)
     if rows is None:
         return None
-    fit = lambda: fit_prediction_detector(bundle.reference_predictions(), bundle.classes, cfg)  # noqa: E731
+    outputs = prediction_outputs(bundle.signature)
+    fit = lambda: fit_prediction_detector(bundle.reference_predictions(), outputs, cfg)  # noqa: E731
     return _cached(cache, bundle, cfg, "predictions", fit, statuses).test(rows)
 
 
@@ -245,26 +246,6 @@ def _check_window(window: pd.DataFrame, cfg: DriftConfig, log_dir: Path) -> None
         )
 
 
-def _prediction_rows(window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig,
-                     notes: list[str]) -> pd.DataFrame | None:
-    """The window's rows answered by this bundle (all rows if too few), or None without probabilities."""
-    columns = bundle.signature.proba_columns
-    missing = [c for c in columns if c not in window.columns]
-    if missing:
-        notes.append(f"prediction drift skipped: the request log has no column(s) {missing}.")
-        return None
-    rows = window.dropna(subset=columns)
-    if "model_version" in rows.columns:
-        mine = rows[answered_here(rows, bundle)]
-        if len(mine) >= cfg.min_rows:
-            return mine
-        versions = sorted(rows["model_version"].astype(str).unique())
-        if versions != [bundle.version]:
-            notes.append(f"prediction drift tested on the predictions of model version(s) {versions}: "
-                         f"only {len(mine)} row(s) were answered by this bundle ({bundle.version}).")
-    return rows
-
-
 def _duplicate_notes(duplicates: int, conflicting: int) -> list[str]:
     if not duplicates:
         return []
@@ -296,4 +277,6 @@ def _reason(result: DriftResult, what: str) -> str:
                 + (f"; largest univariate changes: {top}" if top else ""))
     names = result.drifted_features
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return f"{what}: {len(names)} of {len(result.features)} drifted ({shown})"
+    means = [f"{n} mean {s['reference']['mean']:.4g} -> {s['current']['mean']:.4g}" for n in names[:3]
+             if "mean" in (s := result.summary.get(n, {})).get("reference", {}) and "mean" in s["current"]]
+    return f"{what}: {len(names)} of {len(result.features)} drifted ({shown})" + "".join(f"; {m}" for m in means)

@@ -13,7 +13,7 @@ its package imports take seconds.
 | ``tabular`` | ``TabularDrift`` | KS for numeric, chi-squared for categorical columns |
 | ``mmd`` | ``MMDDrift(backend="pytorch")`` | z-scores + one-hot, both sides subsampled to ``max_rows`` |
 | ``classifier`` | ``ClassifierDrift(backend="sklearn")`` | same as mmd; a gradient-boosted domain classifier |
-| predictions | ``KSDrift`` | the model's predicted probabilities (the positive class when binary) |
+| predictions | ``KSDrift`` | the model's predicted probabilities (the positive class when binary), or a regression's predicted number |
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gitml.config.schema import DetectorKind, DriftConfig
 from gitml.monitor.alibi_modules import alibi_cd
 from gitml.monitor.encoding import FeatureEncoding
+from gitml.package.logschema import PREDICTION
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +66,8 @@ class DriftResult:
     distance: float | None = None  # multivariate: MMD^2 or the classifier's KS statistic
     distance_threshold: float | None = None  # mmd: MMD^2 above which it drifts
     diagnostic: bool = False  # True when `features` only explain a multivariate verdict
+    # predictions: each tested output's distribution on both sides (see `summarise`)
+    summary: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def p_value_text(self) -> str:
@@ -95,7 +98,7 @@ class DriftResult:
             "distance_threshold": self.distance_threshold,
             "n_reference": self.n_reference, "n_current": self.n_current,
             "drifted_features": self.drifted_features, "features_diagnostic": self.diagnostic,
-            "features": [vars(f) for f in self.features],
+            "features": [vars(f) for f in self.features], "summary": self.summary,
         }
 
 
@@ -126,7 +129,11 @@ class Detector:
         """Run the detector on ``current`` (a frame with the tested columns)."""
         x = self.encode(current)
         if self.kind in UNIVARIATE:
-            return self._univariate(self.alibi.predict(x, drift_type="batch"), len(x))
+            result = self._univariate(self.alibi.predict(x, drift_type="batch"), len(x))
+            if self.kind == PREDICTIONS and self.x_ref is not None:
+                result.summary = {name: {"reference": summarise(self.x_ref[:, j]), "current": summarise(x[:, j])}
+                                  for j, name in enumerate(self.columns)}
+            return result
         x = subsample(x, self.max_rows, self.seed + 1)
         with _seeded_torch(self.seed):
             data = self.alibi.predict(x, return_p_val=True, return_distance=True)["data"]
@@ -205,12 +212,27 @@ def fit_detector(kind: DetectorKind | str, reference: pd.DataFrame, signature: S
     return detector
 
 
-def fit_prediction_detector(reference_predictions: pd.DataFrame, classes: list[Any],
+def prediction_outputs(signature: Signature) -> list[str]:
+    """The model outputs prediction drift tests: a regression model's predicted number
+    (``prediction``), each class's probability, or a binary model's positive class only (the
+    other column is its complement and would test the same thing twice)."""
+    if signature.regression:
+        return [PREDICTION]
+    names = signature.proba_columns
+    return names[1:] if len(names) == 2 else names
+
+
+def fit_prediction_detector(reference_predictions: pd.DataFrame, columns: list[str],
                             cfg: DriftConfig) -> Detector:
-    """KS on the predicted probabilities; binary models test the positive class only
-    (the other column is its complement and would test the same thing twice)."""
-    names = [f"proba_{c}" for c in classes]
-    columns = names[1:] if len(names) == 2 else names
+    """One KS test per output column (:func:`prediction_outputs`) of ``reference_predictions``:
+    a continuous output, whether a probability or a regression's predicted number.
+
+    Example:
+        >>> detector = fit_prediction_detector(bundle.reference_predictions(),
+        ...                                    prediction_outputs(bundle.signature), DriftConfig())
+        >>> detector.test(window).drifted_features
+        ['prediction']
+    """
     detector = Detector(kind=PREDICTIONS, columns=columns, tests=["ks"] * len(columns), alibi=None,
                         p_val=cfg.p_val, correction=cfg.correction.value, seed=cfg.seed)
     x_ref = detector.encode(reference_predictions)
@@ -244,6 +266,20 @@ def build_alibi(detector: Detector, x_ref: np.ndarray) -> Any:
         model = HistGradientBoostingClassifier(max_iter=50, max_depth=3, random_state=detector.seed)
         return alibi_cd("classifier").ClassifierDrift(x_ref, model, backend="sklearn", n_folds=CLASSIFIER_FOLDS,
                                                       train_size=None, seed=detector.seed, **common)
+
+
+def summarise(values: np.ndarray) -> dict[str, float]:
+    """Rows, mean, standard deviation and the 5/50/95% quantiles of one tested output: what
+    the report shows next to the KS statistic, so a moved prediction reads in its own units."""
+    import numpy as np
+
+    values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {"n": 0}
+    q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95])
+    return {"n": len(values), "mean": float(values.mean()), "std": float(values.std()),
+            "p05": float(q05), "median": float(q50), "p95": float(q95)}
 
 
 def subsample(x: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:

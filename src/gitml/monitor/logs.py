@@ -147,6 +147,8 @@ def _newest_files(log_dir: Path, cutoff: Any, newest: Newest) -> tuple[list[Any]
 def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     """The feedback log with one row per ``(request_id, row)``: the first label stands.
 
+    ``label`` is text, or float64 when every file holds a regression model's numbers.
+
     The server refuses a second label for a row (409), so a repeat here comes from two servers
     or a file shipped twice; the earliest, as the server itself would keep, is the one read.
     ``since``: only labels of requests made from then on are wanted. A label arrives after
@@ -180,21 +182,23 @@ def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     # so reverse first to make the earlier file win a tie.
     frame = frame.iloc[::-1].sort_values("ts", kind="stable")
     frame = frame.drop_duplicates(KEYS, keep="first")
-    frame["label"] = frame["label"].astype("string").astype(object)
+    if not pd.api.types.is_float_dtype(frame["label"]):  # a regression model's labels stay numbers
+        frame["label"] = frame["label"].astype("string").astype(object)
     return frame[FEEDBACK_COLUMNS].sort_values("ts", kind="stable").reset_index(drop=True)
 
 
 def labelled(
     log_dir: str | Path, target: str, features: list[str],
     window_rows: int | None = None, window_hours: float | None = None,
-    *, classes: Sequence[Any] | None = None,
+    *, classes: Sequence[Any] | None = None, regression: bool = False,
 ) -> pd.DataFrame:
     """Labelled production rows: requests in the window joined with their first label.
 
-    Returns the ``features`` columns plus ``target`` holding the label. Labels are text
-    in the log; they come back as the bundle's classes when ``classes`` is given (matched
-    as text, so ``"1"`` becomes ``1``), else as integers when every label is an integer,
-    else as strings.
+    Returns the ``features`` columns plus ``target`` holding the label. Labels are read as
+    text; they come back as the bundle's classes when ``classes`` is given (matched
+    as text, so ``"1"`` becomes ``1``), as float64 numbers with ``regression`` (a label
+    that is not a number: NaN), else as integers when every label is an integer, else as
+    strings.
 
     Example:
         >>> batch = labelled("logs", "target", ["num_0", "cat_0"], window_hours=24)
@@ -203,13 +207,13 @@ def labelled(
     requests = read_requests(log_dir, window_rows=window_rows, window_hours=window_hours)
     since = requests["ts"].min() if len(requests) else None
     return join_labels(requests, read_feedback(log_dir, since), target, features, classes=classes,
-                       source=Path(log_dir) / REQUESTS)
+                       source=Path(log_dir) / REQUESTS, regression=regression)
 
 
 def join_labels(
     requests: pd.DataFrame, feedback: pd.DataFrame, target: str, features: list[str],
     *, classes: Sequence[Any] | None = None, source: str | Path = "the request log",
-    keep: Sequence[str] = (),
+    keep: Sequence[str] = (), regression: bool = False,
 ) -> pd.DataFrame:
     """The inner join behind :func:`labelled`, for a window already read; ``keep`` names more
     request-log columns to carry next to the features (the logged answer, its model version)."""
@@ -226,14 +230,19 @@ def join_labels(
         feedback[[*KEYS, "label"]], on=KEYS, how="inner", validate="one_to_one"
     )
     out = joined[columns].copy()
-    out[target] = typed_labels(joined["label"], classes)
+    out[target] = typed_labels(joined["label"], classes, regression=regression)
     return out.reset_index(drop=True)
 
 
-def typed_labels(labels: pd.Series, classes: Sequence[Any] | None = None) -> pd.Series:
-    """Text labels from the log as the classes they stand for (see :func:`labelled`)."""
+def typed_labels(labels: pd.Series, classes: Sequence[Any] | None = None, *,
+                 regression: bool = False) -> pd.Series:
+    """Text labels from the log as the classes or numbers they stand for (see :func:`labelled`)."""
     import pandas as pd
 
+    if regression:  # float64 as logged; text (an older or hand-written log) parsed exactly, else NaN
+        if pd.api.types.is_float_dtype(labels):
+            return labels.astype("float64")
+        return pd.Series([_number(v) for v in labels], index=labels.index, dtype="float64")
     text = labels.astype("string")
     if classes is not None:
         lookup = {class_key(c): c for c in classes}
@@ -253,6 +262,13 @@ def _utc(moment: Any) -> datetime:
     stamp = pd.Timestamp(moment)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.to_pydatetime()
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)  # Python's parser: the text of a float64 reads back as that float
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _text_key(text: Any) -> str:

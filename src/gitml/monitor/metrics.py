@@ -1,14 +1,16 @@
-"""The bundle's metrics on the labelled rows of a drift window, against its test metrics.
+"""What the model answered in a drift window: the rows prediction drift tests, and the
+bundle's metrics on the labelled rows against its test metrics.
 
-Reported next to the drift verdict, not voted into it: labels arrive late and few. The
-metrics compared are a fixed set plus every metric the gate's thresholds name (read from
+The metrics are reported next to the drift verdict, not voted into it: labels arrive late
+and few. The metrics compared are a fixed set plus every metric the gate's thresholds name (read from
 the bundle's own params), and the report lists each gate bound the labelled rows would
 now break.
 
-The probabilities scored are the answers the request log recorded for the rows this
-bundle answered (``model_version`` is its version or id; package/logschema.py); only rows
-another model answered, or logged without probabilities, are predicted again, and only
-then is the model loaded (skops.io's import alone takes about 1.5 s).
+The answers scored (class probabilities, or a regression's predicted numbers) are the ones
+the request log recorded for the rows this bundle answered (``model_version`` is its
+version or id; package/logschema.py); only rows another model answered, or logged without
+its answer, are predicted again, and only then is the model loaded (skops.io's import
+alone takes about 1.5 s).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import GitmlError
-from gitml.package.logschema import MODEL_VERSION
+from gitml.package.logschema import MODEL_VERSION, PREDICTION
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,36 +27,42 @@ if TYPE_CHECKING:
     from gitml.package.bundle import Bundle
 
 METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "log_loss", "brier")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
 
 
 def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
                   notes: list[str]) -> dict[str, Any] | None:
-    """The bundle's metrics on the window's labelled rows against its test metrics, or None."""
-    from gitml.evaluate.metrics import classification_metrics
-    from gitml.monitor.logs import class_key, join_labels
+    """The bundle's metrics on the window's labelled rows against its test metrics, or None.
 
-    target = bundle.signature.label or "target"
-    logged = [c for c in (MODEL_VERSION, *bundle.signature.proba_columns) if c in window.columns]
-    rows = join_labels(window, feedback, target, bundle.signature.features, classes=bundle.classes,
-                       keep=logged)
+    Classification: accuracy, ROC AUC, ... of the probabilities; regression: RMSE, MAE and
+    R^2 of the predicted numbers, with the ``decay`` of the metric the bundle's gate
+    baseline rule judged (``gate.baseline.metric``; ``auto`` is RMSE, lower is better).
+    """
+    from gitml.monitor.logs import join_labels
+
+    signature, target = bundle.signature, bundle.signature.label or "target"
+    logged = [c for c in (MODEL_VERSION, *logged_outputs(signature)) if c in window.columns]
+    rows = join_labels(window, feedback, target, signature.features, classes=bundle.classes, keep=logged,
+                       regression=bundle.regression)
     if rows.empty:
         return None
-    index = {class_key(c): i for i, c in enumerate(bundle.classes)}
-    codes = rows[target].map(lambda v: index.get(class_key(v), -1)).to_numpy()
-    if (codes < 0).any():
-        notes.append(f"{int((codes < 0).sum())} label(s) outside the classes {bundle.classes} ignored.")
-        rows, codes = rows[codes >= 0], codes[codes >= 0]
+    truth = rows[target].to_numpy(dtype="float64") if bundle.regression else _class_codes(bundle, rows[target])
+    if (bad := _unusable(truth, bundle.regression)).any():
+        notes.append(f"{int(bad.sum())} label(s) " + ("that are not numbers" if bundle.regression
+                     else f"outside the classes {bundle.classes}") + " ignored.")
+        rows, truth = rows[~bad], truth[~bad]
     if rows.empty:
         return None
     try:
-        proba = answers(bundle, rows)
+        output = answers(bundle, rows)
     except GitmlError as exc:  # the drift verdict stands without the metrics
         notes.append(f"metrics on labelled rows skipped: {exc}")
         return None
-    current = classification_metrics(codes, proba, bundle.classes)
+    current = _scores(bundle, truth, output)
     reference = (bundle.metadata.get("metrics") or {}).get("test") or {}
     gated = _gated_metrics(bundle.metadata)
-    names = [m for m in dict.fromkeys([*METRICS, *(r["metric"] for r in gated)]) if m in current]
+    shown = REGRESSION_METRICS if bundle.regression else METRICS
+    names = [m for m in dict.fromkeys([*shown, *(r["metric"] for r in gated)]) if m in current]
     table = {
         m: {"reference": reference.get(m), "current": current[m],
             "change": current[m] - reference[m] if isinstance(reference.get(m), (int, float)) else None,
@@ -63,7 +71,41 @@ def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
     }
     breaches = [_breach(current[r["metric"]], r, len(rows)) for r in gated
                 if r["metric"] in current and _breaks(current[r["metric"]], r)]
-    return {"n_labelled": len(rows), "metrics": table, "gate_breaches": breaches}
+    out = {"n_labelled": len(rows), "metrics": table, "gate_breaches": breaches}
+    if bundle.regression:
+        out = {"task": bundle.task, **out, "decay": _decay(bundle.metadata, table)}
+    return out
+
+
+def logged_outputs(signature: Any) -> list[str]:
+    """The request-log columns holding what the model answered: each class's probability,
+    or for regression the predicted number (``prediction``; package/logschema.py)."""
+    return [PREDICTION] if signature.regression else list(signature.proba_columns)
+
+
+def prediction_rows(window: pd.DataFrame, bundle: Bundle, min_rows: int,
+                    notes: list[str]) -> pd.DataFrame | None:
+    """The window's rows answered by this bundle (all rows if too few), or None without the
+    logged outputs (probabilities; for regression, the predicted numbers)."""
+    from pandas.api.types import is_numeric_dtype
+
+    columns = logged_outputs(bundle.signature)
+    missing = [c for c in columns if c not in window.columns]
+    if missing or not all(is_numeric_dtype(window[c]) for c in columns):
+        found = (f"no column(s) {missing}" if missing
+                 else f"{columns} as {window[columns].dtypes.astype(str).tolist()}")
+        notes.append(f"prediction drift skipped: the request log has {found}, not the model's numbers.")
+        return None
+    rows = window.dropna(subset=columns)
+    if "model_version" in rows.columns:
+        mine = rows[answered_here(rows, bundle)]
+        if len(mine) >= min_rows:
+            return mine
+        versions = sorted(rows["model_version"].astype(str).unique())
+        if versions != [bundle.version]:
+            notes.append(f"prediction drift tested on the predictions of model version(s) {versions}: "
+                         f"only {len(mine)} row(s) were answered by this bundle ({bundle.version}).")
+    return rows
 
 
 def answered_here(rows: pd.DataFrame, bundle: Bundle) -> pd.Series:
@@ -76,20 +118,64 @@ def answered_here(rows: pd.DataFrame, bundle: Bundle) -> pd.Series:
 
 
 def answers(bundle: Bundle, rows: pd.DataFrame) -> np.ndarray:
-    """The bundle's class probabilities for ``rows``: as logged where it answered them, else predicted."""
+    """The bundle's answers for ``rows``: class probabilities ``(n, k)`` or, for regression, the
+    predicted numbers ``(n,)``; as logged where it answered them, else predicted."""
     import numpy as np
+    from pandas.api.types import is_numeric_dtype
 
-    columns = bundle.signature.proba_columns
-    if all(c in rows.columns for c in columns):
+    columns = logged_outputs(bundle.signature)
+    if all(c in rows.columns and is_numeric_dtype(rows[c]) for c in columns):
         logged = (answered_here(rows, bundle) & rows[columns].notna().all(axis=1)).to_numpy()
     else:
         logged = np.zeros(len(rows), dtype=bool)
-    proba = np.empty((len(rows), len(columns)), dtype="float64")
-    proba[logged] = rows.loc[logged, columns].to_numpy(dtype="float64")
+    output = np.empty((len(rows), len(columns)), dtype="float64")
+    output[logged] = rows.loc[logged, columns].to_numpy(dtype="float64")
     if not logged.all():  # the model is loaded here, on first use
         features = rows.loc[~logged, bundle.signature.features].reset_index(drop=True)
-        proba[~logged] = bundle.predict_proba(features)
-    return proba
+        output[~logged] = np.asarray(bundle.model_output(features), dtype="float64").reshape(-1, len(columns))
+    return output[:, 0] if bundle.regression else output
+
+
+def _class_codes(bundle: Bundle, labels: pd.Series) -> np.ndarray:
+    """Each label's index in the bundle's classes; -1 for a label outside them."""
+    from gitml.monitor.logs import class_key
+
+    index = {class_key(c): i for i, c in enumerate(bundle.classes)}
+    return labels.map(lambda v: index.get(class_key(v), -1)).to_numpy()
+
+
+def _unusable(truth: np.ndarray, regression: bool) -> np.ndarray:
+    import numpy as np
+
+    return ~np.isfinite(truth) if regression else truth < 0
+
+
+def _scores(bundle: Bundle, truth: np.ndarray, output: np.ndarray) -> dict[str, Any]:
+    from gitml.evaluate.metrics import classification_metrics, regression_metrics
+
+    if bundle.regression:
+        return regression_metrics(truth, output)
+    return classification_metrics(truth, output, bundle.classes)
+
+
+def _decay(metadata: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The change of the metric the gate's baseline rule judged the bundle on, read in its own
+    direction: ``worse`` when RMSE or MAE rose or R^2 fell (``relative``: the change as a share
+    of the value at release)."""
+    from gitml.gate.baseline import resolve_metric
+    from gitml.gate.stats import LOWER_IS_BETTER
+
+    gate = (metadata.get("params") or {}).get("gate") or {}
+    named = resolve_metric(str((gate.get("baseline") or {}).get("metric") or "auto"), "regression", "baseline")
+    metric = named if named in table else "rmse"
+    row = table.get(metric)
+    if row is None or row["change"] is None:
+        return None
+    lower = metric in LOWER_IS_BETTER
+    relative = row["change"] / abs(row["reference"]) if row["reference"] else None
+    return {"metric": metric, "higher_is_better": not lower, "reference": row["reference"],
+            "current": row["current"], "change": row["change"], "relative": relative,
+            "worse": row["change"] > 0 if lower else row["change"] < 0}
 
 
 def _gated_metrics(metadata: dict[str, Any]) -> list[dict[str, Any]]:

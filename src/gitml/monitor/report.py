@@ -94,8 +94,10 @@ def render_markdown(report: DriftReport) -> str:
         if len(result.features) > TABLE_ROWS:
             lines.append(f"\n... and {len(result.features) - TABLE_ROWS} more in drift.json.")
         if report.predictions is not None:
-            lines += ["", "## Predicted probabilities", "",
-                      *_feature_table(report.predictions.features, "output")]
+            regression = report.bundle.get("task") == "regression"
+            lines += ["", "## Predicted values" if regression else "## Predicted probabilities", "",
+                      *_feature_table(report.predictions.features, "output"), "",
+                      *_summary_table(report.predictions.summary)]
         lines += ["", "## Metrics on labelled traffic", "", *_metrics_lines(report.metrics)]
     plots = [Path(p).name for p in report.files if p.endswith(".png")]
     if plots:
@@ -136,18 +138,40 @@ def _feature_table(features: list[Any], what: str = "feature") -> list[str]:
     return rows
 
 
+def _summary_table(summary: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """Each tested output on both sides, in its own units (a regression's predicted number)."""
+    lines = ["| output | rows | mean | std | 5% | median | 95% |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, sides in summary.items():
+        lines += [f"| `{name}` | {side} {s.get('n', 0)} | " + " | ".join(_num(s.get(k)) for k in
+                  ("mean", "std", "p05", "median", "p95")) + " |" for side, s in sides.items()]
+    return lines if summary else []
+
+
 def _metrics_lines(metrics: dict[str, Any] | None) -> list[str]:
     if not metrics:
         return ["No labels for the window's rows in the feedback log."]
     lines = [f"{metrics['n_labelled']} labelled rows, scored by this bundle; \"at release\" is "
-             "the bundle's test split.", "",
-             "| metric | at release | now | change |", "| --- | ---: | ---: | ---: |"]
+             "the bundle's test split."]
+    if metrics.get("task") == "regression":
+        lines[0] += " RMSE and MAE: lower is better; R^2: higher is better."
+        lines += _decay_lines(metrics.get("decay"))
+    lines += ["", "| metric | at release | now | change |", "| --- | ---: | ---: | ---: |"]
     for name, m in metrics["metrics"].items():
         change = "" if m["change"] is None else f"{m['change']:+.4f}"
         gated = " (gated)" if m["gated"] else ""
         lines.append(f"| {name}{gated} | {_num(m['reference'])} | {m['current']:.4f} | {change} |")
     lines += ["", *(f"- **{b}**" for b in metrics["gate_breaches"])] if metrics["gate_breaches"] else []
     return lines
+
+
+def _decay_lines(decay: dict[str, Any] | None) -> list[str]:
+    if not decay:
+        return ["", "No decay measured: the bundle's test metrics lack the gate's baseline metric."]
+    relative = "" if decay["relative"] is None else f", {decay['relative']:+.1%}"
+    verdict = "worse" if decay["worse"] else "not worse"
+    return ["", f"Decay of {decay['metric']} (gate.baseline.metric; "
+            f"{'higher' if decay['higher_is_better'] else 'lower'} is better): {_num(decay['reference'])} "
+            f"at release, {_num(decay['current'])} now ({decay['change']:+.4g}{relative}): **{verdict}**."]
 
 
 def _cutoff_text(result: DriftResult, cfg: dict[str, Any]) -> str:
