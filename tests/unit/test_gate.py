@@ -530,3 +530,34 @@ def test_latency_ratio_against_the_champion(p95, champion_p95, verdict):
     assert unmeasured.verdict == "skip" and "could not be measured" in unmeasured.reason
     alone = run(cfg, latency=p95).rules[0]
     assert alone.verdict == "skip" and "max_latency_p95_ms" in alone.reason
+
+
+def regression_evidence(challenger_noise: float, champion_noise: float, n: int = 600) -> ChampionEvidence:
+    rng = np.random.default_rng(11)
+    y = rng.normal(150, 60, n)  # a score in its own units: rmse tolerances would depend on them
+    return ChampionEvidence("v1.0.0", y, y + rng.normal(0, challenger_noise, n), y + rng.normal(0, champion_noise, n))
+
+
+def test_the_default_gate_judges_a_regression_on_rmse_skill_and_r2_against_the_champion():
+    metrics = {"task": "regression", "test": {"rmse": 30.0, "r2": 0.75},
+               "baseline": {"strategy": "mean", "test": {"rmse": 60.0, "r2": -0.01}}}
+    better = run(GateConfig(), regression_evidence(25, 35), metrics=metrics, bundle=1.0)
+    assert better.verdict == "pass", better.failed()
+    rules = {r.kind: r for r in better.rules}
+    assert rules["baseline"].value == pytest.approx(0.5) and "test.rmse 30 vs the dummy's 60 (mean label)" in rules["baseline"].reason
+    assert rules["champion"].rule.startswith("champion r2") and rules["champion"].value > 0.8
+    assert "bootstrap on r2" in rules["significance"].rule and "significantly better" in rules["significance"].reason
+
+    worse = run(GateConfig(), regression_evidence(40, 25), metrics=metrics, bundle=1.0)
+    assert [r.kind for r in worse.failed()] == ["champion", "significance"]
+    assert "significantly worse by more than the tolerance" in by_rule(worse)[worse.failed()[1].rule].reason
+
+    mcnemar = gate(significance=SignificanceRule(test=SignificanceTest.mcnemar))
+    refused = run(mcnemar, regression_evidence(25, 35), metrics=metrics).rules
+    assert any(r.kind == "significance" and r.verdict == "fail" and "test=bootstrap" in r.reason for r in refused)
+
+
+def test_a_regression_that_predicts_no_better_than_the_mean_fails_the_baseline():
+    metrics = {"task": "regression", "test": {"rmse": 58.0}, "baseline": {"test": {"rmse": 60.0}}}
+    rule = run(GateConfig(), metrics=metrics).rules[0]
+    assert rule.kind == "baseline" and rule.verdict == "fail" and rule.value == pytest.approx(1 / 30)
