@@ -18,7 +18,7 @@ SIGNATURE = {"inputs": [
     {"name": "n", "dtype": "int", "nullable": True},
     {"name": "plan", "dtype": "category", "nullable": False, "categories": ["basic", "pro+"]},
 ], "outputs": {"label": "target", "classes": [0, 1]}}
-MODEL = SimpleNamespace(signature=Signature.from_dict(SIGNATURE).compiled, classes=[0, 1])
+MODEL = SimpleNamespace(signature=Signature.from_dict(SIGNATURE).compiled, classes=[0, 1], regression=False)
 
 
 @given(st.from_regex(NUMERIC_TEXT, fullmatch=True))
@@ -55,7 +55,7 @@ KINDS = {"inputs": [
     {"name": "city", "dtype": "category", "nullable": False, "categories": ["rome", "oslo"], "open": True},
     {"name": "flag", "dtype": "bool", "nullable": False},
 ], "outputs": {"label": "target", "classes": [0, 1]}}
-KINDS_MODEL = SimpleNamespace(signature=Signature.from_dict(KINDS).compiled, classes=[0, 1])
+KINDS_MODEL = SimpleNamespace(signature=Signature.from_dict(KINDS).compiled, classes=[0, 1], regression=False)
 
 
 def test_dates_and_open_categories_in_the_column_schemas():
