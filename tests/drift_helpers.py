@@ -68,6 +68,9 @@ def serve_log(
     from gitml.package.logschema import REQUESTS
     from gitml.serve.requestlog import PartitionedLog, RequestChunk
 
+    if bundle.regression:
+        return _serve_regression_log(log_dir, bundle, features, start=start, every_seconds=every_seconds,
+                                     request_rows=request_rows)
     rename = rename or {}
     inputs = tuple((rename.get(c.name, c.name), c.dtype, c.nullable) for c in bundle.signature.inputs)
     schema = (inputs, tuple(str(c) for c in bundle.classes))
@@ -82,6 +85,92 @@ def serve_log(
         log.append(RequestChunk(f"{prefix}{n:016x}", ts_us, bundle.version, schema,
                                 frame.iloc[rows].reset_index(drop=True), proba[rows].argmax(axis=1), proba[rows]))
     assert log.flush(), "the server's writer failed"
+
+
+def _served(bundle):
+    from gitml.serve.model import ServedModel
+
+    return ServedModel(bundle, bundle.version, str(bundle.path), bundle.signature.compiled)
+
+
+def _serve_regression_log(log_dir: Path, bundle, features: pd.DataFrame, *, start: pd.Timestamp,
+                          every_seconds: float, request_rows: int) -> None:
+    """:func:`serve_log` for a regression bundle: the served model's own predict and log record."""
+    from gitml.package.logschema import REQUESTS
+    from gitml.serve.requestlog import PartitionedLog
+
+    served = _served(bundle)
+    frame = features[bundle.signature.features].reset_index(drop=True)
+    log = PartitionedLog(log_dir, REQUESTS, flush_rows=10**9, flush_seconds=3600)
+    prefix = secrets.token_hex(8)
+    for n, first in enumerate(range(0, len(frame), request_rows)):
+        rows = frame.iloc[first:first + request_rows].reset_index(drop=True)
+        output = served.predict(rows)
+        ts_us = int((start + pd.Timedelta(seconds=n * every_seconds)).value // 1000)
+        log.append(served.log_chunk(f"{prefix}{n:016x}", ts_us, rows, output, served.predicted(output)))
+    assert log.flush(), "the server's writer failed"
+
+
+def serve_feedback(log_dir: Path, bundle, requests: pd.DataFrame, labels, *, delay_seconds: float = 60.0) -> None:
+    """Label the logged ``requests`` rows through the server's feedback writer, typed as the served
+    model's labels (text classes, or float64 numbers for regression)."""
+    from gitml.package.logschema import FEEDBACK
+    from gitml.serve.requestlog import FeedbackChunk, PartitionedLog
+
+    served = _served(bundle)
+    log = PartitionedLog(log_dir, FEEDBACK, flush_rows=10**9, flush_seconds=3600)
+    for (request_id, row, ts), label in zip(requests[["request_id", "row", "ts"]].itertuples(index=False), labels,
+                                            strict=True):
+        value = float(label) if bundle.regression else str(label)
+        stamp = int((pd.Timestamp(ts) + pd.Timedelta(seconds=delay_seconds)).value // 1000)
+        log.append(FeedbackChunk(stamp, [(str(request_id), int(row), value)], served.label_type))
+    assert log.flush(), "the server's feedback writer failed"
+
+
+def regression_pool(n_rows: int, *, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """Rows for a regression bundle: five numeric features and a three-level category; the
+    label ``y = 50 + 10 * x0 - 5 * x1 + 5 * (region == "north") + noise(sd 1)``. ``shift`` moves
+    ``x0`` (and so the predictions) by that many standard deviations after drawing."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n_rows, 5)), columns=[f"x{i}" for i in range(5)])
+    frame["region"] = rng.choice(["north", "south", "west"], size=n_rows)
+    frame["y"] = 50 + 10 * frame["x0"] - 5 * frame["x1"] + 5 * (frame["region"] == "north") + rng.normal(0, 1, n_rows)
+    frame["x0"] += shift
+    return frame
+
+
+def make_regression_bundle(dest: Path, train: pd.DataFrame, test: pd.DataFrame, *, target: str = "y",
+                           reference_rows: int = 800, gate: dict | None = None) -> Path:
+    """A real, verified regression bundle (scikit-learn Ridge) built in a second, no DVC; its
+    metadata carries metrics.json as evaluate writes it (``task``, ``test`` from ``test``'s rows)
+    and ``gate`` as its params."""
+    from gitml.config.schema import PreprocessConfig, SklearnConfig, TrainerConfig
+    from gitml.data.contract import infer_contract
+    from gitml.data.preprocess import Preprocessor
+    from gitml.evaluate.metrics import regression_metrics
+    from gitml.models import build_model
+    from gitml.package.bundle import assemble
+    from gitml.package.signature import Signature
+
+    contract = infer_contract(train, target, range_margin=2.0)
+    assert contract.task == "regression"
+    prep = Preprocessor.fit(train, contract, PreprocessConfig())
+    model = build_model(SklearnConfig(estimator={"_target_": "sklearn.linear_model.Ridge"}), TrainerConfig(),
+                        classes=[], feature_names=prep.feature_names(), task="regression")
+    model.fit(prep.transform(train), train[target].to_numpy(dtype="float64"))
+    model_dir = dest.parent / f"{dest.name}-model"
+    model.save(model_dir)
+    prep.save(model_dir / "preprocessor.json")
+    predicted = model.predict(prep.transform(test))
+    metadata = {
+        "name": "model", "bundle_id": f"reg{len(train)}", "version": "v1",
+        "metrics": {"task": "regression", "test": regression_metrics(test[target].to_numpy(), predicted)},
+        "params": {"gate": gate or {}},
+    }
+    reference = train.sample(n=min(reference_rows, len(train)), random_state=0)
+    assemble(dest, model_dir=model_dir, signature=Signature.from_contract(contract), metadata=metadata,
+             reference=reference, card="# regression test bundle\n")
+    return dest
 
 
 def write_feedback(log_dir: Path, requests: pd.DataFrame, labels, *, delay_seconds: float = 60.0,
