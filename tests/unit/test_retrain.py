@@ -57,3 +57,15 @@ def test_batch_digest_is_content_not_index_and_sees_dtypes():
 
 def test_description():  # the branch name is checked by `git check-ref-format`: tests/integration
     assert RetrainResult("nothing", reason="no drift detected").describe() == "nothing to do: no drift detected"
+
+
+def test_align_batch_reads_a_regression_label_as_numbers_and_the_pr_gives_their_range():
+    from gitml.gitops.retrain import pr_body
+
+    signature = Signature.from_dict({"inputs": [{"name": "a", "dtype": "float"}],
+                                     "outputs": {"label": "y", "task": "regression"}})
+    rows = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": ["12.5", "0.1", "n/a", None]})  # a text log
+    batch = align_batch(rows, signature, "y")
+    assert batch["y"].dtype == "float64" and batch["y"].tolist() == [12.5, 0.1]  # exact, non-numbers left out
+    body = pr_body("# Drift check: DRIFT", "b.parquet", batch, "y", [], regression=True)
+    assert "- 2 rows; labels (y): mean 6.3, min 0.1, max 12.5" in body and "classes" not in body
