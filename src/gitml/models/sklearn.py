@@ -23,6 +23,7 @@ from typing import Any
 from gitml.config.schema import ClassWeight, SklearnConfig, TrainerConfig
 from gitml.errors import GitmlError, ModelLoadError
 from gitml.models import MODEL_INFO, FitReport, parse_info
+from gitml.models.skops_import import import_skops_io
 from gitml.utils.targets import instantiate, repository_importable
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,7 @@ class SklearnClassifier:
 
     def save(self, path: Path) -> None:
         """Write model.skops and model.json; refuses a model whose file a load would refuse."""
-        import skops.io as sio
-
+        sio = import_skops_io()
         data = sio.dumps(self.estimator_)
         extra = self.cfg.trusted_types if self.cfg is not None else ()
         types = check_types(data, str(path / WEIGHTS), extra)
@@ -190,8 +190,7 @@ def check_types(data: bytes, where: str, extra: Iterable[str] = ()) -> list[str]
 
     Reads the file's schema only: nothing in it is built or called.
     """
-    import skops.io as sio
-
+    sio = import_skops_io()
     if not data.startswith(b"PK"):  # a skops file is a zip archive; a pickle is not
         raise ModelLoadError(where, "not a skops file (no zip archive header)")
     try:
@@ -228,8 +227,7 @@ def _refuse_functions(names: list[str]) -> None:
 
 def load_files(files: dict[str, bytes], where: Path, trusted_types: Iterable[str] = ()) -> SklearnClassifier:
     """Build the model from the bytes of ``model.json`` and ``model.skops`` (already read once)."""
-    import skops.io as sio
-
+    sio = import_skops_io()
     info = parse_info(files, where)
     if info.get("format") != "skops":
         raise ModelLoadError(str(where), f"format {info.get('format')!r} is not skops")
