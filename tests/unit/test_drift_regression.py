@@ -65,6 +65,7 @@ def test_undrifted_traffic_is_no_drift_and_the_report_compares_the_predicted_num
     assert summary["reference"]["mean"] == pytest.approx(reference.mean())
     assert summary["current"]["n"] == 600
     markdown = (root / "out-same/drift.md").read_text()
+    assert "(version v1, task regression) |" in markdown
     assert "## Predicted values" in markdown and "| `prediction` | ks |" in markdown
     assert f"| `prediction` | reference 800 | {reference.mean():.4g} |" in markdown
 

@@ -74,7 +74,8 @@ def render_markdown(report: DriftReport) -> str:
         lines += ["", "No detector ran: drift measured on a window that breaks the bundle's signature would say nothing "
                   "about drift. Exit code 2; no retraining pull request is opened."]
     lines += ["", "| | |", "| --- | --- |",
-              f"| bundle | `{report.bundle['bundle_id']}` (version {report.bundle['version']}) |",
+              f"| bundle | `{report.bundle['bundle_id']}` (version {report.bundle['version']}"
+              + (f", task {report.bundle['task']}) |" if report.bundle.get("task") else ") |"),
               f"| window | {window['rows']} rows, {window['start'][:19]} to {window['end'][:19]} UTC "
               f"(drift.window_rows={_null(window['window_rows'])}, "
               f"drift.window_hours={_null(window['window_hours'])}) |"]
