@@ -116,3 +116,15 @@ def test_the_package_stage_declares_every_params_section_the_bundle_records():
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["package"]
     assert sorted(stage["params"]) == sorted([*BUNDLED_PARAMS, "registry.model"])  # the name metadata records
     assert "gate" not in stage["params"]  # a gate change re-judges the same bundle
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_an_input_near_float32_s_largest_is_answered_by_a_scikit_learn_bundle(tmp_path, regression):
+    """The signature takes values up to float32's largest; standardising one must not turn it
+    into inf, which scikit-learn refuses (schemathesis found the 500 on both protocols)."""
+    import numpy as np
+    import pandas as pd
+
+    bundle = load_bundle(tiny_bundle(tmp_path / "b", regression=regression))
+    answer = bundle.predict(pd.DataFrame([{"x0": 0.0, "x1": 0.0, "x2": -3.1e38, "x3": -3.4e38}]))
+    assert np.isfinite(answer.drop(columns=[] if regression else ["prediction"]).to_numpy(float)).all()

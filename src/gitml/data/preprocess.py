@@ -177,6 +177,10 @@ class Preprocessor:
             missing = np.isnan(scaled)
             if missing.any():  # imputed, scaled like the rest
                 np.copyto(scaled, np.broadcast_to(filled, scaled.shape), where=missing)
+            # An input the signature takes (up to float32's largest) may scale past it: kept
+            # finite, so a model reads a very large number rather than inf (scikit-learn refuses inf).
+            limit = np.finfo(np.float32).max
+            np.clip(scaled, -limit, limit, out=scaled)
             out[:, :k] = scaled
             for i, name in enumerate(self.indicators):
                 out[:, k + i] = np.isnan(raw[:, self._scalar_position(name)])
