@@ -168,7 +168,7 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     async def v2_model_version_ready(name: str, model_version: str) -> dict[str, Any]:
         return {"name": _named(state, name, model_version).name, "ready": True}
 
-    v2_responses: dict[int | str, dict[str, Any]] = {200: {"model": openapi.V2InferResponse, "description": "prediction and probabilities."},
+    v2_responses: dict[int | str, dict[str, Any]] = {200: {"model": openapi.V2InferResponse, "description": "prediction (and, from a classifier, probabilities)."},
                     **openapi.error_responses("400", "413", "415"), "404": {"description": "No such model."}}
 
     @app.post("/v2/models/{name}/infer", summary="OIP v2 inference", response_class=Response,
