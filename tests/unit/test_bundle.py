@@ -69,7 +69,8 @@ def package_inputs(tmp_path_factory):
     tiny_bundle(work / "seed")  # leaves its model folder (weights + preprocessor) at work/.seed-model
     prepared = work / "prepared"
     prepared.mkdir()
-    rows(80).assign(y=[0, 1] * 40).to_parquet(prepared / "train.parquet", index=False)
+    for split, seed in (("train", 0), ("val", 1), ("test", 2)):
+        rows(80, seed=seed).assign(y=[0, 1] * 40).to_parquet(prepared / f"{split}.parquet", index=False)
     contract = Contract(label="y", classes=[0, 1], columns={c: ColumnSpec("float", min=-10.0, max=10.0)
                                                              for c in FEATURES})
     (work / "contract.json").write_text(json.dumps(contract.to_dict()))
@@ -81,6 +82,23 @@ def package_inputs(tmp_path_factory):
                           source="tests")
     return cfg, PackageInputs(work / ".seed-model", prepared, work / "contract.json", work / "metrics.json",
                               work / "summary.json", work / "dvc.lock")
+
+
+def test_the_prediction_reference_is_the_model_on_held_out_rows(package_inputs, tmp_path):
+    """Prediction drift compares served answers with answers on rows the model never trained on:
+    on its own training rows a model is surer, and new rows from the same data look drifted."""
+    import pandas as pd
+
+    from gitml.package.build import package
+
+    cfg, inputs = package_inputs
+    bundle = package(cfg, inputs, tmp_path / "bundle")
+    held_out = pd.concat([pd.read_parquet(inputs.prepared_dir / f"{s}.parquet") for s in ("val", "test")])
+    expected = bundle.predict(held_out.sample(n=50, random_state=0)[FEATURES])
+    pd.testing.assert_frame_equal(bundle.reference_predictions(), expected.drop(columns=["prediction"])
+                                  .reset_index(drop=True))
+    train = pd.read_parquet(inputs.prepared_dir / "train.parquet")
+    assert set(map(tuple, bundle.reference().to_numpy())) <= set(map(tuple, train[FEATURES].to_numpy()))
 
 
 def test_packaging_twice_from_the_same_inputs_gives_the_same_bytes(package_inputs, tmp_path, monkeypatch):

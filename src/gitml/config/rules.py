@@ -139,6 +139,10 @@ def package_problems(package: PackageConfig) -> Problems:
     if package.reference_split not in SPLIT_NAMES:
         problems.append(("package.reference_split", f"unknown split {package.reference_split!r}. "
                          f"Allowed: {', '.join(SPLIT_NAMES)}."))
+    splits = list(package.prediction_reference_splits)
+    if not splits or any(name not in SPLIT_NAMES for name in splits):
+        problems.append(("package.prediction_reference_splits", f"must list splits among "
+                         f"{', '.join(SPLIT_NAMES)}, got {splits}."))
     return problems
 
 

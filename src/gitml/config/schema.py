@@ -357,6 +357,10 @@ class GateConfig:
 class PackageConfig:
     reference_rows: int = 1000  # rows of the drift reference sample shipped in the bundle
     reference_split: str = "train"
+    # Rows whose predictions are the prediction-drift reference: held out, so they look like
+    # production's. A model's answers on its own training rows are surer than on new rows (an
+    # HGB flagged 600 rows from the same distribution as drifted against them).
+    prediction_reference_splits: list[str] = field(default_factory=lambda: ["val", "test"])
     intended_use: str = "Tabular classification or regression as trained by this repository's pipeline."
     limitations: str = "Valid only for inputs that satisfy the bundle's signature."
 

@@ -65,13 +65,17 @@ def package(cfg: Config, inputs: PackageInputs, out_dir: str | Path) -> Bundle:
 
     trusted = config_trusted_types(cfg.model)
     signature = Signature.from_contract(load_contract(inputs.contract))
+    rows = cfg.package.reference_rows
     records = pd.read_parquet(inputs.prepared_dir / f"{cfg.package.reference_split}.parquet")
-    reference = records.sample(n=min(cfg.package.reference_rows, len(records)), random_state=0)
+    reference = records.sample(n=min(rows, len(records)), random_state=0)
+    held_out = pd.concat([pd.read_parquet(inputs.prepared_dir / f"{split}.parquet")
+                          for split in cfg.package.prediction_reference_splits], ignore_index=True)
+    scored = held_out.sample(n=min(rows, len(held_out)), random_state=0)
     metadata = build_metadata(cfg, inputs, signature)
     card = model_card(metadata, cfg.package.intended_use, cfg.package.limitations)
     with atomic_path(out_dir) as tmp:
         assemble(tmp, model_dir=inputs.model_dir, signature=signature, metadata=metadata,
-                 reference=reference, card=card, trusted_types=trusted)
+                 reference=reference, card=card, trusted_types=trusted, scored=scored)
     bundle = load_bundle(out_dir, trusted)
     log.info("packaged bundle %s (id %s, %.2f MB)", out_dir, bundle.id, bundle.size_bytes / 1e6)
     return bundle

@@ -6,7 +6,7 @@ Layout of ``models/bundle/``::
     signature.json             inputs (columns, dtypes, ranges, categories), outputs (classes)
     metadata.json              name, git commit, params, data hashes, metrics, gate, versions, time
     reference.parquet          drift reference sample: raw feature columns
-    reference_predictions.parquet   the model's probabilities on that sample
+    reference_predictions.parquet   the model's probabilities (regression: numbers) on held-out rows
     MODEL_CARD.md              intended use, data, metrics overall and by slice, gate, limits
     manifest.json              sha256 and size of every other file (written last)
 
@@ -172,7 +172,8 @@ class Bundle:
         return self._parquet(REFERENCE)
 
     def reference_predictions(self) -> pd.DataFrame:
-        """The model's probabilities on the reference sample (``proba_<class>`` columns)."""
+        """The model's answers on held-out rows (``package.prediction_reference_splits``):
+        ``proba_<class>`` columns, or for regression one ``prediction`` column."""
         return self._parquet(REFERENCE_PREDICTIONS)
 
     def _parquet(self, name: str) -> pd.DataFrame:
@@ -242,10 +243,12 @@ def _json(files: dict[str, bytes], path: Path, name: str) -> dict[str, Any]:
 
 def assemble(
     out: Path, *, model_dir: Path, signature: Signature, metadata: dict[str, Any],
-    reference: pd.DataFrame, card: str, trusted_types: Iterable[str] = (),
+    reference: pd.DataFrame, card: str, trusted_types: Iterable[str] = (), scored: pd.DataFrame | None = None,
 ) -> None:
     """Write a complete bundle into the new folder ``out`` (the caller makes it atomic).
 
+    ``reference``: the feature-drift reference sample; ``scored``: the rows whose predictions
+    are the prediction-drift reference (held-out rows; default ``reference``).
     ``trusted_types``: the config's ``model.trusted_types`` (exact skops type names).
     """
     import pandas as pd
@@ -260,7 +263,7 @@ def assemble(
     sample.to_parquet(out / REFERENCE, index=False)
     model = load_model(out / MODEL_DIR, trusted_types)
     prep = Preprocessor.load(out / MODEL_DIR / PREPROCESSOR)
-    features = prep.transform(sample)
+    features = prep.transform(sample if scored is None else scored[signature.features].reset_index(drop=True))
     if signature.regression:
         predictions = pd.DataFrame({PREDICTION: model.predict(features)})
     else:
