@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.serve.bundles import ROOT, TINY, train_bundle
+from tests.projects import built_once
 
 SERVE_PARAMS = ("serve.follow_interval_seconds=0.2", "serve.log_flush_seconds=0.5")
 
@@ -29,20 +30,27 @@ class Trained:
     synthetic_params: Path
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> Trained:
+SYNTHETIC = ("data=synthetic", "data.source.synthetic.n_rows=800")
+
+
+def train_all(work: Path) -> None:
+    """The bundles and params files of :class:`Trained`, under ``work``."""
     from gitml.config.compose import compose, write_params
 
-    work = tmp_path_factory.mktemp("serve-bundles")
-    mlp = train_bundle(work / "mlp")
-    prepared = work / "mlp/data/prepared"
-    logreg = train_bundle(work / "logreg", ("model=logreg",), prepared=prepared)
-    synthetic_overrides = ("data=synthetic", "data.source.synthetic.n_rows=800")
-    synthetic = train_bundle(work / "synthetic", synthetic_overrides)
-    params = write_params(compose(ROOT / "conf", [*TINY, *SERVE_PARAMS]), work / "params.yaml")
-    synthetic_params = write_params(compose(ROOT / "conf", [*TINY, *SERVE_PARAMS, *synthetic_overrides]),
-                                    work / "synthetic-params.yaml")
-    return Trained(mlp, logreg, synthetic, prepared, params, synthetic_params)
+    train_bundle(work / "mlp")
+    train_bundle(work / "logreg", ("model=logreg",), prepared=work / "mlp/data/prepared")
+    train_bundle(work / "synthetic", SYNTHETIC)
+    write_params(compose(ROOT / "conf", [*TINY, *SERVE_PARAMS]), work / "params.yaml")
+    write_params(compose(ROOT / "conf", [*TINY, *SERVE_PARAMS, *SYNTHETIC]), work / "synthetic-params.yaml")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Trained:
+    """Trained once per run for both xdist workers (about 10 s of CPU each time): read, never write."""
+    work = built_once(tmp_path_factory, "serve-bundles", train_all)
+    bundle = Path("models/bundle")
+    return Trained(work / "mlp" / bundle, work / "logreg" / bundle, work / "synthetic" / bundle,
+                   work / "mlp/data/prepared", work / "params.yaml", work / "synthetic-params.yaml")
 
 
 def free_port() -> int:
