@@ -9,21 +9,21 @@ import pandas as pd
 import pytest
 
 from gitml.package.bundle import load_bundle
-from tests.conftest import make_project, run
+from tests.conftest import copy_project, run
 from tests.drift_helpers import write_feedback, write_requests
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(fresh_template, tmp_path_factory) -> Path:
     """Synthetic data, a 3-epoch MLP, and request logs written as `gitml serve` writes them.
 
     Current traffic is the validation and test splits (1800 rows the bundle's reference
     sample, drawn from the train split, never saw); the shifted copy moves num_0 and num_1
     by half a standard deviation.
     """
-    project = make_project(tmp_path_factory.mktemp("drift") / "project")
+    project = copy_project(fresh_template, tmp_path_factory.mktemp("drift") / "project")  # git and DVC set up once per run
     run("gitml", "config", "compose", "data=synthetic", "trainer=cpu", "trainer.epochs=3", cwd=project)
     run("dvc", "repro", "package", cwd=project)  # the bundle; no gate verdict is needed here
     bundle = load_bundle(project / "models/bundle")
