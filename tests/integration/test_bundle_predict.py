@@ -20,9 +20,9 @@ def built(reproduced_template, tmp_path_factory) -> Path:
     return copy_project(reproduced_template, tmp_path_factory.mktemp("bundle") / "project")
 
 
-def test_threshold_above_reach_fails_the_gate_naming_the_rule_and_promote_refuses(built, tmp_path):
+def test_threshold_above_reach_fails_the_gate_naming_the_rule_and_promote_refuses(built, tmp_path, gitml_main):
     project = copy_project(built, tmp_path / "p")  # its DVC cache too: only the gate reruns
-    run("gitml", "config", "compose", *TINY_OVERRIDES,
+    gitml_main("config", "compose", *TINY_OVERRIDES,
         "gate.thresholds=[{metric:roc_auc,min:0.99999},{metric:accuracy,min:0.5}]", cwd=project)
     out = run("dvc", "repro", cwd=project)
     assert "gate FAIL" in out.stderr
@@ -34,11 +34,11 @@ def test_threshold_above_reach_fails_the_gate_naming_the_rule_and_promote_refuse
     assert report["bundle"] == {"id": bundle.id, "manifest_sha256": bundle.manifest_sha256}
     assert "Running stage 'package'" not in out.stdout  # gate params do not rebuild the bundle
 
-    verify = run("gitml", "gate", "verify", cwd=project, check=False)
+    verify = gitml_main("gate", "verify", cwd=project, check=False)
     assert verify.returncode == 1 and "test.roc_auc >= 0.99999" in verify.stderr
     git("add", "-A", cwd=project)
     git("commit", "-q", "-m", "too strict", cwd=project)
-    refused = run("gitml", "promote", "--stage", "staging", cwd=project, check=False)
+    refused = gitml_main("promote", "--stage", "staging", cwd=project, check=False)
     assert refused.returncode == 1 and "test.roc_auc >= 0.99999" in refused.stderr
     assert git("tag", cwd=project).stdout.strip() == ""
 

@@ -88,7 +88,7 @@ def serve_stage(host: Path, stage: str, *args: str) -> list[str | Path]:
             *args]
 
 
-def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_path, start_server, monkeypatch):
+def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_path, start_server, monkeypatch, gitml_main):
     project = published
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the server's bundle cache (a temporary folder) goes here
     host = tmp_path / "host"
@@ -103,14 +103,14 @@ def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_pat
     assert typo.returncode == 2 and "stages: staging, prod" in typo.stderr, typo.stderr
     assert not list(tmp_path.glob("gitml-serve-*"))  # a server that did not start left nothing behind
 
-    out = run("gitml", "promote", "--stage", "prod", "--push", cwd=project).stdout
+    out = gitml_main("promote", "--stage", "prod", "--push", cwd=project).stdout
     assert "model v1.0.0 registered and assigned to 'prod'" in out, out
     v1 = load_bundle(project / "models/bundle")
     body = {"dataframe_records": v1.reference().head(5).to_dict("records")}
 
     # Another model through the pipeline, pushed but in no stage yet (trained before the
     # server starts, so training and the server's polls do not share the CPUs).
-    run("gitml", "config", "compose", *TINY_OVERRIDES, *SERVE_PARAMS, "model=logreg", cwd=project)
+    gitml_main("config", "compose", *TINY_OVERRIDES, *SERVE_PARAMS, "model=logreg", cwd=project)
     run("dvc", "repro", cwd=project)
     publish(project, "logreg")
     v2_id = load_bundle(project / "models/bundle").metadata["bundle_id"]
@@ -125,11 +125,11 @@ def test_serve_stage_prod_follows_promotions_pushed_to_origin(published, tmp_pat
     assert len(answer.json()["predictions"]) == 5
 
     with Traffic(server.url, body) as traffic:
-        out = run("gitml", "promote", "--stage", "staging", "--push", cwd=project).stdout
+        out = gitml_main("promote", "--stage", "staging", "--push", cwd=project).stdout
         assert "model v1.1.0 registered and assigned to 'staging'" in out, out
         time.sleep(1.0)  # several polls have seen the new tags: staging moved, prod did not
         assert served_version(server.url) == "v1.0.0", server.log()
-        run("gitml", "promote", "--stage", "prod", "--version", "v1.1.0", "--push", cwd=project)
+        gitml_main("promote", "--stage", "prod", "--version", "v1.1.0", "--push", cwd=project)
         wait_for_version(server, "v1.1.0")
         time.sleep(0.5)  # traffic on the new version
     assert not traffic.errors, traffic.errors[:5]
