@@ -72,3 +72,22 @@ def test_latency_against_the_champion_is_measured_in_the_same_run(bundles):
     # no bound on the ratio itself: timings are no assertion (a loaded machine once gave 0.12
     # for two bundles of one kind); what the budget reads is the challenger's p95 over the champion's
     assert both.ratio == both.p95_ms / both.champion_p95_ms
+
+
+def test_a_champion_that_answers_another_question_is_skipped_not_failed(bundles, tmp_path):
+    """A regression challenger against a classifier in prod (or a changed class set): the
+    champion rules have nothing to compare, so they are skipped with the reason; the gate
+    still judges the bundle on its other rules."""
+    from gitml.gate.judge import champion_evidence
+
+    classifier, _ = bundles
+    regressor = load_bundle(tiny_bundle(tmp_path / "reg", regression=True))
+    test_rows = rows(60, seed=3).assign(y=lambda f: 100 + 20 * f["x0"])
+    cfg = SimpleNamespace(data=SimpleNamespace(target="y"), gate=SimpleNamespace(champion_stage="prod"))
+    evidence = champion_evidence(cfg, regressor, classifier, "v1.0.0", test_rows)
+    assert evidence.incomparable and "champion v1.0.0 is a binary model, the challenger a regression one" in evidence.problem
+    gate = GateConfig(baseline=BaselineRule(enabled=False), thresholds=[], champion=ChampionRule(),
+                      significance=SignificanceRule(), budgets=BudgetRule(max_latency_p95_ms=None, max_bundle_mb=None))
+    result = evaluate_gate(gate, {"task": "regression"}, evidence, None, None)
+    assert result.verdict == "pass" and [r.verdict for r in result.rules] == ["skip", "skip"]
+    assert all("nothing to compare" in r.reason and "major version" in r.reason for r in result.rules)

@@ -49,10 +49,12 @@ def champion_result(cfg: GateConfig, champion: ChampionEvidence | None, task: st
         name = f"champion {metric} ({phrase} {against} by > {rule.abs_tolerance:g})"
         return _no_champion(name, "champion", f"{phrase} the champion", cfg.champion_stage)
 
-    def fail(reason: str) -> RuleResult:
+    def fail(reason: str, verdict: str = "fail") -> RuleResult:
         name = f"champion {metric} ({phrase} {against} by > {rule.abs_tolerance:g})"
-        return RuleResult(name, "champion", None, "n/a", "fail", reason)
+        return RuleResult(name, "champion", None, "n/a", verdict, reason)
 
+    if champion.incomparable:
+        return fail(_incomparable(champion), "skip")
     if champion.problem is not None or champion.proba_champion is None:
         return fail(f"the champion could not be scored: {champion.problem}")
     if mode not in ("not_worse", "better"):
@@ -106,6 +108,8 @@ def significance_result(cfg: GateConfig, champion: ChampionEvidence | None, task
     def result(verdict: str, reason: str, value: float | None = None) -> RuleResult:
         return RuleResult(name, "significance", value, bound, verdict, reason)
 
+    if champion.incomparable:
+        return result("skip", _incomparable(champion))
     if champion.problem is not None or champion.proba_champion is None:
         return result("fail", f"the champion could not be scored: {champion.problem}")
     if test not in ("bootstrap", "mcnemar"):
@@ -148,6 +152,11 @@ def significance_result(cfg: GateConfig, champion: ChampionEvidence | None, task
         f"{'<' if significant else '>='} alpha {sig.alpha:g}: {finding}."
     )
     return result("pass" if ok else "fail", reason, outcome.p_value)
+
+
+def _incomparable(champion: ChampionEvidence) -> str:
+    return (f"{champion.problem}: the two answer different questions, so there is nothing to compare "
+            "(the baseline rule still applies, and promotion bumps the major version for the new interface)")
 
 
 def _finding(mode: str, significant: bool, gain: float, tol: float) -> tuple[bool, str]:

@@ -101,12 +101,13 @@ def champion_evidence(cfg: Config, bundle: Bundle, champion: Bundle | GitmlError
     if not isinstance(champion, Bundle):
         problem = str(champion) if champion is not None else f"champion {version} could not be fetched"
         return ChampionEvidence(version, y, challenger, None, problem=problem)
+    if champion.task != bundle.task:
+        return ChampionEvidence(version, y, challenger, None, f"champion {version} is a {champion.task} model, "
+                                f"the challenger a {bundle.task} one", incomparable=True)
+    if champion.signature.class_names != bundle.signature.class_names:
+        return ChampionEvidence(version, y, challenger, None, f"champion {version} predicts the classes "
+                                f"{champion.classes}, the challenger {bundle.classes}", incomparable=True)
     try:
-        if champion.task != bundle.task:
-            raise GitmlError(f"champion {version} is a {champion.task} model, the challenger a {bundle.task} one")
-        if champion.signature.class_names != bundle.signature.class_names:
-            raise GitmlError(f"champion {version} predicts classes {champion.classes}, "
-                             f"the challenger {bundle.classes}")
         missing = [c for c in champion.signature.features if c not in test_rows.columns]
         if missing:
             raise GitmlError(f"champion {version} reads columns today's data no longer has: {', '.join(missing)}")

@@ -33,6 +33,9 @@ class ChampionEvidence:
     proba_challenger: np.ndarray  # class probabilities (regression: predicted numbers)
     proba_champion: np.ndarray | None  # None when the champion could not be scored (``problem`` says why)
     problem: str | None = None
+    # The champion predicts something else (another task or class set): nothing to compare,
+    # so the champion rules are skipped with ``problem`` as the reason, not failed.
+    incomparable: bool = False
 
 
 @dataclass
