@@ -242,3 +242,13 @@ def test_an_open_category_takes_any_text_but_still_only_text():
     clean = validate_columns({"signed_up": [None], "city": ["a town nobody saw"], "x": [1.0]}, KINDS)
     assert clean["city"].tolist() == ["a town nobody saw"]
     assert "expected a string category" in problems({"signed_up": [None], "city": [3], "x": [1.0]}, KINDS)["city"]
+
+
+def test_an_int_column_s_bounds_are_written_alike():
+    """signature.json wrote an int column's min as -4.0 and its max as 12: both are floats now."""
+    from gitml.data.contract import ColumnSpec, Contract
+
+    contract = Contract(label="y", classes=[0, 1], columns={"visits": ColumnSpec("int", min=-4, max=12)})
+    entry = Signature.from_contract(contract).to_dict()["inputs"][0]
+    assert (entry["min"], entry["max"]) == (-4.0, 12.0)
+    assert type(entry["min"]) is type(entry["max"]) is float

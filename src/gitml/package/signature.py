@@ -160,7 +160,7 @@ def _bounds(low: float | str | None, high: float | None, dtype: str) -> tuple[fl
     # A date's earliest day checks the training data only: a request may carry any date.
     if dtype == "datetime" or low is None:
         return None, None
-    return float(low), high
+    return float(low), None if high is None else float(high)  # both floats, as an int column's are written
 
 
 def _column(entry: Mapping[str, Any]) -> InputColumn:
