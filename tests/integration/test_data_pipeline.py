@@ -87,7 +87,7 @@ def test_model_change_reruns_no_data_stage_and_data_change_reruns_from_ingest(re
     assert ran_stages(repro_data(project).stdout) == {"prepare"}
 
 
-def test_dvc_exp_run_composes_params_from_conf_and_config_check_accepts_it(project):
+def test_dvc_exp_run_composes_params_from_conf_and_config_check_accepts_it(project, gitml_main):
     out = run("dvc", "exp", "run", "-S", "data=synthetic", "-S", "data.source.synthetic.n_rows=800", "prepare",
               cwd=project)
     assert "Running stage 'ingest'" in out.stdout
@@ -101,19 +101,19 @@ def test_dvc_exp_run_composes_params_from_conf_and_config_check_accepts_it(proje
     written = (project / "params.yaml").read_text()
     assert "# overrides:" not in written
     overrides = "data=synthetic data.source.synthetic.n_rows=800"
-    check = run("gitml", "config", "check", cwd=project)
+    check = run("gitml", "config", "check", cwd=project)  # a subprocess: its line is a log record
     assert f"composed with {overrides}" in check.stderr, check.stderr
-    doctor = run("gitml", "doctor", "--json", cwd=project, check=False)
+    doctor = gitml_main("doctor", "--json", cwd=project, check=False)
     sync = next(c for c in json.loads(doctor.stdout) if (c["section"], c["name"]) == ("config", "sync"))
     assert sync["status"] == "ok" and overrides in sync["detail"], sync
     # the command both print records them: same values, now with the header
-    run("gitml", "config", "compose", *overrides.split(), cwd=project)
+    gitml_main("config", "compose", *overrides.split(), cwd=project)
     recorded = (project / "params.yaml").read_text()
     assert '# overrides: ["data=synthetic", "data.source.synthetic.n_rows=800"]' in recorded
     assert yaml.safe_load(recorded) == yaml.safe_load(written)
     # a hand edit on top of DVC's file is still caught, naming the key
     (project / "params.yaml").write_text(written.replace("patience:", "patiense:", 1))
-    refused = run("gitml", "config", "check", cwd=project, check=False)
+    refused = gitml_main("config", "check", cwd=project, check=False)
     assert refused.returncode == 1 and "patiense" in refused.stderr, refused.stderr
 
 
