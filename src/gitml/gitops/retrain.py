@@ -90,11 +90,9 @@ def retrain_pr(
     """Add ``batch`` to the retraining branch of ``model_name`` and open or update its pull request.
 
     Idempotent: one branch and one open pull request per model; a batch identical to one
-    already on the branch is not added again. ``target`` (the label column) is only used to
-    summarise class counts (with ``regression``, the labels' range); by default a column
-    named ``target`` or ``label``. ``paths``
-    (the project's layout, default the built-in one) says where on the branch the batch
-    (``paths.production``) and the report (``paths.drift``) go.
+    already on the branch is not added again. ``target`` (the label column; default a column
+    named ``target`` or ``label``) only summarises class counts (``regression``: the labels'
+    range). ``paths`` (default the built-in layout) places the batch and the report.
     """
     paths = paths or PathsConfig()
     production_dir, report_path = paths.production, paths.drift
@@ -138,10 +136,9 @@ def retrain_pr(
         pull = forge.update_pull(pull.number, body=body)
         forge.comment(pull.number, f"Added production batch `{name}`: {rows}. "
                                    "The description and the drift report now show the latest run.")
-        action: Literal["opened", "updated"] = "updated"
     else:
         pull = forge.open_pull(branch, base, f"Retrain {model_name}: drift detected in production", body, [label])
-        action = "opened"
+    action: Literal["opened", "updated"] = "updated" if update else "opened"
     log.info("%s pull request #%d (%s) with batch %s", action, pull.number, branch, name)
     return RetrainResult(action, branch, pull, name)
 

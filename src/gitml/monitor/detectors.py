@@ -273,8 +273,7 @@ def summarise(values: np.ndarray) -> dict[str, float]:
     the report shows next to the KS statistic, so a moved prediction reads in its own units."""
     import numpy as np
 
-    values = np.asarray(values, dtype="float64")
-    values = values[np.isfinite(values)]
+    values = np.asarray(values, dtype="float64")[np.isfinite(values)]
     if not len(values):
         return {"n": 0}
     q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95])
@@ -288,8 +287,7 @@ def subsample(x: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
 
     if max_rows is None or len(x) <= max_rows:
         return x
-    rows = np.random.default_rng(seed).choice(len(x), size=max_rows, replace=False)
-    return x[np.sort(rows)]
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), size=max_rows, replace=False))]
 
 
 @contextlib.contextmanager

@@ -13,11 +13,10 @@ Files in the report folder (each written atomically; the PNGs only with ``plots`
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitml.utils.atomic import atomic_path, write_json, write_text
+from gitml.utils.atomic import write_json, write_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,11 +25,9 @@ if TYPE_CHECKING:
     from gitml.monitor.detectors import DriftResult
 
 JSON, MARKDOWN, DISTRIBUTIONS, P_VALUES = "drift.json", "drift.md", "distributions.png", "p_values.png"
-REFERENCE_COLOR, CURRENT_COLOR, DRIFT_COLOR, OK_COLOR = "#4C72B0", "#DD8452", "#C44E52", "#8C8C8C"
 TABLE_ROWS = 10
 HEADLINES = {"drift": "DRIFT", "no drift": "no drift", "schema_change": "SCHEMA CHANGE (no verdict)",
              "invalid_data": "INVALID DATA (no verdict)"}
-P_FLOOR = 1e-30
 
 
 def clear_report(out_dir: Path) -> None:
@@ -47,10 +44,13 @@ def write_report(report: DriftReport, out_dir: Path, *, reference: pd.DataFrame,
     files: list[Path] = []
     tested = report.features.features if report.features is not None and plots else []
     top = tested[: max(top_features, 0)]
-    if top:
-        files.append(plot_distributions(out_dir / DISTRIBUTIONS, top, reference, current))
-    if tested and report.features is not None:
-        files.append(plot_p_values(out_dir / P_VALUES, report.features, report.predictions))
+    if tested:
+        from gitml.monitor.plots import plot_distributions, plot_p_values
+
+        if top:
+            files.append(plot_distributions(out_dir / DISTRIBUTIONS, top, reference, current))
+        if report.features is not None:
+            files.append(plot_p_values(out_dir / P_VALUES, report.features, report.predictions))
     for stale in {DISTRIBUTIONS, P_VALUES} - {p.name for p in files}:
         (out_dir / stale).unlink(missing_ok=True)  # from an earlier run: would mislead
     report.files = [str(out_dir / name) for name in (JSON, MARKDOWN)] + [str(p) for p in files]
@@ -134,7 +134,7 @@ def input_lines(report: DriftReport) -> list[str]:
 def _feature_table(features: list[Any], what: str = "feature") -> list[str]:
     rows = [f"| {what} | test | p-value | statistic | cutoff | drifted |",
             "| --- | --- | ---: | ---: | ---: | --- |"]
-    rows += [f"| `{f.name}` | {f.test} | {_p(f.p_value)} | {f.distance:.3g} | {_p(f.threshold)} | "
+    rows += [f"| `{f.name}` | {f.test} | {p_text(f.p_value)} | {f.distance:.3g} | {p_text(f.threshold)} | "
              f"{'**yes**' if f.drifted else 'no'} |" for f in features]
     return rows
 
@@ -178,127 +178,16 @@ def _decay_lines(decay: dict[str, Any] | None) -> list[str]:
 def _cutoff_text(result: DriftResult, cfg: dict[str, Any]) -> str:
     if result.p_value is not None:
         return "one multivariate test"
-    return f"{cfg['correction']} correction over {len(result.features)} features: cutoff {_p(result.threshold)}"
+    return f"{cfg['correction']} correction over {len(result.features)} features: cutoff {p_text(result.threshold)}"
 
 
 def _null(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def _p(value: float | None) -> str:
+def p_text(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
 
 
 def _num(value: Any) -> str:
     return "n/a" if not isinstance(value, (int, float)) else f"{value:.4g}"
-
-
-# ------------------------------------------------------------------------- plots
-
-
-def plot_distributions(path: Path, features: list[Any], reference: pd.DataFrame,
-                       current: pd.DataFrame) -> Path:
-    """One panel per feature: overlaid histograms (numeric) or level shares (categorical)."""
-    import numpy as np
-
-    plt = _pyplot()
-    cols = min(3, len(features))
-    rows = math.ceil(len(features) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-    for ax, feature in zip(axes.flat, features, strict=False):
-        ref, cur = reference[feature.name], current[feature.name]
-        if feature.test == "chi2" or ref.dtype == object:
-            _bars(ax, ref, cur)
-        else:
-            ref_v, cur_v = _finite(ref), _finite(cur)
-            both = np.concatenate([ref_v, cur_v])
-            low, high = np.quantile(both, [0.005, 0.995]) if len(both) else (0.0, 1.0)
-            bins = np.linspace(low, high if high > low else low + 1.0, 31)
-            # The central 99% sets the range, so one outlier cannot flatten the picture.
-            ax.hist(ref_v, bins=bins, density=True, alpha=0.55, color=REFERENCE_COLOR,
-                    label=f"reference (n={len(ref)})")
-            ax.hist(cur_v, bins=bins, density=True, histtype="step", linewidth=2,
-                    color=CURRENT_COLOR, label=f"current (n={len(cur)})")
-            ax.set_ylabel("density")
-        mark = "DRIFT" if feature.drifted else "no drift"
-        ax.set_title(f"{feature.name}: {feature.test} p={_p(feature.p_value)} ({mark})", fontsize=10,
-                     color=DRIFT_COLOR if feature.drifted else "black")
-    for ax in list(axes.flat)[len(features):]:
-        ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.suptitle("Reference vs current, most drifted features first", fontsize=12)
-    fig.legend(handles, labels, loc="upper right", ncols=2, fontsize=9, frameon=False)
-    return _save(fig, path)
-
-
-def _finite(values: pd.Series) -> Any:
-    import numpy as np
-
-    numbers = values.astype(float).to_numpy()
-    return numbers[np.isfinite(numbers)]  # an infinity would stretch the bins to nothing
-
-
-def _bars(ax: Any, ref: pd.Series, cur: pd.Series) -> None:
-    import numpy as np
-
-    ref_share = ref.astype(str).value_counts(normalize=True)
-    cur_share = cur.astype(str).value_counts(normalize=True)
-    levels = sorted(set(ref_share.index) | set(cur_share.index))
-    x = np.arange(len(levels))
-    ax.bar(x - 0.2, [ref_share.get(v, 0.0) for v in levels], width=0.4, color=REFERENCE_COLOR,
-           label=f"reference (n={len(ref)})")
-    ax.bar(x + 0.2, [cur_share.get(v, 0.0) for v in levels], width=0.4, color=CURRENT_COLOR,
-           label=f"current (n={len(cur)})")
-    ax.set_xticks(x, levels, rotation=30 if len(levels) > 6 else 0)
-    ax.set_ylabel("share of rows")
-
-
-def plot_p_values(path: Path, result: DriftResult, predictions: DriftResult | None) -> Path:
-    """Horizontal bars of -log10(p) per feature with the cutoff as a line (longer = more drift)."""
-    import numpy as np
-
-    plt = _pyplot()
-    tests = list(result.features)
-    if predictions is not None:
-        tests += predictions.features
-    tests = sorted(tests, key=lambda f: f.p_value)[:40]
-    # p-values come from float32 and can be 0; bars stop at P_FLOOR so the rest stays readable.
-    scores = [-math.log10(max(f.p_value, P_FLOOR)) for f in tests]
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.32 * len(tests)))
-    y = np.arange(len(tests))[::-1]
-    ax.barh(y, scores, color=[DRIFT_COLOR if f.drifted else OK_COLOR for f in tests])
-    for row, score, test in zip(y, scores, tests, strict=True):
-        if test.p_value < P_FLOOR:
-            ax.text(score, row, f" p<{P_FLOOR:.0e}", va="center", fontsize=8)
-    names = [f"{f.name} (prediction)" if f.name.startswith("proba_") else f.name for f in tests]
-    ax.set_yticks(y, names, fontsize=9)
-    cutoffs = sorted({f.threshold for f in tests})
-    if len(cutoffs) == 1:
-        ax.axvline(-math.log10(cutoffs[0]), color="black", linestyle="--",
-                   label=f"cutoff p = {_p(cutoffs[0])}")
-    else:  # FDR without a discovery (one critical value per rank), or predictions' own cutoff
-        ax.plot([-math.log10(f.threshold) for f in tests], y, "k|", markersize=14, label="cutoff of each test")
-    ax.set_xlabel("-log10(p-value)   (right of the cutoff = drift)")
-    title = "Univariate p-values" + (f" (diagnostic; verdict by {result.detector})" if result.diagnostic else "")
-    ax.set_title(title, fontsize=11)
-    ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: CI and servers
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
