@@ -73,6 +73,10 @@ class SklearnClassifier:
 
                 refuse_class_weight(self.cfg.class_weight)
             set_class_weight(estimator, ClassWeight(self.cfg.class_weight).value)
+        if self.regression:  # in float64: a linear model keeps its inputs' dtype, and its answers too
+            import numpy as np
+
+            X, y = np.asarray(X, dtype="float64"), np.asarray(y, dtype="float64")
         self.estimator_ = estimator.fit(X, y)
         if not self.classes_ and not self.regression:
             self.classes_ = [int(c) for c in estimator.classes_]
@@ -107,7 +111,7 @@ class SklearnClassifier:
         if self.regression:
             import numpy as np
 
-            return np.asarray(self.estimator_.predict(np.asarray(X, dtype="float32")), dtype="float64")
+            return np.asarray(self.estimator_.predict(np.asarray(X, dtype="float64")), dtype="float64")
         return self.predict_proba(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> Any:
