@@ -62,7 +62,7 @@ def check_task(task: str, classes: list[Any], label: str, source: str, key: str 
 
 
 def regression_labels(values: pd.Series, label: str) -> Any:
-    """The label as float64 for a regression task; a ConfigError names the values that are not numbers."""
+    """The label as float64 for a regression task; a GitmlError names the values that are not numbers."""
     import numpy as np
     import pandas as pd
 

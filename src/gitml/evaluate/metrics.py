@@ -51,9 +51,6 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any])
     return out
 
 
-REGRESSION_METRICS = ("rmse", "mae", "r2", "median_ae", "max_error", "bias")
-
-
 def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """RMSE, MAE, R^2, median and max absolute error, and bias (mean of predicted - actual).
 
