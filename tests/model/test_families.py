@@ -140,3 +140,13 @@ def test_a_loaded_mlp_answers_as_the_torch_network_it_was_saved_from(activation,
     assert loaded.net_ is None  # nothing of torch in the loaded model
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=2e-6)
     assert (loaded.predict(X) == model.predict(X)).all()
+
+
+@pytest.mark.parametrize("option", ["ridge", "mlp"])
+def test_class_weight_on_a_regression_is_refused_naming_the_key(option, quantities):
+    prep, X, y, *_ = quantities
+    cfg = tiny_config(option)
+    cfg.model.class_weight = "balanced"
+    model = build_model(cfg.model, cfg.trainer, feature_names=prep.feature_names(), task="regression")
+    with pytest.raises(GitmlError, match=r"'model.class_weight' is set, but the task is regression"):
+        model.fit(X[:100], y[:100])

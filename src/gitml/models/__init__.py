@@ -61,6 +61,13 @@ class Model(Protocol):
     def save(self, path: Path) -> None: ...
 
 
+def refuse_class_weight(value: Any) -> None:
+    """``model.class_weight`` has no meaning for a regression: refuse it naming the key (every family)."""
+    if value is not None:
+        raise GitmlError("'model.class_weight' is set, but the task is regression: there are no classes to "
+                         "weigh. Set model.class_weight=null.")
+
+
 def family_module(family: str) -> Any:
     from gitml.config.schema import MODEL_SCHEMAS
 

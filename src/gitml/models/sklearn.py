@@ -22,7 +22,7 @@ from typing import Any
 
 from gitml.config.schema import ClassWeight, SklearnConfig, TrainerConfig
 from gitml.errors import GitmlError, ModelLoadError
-from gitml.models import MODEL_INFO, FitReport, parse_info
+from gitml.models import MODEL_INFO, FitReport, parse_info, refuse_class_weight
 from gitml.models.skops_import import import_skops_io
 from gitml.utils.targets import instantiate, repository_importable
 
@@ -69,8 +69,6 @@ class SklearnClassifier:
         check_kind(estimator, str(self.cfg.estimator["_target_"]), self.regression)
         if self.cfg.class_weight is not None:
             if self.regression:
-                from gitml.models.torch_module import refuse_class_weight
-
                 refuse_class_weight(self.cfg.class_weight)
             set_class_weight(estimator, ClassWeight(self.cfg.class_weight).value)
         if self.regression:  # in float64: a linear model keeps its inputs' dtype, and its answers too

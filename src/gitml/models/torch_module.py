@@ -19,7 +19,7 @@ from typing import Any
 
 from gitml.config.schema import ClassWeight, TorchModuleConfig, TrainerConfig
 from gitml.errors import ConfigError, GitmlError, ModelLoadError, UnsafeTargetError
-from gitml.models import MODEL_INFO, FitReport, parse_info
+from gitml.models import MODEL_INFO, FitReport, parse_info, refuse_class_weight
 from gitml.utils.targets import check_targets, instantiate, repository_importable
 
 FAMILY = "torch_module"
@@ -85,12 +85,6 @@ def target_scaling(y: Any) -> tuple[float, float]:
     values = np.asarray(y, dtype="float64")
     scale = float(values.std())
     return float(values.mean()), scale if scale > 0 else 1.0
-
-
-def refuse_class_weight(value: Any) -> None:
-    if value is not None:
-        raise GitmlError("'model.class_weight' is set, but the task is regression: there are no classes to "
-                         "weigh. Set model.class_weight=null.")
 
 
 def balanced_class_weights(y: Any, n_classes: int) -> list[float]:
