@@ -2,7 +2,8 @@
 date, a 30-level city, a boolean, counts and distances with nulls and an order id. It goes
 from `gitml schema infer` (which infers the task) and a data=csv config through one `dvc
 repro` and the default gate to `gitml predict` on rows dated after the training range and
-to served answers (JSON, CSV, Open Inference Protocol) and numeric feedback.
+to served answers (JSON, CSV, Open Inference Protocol) and numeric feedback, and the drift
+check reads what the server logged (predicted numbers tested, labelled rows scored in minutes).
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def test_dataset_c_regression_from_inference_to_served_answers(fresh_template, t
         feedback = client.post("/feedback", json={"request_id": answer.json()["request_id"],
                                                   "labels": later["delivery_minutes"].head(10).tolist()})
         refused = client.post("/feedback", json={"request_id": answer.json()["request_id"], "labels": ["late"] * 10})
+        # All 200 later rows and their true minutes: the window `gitml drift check` reads below.
+        window = client.post("/invocations", content=later.drop(columns=["delivery_minutes"]).to_csv(index=False),
+                             headers={"content-type": "text/csv"})
+        labelled = client.post("/feedback", json={"request_id": window.json()["request_id"],
+                                                  "labels": later["delivery_minutes"].tolist()})
     expected = scored["prediction"].head(10).to_numpy()
     for response in (answer, as_csv):
         assert response.status_code == 200, response.text
@@ -105,3 +111,20 @@ def test_dataset_c_regression_from_inference_to_served_answers(fresh_template, t
     np.testing.assert_allclose(outputs["prediction"]["data"], scored.loc[complete.index, "prediction"], rtol=1e-9)
     assert feedback.status_code == 200 and feedback.json() == {"accepted": 10}, feedback.text
     assert 400 <= refused.status_code < 500 and "labels" in refused.text
+    assert window.status_code == 200 and labelled.json() == {"accepted": 200}, labelled.text
+
+    # The server's own log, read by the drift check: the features and the predicted minutes
+    # (tested as numbers) hold their distributions; the order date is not tested (production is
+    # dated later by nature: said in a note); the labelled rows score the model in minutes
+    # against its release metrics.
+    checked = gitml_main("drift", "check", "--bundle", "models/bundle", "--log-dir", tmp_path / "logs",
+                         "--out", tmp_path / "drift", cwd=project, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads((tmp_path / "drift/drift.json").read_text())
+    assert report["verdict"] == "no drift" and report["bundle"]["task"] == "regression"
+    assert {f["name"] for f in report["features"]["features"]} == {"distance_km", "items", "city", "express"}
+    assert any("ordered_on not tested" in note for note in report["notes"])
+    assert [f["name"] for f in report["predictions"]["features"]] == ["prediction"]
+    labelled_rows = report["metrics"]
+    assert labelled_rows["n_labelled"] == 210 and labelled_rows["decay"]["metric"] == "rmse"
+    assert labelled_rows["metrics"]["rmse"]["reference"] == pytest.approx(metrics["test"]["rmse"])
