@@ -406,7 +406,8 @@ def drift_check(bundle: str | Path | None, log_dir: str | Path | None, out: str 
 
         cfg = load_drift_config(params_file, detector=detector, window_rows=window_rows,
                                 window_hours=window_hours, p_val=p_val)
-        return check(bundle, log_dir, cfg, out, cache, plots=plots)
+        gate = _params_or_defaults(params_file).gate  # the thresholds labelled rows are held to
+        return check(bundle, log_dir, cfg, out, cache, plots=plots, gate=gate)
     except DriftCheckError:
         raise
     except GitmlError as exc:

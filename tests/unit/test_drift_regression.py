@@ -162,3 +162,17 @@ def test_cli_exits_0_on_undrifted_and_1_on_drifted_regression_traffic(setup, mon
     assert run_cli(monkeypatch, *common, "--log-dir", logs["moved"]) == 1
     out = capsys.readouterr().out
     assert "features: 1 of 6 drifted (x0)" in out and "predictions: 1 of 1 drifted (prediction); prediction mean" in out
+
+
+def test_the_repository_s_gate_sets_the_thresholds_and_the_decay_metric(setup):
+    """A pipeline bundle records no gate (the package stage does not depend on it): `gitml drift
+    check` passes params.yaml's gate, which then decides what labelled rows are held to."""
+    from gitml.config.schema import BaselineRule, GateConfig, ThresholdRule
+
+    root, bundle, logs = setup
+    gate = GateConfig(baseline=BaselineRule(metric="mae"), thresholds=[ThresholdRule("mae", max=1.0),
+                                                                       ThresholdRule("r2", min=0.5, slice="x0")])
+    metrics = drift_check(bundle, logs["same"], CFG, root / "out-gate", gate=gate).metrics
+    assert metrics["gate_breaches"] == [f"mae = {OFFSET:.4f} on 200 labelled rows is above the gate's max 1.0"]
+    assert metrics["metrics"]["mae"]["gated"] and not metrics["metrics"]["rmse"]["gated"]  # the bundle's own gate is not used
+    assert metrics["decay"]["metric"] == "mae" and metrics["decay"]["worse"]

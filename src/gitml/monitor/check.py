@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitml.config.schema import DriftConfig
+from gitml.config.schema import DriftConfig, GateConfig
 from gitml.errors import DriftCheckError, GitmlError
 from gitml.monitor.detectors import DriftResult
 from gitml.monitor.metrics import prediction_rows
@@ -123,6 +123,7 @@ class DriftReport:
 def drift_check(
     bundle_dir: str | Path, log_dir: str | Path, cfg: DriftConfig, out_dir: str | Path,
     cache_dir: str | Path | None = None, *, now: datetime | None = None, plots: bool = False,
+    gate: GateConfig | None = None,
 ) -> DriftReport:
     """Test the recent request log for drift against the bundle; write the report to ``out_dir``.
 
@@ -171,7 +172,7 @@ def drift_check(
         predictions = _prediction_drift(window, bundle, cfg, cache, report.cache, notes) if cfg.predictions else None
         report.features, report.predictions = result, predictions
         report.is_drift = result.is_drift or bool(predictions and predictions.is_drift)
-        report.metrics = label_metrics(bundle, window, read_feedback(log_dir, since=window["ts"].min()), notes)
+        report.metrics = label_metrics(bundle, window, read_feedback(log_dir, since=window["ts"].min()), notes, gate)
     write_report(report, Path(out_dir), reference=bundle.reference(), current=window,
                  top_features=cfg.top_features, plots=plots)
     log.debug("drift check: %s on %d rows <drift.detector=%s>", report.verdict, len(window), cfg.detector.value)

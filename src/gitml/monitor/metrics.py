@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from gitml.config.schema import GateConfig
     from gitml.package.bundle import Bundle
 
 METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "pr_auc", "log_loss", "brier")
@@ -31,12 +32,15 @@ REGRESSION_METRICS = ("rmse", "mae", "r2")
 
 
 def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
-                  notes: list[str]) -> dict[str, Any] | None:
+                  notes: list[str], gate: GateConfig | None = None) -> dict[str, Any] | None:
     """The bundle's metrics on the window's labelled rows against its test metrics, or None.
 
     Classification: accuracy, ROC AUC, ... of the probabilities; regression: RMSE, MAE and
-    R^2 of the predicted numbers, with the ``decay`` of the metric the bundle's gate
-    baseline rule judged (``gate.baseline.metric``; ``auto`` is RMSE, lower is better).
+    R^2 of the predicted numbers, with the ``decay`` of the metric the gate's baseline rule
+    judges (``gate.baseline.metric``; ``auto`` is RMSE, lower is better). ``gate``: the
+    repository's gate (params.yaml), whose whole-test-split thresholds the labelled rows are
+    held to; without one, the gate a bundle recorded (bundles record no gate since the
+    package stage stopped depending on it).
     """
     from gitml.monitor.logs import join_labels
 
@@ -60,7 +64,8 @@ def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
         return None
     current = _scores(bundle, truth, output)
     reference = (bundle.metadata.get("metrics") or {}).get("test") or {}
-    gated = _gated_metrics(bundle.metadata)
+    rules = _gate_rules(gate, bundle.metadata)
+    gated = _gated_metrics(rules)
     shown = REGRESSION_METRICS if bundle.regression else METRICS
     names = [m for m in dict.fromkeys([*shown, *(r["metric"] for r in gated)]) if m in current]
     table = {
@@ -73,7 +78,7 @@ def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
                 if r["metric"] in current and _breaks(current[r["metric"]], r)]
     out = {"n_labelled": len(rows), "metrics": table, "gate_breaches": breaches}
     if bundle.regression:
-        out = {"task": bundle.task, **out, "decay": _decay(bundle.metadata, table)}
+        out = {"task": bundle.task, **out, "decay": _decay(rules, table)}
     return out
 
 
@@ -158,14 +163,23 @@ def _scores(bundle: Bundle, truth: np.ndarray, output: np.ndarray) -> dict[str, 
     return classification_metrics(truth, output, bundle.classes)
 
 
-def _decay(metadata: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _gate_rules(gate: GateConfig | None, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The gate as plain values: the one given, else the one the bundle's params recorded."""
+    if gate is None:
+        return (metadata.get("params") or {}).get("gate") or {}
+    import dataclasses
+
+    return {"baseline": {"metric": gate.baseline.metric},
+            "thresholds": [dataclasses.asdict(rule) for rule in gate.thresholds]}
+
+
+def _decay(gate: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The change of the metric the gate's baseline rule judged the bundle on, read in its own
     direction: ``worse`` when RMSE or MAE rose or R^2 fell (``relative``: the change as a share
     of the value at release)."""
     from gitml.gate.baseline import resolve_metric
     from gitml.gate.stats import LOWER_IS_BETTER
 
-    gate = (metadata.get("params") or {}).get("gate") or {}
     named = resolve_metric(str((gate.get("baseline") or {}).get("metric") or "auto"), "regression", "baseline")
     metric = named if named in table else "rmse"
     row = table.get(metric)
@@ -178,9 +192,8 @@ def _decay(metadata: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[s
             "worse": row["change"] > 0 if lower else row["change"] < 0}
 
 
-def _gated_metrics(metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """Whole-test-split threshold rules of the gate the bundle passed (from its params)."""
-    gate = ((metadata.get("params") or {}).get("gate") or {})
+def _gated_metrics(gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """Whole-test-split threshold rules of the gate (:func:`_gate_rules`)."""
     return [r for r in gate.get("thresholds") or []
             if not r.get("slice") and r.get("split", "test") == "test" and "metric" in r]
 
