@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gitml.cli.base import OptPath, app, path_opt
+from gitml.errors import UsageError
 
 
 @app.command("serve")
@@ -47,8 +48,17 @@ def serve(
 
 @app.command("deploy")
 def deploy(
-    target: Annotated[Path, typer.Option(help="Deployment folder that gitml serve --deployment follows.")],
-    version: Annotated[str, typer.Option(help="Version to publish or point at, e.g. v1.2.0.")],
+    target: Annotated[Path, typer.Option(
+        help="Deployment folder that gitml serve --deployment follows, or `k8s` with DIR: Kubernetes manifests.")],
+    version: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Version to publish or point at, e.g. v1.2.0 (with --target k8s: default, the prod stage's).")] = None,
+    manifests: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        metavar="[DIR]", help="With --target k8s: folder (or deploy repository) to write the manifests into.")] = None,
+    image: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="With --target k8s: image repository, tagged with the version [gitml-<registry.model>].")] = None,
+    replicas: Annotated[int, typer.Option(help="With --target k8s: serving replicas.")] = 1,
+    cpu: Annotated[str, typer.Option(help="With --target k8s: CPU request and limit per replica.")] = "1",
+    memory: Annotated[str, typer.Option(help="With --target k8s: memory request and limit per replica.")] = "2Gi",
     bundle: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Bundle folder to publish; omit it to point back at an already published version.")] = None,
     gate: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -68,14 +78,39 @@ def deploy(
     current.json at a published version (a rollback). Servers following TARGET swap within
     serve.follow_interval_seconds.
 
+    With --target k8s DIR, writes a Deployment, a Service, a KServe ServingRuntime and
+    InferenceService and their kustomizations into DIR for a registered version (the
+    image deploy/Dockerfile builds for it, tagged with the version), for Argo CD or Flux
+    to apply; see docs/kubernetes.md.
+
     Example: gitml deploy --bundle models/bundle --target /srv/gitml/model --version v1.2.0
     """
     from gitml import api
 
+    if manifests is not None or str(target) == "k8s":
+        _deploy_k8s(target, manifests, version, bundle, image, replicas, cpu, memory, params)
+        return
+    if version is None:
+        raise UsageError("Give --version: the version to publish or point at, e.g. v1.2.0.")
     summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params)
     for problem in ignored:
         typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True, fg="yellow")
     typer.echo(summary)
+
+
+def _deploy_k8s(target: Path, manifests: Path | None, version: str | None, bundle: Path | None, image: str | None,
+                replicas: int, cpu: str, memory: str, params: Path) -> None:
+    from gitml import api
+
+    if str(target) != "k8s" or manifests is None:
+        raise UsageError("Kubernetes manifests: `gitml deploy --target k8s DIR`; a deployment folder named k8s: "
+                         "give its absolute path.")
+    if bundle is not None:
+        raise UsageError("--target k8s takes no --bundle: the image built from the fetched bundle holds it "
+                         "(deploy/Dockerfile).")
+    named = params if params.is_file() or params != Path("params.yaml") else None  # none: the defaults
+    resolved, written = api.deploy_k8s(manifests, version, image, replicas, cpu, memory, params_file=named)
+    typer.echo(f"wrote {len(written)} manifests for {resolved} into {manifests}")
 
 
 @app.command("simulate")
