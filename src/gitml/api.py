@@ -196,6 +196,28 @@ def deploy(target: str | Path, version: str, bundle: str | Path | None = None, g
     return f"published {bundle} as {version}: {path}; {target}/current.json -> {version}", ignored
 
 
+def deploy_k8s(out: str | Path, version: str | None = None, image: str | None = None, replicas: int = 1,
+               cpu: str = "1", memory: str = "2Gi", stage: str = "prod", params_file: str | Path | None = None,
+               repo: str | Path = ".") -> tuple[str, list[Path]]:
+    """Write Kubernetes and KServe manifests for a registered version (default: ``stage``'s) into ``out``.
+
+    ``image``: the repository the image of that version is pushed to (default ``gitml-<registry.model>``);
+    its tag is the version. ``params_file`` (registry.model): default, the repository's params.yaml
+    when it has one, else the defaults. Returns the version and the files written (see gitml.serve.k8s).
+    """
+    from gitml.config.params import load_params_or_defaults
+    from gitml.gitops.git import repo_root
+    from gitml.serve.k8s import K8sSpec, registered_version, write_manifests
+
+    root = repo_root(repo)
+    if params_file is None and (root / "params.yaml").is_file():
+        params_file = root / "params.yaml"
+    model = load_params_or_defaults(params_file).registry.model
+    resolved = registered_version(root, model, version, stage)
+    spec = K8sSpec(model, resolved, image or f"gitml-{model}", replicas, cpu, memory)
+    return resolved, write_manifests(out, spec)
+
+
 def load_bundle(path: str | Path):
     """Load and verify a bundle (manifest first)."""
     from gitml.package.bundle import load_bundle as load
