@@ -455,6 +455,34 @@ def retrain_pr(params_file: str | Path, report_dir: str | Path | None, log_dir: 
                               label=label, remote=remote)
 
 
+def exp_best(metric: str, minimize: bool | None = None, branch: str | None = None, pull_request: bool = False,
+             repo_slug: str | None = None, forge_url: str | None = None, base: str = "main", remote: str = "origin",
+             params_file: str | Path | None = None, repo: str | Path = "."):
+    """The best experiment of the current commit that passed its gate, as branch ``exp/<name>``
+    (gitml.gitops.experiments); with ``pull_request`` also pushed and opened as a pull request."""
+    import dataclasses
+
+    from gitml.gitops.experiments import best_experiment, ranking_markdown
+    from gitml.gitops.git import git, repo_root
+
+    root = repo_root(repo)
+    paths = _params_or_defaults(params_file if params_file is not None or not (root / "params.yaml").is_file()
+                                else root / "params.yaml").paths
+    result = best_experiment(root, metric, minimize, paths.metrics, paths.gate, branch)
+    if not pull_request:
+        return result
+    from gitml.errors import GitmlError
+    from gitml.gitops.forge import GitHubForge
+
+    if not repo_slug:
+        raise GitmlError("No repository: pass --repo-slug owner/name or set GITHUB_REPOSITORY.")
+    git(root, "push", "-q", remote, f"refs/heads/{result.branch}:refs/heads/{result.branch}")
+    with GitHubForge(repo_slug, base_url=forge_url) as forge:
+        title = f"Experiment {result.best.name}: best {result.metric} of the sweep, gate passed"
+        pull = forge.open_pull(str(result.branch), base, title, ranking_markdown(result), ["experiment"])
+    return dataclasses.replace(result, pull_url=pull.url)
+
+
 def comment(pr: int, body_file: str | Path, marker: str = "ci-report", repo_slug: str | None = None,
             forge_url: str | None = None):
     """Post a comment on pull request ``pr``, or edit the sticky one carrying ``marker``."""

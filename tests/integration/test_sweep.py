@@ -1,0 +1,60 @@
+"""A sweep that ends in a pull request: four points queued with DVC's own experiment queue,
+run by two workers, each gated; `gitml exp best` turns the best gated point into a branch
+whose `dvc repro` is a no-op, pushes it and opens a pull request on the GitHub stand-in."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import git, run
+from tests.projects import publish_copy
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for_queue(project, seconds: float = 300) -> str:
+    """`dvc queue status` once nothing is queued or running (the workers then stop by themselves)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = run("dvc", "queue", "status", cwd=project).stdout
+        if not any(word in status for word in ("Queued", "Running")) or time.monotonic() > deadline:
+            return status
+        time.sleep(2)
+
+
+def test_a_queued_sweep_of_four_points_ends_in_a_branch_and_a_pull_request(reproduced_template, tmp_path,
+                                                                           forge_stub, forge_token, gitml_main,
+                                                                           monkeypatch):
+    project = publish_copy(reproduced_template, tmp_path)
+    run("dvc", "exp", "run", "--queue", "-S", "trainer.epochs=2,4", "-S", "model.dropout=0.0,0.3", cwd=project)
+    run("dvc", "queue", "start", "-j", "2", cwd=project)
+    status = wait_for_queue(project)
+    assert status.count("Success") == 4, status
+
+    head = git("rev-parse", "HEAD", cwd=project).stdout.strip()
+    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=project).stdout)
+    points = {rev["name"]: rev["data"]["metrics"]["reports/metrics.json"]["data"]["test"]["roc_auc"]
+              for entry in shown if entry["rev"] == head for group in entry["experiments"] for rev in group["revs"]}
+    assert len(points) == 4
+    expected = max(sorted(points), key=lambda name: points[name])  # the first name among equals, as gitml ranks
+
+    monkeypatch.setenv("GITML_TOKEN", forge_token)
+    out = gitml_main("exp", "best", "--metric", "test.roc_auc", "--pr", "--repo-slug", "acme/app",
+                     "--forge-url", forge_stub.url, cwd=project).stdout
+    assert f"best of 4: {expected} (test.roc_auc {points[expected]:.4g}, gate pass) -> branch exp/{expected}" in out
+
+    branch = f"exp/{expected}"
+    assert git("ls-remote", "origin", branch, cwd=project).stdout.strip()  # pushed
+    [pull] = forge_stub.pulls.values()
+    assert pull["head"]["ref"] == branch and pull["base"]["ref"] == "main"
+    assert f"| **{expected}** |" in pull["body"] and pull["body"].count(" | pass |") == 4
+    assert forge_token not in out
+
+    git("checkout", "-q", branch, cwd=project)
+    run("dvc", "checkout", "-q", cwd=project)
+    assert "Data and pipelines are up to date" in run("dvc", "repro", cwd=project).stdout
+    assert json.loads((project / "reports/gate.json").read_text())["verdict"] == "pass"
+    assert git("status", "--porcelain", cwd=project).stdout.strip() == ""
