@@ -216,5 +216,6 @@ def registered_version(repo: str | Path, model: str, version: str | None, stage:
                       for v in list_versions(repo, model)) or "none"
     what = (f"Version '{version}' of '{model}' is not in the registry" if version
             else f"No version of '{model}' is in stage '{stage}' of the registry")
-    raise DeploymentError(f"{what} in {repo}, so there are no manifests to write. Registered: {known}. "
-                          "See `gitml registry show`.")
+    raise DeploymentError(f"{what} in {repo}, so there are no manifests to write. Registered: {known}.",
+                          hint="name a registered version (--version), or promote one first: `gitml registry "
+                               "show` lists them, `gitml promote --stage prod` assigns one.")
