@@ -483,6 +483,28 @@ def exp_best(metric: str, minimize: bool | None = None, branch: str | None = Non
     return dataclasses.replace(result, pull_url=pull.url)
 
 
+def exp_search(metric: str, params: Sequence[str], trials: int, workers: int = 2, minimize: bool | None = None,
+               seed: int = 0, sampler: str = "tpe", params_file: str | Path | None = None, repo: str | Path = "."):
+    """Run a model-based sweep of ``trials`` points through DVC's experiment queue (gitml.gitops.search)."""
+    from gitml.errors import GitmlError
+    from gitml.gitops.experiments import direction
+    from gitml.gitops.git import repo_root
+    from gitml.gitops.search import Param, search
+
+    if trials < 1 or workers < 1:
+        raise GitmlError(f"--trials and --workers must be at least 1, got {trials} and {workers}.")
+    if sampler not in ("tpe", "random"):
+        raise GitmlError(f"--sampler {sampler!r}: allowed tpe, random.")
+    space = [Param.parse(text) for text in params]
+    if not space:
+        raise GitmlError("Name at least one --param KEY=float:LOW:HIGH (or int:LOW:HIGH, choice:A,B).")
+    root = repo_root(repo)
+    paths = _params_or_defaults(params_file if params_file is not None or not (root / "params.yaml").is_file()
+                                else root / "params.yaml").paths
+    return search(root, metric, direction(metric, minimize), space, trials, workers, paths.metrics, paths.gate,
+                  seed, sampler)
+
+
 def comment(pr: int, body_file: str | Path, marker: str = "ci-report", repo_slug: str | None = None,
             forge_url: str | None = None):
     """Post a comment on pull request ``pr``, or edit the sticky one carrying ``marker``."""

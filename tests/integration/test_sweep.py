@@ -58,3 +58,22 @@ def test_a_queued_sweep_of_four_points_ends_in_a_branch_and_a_pull_request(repro
     assert "Data and pipelines are up to date" in run("dvc", "repro", cwd=project).stdout
     assert json.loads((project / "reports/gate.json").read_text())["verdict"] == "pass"
     assert git("status", "--porcelain", cwd=project).stdout.strip() == ""
+
+
+def test_a_search_runs_rounds_through_the_queue_and_tells_optuna_each_point(reproduced_template, tmp_path, gitml_main):
+    project = publish_copy(reproduced_template, tmp_path)
+    out = gitml_main("exp", "search", "--metric", "test.roc_auc", "--param", "model.dropout=float:0:0.5",
+                     "--param", "trainer.epochs=int:2:5", "--trials", "4", "-j", "2", cwd=project).stdout
+    lines = [line for line in out.splitlines() if "gitml-search-" in line and "->" in line]
+    assert len(lines) == 4 and all("gate pass" in line for line in lines), out
+    assert sum(line.startswith("*") for line in lines) == 1
+
+    head = git("rev-parse", "HEAD", cwd=project).stdout.strip()
+    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=project).stdout)
+    ran = {rev["name"]: rev["data"]["params"]["params.yaml"]["data"]
+           for entry in shown if entry["rev"] == head for group in entry["experiments"] for rev in group["revs"]}
+    assert sorted(ran) == [f"gitml-search-{i}" for i in range(4)]  # each point an ordinary gated experiment
+    assert all(0 <= p["model"]["dropout"] <= 0.5 and 2 <= p["trainer"]["epochs"] <= 5 for p in ran.values())
+    best = next(line for line in lines if line.startswith("*")).split(":")[0].strip("* ")
+    picked = gitml_main("exp", "best", "--metric", "test.roc_auc", cwd=project).stdout
+    assert f"best of 4: {best} " in picked  # the search's best is the one `exp best` makes a branch

@@ -1,4 +1,5 @@
-"""``gitml exp best``'s choice, on the shape `dvc exp show --json` prints (DVC 3)."""
+"""``gitml exp best``'s choice, on the shape `dvc exp show --json` prints (DVC 3), and
+``gitml exp search``'s parameters and best point."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import pytest
 from gitml.errors import GitmlError
 from gitml.gitops.experiments import (
     BestExperiment,
+    Experiment,
     direction,
     pick_best,
     rank,
     ranking_markdown,
     read_experiments,
 )
+from gitml.gitops.search import Param, SearchResult, summary_lines
 
 HEAD = "bd5613ee" + "0" * 32
 
@@ -70,3 +73,33 @@ def test_the_pull_request_body_ranks_every_experiment():
                                            "test.roc_auc", False, "exp/slow"))
     assert "**slow** (0.98)" in body and "| **slow** | 0.98 | pass |" in body
     assert "| best-but-failed | 0.999 | fail |" in body and "`exp/slow`" in body
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("model.dropout=float:0:0.5", Param("model.dropout", "float", 0.0, 0.5)),
+    ("model.optimizer.lr=float:1e-4:1e-1:log", Param("model.optimizer.lr", "float", 1e-4, 0.1, log=True)),
+    ("trainer.epochs=int:2:30", Param("trainer.epochs", "int", 2.0, 30.0)),
+    ("model=choice:mlp,hgb", Param("model", "choice", choices=("mlp", "hgb"))),
+])
+def test_a_search_parameter_reads_its_range(text, expected):
+    assert Param.parse(text) == expected
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("model.dropout", "expected KEY=float"), ("x=normal:0:1", "expected KEY=float"), ("x=float:1", "expected"),
+    ("x=float:0.5:0.1", "LOW < HIGH"), ("x=float:0:1:log", "LOW > 0"),
+])
+def test_a_bad_search_parameter_is_refused_saying_the_forms(text, match):
+    with pytest.raises(GitmlError, match=match):
+        Param.parse(text)
+
+
+def test_the_search_s_best_point_passed_its_gate():
+    result = SearchResult("test.rmse", minimize=True, points=[
+        ("gitml-search-0", {"x": 1}, Experiment("gitml-search-0", "r0", "pass", 9.0)),
+        ("gitml-search-1", {"x": 2}, Experiment("gitml-search-1", "r1", "fail", 1.0)),
+        ("gitml-search-2", {"x": 3}, None),  # its stage failed
+        ("gitml-search-3", {"x": 4}, Experiment("gitml-search-3", "r3", "pass", 8.5))])
+    assert result.best is not None and result.best[0] == "gitml-search-3"
+    lines = summary_lines(result)
+    assert lines[3].startswith("* gitml-search-3: x=4 -> test.rmse 8.5, gate pass") and "failed" in lines[2]
