@@ -501,8 +501,12 @@ def exp_search(metric: str, params: Sequence[str], trials: int, workers: int = 2
     root = repo_root(repo)
     paths = _params_or_defaults(params_file if params_file is not None or not (root / "params.yaml").is_file()
                                 else root / "params.yaml").paths
+    from gitml.config.compose import recorded_overrides
+
+    composed = root / "params.yaml"
+    base = recorded_overrides(composed.read_text(encoding="utf-8")) if composed.is_file() else []
     return search(root, metric, direction(metric, minimize), space, trials, workers, paths.metrics, paths.gate,
-                  seed, sampler)
+                  seed, sampler, base=base)
 
 
 def comment(pr: int, body_file: str | Path, marker: str = "ci-report", repo_slug: str | None = None,

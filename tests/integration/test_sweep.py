@@ -74,6 +74,8 @@ def test_a_search_runs_rounds_through_the_queue_and_tells_optuna_each_point(repr
            for entry in shown if entry["rev"] == head for group in entry["experiments"] for rev in group["revs"]}
     assert sorted(ran) == [f"gitml-search-{i}" for i in range(4)]  # each point an ordinary gated experiment
     assert all(0 <= p["model"]["dropout"] <= 0.5 and 2 <= p["trainer"]["epochs"] <= 5 for p in ran.values())
+    # each point keeps what params.yaml was composed with (TINY_OVERRIDES), less the searched keys
+    assert all(p["gate"]["significance"]["n_resamples"] == 200 for p in ran.values())
     best = next(line for line in lines if line.startswith("*")).split(":")[0].strip("* ")
     picked = gitml_main("exp", "best", "--metric", "test.roc_auc", cwd=project).stdout
     assert f"best of 4: {best} " in picked  # the search's best is the one `exp best` makes a branch

@@ -85,8 +85,15 @@ class SearchResult:
 
 def search(repo: Path, metric: str, minimize: bool, params: list[Param], trials: int, workers: int,
            metrics_file: str, gate_file: str, seed: int = 0, sampler: str = "tpe",
-           timeout_s: float = 3600) -> SearchResult:
-    """Run ``trials`` points in rounds of ``workers``; each point's metric is told to the sampler."""
+           timeout_s: float = 3600, base: list[str] | None = None) -> SearchResult:
+    """Run ``trials`` points in rounds of ``workers``; each point's metric is told to the sampler.
+
+    ``base``: the overrides the commit's params.yaml was composed with (``gitml config
+    compose model=hgb``): DVC recomposes every point from conf/ and its ``-S`` values alone,
+    so they go with each point, less any key the search sets.
+    """
+    searched = {p.key for p in params}
+    kept = [o for o in base or [] if o.split("=", 1)[0].lstrip("+~") not in searched]
     try:
         import optuna
     except ImportError as exc:
@@ -111,7 +118,8 @@ def search(repo: Path, metric: str, minimize: bool, params: list[Param], trials:
             taken.add(name)
             trial = study.ask()
             values = {p.key: p.suggest(trial) for p in params}
-            _dvc(repo, "exp", "run", "--queue", "-n", name, *(a for k, v in values.items() for a in ("-S", f"{k}={v}")))
+            settings = [*kept, *(f"{k}={v}" for k, v in values.items())]
+            _dvc(repo, "exp", "run", "--queue", "-n", name, *(a for s in settings for a in ("-S", s)))
             batch.append((name, trial, values))
         _dvc(repo, "queue", "start", "-j", str(workers))
         found = _wait(repo, baseline, [name for name, _, _ in batch], metrics_file, gate_file, metric, timeout_s)
