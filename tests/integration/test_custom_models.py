@@ -15,6 +15,7 @@ import pytest
 from gitml.models import TRUSTED_ENV
 from tests.conftest import TINY_OVERRIDES, copy_project, run
 from tests.integration.serve.conftest import Server
+from tests.repo_classes import CLIPPER
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +46,6 @@ NET_CONF = """
       lr: 0.01
     class_weight: balanced
     allowed_targets: [models_ext.nets.TwoLayer]
-"""
-CLIPPER = """
-    import numpy as np
-    from sklearn.base import BaseEstimator, TransformerMixin
-
-
-    class Clipper(TransformerMixin, BaseEstimator):
-        '''The repository's own pipeline step: clip standardised features to +-limit.'''
-
-        def __init__(self, limit=3.0):
-            self.limit = limit
-
-        def fit(self, X, y=None):
-            self.n_features_in_ = X.shape[1]
-            return self
-
-        def transform(self, X):
-            return np.clip(X, -self.limit, self.limit)
 """
 PIPELINE_CONF = """
     defaults:

@@ -19,6 +19,7 @@ from gitml.models import TRUSTED_ENV, build_model, config_trusted_types, load_mo
 from gitml.models.sklearn import TRUSTED_TYPES
 from gitml.models.torch_module import balanced_class_weights
 from gitml.utils.targets import ALLOWED_TARGETS, SKLEARN_TRANSFORMERS
+from tests.repo_classes import CLIPPER
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = {"_target_": "sklearn.pipeline.Pipeline", "steps": [
@@ -97,19 +98,7 @@ def test_pipeline_transformers_in_the_registry_write_no_untrusted_type():
 
 def test_a_repository_class_needs_its_exact_name_to_build_to_save_and_to_load(xy, tmp_path, repo_module, monkeypatch):
     X, y = xy
-    name = repo_module("""
-        from sklearn.base import BaseEstimator, TransformerMixin
-        import numpy as np
-
-        class Clipper(TransformerMixin, BaseEstimator):
-            def __init__(self, limit=2.0):
-                self.limit = limit
-            def fit(self, X, y=None):
-                self.n_features_in_ = X.shape[1]
-                return self
-            def transform(self, X):
-                return np.clip(X, -self.limit, self.limit)
-    """) + ".Clipper"
+    name = repo_module(CLIPPER) + ".Clipper"
     estimator = {**PIPELINE, "steps": [["clip", {"_target_": name, "limit": 1.5}], *PIPELINE["steps"]]}
     with pytest.raises(UnsafeTargetError, match=name):
         build_model(SklearnConfig(estimator=estimator), TrainerConfig(), classes=[0, 1]).fit(X, y)
