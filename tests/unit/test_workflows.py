@@ -22,6 +22,7 @@ ALLOWED_WRITES = {
     ("ci.yml", "pipeline"): {"pull-requests", "contents"},  # sticky comment; reproduced dvc.lock
     ("promote.yml", "promote"): {"contents"},  # version and stage tags
     ("drift.yml", "drift"): {"contents", "pull-requests"},  # retraining branch and PR
+    ("deploy.yml", "image"): {"packages"},  # push the image of the promoted version
 }
 
 
@@ -106,3 +107,18 @@ def test_workflows_run_real_gitml_commands(path):
         assert first in known or f"{first} {second}" in known, f"{path.name}: unknown `gitml {first} {second}`"
         if f"{first} {second}" not in known and any(k.startswith(f"{first} ") for k in known):
             pytest.fail(f"{path.name}: `gitml {first}` needs a subcommand, got `{second}`")
+
+
+def test_deploy_builds_the_promoted_versions_image_and_commits_manifests_naming_it():
+    jobs = load(ROOT / ".github/workflows/deploy.yml")["jobs"]
+    build = next(s["run"] for s in jobs["image"]["steps"] if "docker build" in s.get("run", ""))
+    assert '-f deploy/Dockerfile --build-arg BUNDLE=bundle' in build
+    # an existing tag is never pushed over: servers may already run it
+    assert build.index("docker manifest inspect") < build.index("docker build") < build.index("docker push")
+    assert "--password-stdin" in build and "REGISTRY_TOKEN" in jobs["image"]["steps"][-1]["env"]
+    manifests = jobs["manifests"]
+    assert manifests["needs"] == "image" and manifests["env"]["VERSION"] == "${{ needs.image.outputs.version }}"
+    write = next(s["run"] for s in manifests["steps"] if "--target k8s" in s.get("run", ""))
+    assert '--version "$VERSION" --image "$IMAGE"' in write
+    # the production folder deploy still runs when no image is configured (and says what to set)
+    assert jobs["deploy"]["if"] == "vars.GITML_DEPLOY_TARGET != '' || vars.GITML_IMAGE == ''"
