@@ -330,7 +330,7 @@ def registry_history(params_file: str | Path = "params.yaml", repo: str | Path =
     if not events:
         return "no registry events yet"
     lines = [f"{'time':<26} {'event':<13} {'version':<10} {'stage':<10} commit", "-" * 76]
-    lines += [f"{e['timestamp']!s:<26} {e['event']:<13} {e['version']:<10} {e.get('stage') or '-':<10} "
+    lines += [f"{e['timestamp']!s:<26} {e['event']:<13} {e['version'] or '-':<10} {e.get('stage') or '-':<10} "
               f"{e['commit'][:10]}" for e in events]
     return "\n".join(lines)
 
