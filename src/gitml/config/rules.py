@@ -75,6 +75,7 @@ def data_problems(data: DataConfig) -> Problems:
     problems += share("data.schema.max_null_fraction", data.schema.max_null_fraction, exclusive=False)
     problems += at_least("data.schema.range_margin", data.schema.range_margin, 0)
     problems += at_least("data.schema.max_categories", data.schema.max_categories, 1)
+    problems += at_least("data.chunk_rows", data.chunk_rows, 1)
     return problems + _slice_problems(data) + preprocess_problems(data.preprocess)
 
 

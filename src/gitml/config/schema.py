@@ -153,6 +153,9 @@ class DataConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     slices: list[SliceConfig] = field(default_factory=list)
+    # Rows a stage holds at a time when it streams a snapshot (ingest, validate, prepare):
+    # results do not depend on it, memory does (docs/scale.md). Not a listed DVC param.
+    chunk_rows: int = 100_000
 
 
 # --------------------------------------------------------------------------- model

@@ -8,6 +8,7 @@ to use in config (slices), JSON requests and SQL-ish tools.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,96 @@ def load_file(path: Path, kind: SourceKind, label: str, target: str) -> pd.DataF
         raise DataSourceError(f"Cannot read {kind.name} file '{path}': {exc}") from exc
     frame.columns = [snake_case(c) for c in frame.columns]
     label = snake_case(label)
+    if label not in frame.columns:
+        raise DataSourceError(
+            f"Label column '{label}' (data.source.label) not found in '{path}'. "
+            f"Columns: {', '.join(frame.columns)}."
+        )
+    return frame.rename(columns={label: target})
+
+
+def iter_source(source: SourceConfig, target: str, root: Path = Path("."),
+                chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+    """The configured source as frames of at most ``chunk_rows`` rows (label column ``target``).
+
+    A CSV or Parquet file is streamed, never loaded whole (:func:`iter_csv`, Parquet batch by
+    batch); the built-in sets and the generator are made in memory and handed out in slices.
+    Concatenated, the frames are :func:`load_source`'s frame.
+    """
+    if source.kind in (SourceKind.csv, SourceKind.parquet):
+        path = root / (source.path or "")
+        if not path.is_file():
+            raise DataSourceError(f"Source file '{path}' (data.source.path) does not exist.")
+        label = snake_case(source.label or target)
+        try:
+            frames = iter_csv(path, source.label or target, chunk_rows) if source.kind is SourceKind.csv \
+                else _iter_parquet(path, chunk_rows)
+            for frame in frames:
+                yield _named(frame, label, target, path)
+        except (ValueError, OSError) as exc:  # pandas' ParserError and ArrowInvalid are ValueErrors
+            raise DataSourceError(f"Cannot read {source.kind.name} file '{path}': {exc}") from exc
+        return
+    frame = load_source(source, target, root)
+    for start in range(0, max(len(frame), 1), chunk_rows):
+        yield frame.iloc[start:start + chunk_rows]
+
+
+def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    from gitml.data.chunks import Snapshot
+
+    snapshot = Snapshot([path])
+    if snapshot.rows == 0:  # no batches: the header alone
+        yield pq.read_schema(path).empty_table().to_pandas()
+    yield from snapshot.chunks(chunk_rows)
+
+
+def iter_csv(path: Path, label: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """:func:`read_csv` in frames of ``chunk_rows`` rows, typed as the whole file would be.
+
+    pandas types each chunk anew (an int column with a blank in one chunk is float64 there
+    only), so a first pass finds the type the whole file gives each column and whether the
+    label needs reading as text; the second pass yields the chunks cast to those types.
+    """
+    import pandas as pd
+    from pandas.api import types
+
+    heads, text_label, name = [], False, None
+    for chunk, text in _csv_passes(path, label, chunk_rows):
+        heads.append(chunk.iloc[:1])
+        if text is not None:
+            name = str(text.name)
+            text_label |= bool((chunk[name].isna() & (text != "")).any())
+    dtypes = pd.concat(heads, ignore_index=True).dtypes if len(heads) > 1 else heads[0].dtypes
+    if name is not None and (types.is_numeric_dtype(dtypes[name]) and not types.is_bool_dtype(dtypes[name])):
+        text_label = False
+    for chunk, text in _csv_passes(path, label, chunk_rows, text_label):
+        changed = {c: dtypes[c] for c in chunk.columns if chunk[c].dtype != dtypes[c]}
+        chunk = chunk.astype(changed) if changed else chunk
+        if text is not None:
+            chunk[text.name] = text.where(text != "", None)
+        yield chunk
+
+
+def _csv_passes(path: Path, label: str, chunk_rows: int, text_label: bool = True,
+                ) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+    """(chunk, the label column read as text or None) pairs; the text only when the label is found once."""
+    import pandas as pd
+
+    chunks = pd.read_csv(path, chunksize=chunk_rows)
+    names = [c for c in pd.read_csv(path, nrows=0).columns if snake_case(str(c)) == snake_case(label)]
+    if len(names) != 1 or not text_label:
+        for chunk in chunks:
+            yield chunk, None
+        return
+    texts = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False, chunksize=chunk_rows)
+    for chunk, text in zip(chunks, texts, strict=True):
+        yield chunk, text[names[0]].set_axis(chunk.index)
+
+
+def _named(frame: pd.DataFrame, label: str, target: str, path: Path) -> pd.DataFrame:
+    frame.columns = [snake_case(c) for c in frame.columns]
     if label not in frame.columns:
         raise DataSourceError(
             f"Label column '{label}' (data.source.label) not found in '{path}'. "

@@ -6,20 +6,32 @@ import logging
 from pathlib import Path
 
 from gitml.config.schema import DataConfig
-from gitml.data.sources import load_source
+from gitml.data.chunks import FrameWriter
+from gitml.data.sources import iter_source
 from gitml.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
 
 def ingest(data: DataConfig, out_dir: str | Path, root: str | Path = ".") -> Path:
-    """Load ``data.source`` and write it as ``out_dir/data.parquet`` (atomically, whole folder)."""
-    frame = load_source(data.source, data.target, root=Path(root))
+    """Stream ``data.source`` into ``out_dir/data.parquet`` (atomically, whole folder).
+
+    The file is written ``data.chunk_rows`` rows a row group, so a source larger than
+    memory is never held whole; a source of fewer rows is one row group, the same bytes
+    as writing the frame at once.
+    """
+    columns = 0
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        frame.to_parquet(tmp / "data.parquet", index=False)
+        writer = FrameWriter(tmp / "data.parquet")
+        try:
+            for frame in iter_source(data.source, data.target, Path(root), data.chunk_rows):
+                writer.write(frame)
+                columns = frame.shape[1] - 1
+        finally:
+            writer.close()
     log.info(
-        "ingested %d rows x %d columns from %s <data.source.kind=%s>",
-        len(frame), frame.shape[1] - 1, data.name, data.source.kind.name,
+        "ingested %d rows x %d columns from %s <data.source.kind=%s> <data.chunk_rows=%d>",
+        writer.rows, columns, data.name, data.source.kind.name, data.chunk_rows,
     )
     return Path(out_dir)
