@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitml.data.checks import Failure as Failure
+from gitml.data.checks import describe
 from gitml.data.dates import as_datetimes as as_datetimes
 from gitml.data.dates import as_datetimes_scalar as as_datetimes_scalar
 from gitml.data.task import check_task, task_of_classes
@@ -152,23 +154,12 @@ def infer_contract(frame: pd.DataFrame, label: str, range_margin: float = 0.25,
     return infer(frame, label, range_margin, max_null_fraction, **options)
 
 
-@dataclass
-class Failure:
-    """One broken rule: which column, which rule, how many rows, a few examples."""
+def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str, null_limits: bool = True) -> list[Failure]:
+    """Check one snapshot against the contract; return every failure (empty when valid).
 
-    snapshot: str
-    column: str
-    rule: str
-    count: int
-    examples: list[Any]
-
-    def sentence(self) -> str:
-        shown = ", ".join(repr(e) for e in self.examples[:3])
-        return f"{self.snapshot}: column '{self.column}' failed '{self.rule}' ({self.count} row(s); e.g. {shown})"
-
-
-def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[Failure]:
-    """Check one snapshot against the contract; return every failure (empty when valid)."""
+    ``null_limits=False`` leaves the null shares out: a chunk's share is not the file's
+    (``gitml.data.checks`` counts nulls over the chunks and judges the file).
+    """
     import pandera.pandas as pa
 
     failures: list[Failure] = []
@@ -180,8 +171,24 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
     for name in frame.columns:
         if name not in expected:
             failures.append(Failure(snapshot, str(name), "column_declared", len(frame), ["<unexpected>"]))
-    checked = {name: _column_schema(spec, name, pa) for name, spec in contract.columns.items() if name in present}
-    checked |= {name: _excluded_schema(spec, pa) for name, spec in contract.excluded.items() if name in present}
+    try:
+        value_schema(contract, present, null_limits).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases: pd.DataFrame = errors.failure_cases
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+            examples = [e.item() if hasattr(e, "item") else e for e in group["failure_case"].head(3)]
+            failures.append(describe(frame, snapshot, str(column), str(check), len(group), examples))
+    return failures
+
+
+def value_schema(contract: Contract, present: set[Any], null_limits: bool = True) -> Any:
+    """The pandera schema of the contract's ``present`` columns (their checks, in the order pandera runs them)."""
+    import pandera.pandas as pa
+
+    checked = {name: _column_schema(spec, name, pa, null_limits)
+               for name, spec in contract.columns.items() if name in present}
+    checked |= {name: _excluded_schema(spec, pa, null_limits)
+                for name, spec in contract.excluded.items() if name in present}
     if contract.label in present and contract.regression:
         checked[contract.label] = pa.Column(None, checks=[
             pa.Check(_is_numeric, element_wise=False, name="dtype_numeric_label"),
@@ -190,37 +197,11 @@ def check_frame(frame: pd.DataFrame, contract: Contract, snapshot: str) -> list[
         checked[contract.label] = pa.Column(
             None, checks=[_isin(contract.classes, "label_in_classes", pa)], nullable=False,
         )
-    schema = pa.DataFrameSchema(checked, strict=False)
-    try:
-        schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases: pd.DataFrame = errors.failure_cases
-        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-            examples = [e.item() if hasattr(e, "item") else e for e in group["failure_case"].head(3)]
-            failures.append(_describe(frame, snapshot, str(column), str(check), len(group), examples))
-    return failures
+    return pa.DataFrameSchema(checked, strict=False)
 
 
-def _describe(frame: Any, snapshot: str, column: str, rule: str, count: int, examples: list[Any]) -> Failure:
-    """Column-level checks report a bare False; say what was actually found instead."""
-    series = frame[column]
-    if rule.startswith("dtype_"):
-        bad = series.dropna()
-        bad = bad[~bad.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
-        found = [f"dtype {series.dtype}", *bad.head(2).tolist()]
-        return Failure(snapshot, column, rule, len(bad) or len(series), found)
-    if rule.startswith("max_null_fraction"):
-        nulls = int(series.isna().sum())
-        return Failure(snapshot, column, rule, nulls, [f"null fraction {nulls / max(len(series), 1):.3f}"])
-    if rule == "integral_values":
-        values = series.dropna()
-        bad = values[(values % 1) != 0]
-        return Failure(snapshot, column, rule, len(bad), bad.head(3).tolist())
-    return Failure(snapshot, column, rule, count, examples)
-
-
-def _column_schema(spec: ColumnSpec, name: str, pa: Any) -> Any:
-    checks = [_null_limit(spec.max_null_fraction, pa)]
+def _column_schema(spec: ColumnSpec, name: str, pa: Any, null_limits: bool = True) -> Any:
+    checks = [_null_limit(spec.max_null_fraction, pa)] if null_limits else []
     if spec.dtype in ("int", "float"):
         if spec.min is not None and spec.max is not None:
             low, high = float(spec.min), spec.max
@@ -237,8 +218,8 @@ def _column_schema(spec: ColumnSpec, name: str, pa: Any) -> Any:
     return pa.Column(None, checks=checks, nullable=True)
 
 
-def _excluded_schema(spec: ExcludedColumn, pa: Any) -> Any:
-    checks = [_null_limit(spec.max_null_fraction, pa)]
+def _excluded_schema(spec: ExcludedColumn, pa: Any, null_limits: bool = True) -> Any:
+    checks = [_null_limit(spec.max_null_fraction, pa)] if null_limits else []
     if spec.dtype == "datetime":
         checks += _date_checks(spec.min, pa)
     return pa.Column(None, checks=checks, nullable=True)

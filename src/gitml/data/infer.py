@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,20 +45,36 @@ def infer_contract(
     signature stays non-nullable. ``task`` (``data.task``) overrides the task the label's
     values suggest (:func:`gitml.data.task.infer_task`); the choice and its reason are logged.
     """
-    if label not in frame.columns:
+    return infer_from_columns(list(frame.columns), frame.__getitem__, label, range_margin, max_null_fraction,
+                              null_margin, max_categories, task)
+
+
+def infer_from_columns(
+    names: list[Any], column: Callable[[Any], pd.Series], label: str, range_margin: float = 0.25,
+    max_null_fraction: float = 0.0, null_margin: float = NULL_MARGIN, max_categories: int = MAX_CATEGORIES,
+    task: str | None = None,
+) -> Contract:
+    """:func:`infer_contract` over columns read one at a time: ``column(name)`` gives one whole column.
+
+    Every rule looks at one column, so a snapshot larger than memory is inferred from
+    with one column in memory at a time (``gitml.data.chunks.Snapshot.column``).
+    """
+    if label not in names:
         raise ConfigError("data", "data.target", f"label column '{label}' not in the snapshot.")
-    suggested, why = infer_task(frame[label])
+    labels = column(label)
+    suggested, why = infer_task(labels)
     if task is None:
         task = suggested
         log.info("task %s, inferred from label '%s' (%s); set data.task (gitml schema infer --task) to "
                  "override", task, label, why)
-    classes = [] if task == "regression" else sorted(frame[label].dropna().unique().tolist())
+    classes = [] if task == "regression" else sorted(labels.dropna().unique().tolist())
+    del labels
     check_task(task, classes, label, "data", TASK_KEY)
     contract = Contract(label=label, classes=classes, task=task)
-    for name in frame.columns:
+    for name in names:
         if name == label:
             continue
-        series = frame[name]
+        series = column(name)
         spec = _column(series, range_margin, max_categories)
         spec.max_null_fraction = null_limit(float(series.isna().mean()), max_null_fraction, null_margin)
         if isinstance(spec, ExcludedColumn):

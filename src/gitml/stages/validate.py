@@ -3,43 +3,39 @@
 The contract is the declared one (``data.schema.path``) or, when none is declared, the one
 inferred from the raw snapshot; production batches are always checked against it. The
 report lists every failure; the effective contract is written for review and for the
-serving signature.
+serving signature. Files are checked ``data.chunk_rows`` rows at a time and an inferred
+contract is read one column at a time, so no snapshot is ever held whole.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitml.config.schema import DataConfig
-from gitml.data.contract import Contract, check_frame, infer_contract, load_contract
-from gitml.data.snapshots import read_parquet, snapshot_files
+from gitml.data.checks import check_file
+from gitml.data.chunks import Snapshot
+from gitml.data.contract import Contract, load_contract
+from gitml.data.infer import infer_from_columns
+from gitml.data.snapshots import snapshot_files
 from gitml.errors import DataSourceError, DataValidationError
 from gitml.utils.atomic import write_json
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
-def effective_contract(
-    data: DataConfig, raw: Mapping[Path, pd.DataFrame], raw_dir: Path, root: Path,
-) -> tuple[Contract, str]:
-    """The declared contract, or one inferred from ``raw`` (the raw snapshot's files, read)."""
+def effective_contract(data: DataConfig, raw_files: list[Path], raw_dir: Path, root: Path) -> tuple[Contract, str]:
+    """The declared contract, or one inferred from ``raw_files`` (the raw snapshot), a column at a time."""
     task = None if data.task is None else data.task.value
     if data.schema.path:
         declared = load_contract(root / data.schema.path)
         return declared.with_task(task, "params.yaml"), f"declared: {data.schema.path}"
-    if not raw:
+    if not raw_files:
         raise DataSourceError(f"No raw snapshot in '{raw_dir}': run `gitml ingest` first.")
-    import pandas as pd
-
-    frame = pd.concat(list(raw.values()), ignore_index=True)
-    contract = infer_contract(
-        frame, data.target, data.schema.range_margin, data.schema.max_null_fraction,
+    raw = Snapshot(raw_files)
+    contract = infer_from_columns(
+        raw.columns, raw.column, data.target, data.schema.range_margin, data.schema.max_null_fraction,
         max_categories=data.schema.max_categories, task=task,
     )
     return contract, f"inferred from {raw_dir}"
@@ -51,15 +47,14 @@ def validate(
 ) -> dict[str, Any]:
     """Validate all snapshots; write the report (always) and the contract (when valid)."""
     raw_dir, production_dir, root = Path(raw_dir), Path(production_dir), Path(root)
-    raw = {path: read_parquet(path) for path in snapshot_files(raw_dir)}  # inferred from and checked
+    raw = snapshot_files(raw_dir)  # inferred from and checked
     contract, origin = effective_contract(data, raw, raw_dir, root)
     snapshots: list[dict[str, Any]] = []
     failures = []
     for path in [*raw, *snapshot_files(production_dir)]:
-        frame = raw[path] if path in raw else read_parquet(path)
-        found = check_frame(frame, contract, str(path))
+        rows, found = check_file(path, contract, data.chunk_rows)
         failures += found
-        snapshots.append({"file": str(path), "rows": len(frame), "failures": len(found)})
+        snapshots.append({"file": str(path), "rows": rows, "failures": len(found)})
     report = {
         "valid": not failures,
         "contract": origin,
@@ -75,6 +70,6 @@ def validate(
     if failures:
         raise DataValidationError(str(report_out), [f.sentence() for f in failures])
     write_json(contract_out, contract.to_dict())
-    log.info("validated %d rows in %d snapshot(s) against the contract (%s)",
-             report["rows"], len(snapshots), origin)
+    log.info("validated %d rows in %d snapshot(s) against the contract (%s) <data.chunk_rows=%d>",
+             report["rows"], len(snapshots), origin, data.chunk_rows)
     return report
