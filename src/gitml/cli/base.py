@@ -75,7 +75,8 @@ ModelDirOpt = Annotated[OptPath, path_opt("Model folder written by train.", "pat
 MetricsInOpt = Annotated[OptPath, path_opt("Metrics written by evaluate.", "paths.metrics")]
 DataSummaryOpt = Annotated[OptPath, path_opt("Row counts written by prepare.", "paths.data_summary")]
 BundleOpt = Annotated[OptPath, path_opt("Bundle folder (verified before use).", "paths.bundle")]
-LogDirOpt = Annotated[OptPath, path_opt("Request and feedback log root.", "serve.log_dir")]
+LogDirOpt = Annotated[Optional[str], path_opt("Request and feedback log root: a folder or an s3:// URL.",  # noqa: UP045
+                                              "serve.log_dir")]
 DriftDirOpt = Annotated[OptPath, path_opt("Drift report folder (drift.json verdict, drift.md, plots).", "paths.drift")]
 
 

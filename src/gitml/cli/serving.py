@@ -14,8 +14,8 @@ from gitml.errors import UsageError
 @app.command("serve")
 def serve(
     bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle folder to serve (verified first).")] = None,  # noqa: UP045
-    deployment: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--deployment", help="Deployment folder (current.json + versions/, written by gitml deploy).")] = None,
+    deployment: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--deployment", help="Deployment folder or s3:// URL (current.json + versions/, written by gitml deploy).")] = None,
     stage: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--stage", help="Registry stage to serve, e.g. prod (its bundle is fetched through DVC).")] = None,
     follow: Annotated[bool, typer.Option(
@@ -23,8 +23,8 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address [serve.host, 127.0.0.1].")] = None,  # noqa: UP045
     port: Annotated[Optional[int], typer.Option(help="Port [serve.port, 8080].")] = None,  # noqa: UP045
     workers: Annotated[Optional[int], typer.Option(help="Worker processes [serve.workers, 1].")] = None,  # noqa: UP045
-    log_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--log-dir", help="Request and feedback log folder [serve.log_dir, logs].")] = None,
+    log_dir: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--log-dir", help="Request and feedback log folder or s3:// URL [serve.log_dir, logs].")] = None,
     params: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--params", help="Parameters file for serve.* and registry.* defaults (params.yaml when present).")] = None,
     repo: Annotated[Path, typer.Option(help="Git repository holding the registry (with --stage).")] = Path("."),
@@ -48,8 +48,9 @@ def serve(
 
 @app.command("deploy")
 def deploy(
-    target: Annotated[Path, typer.Option(
-        help="Deployment folder that gitml serve --deployment follows, or `k8s` with DIR: Kubernetes manifests.")],
+    target: Annotated[str, typer.Option(
+        help="Deployment folder or s3:// URL that gitml serve --deployment follows, or `k8s` with DIR: "
+             "Kubernetes manifests.")],
     version: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Version to publish or point at, e.g. v1.2.0 (with --target k8s: default, the prod stage's).")] = None,
     manifests: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
@@ -98,7 +99,7 @@ def deploy(
     typer.echo(summary)
 
 
-def _deploy_k8s(target: Path, manifests: Path | None, version: str | None, bundle: Path | None, image: str | None,
+def _deploy_k8s(target: str, manifests: Path | None, version: str | None, bundle: Path | None, image: str | None,
                 replicas: int, cpu: str, memory: str, params: Path) -> None:
     from gitml import api
 

@@ -312,7 +312,7 @@ def retrain_from_files(
 
     cfg = load_params(params_file)
     report_dir = or_default(report_dir, cfg.paths.drift)
-    log_dir = or_default(log_dir, cfg.serve.log_dir)
+    log_dir = log_dir if log_dir is not None else cfg.serve.log_dir  # a folder or an s3:// URL, as given
     bundle_dir = or_default(bundle_dir, cfg.paths.bundle)
     if not drift_verdict(report_dir / "drift.json"):
         return RetrainResult("nothing", reason=f"no drift in {report_dir / 'drift.json'}")

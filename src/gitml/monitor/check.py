@@ -28,6 +28,7 @@ from gitml.monitor.detectors import DriftResult
 from gitml.monitor.metrics import prediction_rows
 from gitml.monitor.quality import FeatureQuality, SchemaChange, over_limit
 from gitml.monitor.settings import validate_drift_config
+from gitml.utils.storage import Location, exists, join, location
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -149,7 +150,7 @@ def drift_check(
         bundle = _read_bundle(Path(bundle_dir))
         read = read_window(log_dir, cfg.window_rows, cfg.window_hours, now=now)
         window = read.rows
-        _check_window(window, cfg, Path(log_dir))
+        _check_window(window, cfg, location(log_dir, "log folder"))
     except GitmlError:
         clear_report(Path(out_dir))  # an earlier verdict there is not this run's: retrain-pr must not act on it
         raise
@@ -235,9 +236,10 @@ def _read_bundle(path: Path) -> Bundle:
     return bundle
 
 
-def _check_window(window: pd.DataFrame, cfg: DriftConfig, log_dir: Path) -> None:
+def _check_window(window: pd.DataFrame, cfg: DriftConfig, log_dir: Location) -> None:
     limits = f"drift.window_rows={cfg.window_rows}, drift.window_hours={cfg.window_hours}"
-    if window.empty and not (log_dir / "requests").is_dir():
+    requests = join(log_dir, "requests")
+    if window.empty and not (requests.is_dir() if isinstance(requests, Path) else exists(requests)):
         raise DriftCheckError(f"No request log under '{log_dir}/requests': nothing to check. "
                               "`gitml serve` writes it (serve.log_dir).")
     if len(window) < cfg.min_rows:

@@ -33,6 +33,7 @@ from gitml.errors import RequestLogError
 from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file, to_frame
 from gitml.package import logschema
 from gitml.package.logschema import FEEDBACK, REQUESTS
+from gitml.utils.storage import Location, join, location, relative
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +92,7 @@ def read_window(
     if window_hours is not None:
         end = _utc(now) if now is not None else datetime.now(timezone.utc)
         cutoff = pd.Timestamp(end - timedelta(hours=float(window_hours)))
-    log_dir = Path(log_dir)
+    log_dir = location(log_dir, "log folder")
     tables, paths, layouts = _newest_files(log_dir, cutoff, Newest(window_rows))
     if not tables:
         return RequestWindow(pd.DataFrame({c: pd.Series(dtype="object") for c in REQUEST_META}))
@@ -114,17 +115,17 @@ def read_window(
         # A repeat that is not an exact copy of an earlier row: the same id logged with other values.
         window.conflicting = window.duplicates - int((in_span & frame.duplicated(keep="first")).sum())
     for index in np.unique(np.searchsorted(starts, kept.index.to_numpy(), side="right") - 1):
-        window.layouts.setdefault(layouts[index], []).append(paths[index].relative_to(log_dir).as_posix())
+        window.layouts.setdefault(layouts[index], []).append(relative(paths[index], log_dir))
     return window
 
 
 
-def _newest_files(log_dir: Path, cutoff: Any, newest: Newest) -> tuple[list[Any], list[Path], list[Any]]:
+def _newest_files(log_dir: Location, cutoff: Any, newest: Newest) -> tuple[list[Any], list[Any], list[Any]]:
     """Tables, paths and column layouts of the request files that can hold the window, newest first."""
     tables: list[pa.Table] = []
-    paths: list[Path] = []
+    paths: list[Location] = []
     layouts: list[tuple[tuple[str, str], ...]] = []
-    for hour_end, files in hour_folders(log_dir / REQUESTS):
+    for hour_end, files in hour_folders(join(log_dir, REQUESTS)):
         if cutoff is not None and hour_end is not None and hour_end <= cutoff:
             break  # this folder and every older one end before the window starts
         if hour_end is not None and newest.at_least(hour_end):
@@ -164,7 +165,8 @@ def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
 
     oldest = None if since is None else pd.Timestamp(since) - CLOCK_GRACE
     tables = []
-    for hour_end, files in hour_folders(Path(log_dir) / FEEDBACK):
+    folder = join(location(log_dir, "log folder"), FEEDBACK)
+    for hour_end, files in hour_folders(folder):
         if oldest is not None and hour_end is not None and hour_end <= oldest:
             continue
         for path in files:
@@ -176,7 +178,7 @@ def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
     frame = to_frame(tables)
     missing = [c for c in FEEDBACK_COLUMNS if c not in frame.columns]
     if missing:
-        raise RequestLogError(f"The feedback log in '{Path(log_dir) / FEEDBACK}' lacks column(s) "
+        raise RequestLogError(f"The feedback log in '{folder}' lacks column(s) "
                               f"{missing}. Expected: {FEEDBACK_COLUMNS} (docs/logs.md).")
     # Files were read newest first; a stable sort on ts keeps file order among equal times,
     # so reverse first to make the earlier file win a tie.
@@ -207,7 +209,7 @@ def labelled(
     requests = read_requests(log_dir, window_rows=window_rows, window_hours=window_hours)
     since = requests["ts"].min() if len(requests) else None
     return join_labels(requests, read_feedback(log_dir, since), target, features, classes=classes,
-                       source=Path(log_dir) / REQUESTS, regression=regression)
+                       source=join(location(log_dir), REQUESTS), regression=regression)
 
 
 def join_labels(

@@ -10,7 +10,8 @@ Layout::
 renamed into place), then replaces ``current.json`` atomically (temporary file +
 ``os.replace``), so a reader sees either the old pointer or the new one, and the folder a
 pointer names is always complete. :func:`activate` points back at a version already
-published (a rollback).
+published (a rollback). A target may also be an ``s3://bucket/prefix`` URL, with the same
+layout (:mod:`gitml.serve.objectstore`; docs/storage.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import logging
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +30,7 @@ from gitml.errors import BundleError, DeploymentError, GitmlError
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.package.manifest import verify_manifest
 from gitml.utils.atomic import atomic_path, write_text
+from gitml.utils.storage import Location, join, location, read_bytes, write_bytes
 
 log = logging.getLogger(__name__)
 POINTER, VERSIONS = "current.json", "versions"
@@ -39,7 +42,7 @@ class Pointer:
     """What ``current.json`` says: the version to serve and where its bundle is."""
 
     version: str
-    path: Path  # absolute
+    path: Path | str  # absolute local folder, or the version's URL on object storage
     deployed_at: str
 
     @property
@@ -50,22 +53,35 @@ class Pointer:
 
 def read_pointer(target: str | Path) -> Pointer:
     """Read and check ``<target>/current.json``; raises DeploymentError naming what is wrong."""
-    target = Path(target)
-    file = target / POINTER
-    if not file.is_file():
+    target = _target(target)
+    file = join(target, POINTER)
+    try:
+        raw = file.read_bytes() if isinstance(file, Path) else read_bytes(file)
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        raise DeploymentError(f"Cannot read {file}: {exc}") from exc
+    if raw is None:
         raise DeploymentError(f"No deployment in '{target}': {POINTER} is missing. "
                               f"Publish one with `gitml deploy --bundle DIR --target {target} --version vX`.")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
         version, relative, deployed_at = str(data["version"]), str(data["path"]), str(data.get("deployed_at", ""))
     except (ValueError, KeyError, TypeError) as exc:
         raise DeploymentError(f"'{file}' is not a deployment pointer ({exc}); expected "
                               '{"version", "path", "deployed_at"}.') from exc
     check_version(version)
     path = Path(relative)
-    if path.is_absolute() or ".." in path.parts:
+    if path.is_absolute() or ".." in path.parts or (isinstance(target, str) and "\\" in relative):
         raise DeploymentError(f"'{file}': path '{relative}' must be relative and stay inside {target}.")
+    if isinstance(target, str):
+        return Pointer(version, str(join(target, path.as_posix())), deployed_at)
     return Pointer(version, (target / path).resolve(), deployed_at)
+
+
+def _target(target: str | Path) -> Location:
+    """A deployment target: a local folder, or an object-storage URL (checked)."""
+    return location(target, "deployment target")
 
 
 def check_version(version: str) -> str:
@@ -129,7 +145,8 @@ def _json_or_none(raw: bytes | None, where: str) -> Any:
         raise DeploymentError(f"The gate verdict {where} is not JSON ({exc}).") from exc
 
 
-def publish(bundle: Bundle | str | Path, target: str | Path, version: str, gate: GateEvidence | None = None) -> Path:
+def publish(bundle: Bundle | str | Path, target: str | Path, version: str,
+            gate: GateEvidence | None = None) -> Path | str:
     """Copy the bundle into ``<target>/versions/<version>``, verify it, then point current.json at it.
 
     Publishing the same bundle under the same version again only moves the pointer;
@@ -142,7 +159,7 @@ def publish(bundle: Bundle | str | Path, target: str | Path, version: str, gate:
         PosixPath('/srv/gitml/model/versions/v1.2.0')
     """
     check_version(version)
-    target = Path(target)
+    target = _target(target)
     if not isinstance(bundle, Bundle):
         try:
             bundle = load_bundle(bundle, model=False)
@@ -154,11 +171,12 @@ def publish(bundle: Bundle | str | Path, target: str | Path, version: str, gate:
         if problems:
             raise DeploymentError(f"Refusing to publish '{source}': " + "; ".join(problems)
                                   + ". Deploy only what the gate passed.")
-    dest = target / VERSIONS / version
-    if dest.exists():
+    dest = join(target, VERSIONS, version)
+    if isinstance(dest, str):
+        _publish_remote(bundle, dest, version, target)
+    elif dest.exists():
         if _published_files(dest) != bundle.manifest["files"]:
-            raise DeploymentError(f"Version '{version}' is already published in '{target}' with other content; "
-                                  "published versions are immutable: pick a new version.")
+            raise _immutable(version, target)
     else:
         with atomic_path(dest) as tmp:
             shutil.copytree(source, tmp)
@@ -168,23 +186,52 @@ def publish(bundle: Bundle | str | Path, target: str | Path, version: str, gate:
     return dest
 
 
+def _publish_remote(bundle: Bundle, dest: str, version: str, target: Location) -> None:
+    from gitml.serve.objectstore import published_files, upload_version
+
+    published = published_files(dest)
+    if published is None:  # not there, or a publish that stopped before its manifest: (re)send it whole
+        upload_version(bundle.path, bundle.manifest["files"], dest)
+    elif published != bundle.manifest["files"]:
+        raise _immutable(version, target)
+
+
+def _immutable(version: str, target: Location) -> DeploymentError:
+    return DeploymentError(f"Version '{version}' is already published in '{target}' with other content; "
+                           "published versions are immutable: pick a new version.")
+
+
 def activate(target: str | Path, version: str) -> Pointer:
     """Point ``current.json`` at an already published version (e.g. a rollback)."""
     check_version(version)
-    dest = Path(target) / VERSIONS / version
-    if not dest.is_dir():
-        published = sorted(p.name for p in (Path(target) / VERSIONS).glob("*") if p.is_dir())
+    target = _target(target)
+    dest = join(target, VERSIONS, version)
+    if isinstance(target, str):
+        from gitml.serve.objectstore import fetch_version, published_versions
+
+        published = published_versions(target)
+    else:
+        published = sorted(p.name for p in (target / VERSIONS).glob("*") if p.is_dir())
+    if version not in published:
         raise DeploymentError(f"Version '{version}' is not published in '{target}'. "
                               f"Published: {', '.join(published) or 'none'}.")
-    verify_manifest(dest)
-    _point(Path(target), version)
+    if isinstance(dest, str):  # verified on a copy fetched here, as a follower will fetch it
+        with tempfile.TemporaryDirectory(prefix="gitml-activate-") as work:
+            verify_manifest(fetch_version(dest, Path(work) / version))
+    else:
+        verify_manifest(dest)
+    _point(target, version)
     return read_pointer(target)
 
 
-def _point(target: Path, version: str) -> None:
+def _point(target: Location, version: str) -> None:
     pointer = {"version": version, "path": f"{VERSIONS}/{version}",
                "deployed_at": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")}
-    write_text(target / POINTER, json.dumps(pointer, indent=2) + "\n")
+    text = json.dumps(pointer, indent=2) + "\n"
+    if isinstance(target, str):  # one PUT of a small object: readers see the old pointer or the new one
+        write_bytes(str(join(target, POINTER)), text.encode("utf-8"))
+    else:
+        write_text(target / POINTER, text)
 
 
 def _published_files(folder: Path) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """Where the served model comes from, and the background reloader that follows it.
 
 A source says which bundle should be served: a fixed folder (``--bundle``), a deployment
-folder's ``current.json`` (``--deployment``) or a registry stage (``--stage``). The
+folder's or ``s3://`` URL's ``current.json`` (``--deployment``) or a registry stage (``--stage``). The
 :class:`Follower` thread polls it every ``serve.follow_interval_seconds`` (with
 ``--follow``) and on SIGHUP (always). A reload loads, verifies and warms the new bundle in
 that thread, off the request path, then swaps the one reference requests read. A bundle
@@ -18,9 +18,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gitml.serve.model import ModelHolder, ServedModel
+
+if TYPE_CHECKING:
+    from gitml.serve.objectstore import FetchedVersions
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +78,21 @@ class BundleSource(_OperatorFolders):
         return self.path
 
 
-class DeploymentSource(_OperatorFolders):
-    """A deployment folder's ``current.json`` (see :mod:`gitml.serve.deployment`)."""
+class DeploymentSource:
+    """A deployment's ``current.json`` (see :mod:`gitml.serve.deployment`): a folder, whose
+    published versions are served in place, or an ``s3://`` URL, whose versions are fetched
+    into a temporary folder of the source's own (only the served one is kept)."""
 
     def __init__(self, target: str | Path):
-        self.target = Path(target)
+        from gitml.utils.storage import location
+
+        self.target = location(target, "deployment target")
+        self._urls: dict[str, str] = {}  # key -> the URL of the version the pointer names
+        self._fetched: FetchedVersions | None = None
+        if isinstance(self.target, str):
+            from gitml.serve.objectstore import FetchedVersions
+
+            self._fetched = FetchedVersions()
 
     def describe(self) -> str:
         return f"deployment {self.target}"
@@ -88,11 +101,25 @@ class DeploymentSource(_OperatorFolders):
         from gitml.serve.deployment import read_pointer
 
         pointer = read_pointer(self.target)
+        if isinstance(pointer.path, str):
+            self._urls = {pointer.key: pointer.path}
+            return Target(pointer.key, pointer.version)
         return Target(pointer.key, pointer.version, pointer.path)
 
     def materialise(self, target: Target) -> Path:
-        assert target.path is not None
-        return target.path
+        if self._fetched is None or target.path is not None:
+            assert target.path is not None
+            return target.path
+        assert target.version is not None
+        return self._fetched.fetch(target.version, self._urls[target.key])
+
+    def forget(self, path: Path) -> None:
+        if self._fetched is not None and self._fetched.holds(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._fetched is not None:
+            shutil.rmtree(self._fetched.cache, ignore_errors=True)
 
 
 class RegistrySource:

@@ -11,6 +11,10 @@ written while the others of its flush can (bad data, not a full disk) is dropped
 error, never left to block the rows after it. :meth:`PartitionedLog.offer` is append for
 callers that must know the rows were taken: it refuses when the writer is not running or
 its buffer is full (the feedback route answers 503 then, never 200 for a lost label).
+
+On object storage (``serve.log_dir: s3://bucket/prefix``, docs/storage.md) objects cannot
+be appended to or renamed: each part file is built in memory and written as one PUT of
+its bytes under its final key, which readers see whole or not at all.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from gitml.package.logschema import (
     REQUESTS,
 )
 from gitml.serve.logtables import feedback_table, request_table
+from gitml.utils.storage import Location, join, list_files, location, read_bytes, write_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,7 +84,7 @@ class PartitionedLog:
     def __init__(self, root: str | Path, kind: str, flush_rows: int, flush_seconds: float,
                  on_flush: Callable[[int], None] | None = None, on_error: Callable[[], None] | None = None,
                  max_pending_rows: int | None = None):
-        self.folder = Path(root) / kind
+        self.folder = join(location(root, "serve.log_dir"), kind)  # a local Path, or a URL
         self.kind, self.flush_rows, self.flush_seconds = kind, max(1, flush_rows), max(0.01, flush_seconds)
         self.on_flush, self.on_error = on_flush, on_error
         self.max_pending_rows = max_pending_rows  # offer() refuses past this many buffered rows
@@ -226,23 +231,27 @@ class PartitionedLog:
     def _build(self, chunks: list[Any]) -> pa.Table:
         return request_table(chunks) if self.kind == REQUESTS else feedback_table(chunks)
 
-    def _write(self, hour: int, table: pa.Table) -> Path:
+    def _write(self, hour: int, table: pa.Table) -> Path | str:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         stamp = time.gmtime(hour * 3600)
-        folder = self.folder / f"date={time.strftime('%Y-%m-%d', stamp)}" / f"hour={stamp.tm_hour:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
+        hour_folder = (f"date={time.strftime('%Y-%m-%d', stamp)}", f"hour={stamp.tm_hour:02d}")
         name = f"part-{time.time_ns()}-{os.getpid()}-{next(self._seq)}.parquet"
-        tmp = folder / f".{name}.tmp"
         # Dictionary-encode the text columns only: on floats it costs 3x the write. Statistics
         # only where readers filter (time, ids, version, class): on every feature column they
         # cost a fifth of the write and no reader prunes on them. No Arrow schema in the file:
         # readers see plain strings, not the dictionaries the table was built with. The write
         # goes through pyarrow's own file, which does not hold the GIL while it writes.
         text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_dictionary(f.type)]
+        options = {"use_dictionary": text, "write_statistics": list(INDEXED), "store_schema": False}
+        if isinstance(self.folder, str):
+            return self._put(join(self.folder, *hour_folder, name), table, options)
+        folder = self.folder.joinpath(*hour_folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.tmp"
         try:
-            pq.write_table(table, str(tmp), use_dictionary=text, write_statistics=list(INDEXED), store_schema=False)
+            pq.write_table(table, str(tmp), **options)
             descriptor = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(descriptor)
@@ -253,6 +262,20 @@ class PartitionedLog:
             tmp.unlink(missing_ok=True)
         return folder / name
 
+    @staticmethod
+    def _put(url: Location, table: pa.Table, options: dict[str, Any]) -> Location:
+        """One object built in memory, sent in one PUT; failing to send is an OSError (rows kept)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **options)  # bad data fails here, before anything is sent
+        try:
+            write_bytes(str(url), sink.getvalue().to_pybytes())
+        except Exception as exc:
+            raise OSError(f"cannot write {url}: {type(exc).__name__}: {exc}") from exc
+        return url
+
 
 def _chunk_ids(chunk: Any) -> str:
     if isinstance(chunk, FeedbackChunk):
@@ -262,9 +285,16 @@ def _chunk_ids(chunk: Any) -> str:
 
 def read_log(root: str | Path, kind: str = REQUESTS) -> pd.DataFrame:
     """Every part file of one log as a frame (tests and quick looks; readers may use any tool)."""
+    import io
+
     import pandas as pd
 
-    files = sorted((Path(root) / kind).glob(PART_GLOB))
+    folder = join(location(root), kind)
+    if isinstance(folder, Path):
+        files: list[Any] = sorted(folder.glob(PART_GLOB))
+    else:
+        files = [io.BytesIO(read_bytes(str(join(folder, name)))) for name in sorted(list_files(folder))
+                 if name.endswith(".parquet") and not name.rpartition("/")[2].startswith(".")]
     if not files:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

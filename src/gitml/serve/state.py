@@ -10,7 +10,6 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gitml.config.schema import ServeConfig
 from gitml.errors import GitmlError
@@ -20,6 +19,7 @@ from gitml.serve.follow import BundleSource, DeploymentSource, Follower, Registr
 from gitml.serve.metrics import ServeMetrics
 from gitml.serve.model import ServedModel
 from gitml.serve.requestlog import PartitionedLog
+from gitml.utils.storage import location
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ class ServeSettings:
         if len(given) != 1:
             raise GitmlError("Give exactly one of --bundle DIR, --deployment DIR or --stage NAME"
                              + (f" (got {', '.join('--' + g for g in given)})." if given else "."))
+        # An s3:// URL is checked before anything starts (a URL with credentials in it is refused).
+        location(self.cfg.log_dir, "serve.log_dir")
+        if self.deployment:
+            location(self.deployment, "deployment target")
 
     def source(self) -> Source:
         if self.bundle:
@@ -80,7 +84,7 @@ class ServeState:
 
             self.holder = self.follower.holder = ModelHolder(model)
         self.metrics.serving(self.holder.current)
-        log_dir = Path(self.cfg.log_dir)
+        log_dir = self.cfg.log_dir  # a folder, or an s3:// URL (docs/storage.md)
         self.request_log = self._log(log_dir, REQUESTS)
         self.feedback_log = self._log(log_dir, FEEDBACK, self.cfg.feedback_max_pending_rows)
         self.started_at = time.time()
@@ -98,7 +102,7 @@ class ServeState:
         """Remember an answered request (id and row count) for /feedback."""
         self.feedback_window.add(request_id, rows)
 
-    def _log(self, root: Path, kind: str, max_pending_rows: int | None = None) -> PartitionedLog:
+    def _log(self, root: str, kind: str, max_pending_rows: int | None = None) -> PartitionedLog:
         rows = self.metrics.log_rows.labels(kind)
         failures = self.metrics.log_failures.labels(kind)
         return PartitionedLog(root, kind, self.cfg.log_flush_rows, self.cfg.log_flush_seconds,
