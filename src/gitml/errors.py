@@ -233,6 +233,12 @@ class DeploymentError(GitmlError):
     hint = "see the message; `gitml deploy --help` lists the options, and published versions are immutable."
 
 
+class StorageError(GitmlError):
+    """An object-storage location (``s3://bucket/prefix``) cannot be used: its URL or the client library."""
+
+    hint = "see docs/storage.md: s3:// URLs, with the endpoint and credentials in the AWS_* environment variables."
+
+
 class RequestError(GitmlError):
     """A request the server refuses: HTTP status, one-line message, field-level problems.
 

@@ -26,6 +26,7 @@ from gitml.config.schema import (
     SourceKind,
     TrainerConfig,
 )
+from gitml.utils.storage import is_url, url_problem
 
 # GTO's artifact and stage names (gto.constants.name; importing gto costs 0.8 s): they
 # become tags such as model@v1.2.0 and model#prod#3, so '#', '@' or spaces would break them.
@@ -193,6 +194,8 @@ def serve_problems(cfg: Config) -> Problems:
     for key in ("host", "log_dir"):
         if not getattr(serve, key):
             problems.append((f"serve.{key}", "must not be empty."))
+    if is_url(serve.log_dir) and (problem := url_problem(serve.log_dir)):  # a folder, or object storage
+        problems.append(("serve.log_dir", problem))
     return problems + feedback_problems(cfg)
 
 
