@@ -183,6 +183,7 @@ def test_publish_activate_and_fetch_on_s3(s3, versions, tmp_path):
     assert not (tmp_path / "copy").exists() and not (tmp_path / "escape").exists()
 
 
+@pytest.mark.slow
 def test_two_followers_of_one_s3_target_swap_with_no_failed_request_and_agree(
         s3, versions, fresh_template, tmp_path, monkeypatch, gitml_main):
     target = s3.bucket("gitml-replicas") + "/model"
