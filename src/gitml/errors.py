@@ -128,6 +128,13 @@ class DeviceError(GitmlError):
     hint = "set trainer.device=auto (or cpu), or run where the device exists."
 
 
+class DistributedError(GitmlError):
+    """Data-parallel training could not start, or a rank failed and the launcher stopped the group."""
+
+    hint = ("see the rank's message above; a rerun resumes from the last checkpoint (trainer.checkpoint=true), "
+            "and docs/distributed.md lists the trainer.distributed keys.")
+
+
 class BundleError(GitmlError):
     """A bundle failed verification: a file is missing, altered or unexpected."""
 

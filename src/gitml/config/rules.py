@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
+from gitml.config.rules_distributed import distributed_problems
 from gitml.config.rules_gate import gate_problems
 from gitml.config.rules_model import model_name_problems, model_problems
 from gitml.config.rules_paths import paths_problems
@@ -129,7 +130,7 @@ def trainer_problems(trainer: TrainerConfig) -> Problems:
     # train/loop.py stops once bad epochs >= patience: 0 would stop after the first epoch.
     problems += at_least("trainer.early_stopping.patience", trainer.early_stopping.patience, 1)
     problems += at_least("trainer.early_stopping.min_delta", trainer.early_stopping.min_delta, 0)
-    return problems
+    return problems + distributed_problems(trainer)
 
 
 # ------------------------------------------------------------ package, registry

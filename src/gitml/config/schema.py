@@ -252,6 +252,34 @@ class EarlyStoppingConfig:
     min_delta: float = 0.0
 
 
+class DistBackend(Enum):
+    """``trainer.distributed.backend``: the collective library the ranks talk through."""
+
+    auto = "auto"  # nccl when the ranks train on CUDA, gloo on the CPU
+    gloo = "gloo"
+    nccl = "nccl"
+
+
+@dataclass
+class DistributedConfig:
+    """``trainer.distributed``: data-parallel training under PyTorch's elastic launcher (docs/distributed.md).
+
+    One process per node and rank is the default; more than one rank in all makes the train
+    stage launch itself through ``torch.distributed.launcher`` (torchrun's runtime), and a
+    stage already started by torchrun joins the group torchrun made instead.
+    """
+
+    # Ranks on this node: a whole number, or "auto" (one per visible GPU; 1 on a CPU machine).
+    nproc_per_node: Any = 1
+    nnodes: int = 1  # machines in the job; each runs the same command
+    rdzv_backend: str = "c10d"  # c10d (torchrun's default) | static
+    rdzv_endpoint: str = ""  # host:port every node reaches; "" on one node: a free local port
+    rdzv_id: str = "gitml-train"  # the job's name at the rendezvous: the same on every node
+    node_rank: int = 0  # this machine's place, read by the static rendezvous only
+    backend: DistBackend = DistBackend.auto
+    max_restarts: int = 0  # the launcher restarts the whole group this often after a rank fails
+
+
 @dataclass
 class TrainerConfig:
     device: str = "auto"
@@ -263,6 +291,7 @@ class TrainerConfig:
     num_threads: Optional[int] = None
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: bool = True
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 # ---------------------------------------------------------------------------- gate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from gitml.utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 PREPROCESSOR = "preprocessor.json"
+TORCH_FAMILIES = ("torch_mlp", "torch_module")  # the families gitml's trainer fits, in one process or several
 
 
 def load_features(data_dir: Path, split: str, target: str, regression: bool = False) -> tuple[Any, Any]:
@@ -30,8 +32,75 @@ def train(
     cfg: Config, data_dir: str | Path, out_dir: str | Path, checkpoint_dir: str | Path | None,
     curves_out: str | Path, summary_out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train, then write the model folder (weights + model.json + preprocessor.json) atomically."""
-    data_dir = Path(data_dir)
+    """Train, then write the model folder (weights + model.json + preprocessor.json) atomically.
+
+    With more than one rank in ``trainer.distributed`` (a torch family), launch them through
+    PyTorch's elastic launcher and return rank 0's summary; a process torchrun started joins
+    its group instead. Rank 0 alone writes.
+    """
+    from gitml.train import distributed
+
+    args = (cfg, data_dir, out_dir, checkpoint_dir, curves_out, summary_out)
+    nproc = _ranks_to_launch(cfg)
+    if nproc:
+        results = distributed.launch(cfg.trainer, nproc, _launched_rank, logging.getLogger().level, *args)
+        return results.get(0) or next(iter(results.values()), {})
+    return _train_rank(*args)
+
+
+def _ranks_to_launch(cfg: Config) -> int:
+    """Ranks to launch on this machine; 0 to train in this process: alone, as a rank torchrun
+    started, or for a scikit-learn family (which fits in one process: the keys are ignored)."""
+    from gitml.train import distributed
+
+    dist = cfg.trainer.distributed
+    if distributed.launched_by_torchrun() or (dist.nproc_per_node == 1 and dist.nnodes == 1):
+        return 0
+    if cfg.model.family not in TORCH_FAMILIES:
+        log.info("%s fits in one process: trainer.distributed is ignored <trainer.distributed.nproc_per_node=%s "
+                 "nnodes=%d>", cfg.model.family, dist.nproc_per_node, dist.nnodes)
+        return 0
+    import torch
+
+    cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    nproc = distributed.local_ranks(dist, cfg.trainer.device, cuda_devices)
+    return nproc if nproc > 1 or dist.nnodes > 1 else 0
+
+
+def _launched_rank(level: int, *args: Any) -> dict[str, Any]:
+    """What each launched rank runs (a module-level function: the launcher spawns it by name)."""
+    from gitml.train import distributed
+
+    distributed.rank_logging(level)
+    return _train_rank(*args)
+
+
+def _train_rank(
+    cfg: Config, data_dir: str | Path, out_dir: str | Path, checkpoint_dir: str | Path | None,
+    curves_out: str | Path, summary_out: str | Path | None = None,
+) -> dict[str, Any]:
+    """One process's training: alone, or as a rank of the group it joins (writing only as rank 0)."""
+    from gitml.train import distributed
+
+    rank = None
+    if distributed.launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1:
+        if cfg.model.family not in TORCH_FAMILIES:
+            if os.environ["RANK"] != "0":
+                log.info("%s fits in one process: rank %s leaves it to rank 0", cfg.model.family, os.environ["RANK"])
+                return {}
+        else:
+            rank = distributed.join(cfg.trainer)
+            distributed.quiet_unless_writer(rank)
+    try:
+        return _fit_and_write(cfg, Path(data_dir), out_dir, checkpoint_dir, curves_out, summary_out, rank)
+    finally:
+        distributed.leave()
+
+
+def _fit_and_write(
+    cfg: Config, data_dir: Path, out_dir: str | Path, checkpoint_dir: str | Path | None,
+    curves_out: str | Path, summary_out: str | Path | None, rank: Any,
+) -> dict[str, Any]:
     prep = Preprocessor.load(data_dir / PREPROCESSOR)
     X, y = load_features(data_dir, "train", cfg.data.target, prep.regression)
     X_val, y_val = load_features(data_dir, "val", cfg.data.target, prep.regression)
@@ -40,20 +109,21 @@ def train(
     started = time.perf_counter()
     model.fit(X, y, X_val, y_val, checkpoints=Path(checkpoint_dir) if checkpoint_dir else None)
     seconds = time.perf_counter() - started
-    with atomic_path(out_dir) as tmp:
-        model.save(tmp)
-        shutil.copy2(data_dir / PREPROCESSOR, tmp / PREPROCESSOR)
-
     report = model.report_
     history = [{k: v for k, v in row.items() if k != "seconds"} for row in report.history]
-    _write_curves(Path(curves_out), history)
     summary = {
         "train": {
             "family": model.family, "epochs": len(history), "best_epoch": report.best_epoch,
             "stopped_early": report.stopped_early, "resumed_from_epoch": report.resumed_from,
-            "device": report.device, "rows": len(X),
+            "device": report.device, "rows": len(X), "ranks": rank.world if rank is not None else 1,
         }
     }
+    if rank is not None and not rank.writes:
+        return summary
+    with atomic_path(out_dir) as tmp:
+        model.save(tmp)
+        shutil.copy2(data_dir / PREPROCESSOR, tmp / PREPROCESSOR)
+    _write_curves(Path(curves_out), history)
     if summary_out:
         write_json(summary_out, summary)
     log.info("trained %s on %d rows in %.1fs -> %s", model.family, len(X), seconds, out_dir)

@@ -64,15 +64,34 @@ def save_checkpoint(
 
 def load_checkpoint(folder: Path, fingerprint: str) -> tuple[TrainState, dict[str, Any], dict[str, Any]] | None:
     """The checkpoint in ``folder`` if it matches ``fingerprint`` and is unfinished, else None."""
-    from safetensors.torch import load_file
+    return parse_checkpoint(read_checkpoint(folder), fingerprint)
 
+
+def read_checkpoint(folder: Path) -> tuple[bytes, bytes] | None:
+    """The bytes of the checkpoint's tensors and state, None when there is none.
+
+    Distributed ranks get rank 0's bytes (train/distributed.py's share_bytes), so the nodes
+    of a multi-node job need no shared disk to resume.
+    """
     if not (folder / STATE).is_file() or not (folder / TENSORS).is_file():
         return None
-    meta = json.loads((folder / STATE).read_text(encoding="utf-8"))
+    return (folder / TENSORS).read_bytes(), (folder / STATE).read_bytes()
+
+
+def parse_checkpoint(found: tuple[bytes, bytes] | None,
+                     fingerprint: str) -> tuple[TrainState, dict[str, Any], dict[str, Any]] | None:
+    """State, tensors and metadata of :func:`read_checkpoint`'s bytes if they match ``fingerprint``
+    and the run is unfinished, else None."""
+    from safetensors.torch import load
+
+    if found is None:
+        return None
+    tensors, meta_bytes = found
+    meta = json.loads(meta_bytes.decode("utf-8"))
     state = TrainState(**meta["train"])
     if state.fingerprint != fingerprint or state.complete:
         return None
-    return state, load_file(str(folder / TENSORS)), meta
+    return state, load(tensors), meta
 
 
 def restore(tensors: dict[str, Any], meta: dict[str, Any], model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any] | None:

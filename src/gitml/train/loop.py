@@ -3,33 +3,37 @@
 Tabular data fits in memory, so the whole training set is moved to the device once and
 each epoch shuffles by one permutation and slices batches out of it: no per-sample
 DataLoader, no collation, no worker processes. See ``benchmarks/bench_trainer.py``.
+
+In a process group (:mod:`gitml.train.distributed`) every rank draws the same permutation
+and takes every ``world``-th row of each global batch (DistributedSampler's interleaving,
+per batch), with its loss divided by the global batch's size: the gradients DDP averages
+are the one-process gradients, so the batch size means the same at any world size.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
 import json
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitml.config.schema import TrainerConfig
 from gitml.models import FitReport
+from gitml.train import distributed
 from gitml.train.checkpoint import (
     TrainState,
-    load_checkpoint,
     mark_complete,
+    parse_checkpoint,
+    read_checkpoint,
     restore,
     save_checkpoint,
 )
 from gitml.train.device import autocast_dtype, resolve_device, seed_everything
+from gitml.train.steps import Run, batch_spans, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ class Trainer:
         """
         import dataclasses
 
-        settings = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "epochs"}
+        # A resumed run may raise the epochs or change the world size (the checkpoint holds
+        # the unwrapped module's weights, which any world size loads).
+        settings = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ("epochs", "distributed")}
         weighted = () if class_weight is None else (class_weight,)  # unweighted runs keep their old ids
         task = ("regression",) if regression else ()  # classification runs keep their old ids
         run_id = fingerprint(identity, settings, *weighted, *task, X, y, X_val, y_val)
@@ -91,28 +97,35 @@ class Trainer:
         self._resume(run)
         while run.state.epoch < self.cfg.epochs:
             record = self._epoch(run, run.state.epoch + 1)
-            if self._settle(run, record):
+            stop = self._settle(run, record)
+            if run.rank is not None:  # rank 0's decision on every rank, whatever the reduction order
+                stop = distributed.agree(stop, run.device)
+            if stop:
                 break
         if run.best is not None:
             net.load_state_dict(run.best)
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and run.writes:
             mark_complete(self.checkpoint_dir)
         run.result.history, run.result.best_epoch = run.state.history, run.state.best_epoch
         return run.result
 
     def _start(self, net: Any, X: Any, y: Any, X_val: Any, y_val: Any,
                optimizer_factory: Callable[..., Any] | None, scheduler_factory: Callable[..., Any] | None,
-               run_id: str, regression: bool = False) -> _Run:
+               run_id: str, regression: bool = False) -> Run:
         """Device, precision and seeds; the data moved to the device once; optimizer and scheduler."""
         import torch
 
         cfg = self.cfg
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        device = resolve_device(cfg.device)
+        rank = distributed.current()
+        cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        device = resolve_device(cfg.device if rank is None else
+                                distributed.rank_device(cfg.device, rank.local_rank, cuda_devices))
         seed_everything(cfg.seed, cfg.deterministic, device)
         amp_dtype = autocast_dtype(cfg.precision.value, device)
         net.to(device)
+        model = net if rank is None else distributed.wrap(net, device)
         has_val = X_val is not None and len(X_val) > 0
         optimizer = (optimizer_factory or _default_optimizer)(net.parameters())
 
@@ -126,20 +139,26 @@ class Trainer:
                      "<trainer.early_stopping.monitor=val_accuracy>")
             monitor = "val_loss"
 
-        return _Run(
-            net=net, device=device, amp_dtype=amp_dtype, train=tensors(X, y),
+        return Run(
+            net=net, model=model, device=device, amp_dtype=amp_dtype, train=tensors(X, y),
             val=tensors(X_val, y_val) if has_val else None, optimizer=optimizer,
             scheduler=scheduler_factory(optimizer) if scheduler_factory else None,
             scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
             state=TrainState(fingerprint=run_id), result=FitReport(device=str(device)),
-            monitor=monitor, regression=regression,
+            monitor=monitor, rank=rank, regression=regression,
         )
 
-    def _resume(self, run: _Run) -> None:
-        """Continue after the last complete epoch of a compatible checkpoint, if there is one."""
+    def _resume(self, run: Run) -> None:
+        """Continue after the last complete epoch of a compatible checkpoint, if there is one
+        (in a group: rank 0's, read by rank 0 and sent to the others)."""
         if self.checkpoint_dir is None:
             return
-        found = load_checkpoint(self.checkpoint_dir, run.state.fingerprint)
+        raw = read_checkpoint(self.checkpoint_dir) if run.writes else None
+        if run.rank is not None:
+            tensor_bytes = distributed.share_bytes(raw[0] if raw else None, run.device)
+            meta_bytes = distributed.share_bytes(raw[1] if raw else None, run.device)
+            raw = (tensor_bytes, meta_bytes) if tensor_bytes else None
+        found = parse_checkpoint(raw, run.state.fingerprint)
         if found is not None:
             run.state, tensors, meta = found
             run.best = restore(tensors, meta, run.net, run.optimizer, run.scheduler)
@@ -147,23 +166,30 @@ class Trainer:
             log.info("resuming from checkpoint after epoch %d of %d <trainer.checkpoint=true>",
                      run.state.epoch, self.cfg.epochs)
 
-    def _epoch(self, run: _Run, epoch: int) -> dict[str, Any]:
+    def _epoch(self, run: Run, epoch: int) -> dict[str, Any]:
         """One pass over the training rows in a seeded order; the epoch's record (losses, lr, time)."""
         import torch
 
         started = time.perf_counter()
         X_t, y_t = run.train
-        n, net, optimizer = len(X_t), run.net, run.optimizer
-        net.train()
-        # Seeded per epoch: the same order whether or not this run resumed.
+        n, optimizer = len(X_t), run.optimizer
+        me, world = (0, 1) if run.rank is None else (run.rank.rank, run.rank.world)
+        run.model.train()
+        # Seeded per epoch: the same order whether or not this run resumed, on every rank.
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
         order = order.to(run.device)
-        spans = _batch_spans(n, self.cfg.batch_size)
+        if world > 1:  # each rank its own dropout masks, reproducible per epoch
+            torch.manual_seed(self.cfg.seed * 100_003 + epoch * 1_009 + me + 1)
+        spans = batch_spans(n, self.cfg.batch_size, world)
         losses: list[Any] = []  # detached per-batch losses; summed once per epoch, no sync
         for start, stop in _bar(spans, epoch, self.cfg.epochs) if self.progress else spans:
             index = order[start:stop]
             with run.autocast():
-                loss = run.loss(net(X_t[index]), y_t[index])
+                if world == 1:
+                    loss = run.loss(run.model(X_t[index]), y_t[index])
+                else:  # this rank's rows of the global batch; DDP divides the summed gradients by world
+                    mine = index[me::world]
+                    loss = run.loss(run.model(X_t[mine]), y_t[mine], run.denominator(y_t[index])) * world
             optimizer.zero_grad(set_to_none=True)
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
@@ -172,18 +198,20 @@ class Trainer:
             else:
                 loss.backward()
                 optimizer.step()
-            losses.append(loss.detach())
+            losses.append(loss.detach() / world)  # this rank's part of the global batch's mean loss
         if run.scheduler is not None:
             run.scheduler.step()
         sizes = torch.tensor([stop - start for start, stop in spans], device=run.device, dtype=torch.float32)
-        record = {"epoch": epoch, "train_loss": float((torch.stack(losses).float() * sizes).sum() / n),
-                  "lr": optimizer.param_groups[0]["lr"]}
+        total = (torch.stack(losses).float() * sizes).sum()
+        if world > 1:
+            total = distributed.all_sum(total)
+        record = {"epoch": epoch, "train_loss": float(total / n), "lr": optimizer.param_groups[0]["lr"]}
         if run.val is not None:
-            record.update(_evaluate(net, *run.val, run.amp_dtype, run.device, run.weight, run.regression))
+            record.update(evaluate(run))
         record["seconds"] = round(time.perf_counter() - started, 4)
         return record
 
-    def _settle(self, run: _Run, record: dict[str, Any]) -> bool:
+    def _settle(self, run: Run, record: dict[str, Any]) -> bool:
         """Record the epoch, keep the best weights, checkpoint; True when early stopping ends the run."""
         cfg, state, stopping = self.cfg, run.state, self.cfg.early_stopping
         state.history.append(record)
@@ -195,12 +223,13 @@ class Trainer:
         )
         if improved:
             state.best_metric, state.best_epoch, state.bad_epochs = value, epoch, 0
-            run.best = {k: v.detach().clone() for k, v in run.net.state_dict().items()}
+            if run.writes:  # only the writer keeps the best weights
+                run.best = {k: v.detach().clone() for k, v in run.net.state_dict().items()}
         else:
             state.bad_epochs += 1
         log.info("epoch %d/%d %s <trainer.epochs=%d>", epoch, cfg.epochs,
                  " ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), cfg.epochs)
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and run.writes:
             save_checkpoint(self.checkpoint_dir, state, run.net, run.best, run.optimizer, run.scheduler)
         if stopping.enabled and state.bad_epochs >= stopping.patience:
             run.result.stopped_early = True
@@ -210,73 +239,6 @@ class Trainer:
                      stopping.patience)
             return True
         return False
-
-
-@dataclass
-class _Run:
-    """What one :meth:`Trainer.fit` call works with, from set-up to the last epoch."""
-
-    net: Any
-    device: Any
-    amp_dtype: Any
-    train: tuple[Any, Any]  # features and labels, on the device
-    val: tuple[Any, Any] | None
-    optimizer: Any
-    scheduler: Any
-    scaler: Any  # float16 gradient scaling, or None
-    state: TrainState
-    result: FitReport
-    monitor: str  # the record key early stopping and the best weights follow
-    best: dict[str, Any] | None = None
-    weight: Any = None  # per-class loss weights on the device, or None
-    regression: bool = False  # one output per row and mean squared error
-
-    def loss(self, output: Any, target: Any) -> Any:
-        import torch
-
-        if self.regression:
-            return torch.nn.functional.mse_loss(output.float().squeeze(1), target)
-        return torch.nn.functional.cross_entropy(output, target, weight=self.weight)
-
-    def autocast(self) -> Any:
-        import torch
-
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-
-def _batch_spans(n: int, batch: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each batch; a lone last row joins the batch before (BatchNorm needs two)."""
-    stops = [*range(0, n, batch), n]
-    if len(stops) > 2 and stops[-1] - stops[-2] == 1:
-        stops.pop(-2)
-    return list(itertools.pairwise(stops))
-
-
-def _evaluate(net: Any, X: Any, y: Any, amp_dtype: Any, device: Any, weight: Any = None,
-              regression: bool = False, chunk: int = 65536) -> dict[str, float]:
-    """Validation loss (weighted as training is: a weighted mean over rows) and accuracy;
-    for regression, the mean squared error alone."""
-    import torch
-
-    net.eval()
-    if regression:
-        with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            squared = sum(float(((net(X[start : start + chunk]).float().squeeze(1) - y[start : start + chunk]) ** 2)
-                                .sum()) for start in range(0, len(X), chunk))
-        loss = squared / len(X)
-        return {"val_loss": loss if math.isfinite(loss) else float("inf")}
-    loss_sum, correct = 0.0, 0
-    total = float(len(X)) if weight is None else float(weight[y].sum())
-    with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for start in range(0, len(X), chunk):
-            logits = net(X[start : start + chunk]).float()
-            target = y[start : start + chunk]
-            loss_sum += float(torch.nn.functional.cross_entropy(logits, target, weight=weight, reduction="sum"))
-            correct += int((logits.argmax(1) == target).sum())
-    loss = loss_sum / total
-    return {"val_loss": loss if math.isfinite(loss) else float("inf"), "val_accuracy": correct / len(X)}
 
 
 def _default_optimizer(params: Any) -> Any:
