@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,34 +77,38 @@ class Preprocessor:
     # ------------------------------------------------------------------ fit
     @classmethod
     def fit(cls, train: pd.DataFrame, contract: Contract, cfg: PreprocessConfig) -> Preprocessor:
+        return cls.fit_columns(train.__getitem__, contract, cfg)
+
+    @classmethod
+    def fit_columns(cls, column: Callable[[str], pd.Series], contract: Contract, cfg: PreprocessConfig) -> Preprocessor:
+        """:meth:`fit` reading the training split a column at a time (``column(name)``): each statistic is one column's."""
         import numpy as np
 
         specs = contract.columns
-        prep = cls(
-            numeric=[c for c, s in specs.items() if s.dtype in ("int", "float", "bool")],
-            categorical=[c for c, s in specs.items() if s.dtype == "category"],
-            label=contract.label, classes=list(contract.classes), task=contract.task, scaling=cfg.scaling.value,
-            encoding=cfg.categorical.value,
-            dates={c: list(cfg.datetime_parts) for c, s in specs.items() if s.dtype == "datetime"},
-        )
+        prep = cls(numeric=[c for c, s in specs.items() if s.dtype in ("int", "float", "bool")],
+                   categorical=[c for c, s in specs.items() if s.dtype == "category"], label=contract.label,
+                   classes=list(contract.classes), task=contract.task, scaling=cfg.scaling.value,
+                   encoding=cfg.categorical.value,
+                   dates={c: list(cfg.datetime_parts) for c, s in specs.items() if s.dtype == "datetime"})
         if cfg.missing_indicator:
             prep.indicators = [c for c in [*prep.numeric, *prep.dates] if specs[c].max_null_fraction > 0]
-        for name in prep.dates:  # midnight of the earliest training date, so "days" counts whole days
-            seconds = epoch_seconds(train[name])
+        for name in prep.numeric:  # float64, NaN where missing
+            prep._fit_scalars([name], column(name).to_numpy(dtype="float64", na_value=np.nan)[:, None], cfg)
+        for name, parts in prep.dates.items():  # midnight of the earliest training date: "days" counts whole days
+            seconds = epoch_seconds(column(name))
             earliest = float(np.nanmin(seconds)) if (seconds == seconds).any() else 0.0
             prep.origin[name] = math.floor(earliest / SECONDS_PER_DAY) * SECONDS_PER_DAY
-        prep._fit_scalars(train, cfg)
+            prep._fit_scalars([f"{name}.{p}" for p in parts], date_parts(seconds, parts, prep.origin[name]), cfg)
         for name in prep.categorical:
-            prep._fit_levels(name, specs[name], train[name], cfg)
+            prep._fit_levels(name, specs[name], column(name), cfg)
         for name, other in contract.excluded.items():
             log.info("column '%s' (%s) is not a model feature: %s", name, other.dtype, other.reason)
         return prep
 
-    def _fit_scalars(self, train: pd.DataFrame, cfg: PreprocessConfig) -> None:
+    def _fit_scalars(self, names: list[str], raw: np.ndarray, cfg: PreprocessConfig) -> None:  # raw: NaN missing
         import pandas as pd
 
-        raw = self._scalars(train)
-        for j, name in enumerate(self._scalar_names()):
+        for j, name in enumerate(names):
             values = pd.Series(raw[:, j])
             if cfg.numeric_impute is NumericImpute.constant:
                 fill = float(cfg.fill_value)

@@ -100,10 +100,10 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]
             return
         import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # one row group at a time (gitml.data.chunks)
         if parquet.metadata.num_rows == 0:
             yield parquet.schema_arrow.empty_table().to_pandas()
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
+        for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
             yield batch.to_pandas()
     except (ValueError, OSError) as exc:  # pandas' ParserError, UnicodeDecodeError and ArrowInvalid are ValueErrors
         raise GitmlError(f"Cannot read '{path}' as {fmt.upper()}: {str(exc).strip()}.", hint=INPUT_HINT) from exc
@@ -173,6 +173,9 @@ def predict_file(bundle: Bundle, source: str | Path, out: str | Path, chunk_rows
     fmt, source_fmt = output_format(out), input_format(source)
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be at least 1, not {chunk_rows}.")
+    from gitml.data.chunks import use_streaming_allocator
+
+    use_streaming_allocator()
     rows, header = 0, None
     with atomic_path(out) as tmp:
         output = _Output(tmp, fmt)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from gitml.config.schema import DataConfig
-from gitml.data.chunks import FrameWriter
+from gitml.data.chunks import FrameWriter, use_streaming_allocator
 from gitml.data.sources import iter_source
 from gitml.utils.atomic import atomic_path
 
@@ -20,6 +20,7 @@ def ingest(data: DataConfig, out_dir: str | Path, root: str | Path = ".") -> Pat
     memory is never held whole; a source of fewer rows is one row group, the same bytes
     as writing the frame at once.
     """
+    use_streaming_allocator()
     columns = 0
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

@@ -5,6 +5,10 @@ Output folder layout (written atomically as a whole)::
     <out>/train.parquet, val.parquet, test.parquet     records: original columns + label
     <out>/features/{train,val,test}.parquet            model-ready float32 features + label code
     <out>/preprocessor.json                            fitted preprocessing (plain JSON)
+
+The snapshot is streamed ``data.chunk_rows`` rows at a time (``gitml.data.prepared``): the
+label column decides the split, the preprocessing is fitted a column at a time, and the
+files are written row group by row group.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.schema import DataConfig
+from gitml.data.chunks import Snapshot, use_streaming_allocator
 from gitml.data.contract import load_contract
-from gitml.data.preprocess import Preprocessor
-from gitml.data.snapshots import read_snapshots, snapshot_files
-from gitml.data.split import split_frame
+from gitml.data.prepared import fit_on_train, write_splits
+from gitml.data.snapshots import snapshot_files
+from gitml.data.split import split_codes
+from gitml.errors import DataSourceError
 from gitml.utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -27,37 +33,36 @@ def prepare(
     data: DataConfig, raw_dir: str | Path, production_dir: str | Path, contract_path: str | Path,
     out_dir: str | Path, summary_out: str | Path | None = None,
 ) -> dict[str, Any]:
-    import pandas as pd
-    import pyarrow.parquet as pq
-
+    use_streaming_allocator()
     contract = load_contract(contract_path)
-    frame = read_snapshots(raw_dir, production_dir)
-    n_production = sum(pq.read_metadata(p).num_rows for p in snapshot_files(production_dir))  # footer only
-    splits = split_frame(frame, data.target, data.split, contract.regression)
-    prep = Preprocessor.fit(splits["train"], contract, data.preprocess)
-    names = prep.feature_names()
-    with atomic_path(out_dir) as tmp:
-        (tmp / "features").mkdir(parents=True)
-        for split, part in splits.items():
-            part.to_parquet(tmp / f"{split}.parquet", index=False)
-            features = pd.DataFrame(prep.transform(part), columns=names)
-            features[data.target] = prep.encode_labels(part[data.target])
-            features.to_parquet(tmp / "features" / f"{split}.parquet", index=False)
-        prep.save(tmp / "preprocessor.json")
-    summary = {
-        "rows": {"total": len(frame), "raw": len(frame) - n_production, "production": n_production,
-                 **{split: len(part) for split, part in splits.items()}},
-        "features": {"columns": len(contract.columns), "encoded": len(names)},
-        "task": contract.task,
-    }
+    raw, production = snapshot_files(raw_dir), snapshot_files(production_dir)
+    if not raw + production:
+        raise DataSourceError(f"No Parquet snapshot found in {raw_dir}, {production_dir}.")
+    snapshot = Snapshot(raw + production, in_memory_rows=data.chunk_rows)
+    n_production = sum(Snapshot(production).rows_per_file) if production else 0  # footers only
+    labels = snapshot.column(data.target)
+    codes = split_codes(labels, data.target, data.split, contract.regression)
+    summary: dict[str, Any] = {"rows": {"total": len(labels), "raw": len(labels) - n_production,
+                                        "production": n_production}}
     if contract.regression:
-        values = frame[data.target].astype("float64")
+        values = labels.astype("float64")
         summary["label"] = {"mean": float(values.mean()), "std": float(values.std(ddof=0)),
                             "min": float(values.min()), "max": float(values.max())}
     else:
-        summary["classes"] = {str(c): int((frame[data.target] == c).sum()) for c in contract.classes}
+        summary["classes"] = {str(c): int((labels == c).sum()) for c in contract.classes}
+    del labels
+    prep = fit_on_train(snapshot, codes, contract, data.preprocess)
+    with atomic_path(out_dir) as tmp:
+        (tmp / "features").mkdir(parents=True)
+        rows = write_splits(snapshot, codes, prep, tmp, data.chunk_rows)
+        prep.save(tmp / "preprocessor.json")
+    summary["rows"] |= rows
+    summary["features"] = {"columns": len(contract.columns), "encoded": len(prep.feature_names())}
+    summary["task"] = contract.task
+    summary = {key: summary[key] for key in ("rows", "features", "task", "label", "classes") if key in summary}
     if summary_out:
         write_json(summary_out, summary)
-    log.info("prepared %s rows (train %d / val %d / test %d), %d encoded features",
-             len(frame), len(splits["train"]), len(splits["val"]), len(splits["test"]), len(names))
+    log.info("prepared %s rows (train %d / val %d / test %d), %d encoded features <data.chunk_rows=%d>",
+             summary["rows"]["total"], rows["train"], rows["val"], rows["test"], len(prep.feature_names()),
+             data.chunk_rows)
     return summary

@@ -15,7 +15,7 @@ from typing import Any
 
 from gitml.config.schema import DataConfig
 from gitml.data.checks import check_file
-from gitml.data.chunks import Snapshot
+from gitml.data.chunks import Snapshot, use_streaming_allocator
 from gitml.data.contract import Contract, load_contract
 from gitml.data.infer import infer_from_columns
 from gitml.data.snapshots import snapshot_files
@@ -46,6 +46,7 @@ def validate(
     contract_out: str | Path, report_out: str | Path, root: str | Path = ".",
 ) -> dict[str, Any]:
     """Validate all snapshots; write the report (always) and the contract (when valid)."""
+    use_streaming_allocator()
     raw_dir, production_dir, root = Path(raw_dir), Path(production_dir), Path(root)
     raw = snapshot_files(raw_dir)  # inferred from and checked
     contract, origin = effective_contract(data, raw, raw_dir, root)
