@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import RequestLogError
-from gitml.monitor.logfiles import Newest, hour_folders, open_file, read_file, to_frame
+from gitml.monitor.logfiles import Newest, hour_folders, read_groups, to_frame
 from gitml.package import logschema
 from gitml.package.logschema import FEEDBACK, REQUESTS
 from gitml.utils.storage import Location, join, location, relative
@@ -115,9 +115,10 @@ def read_window(
         # A repeat that is not an exact copy of an earlier row: the same id logged with other values.
         window.conflicting = window.duplicates - int((in_span & frame.duplicated(keep="first")).sum())
     for index in np.unique(np.searchsorted(starts, kept.index.to_numpy(), side="right") - 1):
-        window.layouts.setdefault(layouts[index], []).append(relative(paths[index], log_dir))
+        files = window.layouts.setdefault(layouts[index], [])  # a file read in row groups is named once
+        if (name := relative(paths[index], log_dir)) not in files:
+            files.append(name)
     return window
-
 
 
 def _newest_files(log_dir: Location, cutoff: Any, newest: Newest) -> tuple[list[Any], list[Any], list[Any]]:
@@ -131,18 +132,17 @@ def _newest_files(log_dir: Location, cutoff: Any, newest: Newest) -> tuple[list[
         if hour_end is not None and newest.at_least(hour_end):
             break  # the last N rows are all newer than anything further back
         for path in files:
-            handle, last = open_file(path)
-            if last is not None and ((cutoff is not None and last < cutoff) or newest.beyond(last)):
-                continue  # every row of it is older than the window (footer statistics)
-            table, layout = read_file(path, handle)
-            missing = [c for c in KEYS if c not in table.column_names]
-            if missing:
-                raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
-                                      "be told apart (docs/logs.md).")
-            tables.append(table)
-            paths.append(path)
-            layouts.append(layout)
-            newest.add(table, KEYS)
+            # A row group all older than the window is not read (footer statistics), whole files too.
+            for table, layout in read_groups(path, lambda last: not (
+                    (cutoff is not None and last < cutoff) or newest.beyond(last))):
+                missing = [c for c in KEYS if c not in table.column_names]
+                if missing:
+                    raise RequestLogError(f"Log file '{path}' lacks column(s) {missing}: its rows cannot "
+                                          "be told apart (docs/logs.md).")
+                tables.append(table)
+                paths.append(path)
+                layouts.append(layout)
+                newest.add(table, KEYS)
     return tables, paths, layouts
 
 def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
@@ -170,9 +170,7 @@ def read_feedback(log_dir: str | Path, since: Any = None) -> pd.DataFrame:
         if oldest is not None and hour_end is not None and hour_end <= oldest:
             continue
         for path in files:
-            handle, last = open_file(path)
-            if oldest is None or last is None or last >= oldest:
-                tables.append(read_file(path, handle)[0])
+            tables += [table for table, _ in read_groups(path, lambda last: oldest is None or last >= oldest)]
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in FEEDBACK_COLUMNS})
     frame = to_frame(tables)
