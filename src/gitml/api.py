@@ -273,7 +273,8 @@ def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
     return found
 
 
-def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
+def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: str | Path = ".",
+                   model: str | None = None) -> str:
     """The version assigned to ``stage``; raises GitmlError when there is none.
 
     Like ``fetch``: the remote's stage-tag deletions first, and a stage in
@@ -284,7 +285,7 @@ def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: st
     from gitml.registry.signing import check_stage_signed
 
     root = repo_root(repo)
-    registry = load_params(root / params_file).registry
+    registry = _registry(root, params_file, model)
     synced_remote(root, registry)
     found = resolve(root, registry.model, stage=stage)
     signers = signers_for(root, registry, stage)
@@ -305,34 +306,59 @@ def report(base: str, out: str | Path | None = None, plots: str | Path | None = 
                       pr_report(base, Path(repo), paths, plots_out=plots_out))
 
 
-def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
+def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".", model: str | None = None,
+                  all_models: bool = False) -> str:
+    """The registered versions of ``model`` (default ``registry.model``), or of every model."""
     from gitml.gitops.git import repo_root
-    from gitml.registry.tags import list_versions
+    from gitml.registry.tags import all_versions, list_versions
 
     root = repo_root(repo)
-    name = load_params(root / params_file).registry.model
-    versions = list_versions(root, name)
-    if not versions:
-        return f"no version of '{name}' is registered yet (gitml promote --stage ...)"
+    if all_models:
+        versions = [v for found in all_versions(root).values() for v in found]
+        if not versions:
+            return "no version of any model is registered yet (gitml promote --stage ...)"
+    else:
+        name = _registry(root, params_file, model).model
+        versions = list_versions(root, name)
+        if not versions:
+            return f"no version of '{name}' is registered yet (gitml promote --stage ...)"
     # The bundle records neither commit nor build time (package/build.py); the tags carry both.
-    lines = [f"{'model':<16} {'version':<10} {'stages':<20} {'commit':<10} registered", "-" * 86]
-    lines += [f"{v.name:<16} {v.version:<10} {','.join(v.stages) or '-':<20} {v.commit[:10]:<10} "
+    width = max(16, *(len(v.name) + 1 for v in versions))
+    lines = [f"{'model':<{width}} {'version':<10} {'stages':<20} {'commit':<10} registered", "-" * (70 + width)]
+    lines += [f"{v.name:<{width}} {v.version:<10} {','.join(v.stages) or '-':<20} {v.commit[:10]:<10} "
               f"{v.created_at or '-'}" for v in versions]
     return "\n".join(lines)
 
 
-def registry_history(params_file: str | Path = "params.yaml", repo: str | Path = ".") -> str:
+def registry_history(params_file: str | Path = "params.yaml", repo: str | Path = ".", model: str | None = None) -> str:
     from gitml.gitops.git import repo_root
     from gitml.registry.tags import history
 
     root = repo_root(repo)
-    events = history(root, load_params(root / params_file).registry.model)
+    events = history(root, _registry(root, params_file, model).model)
     if not events:
         return "no registry events yet"
     lines = [f"{'time':<26} {'event':<13} {'version':<10} {'stage':<10} commit", "-" * 76]
     lines += [f"{e['timestamp']!s:<26} {e['event']:<13} {e['version'] or '-':<10} {e.get('stage') or '-':<10} "
               f"{e['commit'][:10]}" for e in events]
     return "\n".join(lines)
+
+
+def _registry(root: Path, params_file: str | Path, model: str | None):
+    """params.yaml's ``registry``, for the artifact ``model`` when one is named (``--model``)."""
+    import dataclasses
+    import re
+
+    from gitml.config.rules import GTO_NAME
+    from gitml.errors import GitmlError
+
+    registry = load_params(root / params_file).registry
+    if model is None:
+        return registry
+    if not re.fullmatch(GTO_NAME, model):
+        raise GitmlError(f"--model {model!r} is not a registry name: letters, digits, '-', '_' and '/', "
+                         "starting and ending with a letter or digit.")
+    return dataclasses.replace(registry, model=model)
 
 
 def project_paths(params_file: str | Path | None = None):

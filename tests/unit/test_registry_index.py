@@ -171,3 +171,29 @@ def test_a_registry_of_many_models_is_read_with_one_git_call(tmp_path, monkeypat
     assert len(calls) == 1 and "for-each-ref" in calls[0]
     assert sorted(state) == sorted(f"m{i}" for i in range(40))
     assert all(s.stage_holders()["prod"].version == "v1.0.0" for s in state.values())
+
+
+def test_registry_commands_name_a_model_or_list_them_all(tmp_path):
+    import yaml
+
+    from gitml import api
+
+    repo, shas = _repo(tmp_path, commits=2)
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    params["registry"]["model"] = "churn"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    for name, commit in (("churn", shas[0]), ("fraud", shas[1])):
+        _git(repo, "tag", "-a", f"{name}@v1.0.0", "-m", "r", commit, when=BASE_TIME)
+        _git(repo, "tag", "-a", f"{name}#prod#1", "-m", "a", commit, when=BASE_TIME + 1)
+    _git(repo, "tag", "-a", "fraud@v1.1.0", "-m", "r", shas[0], when=BASE_TIME + 2)
+
+    default = api.registry_show(repo / "params.yaml", repo)
+    assert "churn" in default and "fraud" not in default  # registry.model
+    fraud = api.registry_show(repo / "params.yaml", repo, model="fraud").splitlines()[2:]
+    assert [line.split()[:3] for line in fraud] == [["fraud", "v1.1.0", "-"], ["fraud", "v1.0.0", "prod"]]
+    every = [line.split()[:2] for line in api.registry_show(repo / "params.yaml", repo, all_models=True).splitlines()[2:]]
+    assert every == [["churn", "v1.0.0"], ["fraud", "v1.1.0"], ["fraud", "v1.0.0"]]
+    assert api.registry_which("prod", repo / "params.yaml", repo, model="fraud") == "v1.0.0"
+    assert "v1.1.0" in api.registry_history(repo / "params.yaml", repo, model="fraud")
+    with pytest.raises(GitmlError, match="--model 'no#such'"):
+        api.registry_show(repo / "params.yaml", repo, model="no#such")

@@ -47,9 +47,14 @@ def fetch(
     typer.echo(f"fetched {found.name} {found.version} (commit {found.commit[:10]}) into {out}")
 
 
+ModelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--model", help="Model (registry artifact) name [registry.model].", metavar="<name>")]
+
+
 @registry_app.command("which")
 def registry_which(
     stage: Annotated[str, typer.Argument(help="Stage to resolve, e.g. prod.")],
+    model: ModelOpt = None,
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Print the version assigned to a stage (exit 1 when none), for scripts and workflows.
@@ -58,7 +63,7 @@ def registry_which(
     """
     from gitml import api
 
-    typer.echo(api.registry_which(stage, params))
+    typer.echo(api.registry_which(stage, params, model=model))
 
 
 @app.command()
@@ -77,22 +82,26 @@ def report(
 
 
 @registry_app.command("show")
-def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
+def registry_show(
+    model: ModelOpt = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Every model in the registry.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
     """Print every registered version and the stages it holds.
 
-    Example: gitml registry show
+    Example: gitml registry show --model churn
     """
     from gitml import api
 
-    typer.echo(api.registry_show(params))
+    typer.echo(api.registry_show(params, model=model, all_models=all_models))
 
 
 @registry_app.command("history")
-def registry_history(params: ParamsOpt = Path("params.yaml")) -> None:
+def registry_history(model: ModelOpt = None, params: ParamsOpt = Path("params.yaml")) -> None:
     """Print the registry's events (registrations and stage assignments), newest first.
 
-    Example: gitml registry history
+    Example: gitml registry history --model churn
     """
     from gitml import api
 
-    typer.echo(api.registry_history(params))
+    typer.echo(api.registry_history(params, model=model))

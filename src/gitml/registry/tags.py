@@ -12,11 +12,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitml.config.paths import PathsConfig
 from gitml.errors import PromotionError
 from gitml.gitops.git import git, show_file
+
+if TYPE_CHECKING:
+    from gitml.registry.index import ArtifactState
 
 log = logging.getLogger(__name__)
 BUMPS = ("auto", "major", "minor", "patch")
@@ -42,7 +45,18 @@ def list_versions(repo: str | Path, name: str) -> list[ModelVersion]:
     from gitml.registry.index import read_registry
 
     state = read_registry(repo, name).get(name)
-    if state is None or not state.active:
+    return _versions(state) if state else []
+
+
+def all_versions(repo: str | Path) -> dict[str, list[ModelVersion]]:
+    """Every artifact's registered versions (as :func:`list_versions`), by name, from one git call."""
+    from gitml.registry.index import read_registry
+
+    return {name: versions for name, state in sorted(read_registry(repo).items()) if (versions := _versions(state))}
+
+
+def _versions(state: ArtifactState) -> list[ModelVersion]:
+    if not state.active:
         return []
     holders = state.stage_holders(by="time")
     out = []
@@ -50,7 +64,7 @@ def list_versions(repo: str | Path, name: str) -> list[ModelVersion]:
         stages = [stage for stage, holder in holders.items() if holder.version == v.version]
         if not v.registered and not stages:
             continue  # a commit a stage event named, never registered, holding nothing now
-        out.append(ModelVersion(name, v.version, v.commit, stages, str(v.created_at.created_at)))
+        out.append(ModelVersion(state.name, v.version, v.commit, stages, str(v.created_at.created_at)))
     return sorted(out, key=lambda v: _semver(v.version), reverse=True)
 
 
