@@ -83,22 +83,27 @@ def audit_rows(log: Path, project: Path) -> list[tuple[str, str, bool, str]]:
 
 
 def test_two_ranks_match_one_process_and_only_rank_zero_writes(project, gitml_main, tmp_path):
-    gitml_main("config", "compose", *TINY_OVERRIDES, *EXACT, "trainer.epochs=5", cwd=project)
+    # Early stopping that ends this run (val_loss gains fall under 0.05 by epoch 4 or so):
+    # both runs must stop at the same epoch.
+    params = [*TINY_OVERRIDES, *EXACT, "trainer.epochs=8", "trainer.early_stopping.enabled=true",
+              "trainer.early_stopping.min_delta=0.05", "trainer.early_stopping.patience=2"]
+    gitml_main("config", "compose", *params, cwd=project)
     for stage in ("ingest", "validate", "prepare"):
         gitml_main(stage, cwd=project)
     gitml_main("train", *outputs("one"), cwd=project)
 
     # torchrun starts the ranks; the config asks for 2 as well, and they join, never relaunch.
-    gitml_main("config", "compose", *TINY_OVERRIDES, *EXACT, "trainer.epochs=5",
-               "trainer.distributed.nproc_per_node=2", cwd=project)
+    gitml_main("config", "compose", *params, "trainer.distributed.nproc_per_node=2", cwd=project)
     env, log = audited(tmp_path)
     run(sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2", "--rdzv-backend=c10d",
         "--rdzv-endpoint=127.0.0.1:0", "--local-addr=127.0.0.1", "--rdzv-id=two", "-m", "gitml", "train",
         *outputs("two"), cwd=project, env=env)
 
     assert summary(project, "two")["ranks"] == 2 and summary(project, "one")["ranks"] == 1
+    stops = [(s["stopped_early"], s["epochs"], s["best_epoch"]) for s in (summary(project, n) for n in ("one", "two"))]
+    assert stops[0] == stops[1] and stops[0][0] and stops[0][1] < 8
     one, two = (pd.read_csv(project / f"runs/{name}/curves.csv") for name in ("one", "two"))
-    assert list(two["epoch"]) == [1, 2, 3, 4, 5]
+    assert list(two["epoch"]) == list(one["epoch"])
     for column in ("train_loss", "val_loss", "val_accuracy"):
         assert (one[column] - two[column]).abs().max() <= TOLERANCE, column
     assert one["val_loss"].iloc[-1] < one["val_loss"].iloc[0]  # it learned

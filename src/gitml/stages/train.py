@@ -94,7 +94,8 @@ def _train_rank(
     try:
         return _fit_and_write(cfg, Path(data_dir), out_dir, checkpoint_dir, curves_out, summary_out, rank)
     finally:
-        distributed.leave()
+        if rank is not None:  # a process that joined no group need not import torch.distributed
+            distributed.leave()
 
 
 def _fit_and_write(
