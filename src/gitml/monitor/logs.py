@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.errors import RequestLogError
 from gitml.monitor.logfiles import Newest, hour_folders, read_groups, to_frame
+from gitml.monitor.logwindow import rows_at, select
 from gitml.package import logschema
 from gitml.package.logschema import FEEDBACK, REQUESTS
 from gitml.utils.storage import Location, join, location, relative
@@ -100,21 +101,9 @@ def read_window(
     # stable sort keeps the order they were written in, and a repeat keeps its first copy.
     tables, paths, layouts = tables[::-1], paths[::-1], layouts[::-1]
     starts = np.cumsum([0] + [t.num_rows for t in tables])
-    frame = to_frame(tables)  # index = position in file order: maps back to files
-    frame = frame.sort_values("ts", kind="stable")
-    repeat = frame.duplicated(KEYS, keep="first")  # the earliest copy of a row stays
-    kept = frame[~repeat] if repeat.any() else frame
-    if cutoff is not None:
-        kept = kept[kept["ts"] >= cutoff]
-    if window_rows is not None:
-        kept = kept.tail(max(int(window_rows), 0))
-    window = RequestWindow(kept.reset_index(drop=True))
-    if len(kept) and repeat.any():
-        in_span = repeat & (frame["ts"] >= kept["ts"].iloc[0])
-        window.duplicates = int(in_span.sum())
-        # A repeat that is not an exact copy of an earlier row: the same id logged with other values.
-        window.conflicting = window.duplicates - int((in_span & frame.duplicated(keep="first")).sum())
-    for index in np.unique(np.searchsorted(starts, kept.index.to_numpy(), side="right") - 1):
+    chosen = select(tables, window_rows, cutoff)  # on request_id, row and ts alone (logwindow.py)
+    window = RequestWindow(rows_at(tables, chosen.positions), chosen.duplicates, chosen.conflicting)
+    for index in np.unique(np.searchsorted(starts, chosen.positions, side="right") - 1):
         files = window.layouts.setdefault(layouts[index], [])  # a file read in row groups is named once
         if (name := relative(paths[index], log_dir)) not in files:
             files.append(name)
