@@ -169,13 +169,14 @@ def leave() -> None:
 
 
 def rank_logging(level: int) -> None:
-    """Log lines of a launched rank, prefixed with it; ranks other than 0 say only warnings
-    after their first line (every rank reaches the same epochs and decisions)."""
+    """A launched rank's log lines, on stderr, prefixed with its rank (``gitml[rank 1]: ...``)."""
     rank = os.environ.get("RANK", "?")
     logging.basicConfig(level=level, format=f"gitml[rank {rank}]: %(message)s", stream=sys.stderr)
 
 
 def quiet_unless_writer(rank: Rank) -> None:
+    """Ranks other than 0 log warnings only after joining: they reach the same epochs and
+    decisions, and rank 0 says them once."""
     if not rank.writes:
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
 
