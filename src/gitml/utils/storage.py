@@ -15,8 +15,10 @@ are never written to a file or a log line (docs/storage.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,22 +101,36 @@ def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
         raise StorageError(f"Cannot open {url}: {exc}", hint="pip install 'gitml[s3]'") from exc
 
 
+@contextlib.contextmanager
+def _reaching(url: str) -> Iterator[None]:
+    """A missing object stays FileNotFoundError; any other failure of the store is a StorageError."""
+    try:
+        yield
+    except (FileNotFoundError, StorageError):
+        raise
+    except Exception as exc:  # botocore and aiohttp have their own types: no endpoint, no credentials...
+        raise StorageError(f"Cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+
+
 def read_bytes(url: str) -> bytes:
     """The object's bytes; FileNotFoundError when there is none."""
     fs, path = filesystem(url)
-    return bytes(fs.cat_file(path))
+    with _reaching(url):
+        return bytes(fs.cat_file(path))
 
 
 def write_bytes(url: str, data: bytes) -> None:
     """Write the object whole: one PUT, so a reader sees the old object or the new one, never a part."""
     fs, path = filesystem(url)
-    fs.pipe_file(path, data)
+    with _reaching(url):
+        fs.pipe_file(path, data)
 
 
 def exists(url: str) -> bool:
     """Whether an object, or any object below ``url/``, exists."""
     fs, path = filesystem(url)
-    return bool(fs.exists(path))
+    with _reaching(url):
+        return bool(fs.exists(path))
 
 
 def list_files(url: str) -> dict[str, int]:
@@ -122,7 +138,8 @@ def list_files(url: str) -> dict[str, int]:
     fs, path = filesystem(url)
     prefix = path.rstrip("/") + "/"
     try:
-        found: dict[str, Any] = fs.find(prefix, detail=True)
+        with _reaching(url):
+            found: dict[str, Any] = fs.find(prefix, detail=True)
     except FileNotFoundError:  # no bucket
         return {}
     return {name[len(prefix):]: int(info.get("size") or 0) for name, info in found.items()
@@ -135,10 +152,12 @@ def download(url: str, folder: Path, names: list[str]) -> None:
     local = [str(folder / name) for name in names]
     for file in local:
         Path(file).parent.mkdir(parents=True, exist_ok=True)
-    fs.get([f"{path}/{name}" for name in names], local)
+    with _reaching(url):
+        fs.get([f"{path}/{name}" for name in names], local)
 
 
 def upload(folder: Path, url: str, names: list[str]) -> None:
     """Send ``folder/<name>`` to ``url/<name>`` (concurrently), each object whole."""
     fs, path = filesystem(url)
-    fs.put([str(folder / name) for name in names], [f"{path}/{name}" for name in names])
+    with _reaching(url):
+        fs.put([str(folder / name) for name in names], [f"{path}/{name}" for name in names])
