@@ -31,7 +31,7 @@ def test_s3_urls_are_accepted(url):
 def test_other_urls_are_refused_naming_what_is_allowed(url, words):
     problem = url_problem(url)
     assert problem is not None and words in problem
-    with pytest.raises(StorageError, match="The serve.log_dir"):
+    with pytest.raises(StorageError, match=r"The serve\.log_dir"):
         location(url, "serve.log_dir")
 
 
