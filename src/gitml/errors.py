@@ -135,6 +135,13 @@ class DistributedError(GitmlError):
             "and docs/distributed.md lists the trainer.distributed keys.")
 
 
+class StreamingError(GitmlError):
+    """The training features exceed ``trainer.stream.max_memory_mb`` and the model family cannot stream them."""
+
+    hint = ("train a torch family (model=mlp or model=torch_custom), which streams row groups, or raise the "
+            "budget: gitml config compose trainer.stream.max_memory_mb=N (docs/training.md, \"Streaming\").")
+
+
 class BundleError(GitmlError):
     """A bundle failed verification: a file is missing, altered or unexpected."""
 

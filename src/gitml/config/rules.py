@@ -18,6 +18,7 @@ from gitml.config.rules_gate import gate_problems
 from gitml.config.rules_model import model_name_problems, model_problems
 from gitml.config.rules_paths import paths_problems
 from gitml.config.rules_preprocess import preprocess_problems
+from gitml.config.rules_stream import stream_problems
 from gitml.config.schema import (
     Config,
     DataConfig,
@@ -47,7 +48,7 @@ def config_problems(cfg: Config) -> Problems:
         ['gate.significance.alpha', 'serve.port', 'drift.p_val']
     """
     return [
-        *data_problems(cfg.data), *model_problems(cfg.model), *trainer_problems(cfg.trainer),
+        *data_problems(cfg.data), *model_problems(cfg.model), *trainer_problems(cfg.trainer), *stream_problems(cfg),
         *gate_problems(cfg), *package_problems(cfg.package), *registry_problems(cfg.registry),
         *serve_problems(cfg), *drift_problems(cfg.drift), *_drift_window_problems(cfg.drift),
         *paths_problems(cfg.paths),

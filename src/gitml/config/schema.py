@@ -280,6 +280,30 @@ class DistributedConfig:
     max_restarts: int = 0  # the launcher restarts the whole group this often after a rank fails
 
 
+class StreamMode(Enum):
+    """``trainer.stream.mode``: whether the trainer reads the training rows a row group at a time."""
+
+    auto = "auto"  # stream when the training features exceed trainer.stream.max_memory_mb
+    always = "always"
+    never = "never"
+
+
+@dataclass
+class StreamConfig:
+    """``trainer.stream``: training on data larger than memory (docs/training.md, "Streaming").
+
+    Streamed, each epoch reads ``features/train.parquet`` row group by row group, in an
+    order shuffled per epoch, ``shuffle_row_groups`` groups at a time whose rows are shuffled
+    together; validation reads ``features/val.parquet`` the same way. Memory holds that
+    buffer, not the split. The torch families stream; scikit-learn estimators cannot.
+    """
+
+    mode: StreamMode = StreamMode.auto
+    # auto streams when rows x columns x 4 bytes of features/train.parquet (its footer) exceed this.
+    max_memory_mb: int = 2048
+    shuffle_row_groups: int = 4  # row groups whose rows are shuffled together (data.chunk_rows rows each)
+
+
 @dataclass
 class TrainerConfig:
     device: str = "auto"
@@ -292,6 +316,7 @@ class TrainerConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: bool = True
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
 
 # ---------------------------------------------------------------------------- gate

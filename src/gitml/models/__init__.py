@@ -34,6 +34,7 @@ class FitReport:
     stopped_early: bool = False
     resumed_from: int = 0  # epochs a checkpoint already held when this fit started
     device: str = "cpu"
+    peak_rows: int = 0  # the most training or validation rows held at once (trainer.stream); 0: not counted
 
 
 class Model(Protocol):

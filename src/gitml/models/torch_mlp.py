@@ -17,6 +17,7 @@ from gitml.config.schema import TorchMLPConfig, TrainerConfig
 from gitml.errors import GitmlError, ModelLoadError
 from gitml.models import MODEL_INFO, FitReport, parse_info
 from gitml.models.mlp_inference import MLPInference, expected_shapes, layer_plan
+from gitml.train.rows import ArrayRows, FeatureFile
 
 log = logging.getLogger(__name__)
 FAMILY = "torch_mlp"
@@ -76,21 +77,21 @@ class TorchMLPClassifier:
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             checkpoints: Path | None = None) -> TorchMLPClassifier:
-        from gitml.models.torch_module import fit_network, target_scaling
-        from gitml.train.device import seed_everything
+        from gitml.models.torch_module import array_rows
 
-        if not self.feature_names_:
-            self.feature_names_ = [f"x{i}" for i in range(X.shape[1])]
-        if self.task == "regression":
-            self.target_ = target_scaling(y)
-        elif not self.classes_:
-            self.classes_ = sorted({int(v) for v in y})
-        seed_everything(self.trainer.seed, self.trainer.deterministic)  # same initial weights every run
+        return self.fit_stream(*array_rows(X, y, X_val, y_val), checkpoints=checkpoints)
+
+    def fit_stream(self, train: ArrayRows | FeatureFile, val: ArrayRows | FeatureFile | None = None, *,
+                   checkpoints: Path | None = None) -> TorchMLPClassifier:
+        """Fit on rows in memory or prepared feature files read a row group at a time (``trainer.stream``)."""
+        from gitml.models.torch_module import fit_network, prepare_fit
+
+        prepare_fit(self, train)
         arch = self.architecture()
         self.net_ = build_network(arch["n_features"], arch["n_classes"], arch["hidden_sizes"],
                                   arch["activation"], arch["dropout"], arch["batch_norm"])
         identity = {"architecture": arch, "optimizer": self.cfg.optimizer, "scheduler": self.cfg.scheduler}
-        self.report_ = fit_network(self.net_, self.cfg, self.trainer, X, y, X_val, y_val, checkpoints, identity,
+        self.report_ = fit_network(self.net_, self.cfg, self.trainer, train, val, checkpoints, identity,
                                    arch["n_classes"], self.target_)
         self.net_.to("cpu").eval()
         return self

@@ -20,6 +20,7 @@ from typing import Any
 from gitml.config.schema import ClassWeight, TorchModuleConfig, TrainerConfig
 from gitml.errors import ConfigError, GitmlError, ModelLoadError, UnsafeTargetError
 from gitml.models import MODEL_INFO, FitReport, parse_info, refuse_class_weight
+from gitml.train.rows import ArrayRows, FeatureFile, mean_and_scale
 from gitml.utils.targets import check_targets, instantiate, repository_importable
 
 FAMILY = "torch_module"
@@ -50,10 +51,11 @@ def build_module(node: dict[str, Any], n_features: int, n_classes: int, key: str
     return instantiate(dict(node), key, n_features=n_features, n_classes=n_classes, extra=extra)
 
 
-def fit_network(net: Any, cfg: Any, trainer: TrainerConfig, X: Any, y: Any, X_val: Any, y_val: Any,
-                checkpoints: Path | None, identity: dict[str, Any], n_classes: int,
-                target: tuple[float, float] | None = None) -> FitReport:
-    """Train ``net`` with the config's optimizer, scheduler and class weights (both torch families).
+def fit_network(net: Any, cfg: Any, trainer: TrainerConfig, train: ArrayRows | FeatureFile,
+                val: ArrayRows | FeatureFile | None, checkpoints: Path | None, identity: dict[str, Any],
+                n_classes: int, target: tuple[float, float] | None = None) -> FitReport:
+    """Train ``net`` with the config's optimizer, scheduler and class weights (both torch families),
+    on rows in memory or streamed from their files (``trainer.stream``).
 
     ``target``: a regression's (center, scale): the network learns ``(y - center) / scale``.
     """
@@ -64,13 +66,33 @@ def fit_network(net: Any, cfg: Any, trainer: TrainerConfig, X: Any, y: Any, X_va
     scheduler = instantiate(dict(cfg.scheduler), "model.scheduler", extra=extra) if cfg.scheduler else None
     if target is not None:
         refuse_class_weight(cfg.class_weight)
-        y = (y - target[0]) / target[1]
-        y_val = None if y_val is None else (y_val - target[0]) / target[1]
-    weights = balanced_class_weights(y, n_classes) if cfg.class_weight is not None else None
+        train = train.scaled(target)
+        val = None if val is None else val.scaled(target)
+    weights = (balanced_weights(train.label_counts(n_classes), train.rows, n_classes)
+               if cfg.class_weight is not None else None)
     if weights is not None:
         identity = {**identity, "class_weight": ClassWeight(cfg.class_weight).value}
-    return Trainer(trainer, checkpoints).fit(net, X, y, X_val, y_val, optimizer, scheduler, identity=identity,
-                                             class_weight=weights, regression=target is not None)
+    return Trainer(trainer, checkpoints).fit_rows(net, train, val, optimizer, scheduler, identity=identity,
+                                                  class_weight=weights, regression=target is not None)
+
+
+def prepare_fit(model: Any, train: ArrayRows | FeatureFile) -> None:
+    """What a torch family's fit settles before building its network: feature names, classes or the
+    regression label's scaling, and the seeds (the same initial weights every run)."""
+    from gitml.train.device import seed_everything
+
+    if not model.feature_names_:
+        model.feature_names_ = [f"x{i}" for i in range(train.n_features)]
+    if model.task == "regression":
+        model.target_ = train.label_scaling()
+    elif not model.classes_:
+        model.classes_ = train.classes()
+    seed_everything(model.trainer.seed, model.trainer.deterministic)
+
+
+def array_rows(X: Any, y: Any, X_val: Any, y_val: Any) -> tuple[ArrayRows, ArrayRows | None]:
+    """A fit's arrays as the trainer's rows."""
+    return ArrayRows(X, y), (ArrayRows(X_val, y_val) if X_val is not None else None)
 
 
 def target_scaling(y: Any) -> tuple[float, float]:
@@ -80,11 +102,7 @@ def target_scaling(y: Any) -> tuple[float, float]:
         >>> target_scaling([1.0, 3.0])
         (2.0, 1.0)
     """
-    import numpy as np
-
-    values = np.asarray(y, dtype="float64")
-    scale = float(values.std())
-    return float(values.mean()), scale if scale > 0 else 1.0
+    return mean_and_scale(y)
 
 
 def balanced_class_weights(y: Any, n_classes: int) -> list[float]:
@@ -98,8 +116,15 @@ def balanced_class_weights(y: Any, n_classes: int) -> list[float]:
     """
     import numpy as np
 
-    counts = np.maximum(np.bincount(np.asarray(y, dtype="int64"), minlength=n_classes)[:n_classes], 1)
-    return [float(v) for v in len(y) / (n_classes * counts)]
+    counts = np.bincount(np.asarray(y, dtype="int64"), minlength=n_classes)[:n_classes]
+    return balanced_weights(counts, len(y), n_classes)
+
+
+def balanced_weights(counts: Any, rows: int, n_classes: int) -> list[float]:
+    """:func:`balanced_class_weights` from the label's per-class counts (streamed rows count them a row group at a time)."""
+    import numpy as np
+
+    return [float(v) for v in rows / (n_classes * np.maximum(counts, 1))]
 
 
 def torch_values(net: Any, X: Any, target: tuple[float, float]) -> Any:
@@ -152,21 +177,18 @@ class TorchModuleClassifier:
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             checkpoints: Path | None = None) -> TorchModuleClassifier:
-        from gitml.train.device import seed_everything
+        return self.fit_stream(*array_rows(X, y, X_val, y_val), checkpoints=checkpoints)
 
-        if not self.feature_names_:
-            self.feature_names_ = [f"x{i}" for i in range(X.shape[1])]
-        if self.task == "regression":
-            self.target_ = target_scaling(y)
-        elif not self.classes_:
-            self.classes_ = sorted({int(v) for v in y})
-        seed_everything(self.trainer.seed, self.trainer.deterministic)  # same initial weights every run
+    def fit_stream(self, train: ArrayRows | FeatureFile, val: ArrayRows | FeatureFile | None = None, *,
+                   checkpoints: Path | None = None) -> TorchModuleClassifier:
+        """Fit on rows in memory or prepared feature files read a row group at a time (``trainer.stream``)."""
+        prepare_fit(self, train)
         spec = self.spec()
         self.net_ = build_module(spec["module"], spec["n_features"], spec["n_classes"], "model.module",
                                  self.cfg.allowed_targets)
         identity = {"spec": spec, "optimizer": self.cfg.optimizer, "scheduler": self.cfg.scheduler}
-        self.report_ = fit_network(self.net_, self.cfg, self.trainer, X, y, X_val, y_val, checkpoints,
-                                   identity, spec["n_classes"], self.target_)
+        self.report_ = fit_network(self.net_, self.cfg, self.trainer, train, val, checkpoints, identity,
+                                   spec["n_classes"], self.target_)
         self.net_.to("cpu").eval()
         return self
 

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gitml.config.rules_stream import STREAMING_FAMILIES
 from gitml.config.schema import Config
 from gitml.data.preprocess import Preprocessor
+from gitml.errors import StreamingError
 from gitml.models import build_model
 from gitml.utils.atomic import atomic_path, write_json
 
@@ -103,12 +105,19 @@ def _fit_and_write(
     curves_out: str | Path, summary_out: str | Path | None, rank: Any,
 ) -> dict[str, Any]:
     prep = Preprocessor.load(data_dir / PREPROCESSOR)
-    X, y = load_features(data_dir, "train", cfg.data.target, prep.regression)
-    X_val, y_val = load_features(data_dir, "val", cfg.data.target, prep.regression)
     model = build_model(cfg.model, cfg.trainer, classes=prep.classes, feature_names=prep.feature_names(),
                         task=prep.task)
     started = time.perf_counter()
-    model.fit(X, y, X_val, y_val, checkpoints=Path(checkpoint_dir) if checkpoint_dir else None)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
+    streamed = streamed_features(cfg, data_dir, prep.regression)
+    if streamed is not None:
+        model.fit_stream(*streamed, checkpoints=checkpoints)  # type: ignore[attr-defined]
+        rows = streamed[0].rows
+    else:
+        X, y = load_features(data_dir, "train", cfg.data.target, prep.regression)
+        X_val, y_val = load_features(data_dir, "val", cfg.data.target, prep.regression)
+        model.fit(X, y, X_val, y_val, checkpoints=checkpoints)
+        rows = len(X)
     seconds = time.perf_counter() - started
     report = model.report_
     history = [{k: v for k, v in row.items() if k != "seconds"} for row in report.history]
@@ -116,7 +125,8 @@ def _fit_and_write(
         "train": {
             "family": model.family, "epochs": len(history), "best_epoch": report.best_epoch,
             "stopped_early": report.stopped_early, "resumed_from_epoch": report.resumed_from,
-            "device": report.device, "rows": len(X), "ranks": rank.world if rank is not None else 1,
+            "device": report.device, "rows": rows, "ranks": rank.world if rank is not None else 1,
+            "streamed": streamed is not None,
         }
     }
     if rank is not None and not rank.writes:
@@ -127,8 +137,29 @@ def _fit_and_write(
     _write_curves(Path(curves_out), history)
     if summary_out:
         write_json(summary_out, summary)
-    log.info("trained %s on %d rows in %.1fs -> %s", model.family, len(X), seconds, out_dir)
+    log.info("trained %s on %d rows in %.1fs -> %s", model.family, rows, seconds, out_dir)
     return summary
+
+
+def streamed_features(cfg: Config, data_dir: Path, regression: bool) -> tuple[Any, Any] | None:
+    """The train and val feature files when ``trainer.stream`` streams them (the footer decides
+    ``auto``), else None; a family that cannot stream data over the budget is an error."""
+    from gitml.train.rows import FeatureFile, streaming_plan
+
+    train = FeatureFile.open(data_dir / "features" / "train.parquet", cfg.data.target, regression)
+    if not streaming_plan(cfg.trainer.stream, train):
+        return None
+    if cfg.model.family not in STREAMING_FAMILIES:
+        budget = cfg.trainer.stream.max_memory_mb
+        raise StreamingError(
+            f"The training features ({train.path}: {train.rows:,} rows x {train.n_features + 1} columns, "
+            f"{train.memory_bytes() / 2**20:,.0f} MiB as float32) exceed trainer.stream.max_memory_mb={budget}, "
+            f"and model.family {cfg.model.family!r} fits in memory only: a scikit-learn estimator's fit "
+            "takes the whole array.")
+    log.info("streaming %d row groups of %s, %d at a time <trainer.stream.shuffle_row_groups=%d>",
+             len(train.group_rows), train.path, cfg.trainer.stream.shuffle_row_groups,
+             cfg.trainer.stream.shuffle_row_groups)
+    return train, FeatureFile.open(data_dir / "features" / "val.parquet", cfg.data.target, regression)
 
 
 def _write_curves(path: Path, history: list[dict[str, float]]) -> None:

@@ -1,8 +1,10 @@
-"""The training loop for PyTorch models on tabular data held in memory.
+"""The training loop for PyTorch models on tabular data.
 
-Tabular data fits in memory, so the whole training set is moved to the device once and
-each epoch shuffles by one permutation and slices batches out of it: no per-sample
-DataLoader, no collation, no worker processes. See ``benchmarks/bench_trainer.py``.
+Tabular data usually fits in memory, so the whole training set is moved to the device once
+and each epoch shuffles by one permutation and slices batches out of it: no per-sample
+DataLoader, no collation, no worker processes. See ``benchmarks/bench_trainer.py``. Data
+over ``trainer.stream.max_memory_mb`` is streamed from its Parquet file a window of row
+groups at a time into the same batches (:mod:`gitml.train.batches`).
 
 In a process group (:mod:`gitml.train.distributed`) every rank draws the same permutation
 and takes every ``world``-th row of each global batch (DistributedSampler's interleaving,
@@ -24,6 +26,7 @@ from typing import Any
 from gitml.config.schema import TrainerConfig
 from gitml.models import FitReport
 from gitml.train import distributed
+from gitml.train.batches import device_rows
 from gitml.train.checkpoint import (
     TrainState,
     mark_complete,
@@ -33,6 +36,7 @@ from gitml.train.checkpoint import (
     save_checkpoint,
 )
 from gitml.train.device import autocast_dtype, resolve_device, seed_everything
+from gitml.train.rows import ArrayRows, FeatureFile
 from gitml.train.steps import Run, batch_spans, evaluate
 
 log = logging.getLogger(__name__)
@@ -74,22 +78,39 @@ class Trainer:
         scheduler_factory: Callable[..., Any] | None = None, identity: Any = None,
         class_weight: list[float] | None = None, regression: bool = False,
     ) -> FitReport:
+        """Train ``net`` on arrays in memory: :meth:`fit_rows` of ``ArrayRows(X, y)``."""
+        val = ArrayRows(X_val, y_val) if X_val is not None else None
+        return self.fit_rows(net, ArrayRows(X, y), val, optimizer_factory, scheduler_factory, identity,
+                             class_weight, regression)
+
+    def fit_rows(
+        self, net: Any, train: ArrayRows | FeatureFile, val: ArrayRows | FeatureFile | None = None,
+        optimizer_factory: Callable[..., Any] | None = None,
+        scheduler_factory: Callable[..., Any] | None = None, identity: Any = None,
+        class_weight: list[float] | None = None, regression: bool = False,
+    ) -> FitReport:
         """Train ``net`` for ``trainer.epochs`` (resuming a checkpoint, stopping early); keep the best weights.
 
+        ``train``/``val``: rows in memory, or prepared feature files streamed a window of row
+        groups at a time (``trainer.stream``; the stage decides which).
         ``class_weight``: one loss weight per class (``model.class_weight``), for the
         training loss and the validation loss early stopping follows; None weighs rows alike.
-        ``regression``: ``y`` holds numbers (best standardised) and ``net`` one output per row;
-        the loss is their mean squared error, and early stopping follows ``val_loss``.
+        ``regression``: the labels are numbers (best standardised) and ``net`` has one output per
+        row; the loss is their mean squared error, and early stopping follows ``val_loss``.
         """
         import dataclasses
 
         # A resumed run may raise the epochs or change the world size (the checkpoint holds
-        # the unwrapped module's weights, which any world size loads).
-        settings = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ("epochs", "distributed")}
+        # the unwrapped module's weights, which any world size loads). The stream settings
+        # count only for a streamed run, which orders its rows by them.
+        settings = {k: v for k, v in dataclasses.asdict(self.cfg).items()
+                    if k not in ("epochs", "distributed", "stream")}
         weighted = () if class_weight is None else (class_weight,)  # unweighted runs keep their old ids
         task = ("regression",) if regression else ()  # classification runs keep their old ids
-        run_id = fingerprint(identity, settings, *weighted, *task, X, y, X_val, y_val)
-        run = self._start(net, X, y, X_val, y_val, optimizer_factory, scheduler_factory, run_id, regression)
+        streamed = ({"shuffle_row_groups": self.cfg.stream.shuffle_row_groups},) if isinstance(train, FeatureFile) else ()
+        val_parts = val.fingerprint_parts() if val is not None else (None, None)
+        run_id = fingerprint(identity, settings, *weighted, *task, *streamed, *train.fingerprint_parts(), *val_parts)
+        run = self._start(net, train, val, optimizer_factory, scheduler_factory, run_id, regression)
         if class_weight is not None:
             import torch
 
@@ -107,12 +128,13 @@ class Trainer:
         if self.checkpoint_dir is not None and run.writes:
             mark_complete(self.checkpoint_dir)
         run.result.history, run.result.best_epoch = run.state.history, run.state.best_epoch
+        run.result.peak_rows = max(run.train.peak_rows, run.val.peak_rows if run.val is not None else 0)
         return run.result
 
-    def _start(self, net: Any, X: Any, y: Any, X_val: Any, y_val: Any,
+    def _start(self, net: Any, train: ArrayRows | FeatureFile, val: ArrayRows | FeatureFile | None,
                optimizer_factory: Callable[..., Any] | None, scheduler_factory: Callable[..., Any] | None,
                run_id: str, regression: bool = False) -> Run:
-        """Device, precision and seeds; the data moved to the device once; optimizer and scheduler."""
+        """Device, precision and seeds; rows in memory moved to the device once; optimizer and scheduler."""
         import torch
 
         cfg = self.cfg
@@ -126,13 +148,9 @@ class Trainer:
         amp_dtype = autocast_dtype(cfg.precision.value, device)
         net.to(device)
         model = net if rank is None else distributed.wrap(net, device)
-        has_val = X_val is not None and len(X_val) > 0
+        has_val = val is not None and val.rows > 0
         optimizer = (optimizer_factory or _default_optimizer)(net.parameters())
-
-        def tensors(features: Any, labels: Any) -> tuple[Any, Any]:
-            return (torch.as_tensor(features, dtype=torch.float32, device=device),
-                    torch.as_tensor(labels, dtype=torch.float32 if regression else torch.long, device=device))
-
+        window = cfg.stream.shuffle_row_groups
         monitor = cfg.early_stopping.monitor.value if has_val else "train_loss"
         if regression and monitor == "val_accuracy":
             log.info("regression: early stopping follows val_loss (there is no accuracy) "
@@ -140,8 +158,10 @@ class Trainer:
             monitor = "val_loss"
 
         return Run(
-            net=net, model=model, device=device, amp_dtype=amp_dtype, train=tensors(X, y),
-            val=tensors(X_val, y_val) if has_val else None, optimizer=optimizer,
+            net=net, model=model, device=device, amp_dtype=amp_dtype,
+            train=device_rows(train, device, regression, window),
+            val=device_rows(val, device, regression, window) if val is not None and has_val else None,
+            optimizer=optimizer,
             scheduler=scheduler_factory(optimizer) if scheduler_factory else None,
             scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
             state=TrainState(fingerprint=run_id), result=FitReport(device=str(device)),
@@ -171,25 +191,21 @@ class Trainer:
         import torch
 
         started = time.perf_counter()
-        X_t, y_t = run.train
-        n, optimizer = len(X_t), run.optimizer
+        n, optimizer = run.train.rows, run.optimizer
         me, world = (0, 1) if run.rank is None else (run.rank.rank, run.rank.world)
         run.model.train()
-        # Seeded per epoch: the same order whether or not this run resumed, on every rank.
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
-        order = order.to(run.device)
         if world > 1:  # each rank its own dropout masks, reproducible per epoch
             torch.manual_seed(self.cfg.seed * 100_003 + epoch * 1_009 + me + 1)
         spans = batch_spans(n, self.cfg.batch_size, world)
+        # Seeded per epoch: the same order whether or not this run resumed, on every rank.
+        batches = run.train.batches(self.cfg.seed, epoch, spans, me, world)
         losses: list[Any] = []  # detached per-batch losses; summed once per epoch, no sync
-        for start, stop in _bar(spans, epoch, self.cfg.epochs) if self.progress else spans:
-            index = order[start:stop]
+        for X_b, y_b, y_global in _bar(batches, len(spans), epoch, self.cfg.epochs) if self.progress else batches:
             with run.autocast():
                 if world == 1:
-                    loss = run.loss(run.model(X_t[index]), y_t[index])
+                    loss = run.loss(run.model(X_b), y_b)
                 else:  # this rank's rows of the global batch; DDP divides the summed gradients by world
-                    mine = index[me::world]
-                    loss = run.loss(run.model(X_t[mine]), y_t[mine], run.denominator(y_t[index])) * world
+                    loss = run.loss(run.model(X_b), y_b, run.denominator(y_global)) * world
             optimizer.zero_grad(set_to_none=True)
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
@@ -247,7 +263,7 @@ def _default_optimizer(params: Any) -> Any:
     return torch.optim.AdamW(params, lr=1e-3)
 
 
-def _bar(steps: list[Any], epoch: int, epochs: int) -> Any:
+def _bar(steps: Any, total: int, epoch: int, epochs: int) -> Any:
     from tqdm import tqdm
 
-    return tqdm(steps, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr)
+    return tqdm(steps, total=total, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, file=sys.stderr)

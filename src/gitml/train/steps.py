@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gitml.models import FitReport
+from gitml.train.batches import StreamedRows, TensorRows
 from gitml.train.checkpoint import TrainState
 from gitml.train.distributed import Rank
 
@@ -22,8 +24,8 @@ class Run:
     model: Any  # what the training step calls: ``net``, or ``net`` under DistributedDataParallel
     device: Any
     amp_dtype: Any
-    train: tuple[Any, Any]  # features and labels, on the device (every rank holds all rows)
-    val: tuple[Any, Any] | None
+    train: TensorRows | StreamedRows  # the training rows on the device, or streamed (every rank reads all)
+    val: TensorRows | StreamedRows | None
     optimizer: Any
     scheduler: Any
     scaler: Any  # float16 gradient scaling, or None
@@ -90,11 +92,10 @@ def evaluate(run: Run, chunk: int = 65536) -> dict[str, float]:
     from gitml.train import distributed
 
     assert run.val is not None
-    X, y = run.val
+    me, world = (0, 1) if run.rank is None else (run.rank.rank, run.rank.world)
     if run.rank is not None:
         distributed.sync_buffers(run.net)  # rank 0's BatchNorm statistics, as in the saved model
-        X, y = X[run.rank.rank :: run.rank.world], y[run.rank.rank :: run.rank.world]
-    sums = _sums(run, X, y, chunk)
+    sums = _sums(run, run.val.chunks(me, world, chunk))
     if run.rank is not None:
         sums = distributed.all_sum(torch.tensor(sums, dtype=torch.float64, device=run.device)).tolist()
     loss_sum, correct, total, rows = sums
@@ -103,22 +104,21 @@ def evaluate(run: Run, chunk: int = 65536) -> dict[str, float]:
     return {"val_loss": loss} if run.regression else {"val_loss": loss, "val_accuracy": correct / rows}
 
 
-def _sums(run: Run, X: Any, y: Any, chunk: int) -> list[float]:
+def _sums(run: Run, chunks: Iterator[tuple[Any, Any]]) -> list[float]:
     """Loss sum, correct answers, what the loss divides by (rows or class weight) and rows."""
     import torch
 
     net, amp_dtype, device, weight = run.net, run.amp_dtype, run.device, run.weight
     net.eval()
-    loss_sum, correct = 0.0, 0
+    loss_sum, correct, total, rows = 0.0, 0, 0.0, 0
     with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        if run.regression:
-            loss_sum = sum(float(((net(X[start : start + chunk]).float().squeeze(1) - y[start : start + chunk]) ** 2)
-                                 .sum()) for start in range(0, len(X), chunk))
-            return [loss_sum, 0.0, float(len(X)), float(len(X))]
-        for start in range(0, len(X), chunk):
-            logits = net(X[start : start + chunk]).float()
-            target = y[start : start + chunk]
-            loss_sum += float(torch.nn.functional.cross_entropy(logits, target, weight=weight, reduction="sum"))
-            correct += int((logits.argmax(1) == target).sum())
-    total = float(len(X)) if weight is None else float(weight[y].sum())
-    return [loss_sum, float(correct), total, float(len(X))]
+        for X, y in chunks:
+            output = net(X).float()
+            rows += len(X)
+            if run.regression:
+                loss_sum += float(((output.squeeze(1) - y) ** 2).sum())
+                continue
+            loss_sum += float(torch.nn.functional.cross_entropy(output, y, weight=weight, reduction="sum"))
+            correct += int((output.argmax(1) == y).sum())
+            total += float(len(X)) if weight is None else float(weight[y].sum())
+    return [loss_sum, float(correct), total if not run.regression else float(rows), float(rows)]
