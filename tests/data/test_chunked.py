@@ -20,13 +20,14 @@ from gitml.config.schema import DataConfig, SourceConfig, SourceKind, SplitConfi
 from gitml.data.checks import check_chunks, check_file
 from gitml.data.chunks import Snapshot
 from gitml.data.contract import ColumnSpec, Contract, check_frame, infer_contract
+from gitml.data.infer_chunks import infer_from_chunks
 from gitml.data.preprocess import Preprocessor
 from gitml.data.sources import load_source, snake_case
 from gitml.data.split import split_frame
 from gitml.stages.ingest import ingest
 from gitml.stages.prepare import prepare
 from gitml.stages.validate import validate
-from tests.kinds_data import dataset_b
+from tests.kinds_data import dataset_a, dataset_b
 
 WHOLE = 1_000_000  # one chunk: the in-memory path
 
@@ -98,6 +99,20 @@ def test_a_check_in_chunks_reports_what_the_whole_frame_check_reports():
         rows, found = check_chunks([frame.iloc[i:i + size] for i in range(0, len(frame), size)], contract,
                                    "snap", list(frame.columns))
         assert (rows, found) == (len(frame), whole), size
+
+
+def test_a_contract_inferred_in_chunks_is_the_whole_frames(tmp_path):
+    frame = dataset_a(rows=400)  # ints and floats with nulls, a date, bools, an id, a many-level category
+    frame.columns = [snake_case(c) for c in frame.columns]
+    stamps = pd.Timestamp("2022-01-01") + pd.to_timedelta(np.arange(400) * 3600, unit="s")
+    frame = frame.assign(stamp=stamps, stamp_text=stamps.astype(str), level=[f"L{i % 80}" for i in range(400)],
+                         dates_then_text=["2022-01-01"] * 300 + ["x"] * 100)
+    path = _write(frame, tmp_path / "data.parquet")
+    whole = infer_contract(pd.read_parquet(path), "churned")
+    assert {spec.dtype for spec in whole.columns.values()} == {"int", "float", "bool", "category", "datetime"}
+    assert whole.excluded and any(spec.open for spec in whole.columns.values())
+    for chunk_rows in (9, WHOLE):
+        assert infer_from_chunks(Snapshot([path]), "churned", chunk_rows).to_dict() == whole.to_dict()
 
 
 def test_validate_in_chunks_writes_the_same_report_and_contract(tmp_path):

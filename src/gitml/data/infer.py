@@ -59,6 +59,19 @@ def infer_from_columns(
     Every rule looks at one column, so a snapshot larger than memory is inferred from
     with one column in memory at a time (``gitml.data.chunks.Snapshot.column``).
     """
+    contract = labelled_contract(names, column, label, task)
+    for name in names:
+        if name == label:
+            continue
+        series = column(name)
+        spec = _column(series, range_margin, max_categories)
+        spec.max_null_fraction = null_limit(float(series.isna().mean()), max_null_fraction, null_margin)
+        add_column(contract, name, spec)
+    return contract
+
+
+def labelled_contract(names: list[Any], column: Callable[[Any], pd.Series], label: str, task: str | None) -> Contract:
+    """A contract with the label's task and classes and no columns yet; the label column is read alone."""
     if label not in names:
         raise ConfigError("data", "data.target", f"label column '{label}' not in the snapshot.")
     labels = column(label)
@@ -68,20 +81,15 @@ def infer_from_columns(
         log.info("task %s, inferred from label '%s' (%s); set data.task (gitml schema infer --task) to "
                  "override", task, label, why)
     classes = [] if task == "regression" else sorted(labels.dropna().unique().tolist())
-    del labels
     check_task(task, classes, label, "data", TASK_KEY)
-    contract = Contract(label=label, classes=classes, task=task)
-    for name in names:
-        if name == label:
-            continue
-        series = column(name)
-        spec = _column(series, range_margin, max_categories)
-        spec.max_null_fraction = null_limit(float(series.isna().mean()), max_null_fraction, null_margin)
-        if isinstance(spec, ExcludedColumn):
-            contract.excluded[str(name)] = spec
-        else:
-            contract.columns[str(name)] = spec
-    return contract
+    return Contract(label=label, classes=classes, task=task)
+
+
+def add_column(contract: Contract, name: Any, spec: ColumnSpec | ExcludedColumn) -> None:
+    if isinstance(spec, ExcludedColumn):
+        contract.excluded[str(name)] = spec
+    else:
+        contract.columns[str(name)] = spec
 
 
 def null_limit(observed: float, floor: float, margin: float) -> float:
@@ -101,9 +109,13 @@ def _column(series: pd.Series, margin: float, max_categories: int) -> ColumnSpec
         return _dates(values, margin)
     if types.is_numeric_dtype(series):
         return _numeric(values, margin)
-    counts = values.astype(str).value_counts()
-    if len(counts) > max_categories and len(counts) >= ID_UNIQUE_SHARE * len(values):
-        return ExcludedColumn("id", f"{len(counts)} distinct values in {len(values)} rows: an identifier, "
+    return text_spec(values.astype(str).value_counts(), len(values), max_categories)
+
+
+def text_spec(counts: pd.Series, n_values: int, max_categories: int) -> ColumnSpec | ExcludedColumn:
+    """A text column from its level counts: an id, an open category (the most frequent levels) or a category."""
+    if len(counts) > max_categories and len(counts) >= ID_UNIQUE_SHARE * n_values:
+        return ExcludedColumn("id", f"{len(counts)} distinct values in {n_values} rows: an identifier, "
                                     "not a feature")
     if len(counts) > max_categories:  # the most frequent levels (ties by name), the rest read as "other"
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_categories]
@@ -127,9 +139,13 @@ def _is_bool(value: Any) -> bool:
 def _numeric(values: pd.Series, margin: float) -> ColumnSpec:
     if values.empty:
         return ColumnSpec("float")
-    low, high = float(values.min()), float(values.max())
+    return numeric_spec(float(values.min()), float(values.max()), bool(((values % 1) == 0).all()), margin)
+
+
+def numeric_spec(low: float, high: float, integral: bool, margin: float) -> ColumnSpec:
+    """``integral``: int dtype, or integral floats (a CSV int column with nulls)."""
     pad = (high - low) * margin
-    if bool(((values % 1) == 0).all()):  # int dtype, or integral floats (a CSV int column with nulls)
+    if integral:
         return ColumnSpec("int", math.floor(low - pad), math.ceil(high + pad))
     return ColumnSpec("float", low - pad, high + pad)
 
@@ -147,10 +163,12 @@ def _dates(values: pd.Series, margin: float) -> ColumnSpec:
     parsed = as_datetimes(values)
     if parsed.empty:
         return ColumnSpec("datetime")
-    low, high = parsed.min(), parsed.max()
+    return dates_spec(parsed.min(), parsed.max(), bool((parsed != parsed.dt.normalize()).any()), margin)
+
+
+def dates_spec(low: Any, high: Any, timed: bool, margin: float) -> ColumnSpec:
+    """Day precision unless the data has times (``timed``): a bound that reads as the data does."""
     earliest = low - (high - low) * margin
-    # Day precision unless the data has times: a bound that reads as the data does.
-    timed = bool((parsed != parsed.dt.normalize()).any())
     bound = earliest if timed else earliest.floor("D")
     return ColumnSpec("datetime", min=bound.isoformat() if timed else bound.date().isoformat())
 

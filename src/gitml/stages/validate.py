@@ -3,8 +3,8 @@
 The contract is the declared one (``data.schema.path``) or, when none is declared, the one
 inferred from the raw snapshot; production batches are always checked against it. The
 report lists every failure; the effective contract is written for review and for the
-serving signature. Files are checked ``data.chunk_rows`` rows at a time and an inferred
-contract is read one column at a time, so no snapshot is ever held whole.
+serving signature. Files are checked, and a contract inferred, ``data.chunk_rows`` rows at
+a time (the label column is read alone), so no snapshot is ever held whole.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gitml.config.schema import DataConfig
 from gitml.data.checks import check_file
 from gitml.data.chunks import Snapshot, use_streaming_allocator
 from gitml.data.contract import Contract, load_contract
-from gitml.data.infer import infer_from_columns
+from gitml.data.infer_chunks import infer_from_chunks
 from gitml.data.snapshots import snapshot_files
 from gitml.errors import DataSourceError, DataValidationError
 from gitml.utils.atomic import write_json
@@ -26,16 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def effective_contract(data: DataConfig, raw_files: list[Path], raw_dir: Path, root: Path) -> tuple[Contract, str]:
-    """The declared contract, or one inferred from ``raw_files`` (the raw snapshot), a column at a time."""
+    """The declared contract, or one inferred from ``raw_files`` (the raw snapshot), a chunk at a time."""
     task = None if data.task is None else data.task.value
     if data.schema.path:
         declared = load_contract(root / data.schema.path)
         return declared.with_task(task, "params.yaml"), f"declared: {data.schema.path}"
     if not raw_files:
         raise DataSourceError(f"No raw snapshot in '{raw_dir}': run `gitml ingest` first.")
-    raw = Snapshot(raw_files)
-    contract = infer_from_columns(
-        raw.columns, raw.column, data.target, data.schema.range_margin, data.schema.max_null_fraction,
+    contract = infer_from_chunks(
+        Snapshot(raw_files), data.target, data.chunk_rows, data.schema.range_margin, data.schema.max_null_fraction,
         max_categories=data.schema.max_categories, task=task,
     )
     return contract, f"inferred from {raw_dir}"
