@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,24 +206,30 @@ def infer_contract_file(source: str | Path, out: str | Path, label: str, range_m
 
     Column names are snake_cased as ingest does, so the contract names what the pipeline
     sees. What was decided is logged one line per column and heads the file as comments.
+    The source is read in chunks, as the pipeline's stages read it (docs/scale.md).
     """
-    import pandas as pd
     import yaml
 
-    from gitml.data.snapshots import read_snapshots
-    from gitml.data.sources import read_csv, snake_case
+    from gitml.data.chunks import DEFAULT_CHUNK_ROWS, Snapshot
+    from gitml.data.infer_chunks import infer_from_frames
+    from gitml.data.snapshots import snapshot_files
+    from gitml.data.sources import iter_csv, snake_case
     from gitml.utils.atomic import write_text
 
-    source = Path(source)
-    if source.is_dir():
-        frame = read_snapshots(source)
-    elif source.suffix == ".csv":
-        frame = read_csv(source, label)
-    else:
-        frame = pd.read_parquet(source)
-    frame.columns = [snake_case(c) for c in frame.columns]
-    contract = infer_contract(frame, snake_case(label), range_margin, **options)
+    source, rows = Path(source), 0
+
+    def frames() -> Iterator[pd.DataFrame]:
+        nonlocal rows
+        if source.suffix == ".csv" and not source.is_dir():
+            chunks: Iterable[pd.DataFrame] = iter_csv(source, label, DEFAULT_CHUNK_ROWS)
+        else:
+            chunks = Snapshot(snapshot_files(source) if source.is_dir() else [source]).chunks(DEFAULT_CHUNK_ROWS)
+        for chunk in chunks:
+            rows += len(chunk)
+            yield chunk.set_axis([snake_case(c) for c in chunk.columns], axis=1)
+
+    contract = infer_from_frames(frames(), snake_case(label), range_margin, **options)
     lines = summary_lines(contract)
-    log.info("inferred from %s (%d rows):\n  %s", source, len(frame), "\n  ".join(lines))
+    log.info("inferred from %s (%d rows):\n  %s", source, rows, "\n  ".join(lines))
     header = "".join(f"# {line}\n" for line in [f"inferred by gitml schema infer from {source.name}", *lines])
     return write_text(out, header + yaml.safe_dump(contract.to_dict(), sort_keys=False))

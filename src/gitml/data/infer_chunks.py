@@ -10,6 +10,7 @@ label column read alone (its task and classes). The contract is the one
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn, as_datetimes
@@ -106,12 +107,30 @@ def infer_from_chunks(
     null_margin: float = NULL_MARGIN, max_categories: int = MAX_CATEGORIES, task: str | None = None,
 ) -> Contract:
     """:func:`gitml.data.infer.infer_contract` of the snapshot, read ``chunk_rows`` rows at a time."""
-    contract = labelled_contract(snapshot.columns, snapshot.column, label, task)
-    names = [name for name in snapshot.columns if name != label]
-    stats = {name: ColumnStats(snapshot.dtypes[name]) for name in names}
-    for chunk in snapshot.chunks(chunk_rows, names):
+    return infer_from_frames(snapshot.chunks(chunk_rows), label, range_margin, max_null_fraction, null_margin,
+                             max_categories, task)
+
+
+def infer_from_frames(
+    frames: Iterable[pd.DataFrame], label: str, range_margin: float = 0.25, max_null_fraction: float = 0.0,
+    null_margin: float = NULL_MARGIN, max_categories: int = MAX_CATEGORIES, task: str | None = None,
+) -> Contract:
+    """:func:`gitml.data.infer.infer_contract` of ``frames`` concatenated (each typed as the whole is),
+    holding one frame and the label column at a time."""
+    import pandas as pd
+
+    names: list[Any] = []
+    stats: dict[Any, ColumnStats] = {}
+    labels = []
+    for frame in frames:
+        if not stats:
+            names = list(frame.columns)
+            stats = {name: ColumnStats(frame[name].dtype) for name in names if name != label}
+        if label in frame.columns:
+            labels.append(frame[label])
         for name, column in stats.items():
-            column.add(chunk[name])
+            column.add(frame[name])
+    contract = labelled_contract(names, lambda _: pd.concat(labels, ignore_index=True), label, task)
     for name, column in stats.items():
         spec = column.spec(range_margin, max_categories)
         spec.max_null_fraction = null_limit((column.rows - column.values) / column.rows if column.rows else 0.0,
