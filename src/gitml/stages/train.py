@@ -144,6 +144,7 @@ def _fit_and_write(
 def streamed_features(cfg: Config, data_dir: Path, regression: bool) -> tuple[Any, Any] | None:
     """The train and val feature files when ``trainer.stream`` streams them (the footer decides
     ``auto``), else None; a family that cannot stream data over the budget is an error."""
+    from gitml.data.chunks import use_streaming_allocator
     from gitml.train.rows import FeatureFile, streaming_plan
 
     train = FeatureFile.open(data_dir / "features" / "train.parquet", cfg.data.target, regression)
@@ -156,6 +157,7 @@ def streamed_features(cfg: Config, data_dir: Path, regression: bool) -> tuple[An
             f"{train.memory_bytes() / 2**20:,.0f} MiB as float32) exceed trainer.stream.max_memory_mb={budget}, "
             f"and model.family {cfg.model.family!r} fits in memory only: a scikit-learn estimator's fit "
             "takes the whole array.")
+    use_streaming_allocator()  # freed row groups go back to the system: the peak stays flat in rows
     log.info("streaming %d row groups of %s, %d at a time <trainer.stream.shuffle_row_groups=%d>",
              len(train.group_rows), train.path, cfg.trainer.stream.shuffle_row_groups,
              cfg.trainer.stream.shuffle_row_groups)

@@ -97,7 +97,7 @@ class FeatureFile:
         float32 numbers for regression, standardised by ``scaling``)."""
         import numpy as np
 
-        table = self._parquet().read_row_group(group)
+        table = self._parquet().read_row_group(group, use_threads=False)
         X = np.empty((table.num_rows, self.n_features), dtype="float32")
         for j, name in enumerate(self.features):
             X[:, j] = table.column(name).to_numpy()
@@ -107,7 +107,8 @@ class FeatureFile:
         """Each row group's labels in file order, the label column alone."""
         parquet = self._parquet()
         for group in range(len(self.group_rows)):
-            yield self._labels(parquet.read_row_group(group, columns=[self.target]).column(0).to_numpy())
+            yield self._labels(parquet.read_row_group(group, columns=[self.target], use_threads=False)
+                               .column(0).to_numpy())
 
     def classes(self) -> list[int]:
         import numpy as np
@@ -147,6 +148,9 @@ class FeatureFile:
         return f"{self.path.name}:{digest.hexdigest()}", self.scaling
 
     def _parquet(self) -> Any:
+        """The file, read on this thread without pre-buffering: with jemalloc (the stage sets it) a
+        process reading 100k-row groups of 50 features peaked at 486 MiB after 6 groups, against
+        544 with pyarrow's threads and 494-614 with its default allocator (which kept growing)."""
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(self.path, pre_buffer=False)
