@@ -1,6 +1,7 @@
 """trainer.stream end to end: prepare writes small row groups, `gitml train` streams them, and the
 model equals (a window over every group) or matches within a tolerance (a window of 2) the one
-trained in memory, scored by `gitml evaluate` on the test split."""
+trained in memory, scored by `gitml evaluate` on the test split; two ranks streaming train as one
+process streaming does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -26,9 +28,12 @@ def outputs(name: str) -> list[str]:
             "--curves", f"runs/{name}/curves.csv", "--summary", f"runs/{name}/train.json"]
 
 
-def trained(project: Path, gitml_main, name: str, params: list[str]) -> dict:
+def trained(project: Path, gitml_main, name: str, params: list[str], evaluate: bool = True) -> dict:
     gitml_main("config", "compose", *params, cwd=project)
     gitml_main("train", *outputs(name), cwd=project)
+    if not evaluate:
+        return {"train": json.loads((project / f"runs/{name}/train.json").read_text())["train"],
+                "curves": pd.read_csv(project / f"runs/{name}/curves.csv")}
     gitml_main("evaluate", "--model", f"runs/{name}/model", "--metrics", f"runs/{name}/metrics.json",
                "--plots", f"runs/{name}/plots", cwd=project)
     return {"train": json.loads((project / f"runs/{name}/train.json").read_text())["train"],
@@ -55,3 +60,14 @@ def test_streamed_training_equals_or_matches_in_memory_training(project, gitml_m
     for key in ("accuracy", "roc_auc"):
         assert abs(window["test"][key] - memory["test"][key]) <= TOLERANCE, key
     assert window["test"]["roc_auc"] > 0.95
+
+    # Two ranks (gitml's own launch, gloo) stream the same windows and each takes its share of
+    # every global batch: the curves are one process's (dropout and BatchNorm off, as in
+    # test_distributed_train.py; measured equal to the 6 digits curves.csv keeps).
+    exact = [*params, "trainer.stream.mode=always", "trainer.stream.shuffle_row_groups=2", "model.dropout=0",
+             "model.batch_norm=false", "trainer.batch_size=32"]
+    one = trained(project, gitml_main, "one", exact, evaluate=False)
+    two = trained(project, gitml_main, "two", [*exact, "trainer.distributed.nproc_per_node=2"], evaluate=False)
+    assert (one["train"]["ranks"], two["train"]["ranks"], two["train"]["streamed"]) == (1, 2, True)
+    for column in ("train_loss", "val_loss", "val_accuracy"):
+        assert (one["curves"][column] - two["curves"][column]).abs().max() <= 1e-4, column
