@@ -104,6 +104,7 @@ def _main(
         format="gitml: %(message)s",
         stream=sys.stderr,
     )
-    # Libraries that log every HTTP exchange at INFO: keep their detail for --verbose.
-    for noisy in ("httpx", "httpcore"):
+    # Libraries that log every HTTP exchange (or, for S3, where they found credentials and the
+    # endpoint) at INFO: keep their detail for --verbose.
+    for noisy in ("httpx", "httpcore", "botocore", "aiobotocore", "s3fs"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
