@@ -70,14 +70,19 @@ def test_ingest_in_chunks_writes_the_whole_frame_in_row_groups(tmp_path, kind):
 
 
 def test_a_snapshot_types_each_chunk_as_the_whole_files_concatenated(tmp_path):
-    first = _write(pd.DataFrame({"n": [1, 2, 3, 4], "t": ["a", "b", None, "d"]}), tmp_path / "a.parquet")
-    second = _write(pd.DataFrame({"n": [5.5, None], "t": [None, None]}), tmp_path / "b.parquet")
-    snapshot = Snapshot([first, second])
-    whole = pd.concat([pd.read_parquet(first), pd.read_parquet(second)], ignore_index=True)
+    first = _write(pd.DataFrame({"n": [1, 2, 3, 4], "t": ["a", "b", None, "d"], "i": [1, 2, 3, 4],
+                                 "f": [True, False, True, True]}), tmp_path / "a.parquet")
+    second = _write(pd.DataFrame({"n": [5.5, None], "t": [None, None], "i": [5, 6], "f": [False, True]}),
+                    tmp_path / "b.parquet")
+    # a production batch without two columns: null there, as pandas.concat makes them (validation reports it)
+    third = _write(pd.DataFrame({"n": [7.0], "t": ["e"]}), tmp_path / "c.parquet")
+    snapshot = Snapshot([first, second, third])
+    whole = pd.concat([pd.read_parquet(p) for p in (first, second, third)], ignore_index=True)
     chunks = list(snapshot.chunks(2))
-    assert len(chunks) == 3 and all(list(c.dtypes) == list(whole.dtypes) for c in chunks)
+    assert len(chunks) == 4 and all(list(c.dtypes) == list(whole.dtypes) for c in chunks)
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
-    pd.testing.assert_series_equal(snapshot.column("n"), whole["n"])
+    for name in ("n", "i", "f"):
+        pd.testing.assert_series_equal(snapshot.column(name), whole[name])
 
 
 def _messy() -> pd.DataFrame:

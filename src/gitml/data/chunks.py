@@ -82,16 +82,24 @@ def file_dtypes(path: Path) -> dict[str, Any]:
     return {str(k): v for k, v in dtypes.items()}
 
 
-def common_dtype(dtypes: list[Any]) -> Any:
-    """The dtype ``pandas.concat`` gives a column of these dtypes (numbers widen, mixed kinds are objects)."""
+def common_dtype(dtypes: list[Any], absent: bool = False) -> Any:
+    """The dtype ``pandas.concat`` gives a column of these dtypes (numbers widen, mixed kinds are objects).
+
+    ``absent``: some file lacks the column, so its rows are null there: integers become
+    float64 and booleans objects, as in ``pandas.concat`` (validation then reports them).
+    """
     import numpy as np
 
     first = dtypes[0]
     if all(d == first for d in dtypes):
-        return first
-    if all(isinstance(d, np.dtype) and d.kind in "iuf" for d in dtypes):
-        return np.result_type(*dtypes)
-    return np.dtype("object")
+        common = first
+    elif all(isinstance(d, np.dtype) and d.kind in "iuf" for d in dtypes):
+        common = np.result_type(*dtypes)
+    else:
+        common = np.dtype("object")
+    if absent and isinstance(common, np.dtype) and common.kind in "iub":
+        return np.dtype("float64") if common.kind in "iu" else np.dtype("object")
+    return common
 
 
 class Snapshot:
@@ -114,7 +122,8 @@ class Snapshot:
         self.columns: list[str] = []
         for dtypes in per_file:
             self.columns += [c for c in dtypes if c not in self.columns]
-        self.dtypes = {c: common_dtype([d[c] for d in per_file if c in d]) for c in self.columns}
+        self.dtypes = {c: common_dtype([d[c] for d in per_file if c in d], absent=any(c not in d for d in per_file))
+                       for c in self.columns}
         # Arrow types for the writer: a chunk whose text column is all null still writes it as text.
         self.arrow_types: dict[str, pa.DataType] = {}
         for schema in reversed(schemas):
@@ -163,7 +172,7 @@ class Snapshot:
                 table = pq.read_table(path, columns=[name], use_threads=False, pre_buffer=False)
                 parts.append(table.column(0).to_pandas())
             else:
-                parts.append(pd.Series([None] * rows, dtype=self.dtypes[name]))
+                parts.append(pd.Series(float("nan"), index=range(rows), dtype=self.dtypes[name]))  # as concat
         series = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         series.name = name
         return series.astype(self.dtypes[name]) if series.dtype != self.dtypes[name] else series

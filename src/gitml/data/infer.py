@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn, as_datetimes
 from gitml.data.dates import DATE_TEXT
 from gitml.data.task import TASK_KEY, check_task, infer_task
-from gitml.errors import ConfigError
+from gitml.errors import ConfigError, GitmlError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,6 +217,11 @@ def infer_contract_file(source: str | Path, out: str | Path, label: str, range_m
     from gitml.utils.atomic import write_text
 
     source, rows = Path(source), 0
+    if not source.exists():
+        raise GitmlError(f"No file or folder '{source}' to infer a contract from.")
+    if not source.is_dir() and source.suffix not in (".csv", ".parquet"):
+        raise GitmlError(f"Cannot infer a contract from '{source}': give a .csv or .parquet file, "
+                         "or a folder of them.")
 
     def frames() -> Iterator[pd.DataFrame]:
         nonlocal rows
