@@ -393,16 +393,22 @@ def summary(params_file: str | Path | None = None) -> str:
     return render_summary(project_paths(params_file))
 
 
-def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = None, stage: str | None = None,
+def serve(*, bundle: str | Path | list[str] | None = None, deployment: str | Path | list[str] | None = None,
+          stage: str | None = None, models: list[str] | None = None,
           follow: bool = False, repo: str | Path = ".", params_file: str | Path | None = None,
           host: str | None = None, port: int | None = None, workers: int | None = None,
           log_dir: str | Path | None = None) -> None:
-    """Run the model server until stopped: serve.* and registry.* from params, the arguments on top."""
+    """Run the model server until stopped: serve.* and registry.* from params, the arguments on top.
+
+    ``bundle``/``deployment``: one location, or several ``NAME=LOCATION`` served together
+    (with ``stage``, ``models`` names the registry models whose stage to serve).
+    """
     import dataclasses
 
     from gitml.config.params import load_sections
     from gitml.errors import UsageError
     from gitml.serve.server import run
+    from gitml.serve.slots import named_sources
     from gitml.serve.state import ServeSettings
 
     params = load_sections(params_file, ("serve", "registry"))  # all the server reads
@@ -413,13 +419,18 @@ def serve(*, bundle: str | Path | None = None, deployment: str | Path | None = N
     overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
                                  "log_dir": str(log_dir) if log_dir else None}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    single, named = named_sources(_values(bundle), _values(deployment), stage, list(models or []))
     repo = Path(repo)
     run(ServeSettings(
-        bundle=str(bundle) if bundle else None, deployment=str(deployment) if deployment else None,
-        stage=stage, follow=follow, repo=str(repo), registry_name=registry.model,
+        bundle=single.get("bundle"), deployment=single.get("deployment"), stage=single.get("stage"),
+        models=named, follow=follow, repo=str(repo), registry_name=registry.model,
         registry_remote=registry.remote if stage else None, cfg=cfg,
         registry_allowed_signers=str(repo / registry.allowed_signers) if stage in registry.signed_stages else None,
     ))
+
+
+def _values(given: str | Path | list[str] | None) -> list[str]:
+    return [] if given is None else [str(given)] if isinstance(given, (str, Path)) else [str(v) for v in given]
 
 
 def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic", shift: float = 0.0, seed: int = 0,

@@ -13,11 +13,16 @@ from gitml.errors import UsageError
 
 @app.command("serve")
 def serve(
-    bundle: Annotated[Optional[Path], typer.Option("--bundle", help="Bundle folder to serve (verified first).")] = None,  # noqa: UP045
-    deployment: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--deployment", help="Deployment folder or s3:// URL (current.json + versions/, written by gitml deploy).")] = None,
+    bundle: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--bundle", help="Bundle folder to serve (verified first); repeat as NAME=DIR to serve several.")] = None,
+    deployment: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--deployment", help="Deployment folder or s3:// URL (current.json + versions/, written by gitml deploy); "
+        "repeat as NAME=LOCATION to serve several.")] = None,
     stage: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--stage", help="Registry stage to serve, e.g. prod (its bundle is fetched through DVC).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--model", help="With --stage: a registry model whose stage to serve; repeat to serve several "
+        "[registry.model].")] = None,
     follow: Annotated[bool, typer.Option(
         "--follow/--no-follow", help="Poll the deployment or stage and swap new versions in, with no downtime.")] = False,
     host: Annotated[Optional[str], typer.Option(help="Bind address [serve.host, 127.0.0.1].")] = None,  # noqa: UP045
@@ -38,12 +43,17 @@ def serve(
     every serve.follow_interval_seconds and swaps new versions in without dropping a
     request; SIGHUP reloads at once. Flags override params.yaml (serve.*).
 
+    Several models: name each (--bundle churn=DIR --bundle fraud=DIR, --deployment NAME=URL, or
+    --stage prod --model churn --model fraud); OIP addresses /v2/models/NAME, /invocations
+    the default model (serve.default_model, else the first) or the one the X-Gitml-Model
+    header names; each model follows, swaps and logs (LOG_DIR/NAME/) on its own.
+
     Example: gitml serve --deployment /srv/gitml/model --follow --port 8080
     """
     from gitml import api
 
-    api.serve(bundle=bundle, deployment=deployment, stage=stage, follow=follow, repo=repo, params_file=params,
-              host=host, port=port, workers=workers, log_dir=log_dir)
+    api.serve(bundle=bundle, deployment=deployment, stage=stage, models=model, follow=follow, repo=repo,
+              params_file=params, host=host, port=port, workers=workers, log_dir=log_dir)
 
 
 @app.command("deploy")

@@ -193,6 +193,10 @@ def serve_problems(cfg: Config) -> Problems:
             problems.append((f"serve.{key}", f"must be a positive number of seconds, got {getattr(serve, key)}."))
     if serve.port > 65535:
         problems.append(("serve.port", f"must be at most 65535, got {serve.port}."))
+    if serve.max_loaded_models < 0:
+        problems.append(("serve.max_loaded_models", f"must be 0 (no bound) or more, got {serve.max_loaded_models}."))
+    if serve.default_model and not re.fullmatch(GTO_NAME, serve.default_model):
+        problems.append(("serve.default_model", f"must be a model name or empty, got {serve.default_model!r}."))
     for key in ("host", "log_dir"):
         if not getattr(serve, key):
             problems.append((f"serve.{key}", "must not be empty."))

@@ -466,6 +466,10 @@ class ServeConfig:
     feedback_window_requests: int = 100_000  # request ids (and row counts) each process remembers for labels
     feedback_max_pending_rows: int = 200_000  # unwritten labels buffered at most; past it /feedback answers 503
     feedback_token_env: str = "GITML_FEEDBACK_TOKEN"  # env var holding the bearer token; unset or "" -> open
+    # Several models in one server (docs/serve.md "Several models"; gitml serve --bundle NAME=DIR ...).
+    default_model: str = ""  # the model /invocations and /feedback answer without X-Gitml-Model; "" -> the first
+    lazy_load: bool = False  # load a model on its first request instead of at start
+    max_loaded_models: int = 0  # unload the least recently used beyond this many; 0 -> no bound
 
 
 class DetectorKind(Enum):

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +37,11 @@ from gitml.serve.formats import (
     parse_invocations,
 )
 from gitml.serve.requestlog import FeedbackChunk
+from gitml.serve.slots import MODEL_HEADER
 
 if TYPE_CHECKING:
     from gitml.serve.model import ServedModel
+    from gitml.serve.slots import ModelSlot
     from gitml.serve.state import ServeState
 
 log = logging.getLogger(__name__)
@@ -84,31 +86,39 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     async def ping() -> Response:
         return Response(b"\n", media_type="text/plain")
 
-    @app.get("/health", summary="Status and the served model")
+    # Status answers load nothing (serve.lazy_load): a default model not loaded shows as null.
+    @app.get("/health", summary="Status and the served models (the default one first)")
     async def health() -> dict[str, Any]:
-        model = state.holder.current
-        return {"status": "ok", "version": model.version, "model": model.info(),
-                "uptime_seconds": round(time.time() - state.started_at, 3), "reloads": state.reloads,
-                "reload_failures": state.reload_failures, "gitml": __version__}
+        model = state.models.peek(None)
+        answer: dict[str, Any] = {"status": "ok", "version": model and model.version, "model": model and model.info(),
+                                  "uptime_seconds": round(time.time() - state.started_at, 3),
+                                  "reloads": state.reloads, "reload_failures": state.reload_failures,
+                                  "gitml": __version__}
+        if not state.models.single:
+            answer["models"] = _every_model(state, lambda m: m.info())
+        return answer
 
-    @app.get("/version", summary="Version of the served model")
+    @app.get("/version", summary="Version of the served models (the default one first)")
     async def version() -> dict[str, Any]:
-        model = state.holder.current
-        return {"model_version": model.version, "name": model.name, "bundle_id": model.bundle_id,
-                "gitml": __version__}
+        model = state.models.peek(None)
+        answer: dict[str, Any] = {"model_version": model and model.version, "name": state.models.default_name(),
+                                  "bundle_id": model and model.bundle_id, "gitml": __version__}
+        if not state.models.single:
+            answer["models"] = _every_model(state, lambda m: {"model_version": m.version, "bundle_id": m.bundle_id})
+        return answer
 
     @app.post("/invocations", summary="Predict (MLflow scoring protocol: JSON formats or CSV)",
               response_class=Response,
               responses={200: {"model": openapi.InvocationResponse, "description": "One prediction per row."},
                          **openapi.error_responses("400", "413", "415")})
     async def invocations(request: Request) -> Response:
-        model = state.holder.current
+        slot, model = await _served(state, request.headers.get(MODEL_HEADER))
         body = await read_body(request, cfg.max_body_bytes)
         content_type = request.headers.get("content-type")
         arrow = ARROW_STREAM in request.headers.get("accept", "")
         if len(body) <= INLINE_BYTES:
-            return state_invoke(state, model, body, content_type, arrow)
-        return await run_in_threadpool(state_invoke, state, model, body, content_type, arrow)
+            return state_invoke(state, slot, model, body, content_type, arrow)
+        return await run_in_threadpool(state_invoke, state, slot, model, body, content_type, arrow)
 
     @app.post("/feedback", summary="True labels for earlier predictions", response_class=Response,
               responses={200: {"model": openapi.FeedbackResponse, "description": "Labels queued for the log."},
@@ -119,15 +129,15 @@ def _routes(app: FastAPI, state: ServeState) -> None:
                                                                    state.feedback_token):
             return error_response(401, "POST /feedback wants 'Authorization: Bearer <token>' with the token "
                                   "this server was given <serve.feedback_token_env>.", headers={"www-authenticate": AUTH_REALM})
-        model = state.holder.current
+        slot, model = await _served(state, request.headers.get(MODEL_HEADER))  # labels for this model's answers
         body = await read_body(request, cfg.max_body_bytes)
         _require_json(request)
         labels = parse_feedback(loads(body), model.classes, cfg.max_batch_rows, cfg.max_batch_rows)
-        state.feedback_window.claim(labels)
-        refused = state.feedback_log.offer(FeedbackChunk(time.time_ns() // 1000, [label[:3] for label in labels],
-                                                         model.label_type))
+        slot.feedback_window.claim(labels)
+        refused = slot.feedback_log.offer(FeedbackChunk(time.time_ns() // 1000, [label[:3] for label in labels],
+                                                        model.label_type))
         if refused:  # never 200 for a label the writer did not take
-            state.feedback_window.release(labels)
+            slot.feedback_window.release(labels)
             return error_response(503, f"No label of this body was recorded: {refused}; post it again later.",
                                   headers={"retry-after": "1"})
         state.metrics.feedback.inc(len(labels))
@@ -154,19 +164,19 @@ def _routes(app: FastAPI, state: ServeState) -> None:
     @app.get("/v2/models/{name}", summary="OIP v2 model metadata",
              responses=openapi.error_responses("400") | {"404": {"description": "No such model."}})
     async def v2_metadata(name: str) -> dict[str, Any]:
-        return _named(state, name).v2_metadata()
+        return (await _served(state, name))[1].v2_metadata()
 
     @app.get("/v2/models/{name}/versions/{model_version}", summary="OIP v2 model metadata (one version)")
     async def v2_metadata_version(name: str, model_version: str) -> dict[str, Any]:
-        return _named(state, name, model_version).v2_metadata()
+        return (await _served(state, name, model_version))[1].v2_metadata()
 
     @app.get("/v2/models/{name}/ready", summary="OIP v2 model readiness")
     async def v2_model_ready(name: str) -> dict[str, Any]:
-        return {"name": _named(state, name).name, "ready": True}
+        return {"name": _ready(state, name), "ready": True}
 
     @app.get("/v2/models/{name}/versions/{model_version}/ready", summary="OIP v2 model readiness (one version)")
     async def v2_model_version_ready(name: str, model_version: str) -> dict[str, Any]:
-        return {"name": _named(state, name, model_version).name, "ready": True}
+        return {"name": _ready(state, name, model_version), "ready": True}
 
     v2_responses: dict[int | str, dict[str, Any]] = {200: {"model": openapi.V2InferResponse, "description": "prediction (and, from a classifier, probabilities)."},
                     **openapi.error_responses("400", "413", "415"), "404": {"description": "No such model."}}
@@ -183,7 +193,7 @@ def _routes(app: FastAPI, state: ServeState) -> None:
 
 
 async def _v2(state: ServeState, request: Request, name: str, model_version: str | None) -> Response:
-    model = _named(state, name, model_version)
+    slot, model = await _served(state, name, model_version)
     body = await read_body(request, state.cfg.max_body_bytes)
     header_length = request.headers.get(oip.BINARY_HEADER)
     # No Content-Type reads as JSON (binary tensors when the header is there), as Triton and
@@ -193,17 +203,42 @@ async def _v2(state: ServeState, request: Request, name: str, model_version: str
     else:  # binary tensor data extension: JSON, then raw tensor bytes
         _require_json(request, oip.BINARY_MEDIA, "")
     if len(body) <= INLINE_BYTES:
-        return state_v2(state, model, body, header_length)
-    return await run_in_threadpool(state_v2, state, model, body, header_length)
+        return state_v2(state, slot, model, body, header_length)
+    return await run_in_threadpool(state_v2, state, slot, model, body, header_length)
 
 
-def _named(state: ServeState, name: str, model_version: str | None = None) -> ServedModel:
-    model = state.holder.current
-    if name != model.name or (model_version is not None and model_version != model.version):
+async def _served(state: ServeState, name: str | None, model_version: str | None = None) -> tuple[ModelSlot, ServedModel]:
+    """The slot and model a request names (None: the default one), loading it off the event loop
+    when it is not loaded (serve.lazy_load, or unloaded by serve.max_loaded_models); else 404."""
+    slot = state.models.slot(name)
+    model = state.models.loaded(slot.name)
+    if model is None:
+        model = await run_in_threadpool(state.models.model, slot.name)
+    _check_named(state, model, name, model_version)
+    return slot, model
+
+
+def _ready(state: ServeState, name: str, model_version: str | None = None) -> str:
+    """OIP model readiness: a served name is ready (a model not loaded loads on its first request)."""
+    model = state.models.loaded(state.models.slot(name).name)
+    if model is not None:  # one not loaded: its versions are known once it is
+        _check_named(state, model, name, model_version)
+    return name
+
+
+def _check_named(state: ServeState, model: ServedModel, name: str | None, model_version: str | None) -> None:
+    if (name is not None and name != model.name) or (model_version is not None and model_version != model.version):
         what = f"model '{name}'" + (f" version '{model_version}'" if model_version else "")
-        raise RequestError(404, f"No {what[:200]} here; this server serves '{model.name}' version "
-                           f"'{model.version}'.")
-    return model
+        raise RequestError(404, f"No {what[:200]} here; this server serves {state.models.describe()}.")
+
+
+def _every_model(state: ServeState, describe: Callable[[ServedModel], dict[str, Any]]) -> dict[str, Any]:
+    """``describe`` of each served model by name; one not loaded is ``{"loaded": false}`` (not loaded for this)."""
+    answer: dict[str, Any] = {}
+    for name, slot in state.models.slots.items():
+        holder = slot.holder
+        answer[name] = {**describe(holder.current), "loaded": True} if holder else {"loaded": False}
+    return answer
 
 
 def _require_json(request: Request, *also: str) -> None:
@@ -243,14 +278,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 # ---------------------------------------------------------------------- the work
 
 
-def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_type: str | None,
+def state_invoke(state: ServeState, slot: ModelSlot, model: ServedModel, body: bytes, content_type: str | None,
                  arrow: bool = False) -> Response:
     """Answer /invocations: JSON, or an Arrow IPC stream when the client accepts one."""
     parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows,
                                state.cfg.max_decompressed_bytes)
     output = model.predict(parsed.frame)  # class probabilities, or a regression model's numbers
     predicted = model.predicted(output)
-    request_id = _record(state, model, parsed.frame, output, predicted)
+    request_id = _record(state, slot, model, parsed.frame, output, predicted)
     headers = {"x-model-version": model.version, "x-request-id": request_id}
     if arrow:
         answer = arrow_answer(model, output, predicted, {"model_version": model.version, "request_id": request_id})
@@ -260,12 +295,13 @@ def state_invoke(state: ServeState, model: ServedModel, body: bytes, content_typ
     return _json(payload, headers)
 
 
-def state_v2(state: ServeState, model: ServedModel, body: bytes, header_length: str | None = None) -> Response:
+def state_v2(state: ServeState, slot: ModelSlot, model: ServedModel, body: bytes,
+             header_length: str | None = None) -> Response:
     doc, binary = oip.split_body(body, header_length)
     parsed = oip.parse_v2(doc, model.signature, state.cfg.max_batch_rows, binary, model.outputs)
     output = model.predict(parsed.frame)
     predicted = model.predicted(output)
-    request_id = _record(state, model, parsed.frame, output, predicted)
+    request_id = _record(state, slot, model, parsed.frame, output, predicted)
     outputs, blob = oip.infer_outputs(model, output, predicted, parsed.extra["outputs"])
     payload = {"model_name": model.name, "model_version": model.version, "id": parsed.extra["id"] or request_id,
                "parameters": {"request_id": request_id}, "outputs": outputs}
@@ -277,13 +313,13 @@ def state_v2(state: ServeState, model: ServedModel, body: bytes, header_length: 
                     headers={**headers, oip.BINARY_HEADER: str(len(head))})
 
 
-def _record(state: ServeState, model: ServedModel, frame: Any, output: Any, predicted: Any) -> str:
-    """Log the answered rows (before the answer leaves) and count them."""
+def _record(state: ServeState, slot: ModelSlot, model: ServedModel, frame: Any, output: Any, predicted: Any) -> str:
+    """Log the answered rows in the model's own log (before the answer leaves) and count them."""
     request_id = state.next_request_id()
     inputs = frame.to_numpy() if model.signature.all_numeric else frame  # a view of the one float block
-    state.request_log.append(model.log_chunk(request_id, time.time_ns() // 1000, inputs, output, predicted))
-    state.answered(request_id, len(predicted))
-    state.metrics.predicted(model.version, model.class_names, predicted)
+    slot.request_log.append(model.log_chunk(request_id, time.time_ns() // 1000, inputs, output, predicted))
+    slot.feedback_window.add(request_id, len(predicted))  # /feedback labels only rows answered here
+    state.metrics.predicted(model.name, model.version, model.class_names, predicted)
     return request_id
 
 
@@ -373,7 +409,7 @@ def _openapi(app: FastAPI, state: ServeState) -> None:
     cache: dict[str, Any] = {}
 
     def document() -> dict[str, Any]:
-        model = state.holder.current
+        model = state.models.model(None)  # the default model's signature
         key = f"{model.version}:{model.bundle_id}"
         if key not in cache:
             cache.clear()

@@ -190,8 +190,9 @@ class Follower:
 
     def __init__(self, source: Source, interval: float, follow: bool,
                  on_swap: Callable[[ServedModel], None] | None = None,
-                 on_failure: Callable[[Exception], None] | None = None):
+                 on_failure: Callable[[Exception], None] | None = None, name: str | None = None):
         self.source, self.interval, self.follow = source, interval, follow
+        self.name = name  # the name the model is served under, when one of several (else the bundle's)
         self.on_swap, self.on_failure = on_swap, on_failure
         self.holder: ModelHolder | None = None
         self._key: str | None = None
@@ -223,7 +224,7 @@ class Follower:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="gitml-follower", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"gitml-follower-{self.name or ''}", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -285,4 +286,4 @@ class Follower:
         return True
 
     def _loaded(self, target: Target, path: Path) -> ServedModel:
-        return ServedModel.load(path, target.version, f"{self.source.describe()} ({path})")
+        return ServedModel.load(path, target.version, f"{self.source.describe()} ({path})", self.name)

@@ -18,7 +18,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class ServeMetrics:
-    """Request counts and latencies by endpoint, rows and classes predicted, model and reloads."""
+    """Request counts and latencies by endpoint, rows and classes predicted, models and reloads (by model)."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -30,17 +30,19 @@ class ServeMetrics:
                                 ["endpoint", "status"], registry=r)
         self.latency = Histogram("gitml_request_duration_seconds", "Time to answer a request, by endpoint.",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
-        self.rows = Counter("gitml_predicted_rows", "Rows predicted.", ["model_version"], registry=r)
-        self.classes = Counter("gitml_predicted_class", "Predicted class counts.", ["model_version", "class"],
-                               registry=r)
+        # model: the name a model is served under (several models in one server: docs/serve.md).
+        self.rows = Counter("gitml_predicted_rows", "Rows predicted.", ["model", "model_version"], registry=r)
+        self.classes = Counter("gitml_predicted_class", "Predicted class counts.",
+                               ["model", "model_version", "class"], registry=r)
         self.model_info = Gauge("gitml_model_info", "The model being served (value 1).",
                                 ["name", "version", "bundle_id", "family"], registry=r, multiprocess_mode="livemax")
         self.loaded_at = Gauge("gitml_model_loaded_timestamp_seconds", "When the served model was loaded.",
-                               registry=r, multiprocess_mode="livemax")
-        self._serving: tuple[str, ...] | None = None
-        self.reloads = Counter("gitml_model_reloads", "Model swaps completed.", registry=r)
+                               ["model"], registry=r, multiprocess_mode="livemax")
+        self._serving: dict[str, tuple[str, ...]] = {}  # served name -> its model_info labels
+        self.reloads = Counter("gitml_model_reloads", "Model swaps completed.", ["model"], registry=r)
         self.reload_failures = Counter("gitml_model_reload_failures",
-                                       "Reloads refused (verification, loading or warm-up failed).", registry=r)
+                                       "Reloads refused (verification, loading or warm-up failed).", ["model"],
+                                       registry=r)
         self.log_rows = Counter("gitml_log_rows_written", "Rows written to the request/feedback logs.", ["log"],
                                 registry=r)
         self.log_failures = Counter("gitml_log_write_failures", "Failed log writes (rows kept for a retry).",
@@ -60,26 +62,36 @@ class ServeMetrics:
             timer = self._latency_children[endpoint] = self.latency.labels(endpoint)
         timer.observe(seconds)
 
-    def predicted(self, version: str, class_names: list[str], predicted: Any) -> None:
+    def predicted(self, name: str, version: str, class_names: list[str], predicted: Any) -> None:
         """Count rows and predicted classes (``predicted``: class indices, a numpy array); a
         regression model (no class names) predicts numbers: its rows are counted alone."""
         import numpy as np
 
-        self.rows.labels(version).inc(len(predicted))
+        self.rows.labels(name, version).inc(len(predicted))
         if not class_names:
             return
         for index, count in enumerate(np.bincount(predicted, minlength=len(class_names)).tolist()):
             if count:
-                self.classes.labels(version, class_names[index]).inc(count)
+                self.classes.labels(name, version, class_names[index]).inc(count)
 
     def serving(self, model: Any) -> None:
+        """``model`` is now what its name serves (first load or swap)."""
         labels = (model.name, model.version, model.bundle_id, model.family)
-        if self._serving is not None and self._serving != labels:
+        before = self._serving.get(model.name)
+        if before is not None and before != labels:
             # 0, not removed: a worker's multiprocess file keeps whatever value it last had.
-            self.model_info.labels(*self._serving).set(0)
+            self.model_info.labels(*before).set(0)
         self.model_info.labels(*labels).set(1)
-        self._serving = labels
-        self.loaded_at.set(model.loaded_at)
+        self._serving[model.name] = labels
+        self.loaded_at.labels(model.name).set(model.loaded_at)
+        self.reloads.labels(model.name)  # shown from the start, at 0
+        self.reload_failures.labels(model.name)
+
+    def unloaded(self, name: str) -> None:
+        """The model served as ``name`` was unloaded (serve.max_loaded_models): no longer in memory."""
+        before = self._serving.pop(name, None)
+        if before is not None:
+            self.model_info.labels(*before).set(0)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest

@@ -40,10 +40,15 @@ class ServedModel:
     loaded_at: float = field(default_factory=time.time)
 
     @classmethod
-    def load(cls, path: str | Path, version: str | None = None, source: str | None = None) -> ServedModel:
-        """Load and verify the bundle at ``path``, then warm it up (raises BundleError etc.)."""
+    def load(cls, path: str | Path, version: str | None = None, source: str | None = None,
+             name: str | None = None) -> ServedModel:
+        """Load and verify the bundle at ``path``, then warm it up (raises BundleError etc.).
+
+        ``name``: the name it is served under (one of several models), instead of the bundle's own.
+        """
         bundle = load_bundle(path)
         served = cls(bundle, version or bundle.version, source or str(path), bundle.signature.compiled)
+        served.name = name or served.name
         served.warm_up()
         return served
 

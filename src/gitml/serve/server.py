@@ -81,7 +81,7 @@ def run(settings: ServeSettings) -> None:
     setattr(config, HEADER_TIMEOUT_ATTR, cfg.header_timeout_seconds)
     server = uvicorn.Server(config)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: state.follower.hangup())
+        signal.signal(signal.SIGHUP, lambda *_: state.hangup())
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found;
     # make that handler its own, so a graceful stop exits 0 instead of dying by the signal.
     signal.signal(signal.SIGTERM, server.handle_exit)
@@ -127,11 +127,13 @@ def _run_workers(config: Any) -> None:
 
 
 def _check_source(settings: ServeSettings) -> None:
-    """Load the model once in the supervisor, so a bad bundle fails before any worker starts."""
+    """Load every model once in the supervisor, so a bad bundle fails before any worker starts
+    (with serve.lazy_load too: a model that cannot load would fail its first requests)."""
     from gitml.serve.follow import Follower
 
-    follower = Follower(settings.source(), settings.cfg.follow_interval_seconds, False)
-    try:
-        follower.load_initial()
-    finally:
-        follower.stop()
+    for name in settings.names():
+        follower = Follower(settings.source(name), settings.cfg.follow_interval_seconds, False)
+        try:
+            follower.load_initial()
+        finally:
+            follower.stop()

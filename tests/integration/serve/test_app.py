@@ -243,8 +243,8 @@ def test_metrics_count_requests_rows_classes_and_model(client, rows):
     assert 'gitml_requests_total{endpoint="/invocations",status="400"}' in text
     assert 'gitml_request_duration_seconds_bucket{endpoint="/invocations"' in text
     assert "gitml_predicted_rows_total{" in text and "gitml_predicted_class_total{" in text
-    assert 'gitml_model_info{bundle_id=' in text and "gitml_model_reloads_total 0.0" in text
-    assert "gitml_model_reload_failures_total 0.0" in text
+    assert 'gitml_model_info{bundle_id=' in text and 'gitml_model_reloads_total{model="model"} 0.0' in text
+    assert 'gitml_model_reload_failures_total{model="model"} 0.0' in text
 
 
 def test_feedback_validation(client, rows):

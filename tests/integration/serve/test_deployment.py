@@ -91,7 +91,7 @@ def test_follower_swaps_refuses_and_reloads_on_hangup(trained, tmp_path):
     assert not follower.check() and holder.current.version == "v2"
     assert state.reload_failures == 1 and not follower.check() and state.reload_failures == 1
     metrics = state.metrics.render()[0].decode()
-    assert "gitml_model_reload_failures_total 1.0" in metrics and 'version="v2"' in metrics
+    assert 'gitml_model_reload_failures_total{model="model"} 1.0' in metrics and 'version="v2"' in metrics
 
     # A broken pointer is a warning, not a crash; a good one swaps again.
     (target / POINTER).write_text("{")

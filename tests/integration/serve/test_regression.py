@@ -160,7 +160,7 @@ def test_the_request_and_feedback_logs_hold_numbers(bundle_dir, bundle, frame, e
         assert refused.status_code == 400 and refused.json()["problems"][0]["field"] == "(body).label"
         assert "not a number" in refused.json()["problems"][0]["message"]
         metrics = client.get("/metrics").text
-        assert 'gitml_predicted_rows_total{model_version="v1"} 5.0' in metrics
+        assert 'gitml_predicted_rows_total{model="model",model_version="v1"} 5.0' in metrics
         assert "gitml_predicted_class_total{" not in metrics  # no class to count
     logged = read_requests(logs)  # the drift check's reader
     assert list(logged.columns) == request_columns(bundle.signature) == [

@@ -193,8 +193,8 @@ def test_five_swaps_under_load_fail_no_request(trained, tmp_path, start_server):
         after = [a for a in load.answers if seen < a[0] < next_publish]
         assert after and all(a[2] == version for a in after), (version, {a[2] for a in after})
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert "gitml_model_reloads_total 5.0" in metrics
-    assert "gitml_model_reload_failures_total 2.0" in metrics
+    assert 'gitml_model_reloads_total{model="model"} 5.0' in metrics
+    assert 'gitml_model_reload_failures_total{model="model"} 2.0' in metrics
     assert 'version="v2"' in metrics
     log = server.log()
     assert "refusing model v3" in log and "MODEL_CARD.md" in log
