@@ -124,6 +124,11 @@ def test_names_and_sources_are_checked(bundles, tmp_path):
                                    ([["a", "bundle", "x"]], "b", "serve.default_model 'b'")]:
         with pytest.raises(GitmlError, match=words):
             ServeSettings(models=models, cfg=ServeConfig(default_model=default))
+    stage = ServeSettings(models=[["churn", "stage", "prod"], ["fraud", "bundle", "x"]]).source("churn")
+    try:  # each --model follows its own registry stage (the lookup itself: tests/integration/serve/test_stage_follow.py)
+        assert stage.describe() == "registry churn#prod in ."
+    finally:
+        stage.close()
     with pytest.raises(GitmlError, match="missing"):  # one model that cannot load: the server does not start
         ServeState(ServeSettings(models=[["churn", "bundle", str(bundles["churn"])],
                                          ["gone", "bundle", str(tmp_path / "missing")]]))
