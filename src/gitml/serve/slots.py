@@ -89,8 +89,10 @@ class ModelSlot:
         self._on_swap(model, False)
 
     def _follower(self) -> Follower:
-        return Follower(self.spec.make_source(), self.cfg.follow_interval_seconds, self.follow,
-                        on_swap=self._swapped, on_failure=self._refused, name=self.name or None)
+        follower = Follower(self.spec.make_source(), self.cfg.follow_interval_seconds, self.follow,
+                            on_swap=lambda model: self._swapped(follower, model),
+                            on_failure=lambda exc: self._refused(follower, exc), name=self.name or None)
+        return follower
 
     def start(self) -> None:
         self._running = True
@@ -104,7 +106,9 @@ class ModelSlot:
         with self._load_lock:
             follower, self.follower, self.holder = self.follower, None, None
         if follower is not None:
-            follower.stop()
+            # Its thread may be mid-fetch: stopping joins it (up to 30 s), which is no work for
+            # the request whose model pushed this one out. Its late swaps are ignored (_swapped).
+            threading.Thread(target=follower.stop, name=f"unload-{self.name}", daemon=True).start()
             log.info("unloaded %s <serve.max_loaded_models=%d>", self.name, self.cfg.max_loaded_models)
 
     def stop(self) -> None:
@@ -118,11 +122,15 @@ class ModelSlot:
         if self.follower is not None:
             self.follower.hangup()
 
-    def _swapped(self, model: ServedModel) -> None:
+    def _swapped(self, follower: Follower, model: ServedModel) -> None:
+        if follower is not self.follower:
+            return  # the follower of an unloaded model, finishing a fetch it had begun
         self.reloads += 1
         self._on_swap(model, True)
 
-    def _refused(self, exc: Exception) -> None:
+    def _refused(self, follower: Follower, exc: Exception) -> None:
+        if follower is not self.follower:
+            return
         self.reload_failures += 1
         self._on_failure(self.name, exc)
 
