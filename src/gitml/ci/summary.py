@@ -27,6 +27,8 @@ def render_summary(paths: PathsConfig, root: Path = Path(".")) -> str:
     if train.is_file():
         info = json.loads(train.read_text())["train"]
         lines.append(f"train    {info['family']} on {info['device']}: {info['epochs']} epoch(s)"
+                     + (f", {info['ranks']} ranks" if info.get("ranks", 1) > 1 else "")
+                     + (", streamed from row groups" if info.get("streamed") else "")
                      + (f", resumed after epoch {info['resumed_from_epoch']}" if info.get("resumed_from_epoch") else ""))
     metrics = root / paths.metrics
     if metrics.is_file():
