@@ -117,7 +117,7 @@ class PartitionedLog:
     def offer(self, chunk: Any) -> str | None:
         """Append ``chunk`` if the writer will write it; otherwise say why not (nothing appended)."""
         with self._lock:
-            if self._thread is None or not self._thread.is_alive() or self._stop.is_set():
+            if not self.running:
                 return f"the {self.kind} log writer is not running"
             if self.max_pending_rows is not None and self._rows + chunk.n_rows > self.max_pending_rows:
                 return (f"the {self.kind} log holds {self._rows} unwritten row(s), its limit is "
@@ -130,6 +130,11 @@ class PartitionedLog:
     @property
     def pending_rows(self) -> int:
         return self._rows
+
+    @property
+    def running(self) -> bool:
+        """Its writer thread runs (started, not closed)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def start(self) -> PartitionedLog:
         if self._thread is None:

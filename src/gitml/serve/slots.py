@@ -73,11 +73,12 @@ class ModelSlot:
         with self._load_lock:
             if self.holder is None:
                 follower = self._follower()
-                self.holder = follower.load_initial()
-                self.follower = follower
-                self._on_swap(self.holder.current, False)
-                log.info("loaded %s %s from %s", self.name, self.holder.current.version,
-                         follower.source.describe())
+                holder = follower.load_initial()
+                if self._running:
+                    self._start_logs()  # before any request can reach the model
+                self.holder, self.follower = holder, follower
+                self._on_swap(holder.current, False)
+                log.info("loaded %s %s from %s", self.name, holder.current.version, follower.source.describe())
                 if self._running:
                     follower.start()
             return self.holder
@@ -95,11 +96,17 @@ class ModelSlot:
         return follower
 
     def start(self) -> None:
+        """Run: a loaded model's log writers and follower now, a lazy one's at its first load, so a
+        server naming many models runs two writer threads for each model used, not each named."""
         self._running = True
-        self.request_log.start()
-        self.feedback_log.start()
+        if self.holder is not None:
+            self._start_logs()
         if self.follower is not None:
             self.follower.start()
+
+    def _start_logs(self) -> None:
+        self.request_log.start()
+        self.feedback_log.start()
 
     def unload(self) -> None:
         """Drop the model (eviction): requests in flight keep the object they read."""

@@ -92,14 +92,19 @@ def test_lazy_loading_and_eviction_keep_at_most_the_bound(bundles, tmp_path):
     def loaded() -> list[str]:
         return [name for name, slot in state.models.slots.items() if slot.loaded]
 
+    def writing() -> list[str]:  # log writer threads run for the models used, not each one named
+        return [name for name, slot in state.models.slots.items() if slot.request_log.running]
+
     assert loaded() == []
     with TestClient(create_app(state)) as client:
         assert client.get("/v2/health/ready").json() == {"ready": True}
         assert client.get("/v2/models/fraud/ready").json() == {"name": "fraud", "ready": True} and loaded() == []
-        assert invoke(client, "fraud").status_code == 200 and loaded() == ["fraud"]
+        assert writing() == []
+        assert invoke(client, "fraud").status_code == 200 and loaded() == ["fraud"] and writing() == ["fraud"]
         assert client.post("/v2/models/price/infer", json=V2_BODY).status_code == 200 and loaded() == ["price"]
         again = invoke(client, "fraud")  # evicted, so loaded again
         assert again.status_code == 200 and again.headers["x-model-version"] == "v7" and loaded() == ["fraud"]
+        assert writing() == ["fraud", "price"]  # an evicted model keeps writing what it logged
         assert client.get("/version").json()["models"]["price"] == {"loaded": False}
         info = {line.split('name="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
                 for line in client.get("/metrics").text.splitlines() if line.startswith("gitml_model_info{")}
