@@ -30,12 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitml.package.logschema import (
-    INDEXED,
-    LABEL_TEXT,
-    PART_GLOB,
-    REQUESTS,
-)
+from gitml.package.logschema import INDEXED, LABEL_TEXT, PART_GLOB, REQUESTS
 from gitml.serve.logtables import feedback_table, request_table
 from gitml.utils.storage import Location, join, list_files, location, read_bytes, write_bytes
 
@@ -132,8 +127,7 @@ class PartitionedLog:
         return self._rows
 
     @property
-    def running(self) -> bool:
-        """Its writer thread runs (started, not closed)."""
+    def running(self) -> bool:  # its writer thread runs: started, not closed
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def start(self) -> PartitionedLog:
