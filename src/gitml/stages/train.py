@@ -18,7 +18,7 @@ from gitml.utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 PREPROCESSOR = "preprocessor.json"
-TORCH_FAMILIES = ("torch_mlp", "torch_module")  # the families gitml's trainer fits, in one process or several
+TORCH_FAMILIES = STREAMING_FAMILIES  # the families gitml's own trainer fits: in one process or several, streamed or not
 
 
 def load_features(data_dir: Path, split: str, target: str, regression: bool = False) -> tuple[Any, Any]:
