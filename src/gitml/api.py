@@ -21,12 +21,14 @@ def compose_params(
 ) -> str:
     """Compose conf/ with overrides; write ``params_file`` (unless None); return the YAML text.
 
+    With ``conf/models/*.yaml``, each model is composed too, under ``models.<name>``.
+
     Example:
         >>> compose_params("conf", ["model=logreg"])  # writes params.yaml
     """
-    from gitml.config.compose import compose, render_params, write_params
+    from gitml.config.compose import compose_project, render_params, write_params
 
-    cfg = compose(conf_dir, overrides)
+    cfg = compose_project(conf_dir, overrides)
     if params_file is not None:
         write_params(cfg, params_file, overrides)
     return render_params(cfg, overrides)
@@ -40,31 +42,34 @@ def check_params(conf_dir: str | Path = "conf", params_file: str | Path = "param
     return check(conf_dir, params_file)
 
 
-def load_params(params_file: str | Path = "params.yaml"):
-    """Load and validate params.yaml into a typed :class:`gitml.config.schema.Config`."""
+def load_params(params_file: str | Path = "params.yaml", model: str | None = None):
+    """Load and validate params.yaml into a typed :class:`gitml.config.schema.Config`.
+
+    ``model``: in a repository of several models (conf/models/), the one whose section to read.
+    """
     from gitml.config.params import load_params as load
 
-    return load(params_file)
+    return load(params_file, model)
 
 
-def ingest(params_file: str | Path, out_dir: str | Path | None = None) -> Path:
+def ingest(params_file: str | Path, out_dir: str | Path | None = None, model: str | None = None) -> Path:
     """Stage ``ingest``: write the raw snapshot from ``data.source`` (default: ``paths.raw``)."""
     from gitml.config.paths import or_default
     from gitml.stages.ingest import ingest as run
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     return run(cfg.data, or_default(out_dir, cfg.paths.raw))
 
 
 def validate(
     params_file: str | Path, raw_dir: str | Path | None = None, production_dir: str | Path | None = None,
-    contract_out: str | Path | None = None, report_out: str | Path | None = None,
+    contract_out: str | Path | None = None, report_out: str | Path | None = None, model: str | None = None,
 ) -> dict[str, Any]:
     """Stage ``validate``: check every snapshot against the data contract; a None path is ``paths.*``."""
     from gitml.config.paths import or_default as pick
     from gitml.stages.validate import validate as run
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     paths = cfg.paths
     return run(cfg.data, pick(raw_dir, paths.raw), pick(production_dir, paths.production),
                pick(contract_out, paths.contract), pick(report_out, paths.validation))
@@ -73,13 +78,13 @@ def validate(
 def prepare(
     params_file: str | Path, raw_dir: str | Path | None = None, production_dir: str | Path | None = None,
     contract_path: str | Path | None = None, out_dir: str | Path | None = None,
-    summary_out: str | Path | None = None,
+    summary_out: str | Path | None = None, model: str | None = None,
 ) -> dict[str, Any]:
     """Stage ``prepare``: merge batches, split, fit preprocessing, write Parquet; a None path is ``paths.*``."""
     from gitml.config.paths import or_default as pick
     from gitml.stages.prepare import prepare as run
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     paths = cfg.paths
     return run(cfg.data, pick(raw_dir, paths.raw), pick(production_dir, paths.production),
                pick(contract_path, paths.contract), pick(out_dir, paths.prepared),
@@ -89,13 +94,13 @@ def prepare(
 def train(
     params_file: str | Path, data_dir: str | Path | None = None, out_dir: str | Path | None = None,
     checkpoint_dir: str | Path | None = None, curves_out: str | Path | None = None,
-    summary_out: str | Path | None = None,
+    summary_out: str | Path | None = None, model: str | None = None,
 ) -> dict[str, Any]:
     """Stage ``train``: fit ``model.*`` with ``trainer.*`` and write the model folder; a None path is ``paths.*``."""
     from gitml.config.paths import or_default as pick
     from gitml.stages.train import train as run
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     paths = cfg.paths
     return run(cfg, pick(data_dir, paths.prepared), pick(out_dir, paths.model),
                pick(checkpoint_dir, paths.checkpoints), pick(curves_out, paths.curves),
@@ -104,14 +109,14 @@ def train(
 
 def evaluate(
     params_file: str | Path, data_dir: str | Path | None = None, model_dir: str | Path | None = None,
-    metrics_out: str | Path | None = None, plots_dir: str | Path | None = None,
+    metrics_out: str | Path | None = None, plots_dir: str | Path | None = None, model: str | None = None,
 ) -> dict[str, Any]:
     """Stage ``evaluate``: metrics and plot data on the test split; a None path is ``paths.*``."""
     from gitml.config.paths import or_default as pick
     from gitml.models import config_trusted_types
     from gitml.stages.evaluate import evaluate as run
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     paths = cfg.paths
     return run(cfg.data, pick(data_dir, paths.prepared), pick(model_dir, paths.model),
                pick(metrics_out, paths.metrics), pick(plots_dir, paths.eval_plots),
@@ -122,11 +127,13 @@ def package_inputs(
     model_dir: str | Path | None = None, prepared_dir: str | Path | None = None,
     contract: str | Path | None = None, metrics: str | Path | None = None,
     data_summary: str | Path | None = None, lock: str | Path = "dvc.lock", paths: Any = None,
+    model: str | None = None,
 ):
     """The pipeline outputs the package stage builds the bundle from, as one typed object.
 
     A None path is the one ``paths`` (a :class:`~gitml.config.paths.PathsConfig`; default:
-    the built-in layout) names; ``lock`` is DVC's own file name, not layout.
+    the built-in layout) names; ``lock`` is DVC's own file name, not layout. ``model``: in a
+    repository of several models, the one whose stages (``train@<model>``) dvc.lock names.
     """
     from gitml.config.paths import PathsConfig
     from gitml.config.paths import or_default as pick
@@ -135,45 +142,46 @@ def package_inputs(
     paths = paths or PathsConfig()
     return PackageInputs(pick(model_dir, paths.model), pick(prepared_dir, paths.prepared),
                          pick(contract, paths.contract), pick(metrics, paths.metrics),
-                         pick(data_summary, paths.data_summary), Path(lock))
+                         pick(data_summary, paths.data_summary), Path(lock), stages_of=model)
 
 
 def gate(params_file: str | Path, bundle_dir: str | Path | None = None, prepared_dir: str | Path | None = None,
-         report_json: str | Path | None = None, report_md: str | Path | None = None):
+         report_json: str | Path | None = None, report_md: str | Path | None = None, model: str | None = None):
     """Stage ``gate``: judge the packaged bundle on every rule; write ``paths.gate`` and ``paths.gate_md``."""
     from gitml.config.paths import or_default as pick
     from gitml.stages.gate import gate as run
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     paths = cfg.paths
     return run(cfg, pick(bundle_dir, paths.bundle), pick(prepared_dir, paths.prepared),
                pick(report_json, paths.gate), pick(report_md, paths.gate_md))
 
 
-def gate_verify(report: str | Path | None = None, params_file: str | Path = "params.yaml") -> str:
+def gate_verify(report: str | Path | None = None, params_file: str | Path = "params.yaml", model: str | None = None) -> str:
     """Raise GateFailed when the recorded verdict (default: ``paths.gate``) is fail or stale; else a one-line summary."""
     from gitml.config.paths import or_default
     from gitml.registry.verify import verify_gate
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     return verify_gate(or_default(report, cfg.paths.gate), cfg)
 
 
 def package(params_file: str | Path, out_dir: str | Path | None = None, *, model_dir: str | Path | None = None,
             prepared_dir: str | Path | None = None, contract: str | Path | None = None,
-            metrics: str | Path | None = None, data_summary: str | Path | None = None) -> Path:
+            metrics: str | Path | None = None, data_summary: str | Path | None = None, model: str | None = None) -> Path:
     """Stage ``package``: write the bundle atomically (the gate judges it next); a None path is ``paths.*``."""
     from gitml.config.paths import or_default
     from gitml.stages.package import package as run
 
-    cfg = load_params(params_file)
-    inputs = package_inputs(model_dir, prepared_dir, contract, metrics, data_summary, paths=cfg.paths)
+    cfg = load_params(params_file, model)
+    inputs = package_inputs(model_dir, prepared_dir, contract, metrics, data_summary, paths=cfg.paths,
+                            model=_several(params_file, model))
     return run(cfg, inputs, or_default(out_dir, cfg.paths.bundle))
 
 
 def deploy(target: str | Path, version: str, bundle: str | Path | None = None, gate_file: str | Path | None = None,
            allow_failed_gate: bool = False, params_file: str | Path = "params.yaml",
-           repo: str | Path = ".") -> tuple[str, list[str]]:
+           repo: str | Path = ".", model: str | None = None) -> tuple[str, list[str]]:
     """Publish ``bundle`` as ``version`` into ``target`` (or, without one, point back at ``version``).
 
     The bundle must be admitted by its gate verdict (serve/deployment.py ``gate_evidence``);
@@ -188,8 +196,8 @@ def deploy(target: str | Path, version: str, bundle: str | Path | None = None, g
         return f"{target}/current.json -> {version}", []
     from gitml.config.params import load_params_or_defaults
 
-    model = load_params_or_defaults(params_file).registry.model
-    evidence = gate_evidence(version, Path(gate_file) if gate_file else None, Path(repo), model)
+    name = load_params_or_defaults(params_file, model).registry.model
+    evidence = gate_evidence(version, Path(gate_file) if gate_file else None, Path(repo), name)
     loaded = load(bundle, model=False)
     ignored = evidence.problems(loaded) if allow_failed_gate else []
     path = publish(loaded, target, version, gate=None if allow_failed_gate else evidence)
@@ -198,7 +206,7 @@ def deploy(target: str | Path, version: str, bundle: str | Path | None = None, g
 
 def deploy_k8s(out: str | Path, version: str | None = None, image: str | None = None, replicas: int = 1,
                cpu: str = "1", memory: str = "2Gi", stage: str = "prod", params_file: str | Path | None = None,
-               repo: str | Path = ".") -> tuple[str, list[Path]]:
+               repo: str | Path = ".", model: str | None = None) -> tuple[str, list[Path]]:
     """Write Kubernetes and KServe manifests for a registered version (default: ``stage``'s) into ``out``.
 
     ``image``: the repository the image of that version is pushed to (default ``gitml-<registry.model>``);
@@ -212,9 +220,9 @@ def deploy_k8s(out: str | Path, version: str | None = None, image: str | None = 
     root = repo_root(repo)
     if params_file is None and (root / "params.yaml").is_file():
         params_file = root / "params.yaml"
-    model = load_params_or_defaults(params_file).registry.model
-    resolved = registered_version(root, model, version, stage)
-    spec = K8sSpec(model, resolved, image or f"gitml-{model}", replicas, cpu, memory)
+    name = load_params_or_defaults(params_file, model).registry.model
+    resolved = registered_version(root, name, version, stage)
+    spec = K8sSpec(name, resolved, image or f"gitml-{name}", replicas, cpu, memory)
     return resolved, write_manifests(out, spec)
 
 
@@ -226,7 +234,7 @@ def load_bundle(path: str | Path):
 
 
 def predict(bundle_dir: str | Path | None, source: str | Path, out: str | Path, chunk_rows: int = 50_000,
-            keep_columns: bool = False, params_file: str | Path | None = None) -> int:
+            keep_columns: bool = False, params_file: str | Path | None = None, model: str | None = None) -> int:
     """Batch prediction with a verified bundle (default: ``paths.bundle``); returns the row count.
 
     ``out``'s extension picks the format (.csv, .parquet, .json, .jsonl). The output
@@ -238,23 +246,24 @@ def predict(bundle_dir: str | Path | None, source: str | Path, out: str | Path, 
 
     output_format(out)
     input_format(source)
-    bundle = bundle_dir if bundle_dir is not None else project_paths(params_file).bundle
+    bundle = bundle_dir if bundle_dir is not None else project_paths(params_file, model).bundle
     return predict_file(load(bundle, model=False), source, out, chunk_rows, keep_columns)
 
 
 def promote(stage: str, bump: str = "auto", version: str | None = None, push: bool = False,
-            params_file: str | Path = "params.yaml", repo: str | Path = "."):
+            params_file: str | Path = "params.yaml", repo: str | Path = ".", model: str | None = None):
     """Register HEAD (when needed) and assign ``stage``; see gitml.registry.promote."""
     from gitml.gitops.git import repo_root
     from gitml.registry.promote import promote as run
 
     root = repo_root(repo)
-    cfg = load_params(root / params_file)
-    return run(root, cfg.registry, stage, bump, version, push, gate_report=root / cfg.paths.gate, paths=cfg.paths)
+    cfg = load_params(root / params_file, model)
+    return run(root, cfg.registry, stage, bump, version, push, gate_report=root / cfg.paths.gate, paths=cfg.paths,
+               stages_of=_several(root / params_file, model))
 
 
 def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
-          params_file: str | Path = "params.yaml", repo: str | Path = "."):
+          params_file: str | Path = "params.yaml", repo: str | Path = ".", model: str | None = None):
     """Fetch and verify the bundle of a stage or version and its chain; returns the resolved version.
 
     With the remote ``registry.remote`` present, the remote's stage-tag deletions are
@@ -266,7 +275,7 @@ def fetch(out: str | Path, stage: str | None = None, version: str | None = None,
     from gitml.registry.fetch import fetch_bundle, signers_for, synced_remote
 
     root = repo_root(repo)
-    registry = load_params(root / params_file).registry
+    registry = _registry(root, params_file, model)
     remote = synced_remote(root, registry)
     found, _ = fetch_bundle(root, registry.model, out, stage, version, remote=remote,
                             allowed_signers=signers_for(root, registry, stage))
@@ -295,12 +304,12 @@ def registry_which(stage: str, params_file: str | Path = "params.yaml", repo: st
 
 
 def report(base: str, out: str | Path | None = None, plots: str | Path | None = None, repo: str | Path = ".",
-           params_file: str | Path | None = None) -> Path:
+           params_file: str | Path | None = None, model: str | None = None) -> Path:
     """Write the pull-request markdown report (see gitml.ci.report); ``out``, ``plots``: default ``paths.pr_*``."""
     from gitml.ci.report import pr_report
     from gitml.utils.atomic import write_text
 
-    paths = project_paths(params_file)
+    paths = project_paths(params_file, model)
     plots_out = Path(plots if plots is not None else paths.pr_plots)
     return write_text(out if out is not None else paths.pr_report,
                       pr_report(base, Path(repo), paths, plots_out=plots_out))
@@ -345,31 +354,44 @@ def registry_history(params_file: str | Path = "params.yaml", repo: str | Path =
 
 
 def _registry(root: Path, params_file: str | Path, model: str | None):
-    """params.yaml's ``registry``, for the artifact ``model`` when one is named (``--model``)."""
+    """params.yaml's ``registry``, for the artifact ``model`` when one is named (``--model``).
+
+    In a repository of several models, ``model`` must be one of them (its own ``registry``);
+    with one model, it may name any artifact in the registry.
+    """
     import dataclasses
     import re
 
+    from gitml.config.models import declared
+    from gitml.config.paths import params_data
     from gitml.config.rules import GTO_NAME
     from gitml.errors import GitmlError
 
-    registry = load_params(root / params_file).registry
-    if model is None:
-        return registry
+    if model is None or declared(params_data(root / params_file)):
+        return load_params(root / params_file, model).registry
     if not re.fullmatch(GTO_NAME, model):
         raise GitmlError(f"--model {model!r} is not a registry name: letters, digits, '-', '_' and '/', "
                          "starting and ending with a letter or digit.")
-    return dataclasses.replace(registry, model=model)
+    return dataclasses.replace(load_params(root / params_file).registry, model=model)
 
 
-def project_paths(params_file: str | Path | None = None):
+def _several(params_file: str | Path, model: str | None) -> str | None:
+    """``model`` when ``params_file`` declares several models (its stages are ``<stage>@<model>``), else None."""
+    from gitml.config.models import declared
+    from gitml.config.paths import params_data
+
+    return model if model is not None and declared(params_data(Path(params_file))) else None
+
+
+def project_paths(params_file: str | Path | None = None, model: str | None = None):
     """``paths`` of ``params_file`` (default: ./params.yaml when present, else the built-in layout)."""
-    return _params_or_defaults(params_file).paths
+    return _params_or_defaults(params_file, model).paths
 
 
-def _params_or_defaults(params_file: str | Path | None):
+def _params_or_defaults(params_file: str | Path | None, model: str | None = None):
     from gitml.config.params import load_params_or_defaults
 
-    return load_params_or_defaults(params_file)
+    return load_params_or_defaults(params_file, model)
 
 
 def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: float = 0.25,
@@ -386,11 +408,11 @@ def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: 
                                max_categories=max_categories, task=task)
 
 
-def summary(params_file: str | Path | None = None) -> str:
+def summary(params_file: str | Path | None = None, model: str | None = None) -> str:
     """A short human summary of the last run: rows, metrics, gate, where outputs went (from ``paths``)."""
     from gitml.ci.summary import render_summary
 
-    return render_summary(project_paths(params_file))
+    return render_summary(project_paths(params_file, model))
 
 
 def serve(*, bundle: str | Path | list[str] | None = None, deployment: str | Path | list[str] | None = None,

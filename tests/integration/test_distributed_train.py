@@ -108,7 +108,7 @@ def test_two_ranks_match_one_process_and_only_rank_zero_writes(project, gitml_ma
         assert (one[column] - two[column]).abs().max() <= TOLERANCE, column
     assert one["val_loss"].iloc[-1] < one["val_loss"].iloc[0]  # it learned
     for name in ("one", "two"):
-        gitml_main("evaluate", "--model", f"runs/{name}/model", "--metrics", f"runs/{name}/metrics.json",
+        gitml_main("evaluate", "--model-dir", f"runs/{name}/model", "--metrics", f"runs/{name}/metrics.json",
                    "--plots", f"runs/{name}/plots", cwd=project)
     metrics = {name: json.loads((project / f"runs/{name}/metrics.json").read_text())["test"] for name in ("one", "two")}
     for key in ("accuracy", "roc_auc", "log_loss"):

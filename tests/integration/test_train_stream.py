@@ -34,7 +34,7 @@ def trained(project: Path, gitml_main, name: str, params: list[str], evaluate: b
     if not evaluate:
         return {"train": json.loads((project / f"runs/{name}/train.json").read_text())["train"],
                 "curves": pd.read_csv(project / f"runs/{name}/curves.csv")}
-    gitml_main("evaluate", "--model", f"runs/{name}/model", "--metrics", f"runs/{name}/metrics.json",
+    gitml_main("evaluate", "--model-dir", f"runs/{name}/model", "--metrics", f"runs/{name}/metrics.json",
                "--plots", f"runs/{name}/plots", cwd=project)
     return {"train": json.loads((project / f"runs/{name}/train.json").read_text())["train"],
             "test": json.loads((project / f"runs/{name}/metrics.json").read_text())["test"],

@@ -71,7 +71,13 @@ RawOpt = Annotated[OptPath, path_opt("Raw snapshot folder.", "paths.raw")]
 ProductionOpt = Annotated[OptPath, path_opt("Labelled production batches folder.", "paths.production")]
 PreparedOpt = Annotated[OptPath, path_opt("Prepared data folder.", "paths.prepared")]
 ContractOpt = Annotated[OptPath, path_opt("Data contract written by validate.", "paths.contract")]
-ModelDirOpt = Annotated[OptPath, path_opt("Model folder written by train.", "paths.model")]
+ModelDirOpt = Annotated[OptPath, path_opt("Model folder written by train.", "paths.model", "--model-dir")]
+# In a repository of several models (conf/models/<name>.yaml), the model whose section of
+# params.yaml (models.<name>) a command reads: its data, settings, paths and registry name.
+ModelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--model", metavar="NAME",
+    help="The model to work on, in a repository of several models (conf/models/NAME.yaml); "
+    "default: the only one.")]
 MetricsInOpt = Annotated[OptPath, path_opt("Metrics written by evaluate.", "paths.metrics")]
 DataSummaryOpt = Annotated[OptPath, path_opt("Row counts written by prepare.", "paths.data_summary")]
 BundleOpt = Annotated[OptPath, path_opt("Bundle folder (verified before use).", "paths.bundle")]

@@ -14,6 +14,7 @@ from gitml.cli.base import (
     DataSummaryOpt,
     MetricsInOpt,
     ModelDirOpt,
+    ModelOpt,
     OptPath,
     ParamsOpt,
     PreparedOpt,
@@ -71,6 +72,7 @@ def config_check(conf_dir: ConfDirOpt = Path("conf"), params: ParamsOpt = Path("
 def ingest(
     params: ParamsOpt = Path("params.yaml"),
     out: Annotated[OptPath, path_opt("Raw snapshot folder to write.", "paths.raw", "--out")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: write the raw snapshot from the configured data source (data.source).
 
@@ -78,7 +80,7 @@ def ingest(
     """
     from gitml import api
 
-    api.ingest(params, out)
+    api.ingest(params, out, model=name)
 
 
 @app.command()
@@ -88,6 +90,7 @@ def validate(
     production: ProductionOpt = None,
     contract: Annotated[OptPath, path_opt("Effective data contract to write.", "paths.contract")] = None,
     report: Annotated[OptPath, path_opt("Validation report to write.", "paths.validation")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: check every snapshot against the data contract; fail naming column and rule.
 
@@ -95,7 +98,7 @@ def validate(
     """
     from gitml import api
 
-    api.validate(params, raw, production, contract, report)
+    api.validate(params, raw, production, contract, report, model=name)
 
 
 @app.command()
@@ -106,6 +109,7 @@ def prepare(
     contract: ContractOpt = None,
     out: Annotated[OptPath, path_opt("Prepared data folder to write.", "paths.prepared")] = None,
     summary: Annotated[OptPath, path_opt("Row-count summary (DVC metrics) to write.", "paths.data_summary")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: merge production batches, split (seeded, stratified), fit preprocessing.
 
@@ -113,7 +117,7 @@ def prepare(
     """
     from gitml import api
 
-    api.prepare(params, raw, production, contract, out, summary)
+    api.prepare(params, raw, production, contract, out, summary, model=name)
 
 
 @app.command()
@@ -124,6 +128,7 @@ def train(
     checkpoints: Annotated[OptPath, path_opt("Checkpoint folder (resume after a crash).", "paths.checkpoints")] = None,
     curves: Annotated[OptPath, path_opt("Per-epoch training curves (DVC plots) to write.", "paths.curves")] = None,
     summary: Annotated[OptPath, path_opt("Training summary (DVC metrics) to write.", "paths.train_summary")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: train the configured model family (model.*) with the trainer (trainer.*).
 
@@ -131,7 +136,7 @@ def train(
     """
     from gitml import api
 
-    api.train(params, data, out, checkpoints, curves, summary)
+    api.train(params, data, out, checkpoints, curves, summary, model=name)
 
 
 @app.command()
@@ -141,14 +146,15 @@ def evaluate(
     model: ModelDirOpt = None,
     metrics: Annotated[OptPath, path_opt("Metrics file (DVC metrics) to write.", "paths.metrics")] = None,
     plots: Annotated[OptPath, path_opt("Folder for plot data (DVC plots).", "paths.eval_plots")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: score the model on the held-out test split, overall and per slice.
 
-    Example: gitml evaluate --model models/model --metrics reports/metrics.json
+    Example: gitml evaluate --model-dir models/model --metrics reports/metrics.json
     """
     from gitml import api
 
-    api.evaluate(params, data, model, metrics, plots)
+    api.evaluate(params, data, model, metrics, plots, model=name)
 
 
 @gate_app.command("run")
@@ -158,6 +164,7 @@ def gate_run(
     data: PreparedOpt = None,
     report: Annotated[OptPath, path_opt("Gate result (JSON) to write.", "paths.gate")] = None,
     markdown: Annotated[OptPath, path_opt("Gate table (markdown) to write.", "paths.gate_md")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: judge the packaged bundle on every gate rule (gate.*) and write the verdict; never fails the pipeline.
 
@@ -168,13 +175,14 @@ def gate_run(
     """
     from gitml import api
 
-    api.gate(params, bundle, data, report, markdown)
+    api.gate(params, bundle, data, report, markdown, model=name)
 
 
 @gate_app.command("verify")
 def gate_verify(
     report: Annotated[OptPath, path_opt("Gate result written by the gate stage.", "paths.gate")] = None,
     params: ParamsOpt = Path("params.yaml"),
+    name: ModelOpt = None,
 ) -> None:
     """Exit 1 when the gate verdict is fail (or stale: the champion changed since it ran).
 
@@ -182,7 +190,7 @@ def gate_verify(
     """
     from gitml import api
 
-    typer.echo(api.gate_verify(report, params))
+    typer.echo(api.gate_verify(report, params, model=name))
 
 
 @app.command()
@@ -194,6 +202,7 @@ def package(
     metrics: MetricsInOpt = None,
     data_summary: DataSummaryOpt = None,
     out: Annotated[OptPath, path_opt("Bundle folder to write.", "paths.bundle")] = None,
+    name: ModelOpt = None,
 ) -> None:
     """Stage: assemble the verified bundle (model, signature, metadata, reference, card, manifest).
 
@@ -202,7 +211,7 @@ def package(
     from gitml import api
 
     api.package(params, out, model_dir=model, prepared_dir=data, contract=contract, metrics=metrics,
-                data_summary=data_summary)
+                data_summary=data_summary, model=name)
 
 
 @app.command()
@@ -218,6 +227,7 @@ def predict(
     ] = Path("predictions.parquet"),
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per streamed chunk.")] = 50_000,
     keep_columns: Annotated[bool, typer.Option(help="Copy the input's feature columns into the output.")] = False,
+    name: ModelOpt = None,
 ) -> None:
     """Batch prediction: validate rows against the bundle's signature, stream, write CSV, Parquet or JSON.
 
@@ -229,7 +239,7 @@ def predict(
     """
     from gitml import api
 
-    rows = api.predict(bundle, source, out, chunk_rows, keep_columns)
+    rows = api.predict(bundle, source, out, chunk_rows, keep_columns, model=name)
     typer.echo(f"wrote {rows} predictions to {out}")
 
 

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from gitml.cli.base import OptPath, _state, app
+from gitml.cli.base import ModelOpt, OptPath, _state, app
 
 
 @app.command()
 def summary(
     params: Annotated[OptPath, typer.Option("--params", help="Params file whose paths locate the reports "
                                             "(default: ./params.yaml when present, else the default layout).")] = None,
+    model: ModelOpt = None,
 ) -> None:
     """Print a short human summary of the last pipeline run: rows, metrics, outputs.
 
@@ -23,7 +24,7 @@ def summary(
     """
     from gitml import api
 
-    typer.echo(api.summary(params))
+    typer.echo(api.summary(params, model))
 
 
 @app.command()

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from gitml.cli.base import ModelOpt as StageModelOpt
 from gitml.cli.base import OptPath, ParamsOpt, app, path_opt, registry_app
 
 
@@ -17,6 +18,7 @@ def promote(
     version: Annotated[Optional[str], typer.Option(help="Assign this registered version instead of HEAD.")] = None,  # noqa: UP045
     push: Annotated[bool, typer.Option(help="Push the new tags to registry.remote (atomically).")] = False,
     params: ParamsOpt = Path("params.yaml"),
+    model: StageModelOpt = None,
 ) -> None:
     """Register HEAD's model as a version (GTO tags) and assign it a stage.
 
@@ -27,7 +29,7 @@ def promote(
     """
     from gitml import api
 
-    typer.echo(api.promote(stage, bump, version, push, params).describe())
+    typer.echo(api.promote(stage, bump, version, push, params, model=model).describe())
 
 
 @app.command()
@@ -36,6 +38,7 @@ def fetch(
     stage: Annotated[Optional[str], typer.Option(help="Registry stage to resolve, e.g. prod.")] = None,  # noqa: UP045
     version: Annotated[Optional[str], typer.Option(help="Registered version, e.g. v1.2.0.")] = None,  # noqa: UP045
     params: ParamsOpt = Path("params.yaml"),
+    model: StageModelOpt = None,
 ) -> None:
     """Resolve a stage or version to its commit and fetch that bundle through DVC, verified.
 
@@ -43,12 +46,13 @@ def fetch(
     """
     from gitml import api
 
-    found = api.fetch(out, stage, version, params)
+    found = api.fetch(out, stage, version, params, model=model)
     typer.echo(f"fetched {found.name} {found.version} (commit {found.commit[:10]}) into {out}")
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    "--model", help="Model (registry artifact) name [registry.model].", metavar="<name>")]
+    "--model", metavar="NAME", help="Model name: one of conf/models/ in a repository of several models, "
+    "else any registry artifact [registry.model].")]
 
 
 @registry_app.command("which")
@@ -71,6 +75,7 @@ def report(
     base: Annotated[str, typer.Option(help="Git revision to diff against, e.g. origin/main.")] = "main",
     out: Annotated[OptPath, path_opt("Markdown file to write.", "paths.pr_report", "-o", "--out")] = None,
     plots: Annotated[OptPath, path_opt("Folder for the `dvc plots diff` HTML.", "paths.pr_plots")] = None,
+    model: StageModelOpt = None,
 ) -> None:
     """Build the pull-request report: gate table, metrics and params diff, plots.
 
@@ -78,7 +83,7 @@ def report(
     """
     from gitml import api
 
-    typer.echo(f"wrote {api.report(base, out, plots)}")
+    typer.echo(f"wrote {api.report(base, out, plots, model=model)}")
 
 
 @registry_app.command("show")

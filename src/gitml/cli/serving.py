@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gitml.cli.base import OptPath, app, path_opt
+from gitml.cli.base import ModelOpt, OptPath, app, path_opt
 from gitml.errors import UsageError
 
 
@@ -79,6 +79,7 @@ def deploy(
     allow_failed_gate: Annotated[bool, typer.Option(
         "--allow-failed-gate", help="Publish even when the gate verdict does not admit the bundle "
         "(says so on stderr).")] = False,
+    model: ModelOpt = None,
 ) -> None:
     """Publish a bundle into a deployment folder and make it current (atomically).
 
@@ -99,18 +100,18 @@ def deploy(
     from gitml import api
 
     if manifests is not None or str(target) == "k8s":
-        _deploy_k8s(target, manifests, version, bundle, image, replicas, cpu, memory, params)
+        _deploy_k8s(target, manifests, version, bundle, image, replicas, cpu, memory, params, model)
         return
     if version is None:
         raise UsageError("Give --version: the version to publish or point at, e.g. v1.2.0.")
-    summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params)
+    summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params, model=model)
     for problem in ignored:
         typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True, fg="yellow")
     typer.echo(summary)
 
 
 def _deploy_k8s(target: str, manifests: Path | None, version: str | None, bundle: Path | None, image: str | None,
-                replicas: int, cpu: str, memory: str, params: Path) -> None:
+                replicas: int, cpu: str, memory: str, params: Path, model: str | None) -> None:
     from gitml import api
 
     if str(target) != "k8s" or manifests is None:
@@ -120,7 +121,8 @@ def _deploy_k8s(target: str, manifests: Path | None, version: str | None, bundle
         raise UsageError("--target k8s takes no --bundle: the image built from the fetched bundle holds it "
                          "(deploy/Dockerfile).")
     named = params if params.is_file() or params != Path("params.yaml") else None  # none: the defaults
-    resolved, written = api.deploy_k8s(manifests, version, image, replicas, cpu, memory, params_file=named)
+    resolved, written = api.deploy_k8s(manifests, version, image, replicas, cpu, memory, params_file=named,
+                                       model=model)
     typer.echo(f"wrote {len(written)} manifests for {resolved} into {manifests}")
 
 

@@ -60,15 +60,30 @@ def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config
     return cfg
 
 
+def compose_project(conf_dir: str | Path = "conf", overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """What params.yaml holds: the root composed with ``overrides`` and, when ``conf_dir/models/``
+    declares models, each of them under ``models.<name>`` (gitml.config.models)."""
+    from gitml.config.models import compose_models
+
+    project = to_plain(compose(conf_dir, overrides))
+    models = compose_models(conf_dir, overrides)
+    if models:
+        project["models"] = models
+    return project
+
+
 def to_plain(cfg: Any) -> dict[str, Any]:
     """A composed config as plain YAML-ready data (enums by name, interpolations resolved)."""
     from omegaconf import OmegaConf
 
+    if isinstance(cfg, dict):
+        return cfg
     return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
 
 
 def render_params(cfg: Any, overrides: Sequence[str] = ()) -> str:
-    """params.yaml text: a header recording the overrides, then the composed values."""
+    """params.yaml text: a header recording the overrides, then the composed values (a DictConfig, or
+    plain data such as :func:`compose_project` returns)."""
     import json
 
     import yaml
@@ -125,10 +140,10 @@ def check_params(conf_dir: str | Path = "conf", params_file: str | Path = "param
         raise ParamsOutOfSync(str(path), [f"{path} does not exist"], "gitml config compose")
     text = path.read_text(encoding="utf-8")
     found = InSync(recorded_overrides(text), recorded=_has_header(text))
-    expected = to_plain(compose(conf_dir, found.overrides))
+    expected = compose_project(conf_dir, found.overrides)
     actual = yaml.safe_load(text) or {}
     diff = diff_trees(expected, actual)
-    if diff and not found.recorded and isinstance(actual, dict):
+    if diff and not found.recorded and isinstance(actual, dict) and "models" not in expected:
         from gitml.config.explain import explain_overrides
 
         derived = explain_overrides(conf_dir, actual, expected)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.config.errors import config_error_from, source_with_overrides
+from gitml.config.models import select_model
 from gitml.config.rules import config_problems
 from gitml.config.schema import MODEL_SCHEMAS, Config
 from gitml.errors import ConfigError
@@ -25,27 +26,39 @@ __all__ = ["PARAMS_FILE", "check_semantics", "has_data", "load_params", "load_pa
 PARAMS_FILE = "params.yaml"
 
 
-def load_params(params_file: str | Path = PARAMS_FILE) -> Config:
+def load_params(params_file: str | Path = PARAMS_FILE, model: str | None = None) -> Config:
     """Read and validate ``params_file``; errors name the key and the file.
+
+    ``model``: read ``models.<model>`` of a multi-model file (gitml.config.models); without
+    it, the top level (a multi-model file's shared defaults).
 
     Example:
         >>> params = load_params("params.yaml")
         >>> params.trainer.epochs
         30
     """
-    from omegaconf import OmegaConf
-
     path = Path(params_file)
     if not path.is_file():
         raise ConfigError(str(path), None, "file not found.", hint="Run `gitml config compose`.")
+    raw = _read(path)
+    source = str(path) if model is None else f"{path} (models.{model})"
+    return validate_config(select_model(raw, model, str(path)), source=source)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A params file's data, interpolations kept; errors name the file."""
+    from omegaconf import OmegaConf
+
     try:
-        raw = OmegaConf.load(path)
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except Exception as exc:
         raise ConfigError(str(path), None, f"not valid YAML: {exc}") from exc
-    return validate_config(raw, source=str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), None, "expected a mapping at the top level.")
+    return raw  # type: ignore[return-value]
 
 
-def load_params_or_defaults(params_file: str | Path | None = None) -> Config:
+def load_params_or_defaults(params_file: str | Path | None = None, model: str | None = None) -> Config:
     """``params_file``; without one, ./params.yaml when present, else the schema's defaults.
 
     For the commands that also run outside a project (serve, drift check, simulate,
@@ -56,17 +69,18 @@ def load_params_or_defaults(params_file: str | Path | None = None) -> Config:
     if params_file is None and Path(PARAMS_FILE).is_file():
         params_file = PARAMS_FILE
     if params_file is not None:
-        return load_params(params_file)
+        return load_params(params_file, model)
     log.info("no %s here: using the default settings", PARAMS_FILE)
     return Config()
 
 
-def load_sections(params_file: str | Path | None, sections: Sequence[str]) -> Config:
+def load_sections(params_file: str | Path | None, sections: Sequence[str], model: str | None = None) -> Config:
     """:func:`load_params_or_defaults`, validating only ``sections`` (``serve``, ``registry``).
 
     For the server, which reads nothing else: a broken ``model`` section is the pipeline's
     to report, and validating every section costs each server start ~0.1 s more. The other
-    sections hold their defaults. Errors name the key (``serve.port``) and the file.
+    sections hold their defaults. Errors name the key (``serve.port``) and the file. In a
+    file of several models, without ``model``: the top level, the defaults they share.
     """
     from omegaconf import OmegaConf
 
@@ -79,12 +93,7 @@ def load_sections(params_file: str | Path | None, sections: Sequence[str]) -> Co
     path = Path(params_file)
     if not path.is_file():
         raise ConfigError(str(path), None, "file not found.", hint="Run `gitml config compose`.")
-    try:
-        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    except Exception as exc:
-        raise ConfigError(str(path), None, f"not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(str(path), None, "expected a mapping at the top level.")
+    raw = select_model(_read(path), model, str(path), shared=True)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), {k: raw[k] for k in sections if k in raw})
         typed = Config(**{k: OmegaConf.to_object(getattr(merged, k)) for k in sections})  # type: ignore[arg-type]

@@ -53,12 +53,15 @@ def or_default(given: str | Path | None, default: str) -> Path:
     return Path(given) if given is not None else Path(default)
 
 
-def paths_from(raw: Any) -> PathsConfig:
+def paths_from(raw: Any, model: str | None = None) -> PathsConfig:
     """The ``paths`` section of plain params data (another commit's params.yaml), defaults for the rest.
 
     Reads only the keys this version knows and keeps no other rule: a params.yaml older
     than the ``paths`` group yields the defaults, which are the layout it was built with.
+    ``model``: that model's section of a multi-model file (the top level when it has none).
     """
+    if model is not None and isinstance(raw, dict) and isinstance(raw.get("models"), dict):
+        raw = raw["models"].get(model)
     section = raw.get("paths") if isinstance(raw, dict) else None
     if not isinstance(section, dict):
         return PathsConfig()
@@ -66,7 +69,7 @@ def paths_from(raw: Any) -> PathsConfig:
     return PathsConfig(**{k: str(v) for k, v in section.items() if k in known and isinstance(v, str) and v})
 
 
-def paths_in_yaml(text: bytes | str | None) -> PathsConfig:
+def paths_in_yaml(text: bytes | str | None, model: str | None = None) -> PathsConfig:
     """The ``paths`` of a params.yaml's text, read leniently: none or unreadable is the default layout.
 
     For commands that look at a project without running its pipeline (deploy, the chain
@@ -75,15 +78,21 @@ def paths_in_yaml(text: bytes | str | None) -> PathsConfig:
     import yaml
 
     try:
-        return paths_from(yaml.safe_load(text) if text is not None else None)
+        return paths_from(yaml.safe_load(text) if text is not None else None, model)
     except (yaml.YAMLError, UnicodeDecodeError):
         return PathsConfig()
 
 
-def paths_in(root: Path) -> PathsConfig:
+def paths_in(root: Path, model: str | None = None) -> PathsConfig:
     """The ``paths`` of ``root``'s params.yaml (see :func:`paths_in_yaml`)."""
-    params = Path(root) / "params.yaml"
+    return paths_from(params_data(Path(root) / "params.yaml"), model)
+
+
+def params_data(path: Path) -> Any:
+    """A params file's data read leniently: None when it is missing or unreadable."""
+    import yaml
+
     try:
-        return paths_in_yaml(params.read_bytes() if params.is_file() else None)
-    except OSError:
-        return PathsConfig()
+        return yaml.safe_load(path.read_bytes()) if path.is_file() else None
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None

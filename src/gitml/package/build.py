@@ -29,7 +29,7 @@ from gitml.package.card import model_card
 from gitml.package.manifest import sha256_file
 from gitml.package.signature import Signature
 from gitml.utils.atomic import atomic_path
-from gitml.utils.dvc_hash import dir_md5, lock_params_sha256
+from gitml.utils.dvc_hash import dir_md5, lock_params_sha256, stage_key
 
 log = logging.getLogger(__name__)
 # The params sections a bundle records: what shaped the model and the bundle. Each is a param
@@ -51,6 +51,7 @@ class PackageInputs:
     metrics: Path
     data_summary: Path
     lock: Path
+    stages_of: str | None = None  # the model whose stages dvc.lock names train@<model> (several models)
 
 
 def package(cfg: Config, inputs: PackageInputs, out_dir: str | Path) -> Bundle:
@@ -92,7 +93,8 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> 
         "model": {"family": model_info["family"], "format": model_info.get("format")},
         "classes": list(signature.classes),
         "inputs": signature.features,
-        "data": {"name": cfg.data.name, "rows": summary.get("rows", {}), "sources": source_hashes(lock)},
+        "data": {"name": cfg.data.name, "rows": summary.get("rows", {}),
+                 "sources": source_hashes(lock, inputs.stages_of)},
         "params": {section: values for section, values in _params(cfg).items() if section in BUNDLED_PARAMS},
         "metrics": json.loads(inputs.metrics.read_text()),
         "provenance": {
@@ -100,7 +102,7 @@ def build_metadata(cfg: Config, inputs: PackageInputs, signature: Signature) -> 
             # prepare outputs in dvc.lock (registry/chain.py checks them at the promoted commit)
             "model_md5": dir_md5(inputs.model_dir),
             "prepared_md5": dir_md5(inputs.prepared_dir),
-            "params_sha256": lock_params_sha256(lock),
+            "params_sha256": lock_params_sha256(lock, model=inputs.stages_of),
         },
         "libraries": library_versions(),
         "python": sys.version.split()[0],
@@ -130,9 +132,9 @@ def _read_lock(lock: Path) -> dict[str, Any]:
     return (yaml.safe_load(lock.read_text()) or {}) if lock.is_file() else {}
 
 
-def source_hashes(lock: dict[str, Any]) -> dict[str, Any]:
-    """The md5 of each input of the ``prepare`` stage, as dvc.lock records them."""
-    stage = (lock.get("stages") or {}).get("prepare") or {}
+def source_hashes(lock: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+    """The md5 of each input of the ``prepare`` stage (of ``model``'s chain), as dvc.lock records them."""
+    stage = (lock.get("stages") or {}).get(stage_key("prepare", model)) or {}
     return {d["path"]: d.get("md5") for d in stage.get("deps", []) if isinstance(d, dict) and "path" in d}
 
 

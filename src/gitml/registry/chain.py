@@ -21,15 +21,16 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitml.config.params import PARAMS_FILE
-from gitml.config.paths import PathsConfig, paths_in_yaml
+from gitml.config.paths import PathsConfig
 from gitml.errors import ChainError, GitError
 from gitml.gitops.git import git
 from gitml.package.bundle import Bundle, load_bundle
-from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256
+from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256, stage_key
 
 log = logging.getLogger(__name__)
 LOCK = "dvc.lock"  # DVC's own file name, not layout
@@ -53,10 +54,11 @@ def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, rem
         problems.append("the bundle records no provenance (metadata.json has no 'provenance'): "
                         "package it again with this gitml (`dvc repro -f package`)")
     model = bundle.model_md5
-    paths = paths_at(repo, commit)
+    layout = layout_at(repo, commit, bundle.info.name)
+    paths, several = layout.paths, layout.model
 
     lock = _lock_at(repo, commit, problems)
-    trained = lock_out_md5(lock, "train", paths.model) if lock is not None else None
+    trained = lock_out_md5(lock, stage_key("train", several), paths.model) if lock is not None else None
     if lock is not None and trained is None:
         problems.append(f"{LOCK} at {short} records no train output {paths.model}")
     if trained is not None and model is not None and model != trained:
@@ -64,8 +66,9 @@ def verify_chain(repo: str | Path, commit: str, bundle: Bundle | str | Path, rem
                         f"{trained} ({LOCK} at {short}): this bundle was not built from the model trained there")
     if provenance is not None:
         claims = {"model_md5": model,
-                  "prepared_md5": lock_out_md5(lock, "prepare", paths.prepared) if lock is not None else None,
-                  "params_sha256": lock_params_sha256(lock) if lock is not None else None}
+                  "prepared_md5": lock_out_md5(lock, stage_key("prepare", several), paths.prepared)
+                  if lock is not None else None,
+                  "params_sha256": lock_params_sha256(lock, model=several) if lock is not None else None}
         for key, expected in claims.items():
             if expected is not None and provenance.get(key) != expected:
                 problems.append(f"the bundle's metadata records provenance.{key} {provenance.get(key)}, "
@@ -158,12 +161,38 @@ def _gate_problems(repo: str | Path, commit: str, bundle: Bundle, report: str) -
     return verdict_problems(verdict, bundle, where)
 
 
-def paths_at(repo: str | Path, commit: str) -> PathsConfig:
+def paths_at(repo: str | Path, commit: str, model: str | None = None) -> PathsConfig:
     """The ``paths`` of params.yaml at ``commit``: the layout its dvc.lock and reports were written with.
 
     A commit without params.yaml, or older than the ``paths`` group, has the default layout.
+    ``model``: in a repository of several models, that model's layout.
     """
-    return paths_in_yaml(file_at(repo, commit, PARAMS_FILE))
+    return layout_at(repo, commit, model).paths
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a model's outputs are at a commit: its ``paths``, and ``model`` when the commit declares
+    several models (its stages are ``<stage>@<model>`` in dvc.lock), else None."""
+
+    paths: PathsConfig
+    model: str | None
+
+
+def layout_at(repo: str | Path, commit: str, model: str | None) -> Layout:
+    """The :class:`Layout` of ``model`` (a registry name) in params.yaml at ``commit``."""
+    import yaml
+
+    from gitml.config.models import declared
+    from gitml.config.paths import paths_from
+
+    text = file_at(repo, commit, PARAMS_FILE)
+    try:
+        raw = yaml.safe_load(text) if text is not None else None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raw = None
+    several = model if model is not None and model in declared(raw) else None
+    return Layout(paths_from(raw, several), several)
 
 
 def file_at(repo: str | Path, commit: str, path: str) -> bytes | None:

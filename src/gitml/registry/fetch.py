@@ -69,7 +69,7 @@ def fetch_bundle(
     found = resolve(repo, name, stage, version)
     if stage and allowed_signers is not None:
         check_stage_signed(repo, name, stage, found.tag, allowed_signers)
-    bundle_path = bundle_path or paths_at(repo, found.commit).bundle
+    bundle_path = bundle_path or paths_at(repo, found.commit, name).bundle
     with atomic_path(out) as tmp:
         try:
             Repo.get(url=str(Path(repo).resolve()), path=bundle_path, out=str(tmp), rev=found.commit)

@@ -34,6 +34,7 @@ from gitml.registry.tags import (
     signature_changed,
     sync_stage_tags,
 )
+from gitml.utils.dvc_hash import stage_key
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,13 @@ class Promotion:
         return f"{self.name} {self.version} {verb} to '{self.stage}' at {self.commit[:10]}{where} ({', '.join(self.tags)})"
 
 
-def preconditions(repo: Path, gate_report: Path, bundle: str = PathsConfig.bundle, check_bundle: bool = True) -> list[str]:
-    """Every reason to refuse a promotion from ``repo``'s HEAD (empty when it may go ahead)."""
+def preconditions(repo: Path, gate_report: Path, bundle: str = PathsConfig.bundle, check_bundle: bool = True,
+                  package_stage: str = "package") -> list[str]:
+    """Every reason to refuse a promotion from ``repo``'s HEAD (empty when it may go ahead).
+
+    ``package_stage``: the dvc.yaml stage that writes ``bundle`` (``package@<model>`` in a
+    repository of several models).
+    """
     problems = []
     dirty = dirty_files(repo)
     if dirty:
@@ -68,20 +74,20 @@ def preconditions(repo: Path, gate_report: Path, bundle: str = PathsConfig.bundl
             failed = [r["rule"] for r in json.loads(gate_report.read_text()).get("rules", []) if r["verdict"] == "fail"]
             problems.append(f"the gate verdict is '{verdict}' (failed: {'; '.join(failed) or 'unknown'})")
     if check_bundle:
-        problem = bundle_mismatch(repo, bundle)
+        problem = bundle_mismatch(repo, bundle, package_stage)
         if problem:
             problems.append(problem)
     return problems
 
 
-def bundle_mismatch(repo: Path, bundle: str) -> str | None:
+def bundle_mismatch(repo: Path, bundle: str, package_stage: str = "package") -> str | None:
     """None when the workspace bundle is exactly what dvc.lock records, else why not."""
     from dvc.repo import Repo
 
     if not (repo / bundle).is_dir():
         return f"{bundle} does not exist: run `dvc repro` (or `dvc pull`)"
     with Repo(str(repo)) as dvc_repo:
-        status = dvc_repo.status(targets=["package"])
+        status = dvc_repo.status(targets=[package_stage])
     if status:
         return f"{bundle} does not match dvc.lock ({json.dumps(status)}): run `dvc repro` and commit dvc.lock"
     return None
@@ -90,12 +96,14 @@ def bundle_mismatch(repo: Path, bundle: str) -> str | None:
 def promote(
     repo: Path, cfg: RegistryConfig, stage: str, bump: str = "auto", version: str | None = None,
     push: bool = False, attempts: int = 3, gate_report: Path | None = None, check_bundle: bool = True,
-    paths: PathsConfig | None = None,
+    paths: PathsConfig | None = None, stages_of: str | None = None,
 ) -> Promotion:
     """Register (when needed) and assign ``stage``; see the module docstring for the rules.
 
     ``paths``: the project layout (``cfg.paths`` of params.yaml; default: the built-in one):
     where the workspace bundle, its gate verdict (unless ``gate_report``) and the contract are.
+    ``stages_of``: in a repository of several models, the model whose stages (``package@<model>``)
+    built that bundle.
     """
     refused = cfg.unknown_stage(stage)
     if refused:
@@ -107,7 +115,8 @@ def promote(
     paths = paths or PathsConfig()
     _sync(repo, cfg, push)
     if version is None:
-        problems = preconditions(repo, gate_report or repo / paths.gate, paths.bundle, check_bundle=check_bundle)
+        problems = preconditions(repo, gate_report or repo / paths.gate, paths.bundle, check_bundle=check_bundle,
+                                 package_stage=stage_key("package", stages_of))
         if problems:
             raise PromotionError("Refusing to promote: " + "; ".join(problems) + ".")
     check_promoted_chain(repo, cfg, version, push, paths.bundle)
@@ -193,7 +202,7 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
             latest = versions[0] if versions else None
             chosen = bump
             if bump == "auto":
-                chosen = "major" if latest and _interface_changed(repo, latest.commit, contract) else "minor"
+                chosen = "major" if latest and _interface_changed(repo, latest.commit, contract, name) else "minor"
             new_version = next_version(latest.version if latest else None, chosen)
             gto.api.register(str(repo), name, commit, version=new_version,
                              message=f"Registering {name} {new_version} (bump {chosen})")
@@ -218,11 +227,11 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
     return Promotion(name, found_version, stage, found_commit, tags, registered, False)
 
 
-def _interface_changed(repo: Path, old_commit: str, contract: str) -> bool:
+def _interface_changed(repo: Path, old_commit: str, contract: str, name: str) -> bool:
     """signature_changed, with the contract where ``old_commit``'s own layout kept it."""
     from gitml.registry.chain import paths_at
 
-    return signature_changed(repo, old_commit, contract, paths_at(repo, old_commit).contract)
+    return signature_changed(repo, old_commit, contract, paths_at(repo, old_commit, name).contract)
 
 
 def _tag_of(assignment: object, name: str, stage: str) -> str:

@@ -128,10 +128,10 @@ def gate_evidence(version: str, gate_file: Path | None = None, repo: Path = Path
         except GitmlError:
             found = None
         if found is not None:
-            report = paths_at(repo, found.commit).gate
+            report = paths_at(repo, found.commit, model).gate
             where = f"{report} at {found.commit[:10]} ({model} {version})"
             return GateEvidence(_json_or_none(file_at(repo, found.commit, report), where), where)
-    path = gate_file if gate_file is not None else repo / paths_in(repo).gate
+    path = gate_file if gate_file is not None else repo / paths_in(repo, model).gate
     raw = path.read_bytes() if path.is_file() else None
     return GateEvidence(_json_or_none(raw, str(path)), str(path))
 

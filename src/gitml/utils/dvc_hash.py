@@ -57,11 +57,23 @@ def lock_out_md5(lock: dict[str, Any], stage: str, path: str) -> str | None:
     return next((str(o.get("md5")) for o in outs if isinstance(o, dict) and o.get("path") == path), None)
 
 
-def lock_params_sha256(lock: dict[str, Any], stages: tuple[str, ...] = MODEL_PARAM_STAGES) -> str | None:
-    """sha256 of the params dvc.lock records for ``stages`` (canonical JSON), or None if one is missing."""
+def stage_key(stage: str, model: str | None = None) -> str:
+    """The name dvc.lock records ``stage`` under: ``train``, or ``train@churn`` for model ``churn``
+    of a repository of several models (dvc.yaml's ``foreach: ${models}``)."""
+    return stage if model is None else f"{stage}@{model}"
+
+
+def lock_params_sha256(lock: dict[str, Any], stages: tuple[str, ...] = MODEL_PARAM_STAGES,
+                       model: str | None = None) -> str | None:
+    """sha256 of the params dvc.lock records for ``stages`` (canonical JSON), or None if one is missing.
+
+    With ``model``, the stages of that model (:func:`stage_key`); the record keys them by
+    their plain names and the params by the names the model's section has, so the hash
+    says what the model was trained with.
+    """
     recorded = {}
     for stage in stages:
-        entry = (lock.get("stages") or {}).get(stage)
+        entry = (lock.get("stages") or {}).get(stage_key(stage, model))
         if not isinstance(entry, dict):
             return None
         recorded[stage] = entry.get("params") or {}

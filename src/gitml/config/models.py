@@ -1,0 +1,133 @@
+"""Several models in one repository: one file per model under ``conf/models/``.
+
+Each ``conf/models/<name>.yaml`` is a Hydra config in the ``_global_`` package, Hydra's own
+"experiment" pattern: its defaults list picks the options that differ from
+``conf/config.yaml`` (``- override /data: wine``, ``- override /model: hgb``,
+``- override /paths: model``) and its body sets values, so every model shares the root's
+defaults and states only what is its own. ``gitml config compose`` composes the root once
+and each model once more (``+models=<name> registry.model=<name>``) and writes them to
+``params.yaml`` as the top-level sections (the shared defaults) and ``models.<name>``.
+
+dvc.yaml turns ``models`` into one stage chain per model (``foreach: ${models}``), each
+stage listing only ``models.${key}.<section>`` as params, so a change to one model's file
+reruns only that model's chain. Every stage command takes ``--model NAME`` and reads that
+model's section; a repository without ``conf/models/`` is the single-model layout it was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import ConfigError, UsageError
+
+MODELS_DIR = "models"  # the config group under conf/
+# A model name is a path segment (data/<name>/raw), a GTO artifact name and a URL segment
+# (/v2/models/<name>): lower-case letters, digits, '-' and '_', starting with a letter.
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+# Locations a model writes or owns: two models must not share one. `external` (the source
+# files) and `reports` (the folder summary reads) may be shared.
+SHARED_PATHS = ("external", "reports")
+
+
+def check_name(name: str, where: str, key: str = "models") -> str:
+    """``name`` when it is a valid model name, else a :class:`ConfigError` naming ``where``."""
+    if not NAME.fullmatch(name):
+        raise ConfigError(where, key, f"model name {name!r} is not valid: use lower-case letters, digits, "
+                          "'-' and '_', starting with a letter (at most 64 characters).")
+    return name
+
+
+def model_names(conf_dir: str | Path) -> list[str]:
+    """The models ``conf_dir/models/*.yaml`` declares, sorted; empty for a single-model tree."""
+    folder = Path(conf_dir) / MODELS_DIR
+    if not folder.is_dir():
+        return []
+    return [check_name(path.stem, str(path)) for path in sorted(folder.glob("*.yaml"))]
+
+
+def compose_models(conf_dir: str | Path, overrides: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """Each declared model's composed config as plain data, keyed by name (``{}`` without models).
+
+    ``overrides`` apply to every model, after its own file. Raises :class:`ConfigError`
+    naming the model's file when one does not compose, and when two models would write
+    the same location (see :func:`check_layout`).
+    """
+    from gitml.config.compose import compose, to_plain
+
+    composed = {}
+    for name in model_names(conf_dir):
+        own = [f"+{MODELS_DIR}={name}", f"registry.model={name}"]
+        try:
+            composed[name] = to_plain(compose(conf_dir, [*own, *overrides]))
+        except ConfigError as exc:
+            model_file = str(Path(conf_dir) / MODELS_DIR / f"{name}.yaml")
+            root = str(Path(conf_dir) / "config.yaml")
+            where = (model_file if exc.file.startswith(root) or exc.file.startswith(model_file)
+                     else f"{exc.file} (model {name}, {model_file})")
+            raise ConfigError(where, exc.key, exc.problem, exc.hint, problems=exc.problems) from exc
+    check_layout(composed, conf_dir)
+    return composed
+
+
+def check_layout(models: dict[str, dict[str, Any]], conf_dir: str | Path) -> None:
+    """Refuse two models whose ``paths`` name the same location, or one inside another's."""
+    owner: dict[str, tuple[str, str]] = {}
+    for name, cfg in models.items():
+        for key, value in (cfg.get("paths") or {}).items():
+            if key in SHARED_PATHS:
+                continue
+            place = str(value).rstrip("/")
+            for other, (other_name, other_key) in owner.items():
+                if other_name != name and (place == other or place.startswith(other + "/")
+                                           or other.startswith(place + "/")):
+                    raise ConfigError(
+                        str(Path(conf_dir) / MODELS_DIR / f"{name}.yaml"), f"paths.{key}",
+                        f"{place!r} is also model {other_name!r}'s paths.{other_key} ({other!r}): "
+                        "two models would overwrite each other's outputs.",
+                        hint="Give each model its own layout: add `- override /paths: model` to its defaults "
+                        "(data/<name>/..., models/<name>/..., reports/<name>/...).",
+                    )
+            owner[place] = (name, key)
+
+
+def select_model(raw: dict[str, Any], model: str | None, source: str, shared: bool = False) -> dict[str, Any]:
+    """The plain config a command reads from a params file's data: ``models.<model>``, or the top level.
+
+    Without ``model``: the top level of a single-model file. A multi-model file then needs a
+    model named (a :class:`UsageError` lists them), unless ``shared``: its top level, the
+    defaults every model shares (the server reads its ``serve`` settings there). Naming a
+    model that a multi-model file lacks is a :class:`ConfigError` listing the ones it has;
+    in a single-model file, ``model`` may name its one model (``registry.model``).
+    """
+    models = raw.get("models")
+    rest = {key: value for key, value in raw.items() if key != "models"}
+    if model is None:
+        if isinstance(models, dict) and models and not shared:
+            names = sorted(models)
+            raise UsageError(f"{source} declares {len(names)} models ({', '.join(names)}): name one with --model NAME.",
+                             hint=f"for example --model {names[0]}.")
+        return rest
+    if isinstance(models, dict) and models:
+        if model not in models:
+            raise ConfigError(source, f"models.{model}", f"no model named {model!r}. "
+                              f"Declared: {', '.join(sorted(models))}.",
+                              hint="Add conf/models/<name>.yaml and run `gitml config compose`.")
+        chosen = models[model]
+        if not isinstance(chosen, dict):
+            raise ConfigError(source, f"models.{model}", "expected a mapping.")
+        return chosen
+    registry = rest.get("registry") if isinstance(rest.get("registry"), dict) else {}
+    own = registry.get("model", "model") if isinstance(registry, dict) else "model"
+    if model != own:
+        raise ConfigError(source, "models", f"this params file has one model, {own!r}, not {model!r}.",
+                          hint="Declare several models under conf/models/ (docs/models.md).")
+    return rest
+
+
+def declared(raw: Any) -> list[str]:
+    """The model names a params file's data declares under ``models`` (empty for one model)."""
+    models = raw.get("models") if isinstance(raw, dict) else None
+    return sorted(models) if isinstance(models, dict) else []

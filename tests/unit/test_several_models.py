@@ -1,0 +1,132 @@
+"""Several models in one repository: conf/models/<name>.yaml composed into params.yaml `models`,
+read back per model, and the one-model dvc.yaml repeated per model (gitml.config.models,
+gitml.scaffold.several)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitml.config.compose import check_params, compose_project, render_params
+from gitml.config.params import load_params, load_sections
+from gitml.errors import ConfigError, ParamsOutOfSync, UsageError
+from gitml.scaffold.several import model_file, parse_spec, several_models_pipeline
+from tests.conftest import ROOT
+
+MODELS = {"churn": ("breast_cancer", "logreg"), "quality": ("wine", "hgb"), "price": ("diabetes", "ridge")}
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of conf/ declaring three models: two classifiers and a regression."""
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "models").mkdir()
+    for name, (data, model) in MODELS.items():
+        (conf / "models" / f"{name}.yaml").write_text(model_file(name, data, model))
+    return conf
+
+
+def write_params(conf: Path, overrides: list[str] | None = None) -> Path:
+    params = conf.parent / "params.yaml"
+    params.write_text(render_params(compose_project(conf, overrides or []), overrides or []))
+    return params
+
+
+def test_each_model_composes_its_own_choices_over_the_shared_defaults_with_its_own_layout(tree: Path):
+    project = compose_project(tree, ["trainer.epochs=3"])
+    assert sorted(project["models"]) == ["churn", "price", "quality"]
+    price = project["models"]["price"]
+    assert price["data"]["name"] == "diabetes" and price["model"]["estimator"]["_target_"].endswith("Ridge")
+    assert price["registry"]["model"] == "price"
+    assert price["paths"]["bundle"] == "models/price/bundle" and price["paths"]["raw"] == "data/price/raw"
+    assert price["paths"]["external"] == "data/external"  # source files are shared
+    assert price["trainer"]["epochs"] == 3 and project["trainer"]["epochs"] == 3  # overrides apply to all
+    # The top level stays the shared defaults, unchanged.
+    assert project["data"]["name"] == "breast_cancer" and project["paths"]["bundle"] == "models/bundle"
+
+
+def test_a_command_reads_the_model_it_names_and_refuses_to_guess(tree: Path):
+    params = write_params(tree)
+    assert load_params(params, "quality").data.name == "wine"
+    assert load_params(params, "quality").paths.gate == "reports/quality/gate.json"
+    with pytest.raises(UsageError, match=r"declares 3 models \(churn, price, quality\): name one with --model"):
+        load_params(params)
+    with pytest.raises(ConfigError, match=r"'models.fraud': no model named 'fraud'. Declared: churn, price, quality"):
+        load_params(params, "fraud")
+    # The server reads its settings from the shared top level.
+    assert load_sections(params, ("serve",)).serve.port == load_params(params, "churn").serve.port
+
+
+def test_a_one_model_params_file_accepts_its_own_name_only(tmp_path: Path):
+    params = ROOT / "params.yaml"
+    assert load_params(params, "model").registry.model == "model"
+    with pytest.raises(ConfigError, match="has one model, 'model', not 'churn'"):
+        load_params(params, "churn")
+
+
+def test_editing_one_model_file_puts_params_out_of_sync_naming_that_models_key(tree: Path):
+    params = write_params(tree)
+    assert check_params(tree, params).overrides == []
+    churn = tree / "models" / "churn.yaml"
+    churn.write_text(churn.read_text() + "trainer:\n  epochs: 7\n")
+    with pytest.raises(ParamsOutOfSync, match=r"models\.churn\.trainer\.epochs"):
+        check_params(tree, params)
+
+
+def test_a_bad_model_file_is_named_with_its_key(tree: Path):
+    (tree / "models" / "churn.yaml").write_text(model_file("churn", "breast_cancer", "logreg") + "trainer:\n  epochz: 1\n")
+    with pytest.raises(ConfigError, match=r"conf/models/churn\.yaml.*trainer\.epochz"):
+        compose_project(tree)
+
+
+def test_two_models_writing_the_same_place_are_refused_naming_the_file_and_key(tree: Path):
+    (tree / "models" / "quality.yaml").write_text("# @package _global_\ndefaults:\n  - override /data: wine\n")
+    (tree / "models" / "price.yaml").write_text("# @package _global_\ndefaults:\n  - override /data: diabetes\n")
+    with pytest.raises(ConfigError, match=r"models/quality\.yaml: 'paths\.raw'.*model 'price'.*override /paths: model"):
+        compose_project(tree)
+
+
+@pytest.mark.parametrize("name", ["Churn", "1st", "a/b", "x" * 65])
+def test_a_model_name_must_be_a_path_segment_a_tag_name_and_a_url_segment(tree: Path, name: str):
+    with pytest.raises((ConfigError, UsageError), match="not valid"):
+        parse_spec(name, tree)
+
+
+def test_a_spec_names_existing_data_and_model_options(tree: Path):
+    assert parse_spec("churn:breast_cancer:hgb", tree) == ("churn", "breast_cancer", "hgb")
+    assert parse_spec("churn", tree) == ("churn", None, None)
+    with pytest.raises(UsageError, match="model option 'xgboost' is not one of"):
+        parse_spec("churn:breast_cancer:xgboost", tree)
+
+
+def test_the_pipeline_repeats_every_stage_per_model_with_its_own_paths_and_params():
+    text = several_models_pipeline((ROOT / "dvc.yaml").read_text())
+    stages = yaml.safe_load(text)["stages"]
+    one = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == list(one)
+    for name, stage in stages.items():
+        assert stage["foreach"] == "${models}"
+        body = stage["do"]
+        assert "--params params.yaml --model ${key}" in body["cmd"]
+        assert body["params"] == [f"models.${{key}}.{p}" for p in one[name]["params"]]
+        assert "${paths." not in text and "${item.paths." in body["cmd"]
+    with pytest.raises(UsageError, match="already repeated"):
+        several_models_pipeline(text)
+
+
+def test_dvc_itself_reads_one_stage_chain_per_model(tree: Path):
+    """DVC expands the generated dvc.yaml over params.yaml's models: train@churn ... gate@quality."""
+    root = tree.parent
+    write_params(tree)
+    (root / "dvc.yaml").write_text(several_models_pipeline((ROOT / "dvc.yaml").read_text()))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([shutil.which("dvc") or "dvc", "init", "-q"], cwd=root, check=True)
+    listed = subprocess.run([shutil.which("dvc") or "dvc", "stage", "list", "--name-only"], cwd=root,
+                            check=True, capture_output=True, text=True).stdout.split()
+    assert sorted(listed) == sorted(f"{stage}@{model}" for stage in yaml.safe_load(
+        (ROOT / "dvc.yaml").read_text())["stages"] for model in MODELS)
