@@ -409,10 +409,24 @@ def infer_schema(source: str | Path, out: str | Path, label: str, range_margin: 
 
 
 def summary(params_file: str | Path | None = None, model: str | None = None) -> str:
-    """A short human summary of the last run: rows, metrics, gate, where outputs went (from ``paths``)."""
+    """A short human summary of the last run: rows, metrics, gate, where outputs went (from ``paths``).
+
+    In a repository of several models, without ``model``: every model's, one after another.
+    """
     from gitml.ci.summary import render_summary
 
+    several = _declared(params_file) if model is None else []
+    if several:  # every model's, each under its name
+        return "\n\n".join(f"== model {name}\n" + render_summary(project_paths(params_file, name)) for name in several)
     return render_summary(project_paths(params_file, model))
+
+
+def _declared(params_file: str | Path | None) -> list[str]:
+    """The models ``params_file`` (default ./params.yaml) declares; empty for one model."""
+    from gitml.config.models import declared
+    from gitml.config.paths import params_data
+
+    return declared(params_data(Path(params_file if params_file is not None else "params.yaml")))
 
 
 def serve(*, bundle: str | Path | list[str] | None = None, deployment: str | Path | list[str] | None = None,
@@ -596,13 +610,49 @@ def doctor(path: str | Path = ".", params_file: str | Path = "params.yaml", conf
     return diagnose(path, params_file, conf_dir, raise_errors)
 
 
+def add_models(specs: Sequence[str], directory: str | Path = ".") -> list[str]:
+    """Declare models ``NAME[:DATA[:MODEL]]`` in the project at ``directory`` (see gitml.scaffold.several)."""
+    from gitml.scaffold.several import add_models as add
+
+    return add(directory, list(specs))
+
+
+def list_models(params_file: str | Path = "params.yaml", names_only: bool = False) -> list[str]:
+    """The models ``params_file`` declares (a one-model file: its ``registry.model``), one line each."""
+    from gitml.config.models import declared
+    from gitml.config.paths import params_data
+
+    several = declared(params_data(Path(params_file)))
+    if names_only and several:
+        return several
+    chosen = [load_params(params_file, name) for name in several] or [load_params(params_file)]
+    if names_only:
+        return [cfg.registry.model for cfg in chosen]
+    return [f"{cfg.registry.model:<20} data={cfg.data.name:<16} family={cfg.model.family:<10} bundle={cfg.paths.bundle}"
+            for cfg in chosen]
+
+
 def init(directory: str | Path = ".", data: str | Path | None = None, label: str | None = None,
-         task: str | None = None, model: str | None = None, take: Sequence[str] = ()):
+         task: str | None = None, model: str | None = None, take: Sequence[str] = (),
+         models: Sequence[str] = ()):
     """Write a gitml project in ``directory`` (git, DVC, first commit), or update one keeping the user's edits.
+
+    ``models``: make it a project of several models, ``NAME[:DATA[:MODEL]]`` each (see
+    :func:`add_models`), committed as a second commit of a new repository.
 
     Example:
         >>> init("churn-model", data="churn.csv", label="churned", model="hgb").lines()
     """
     from gitml.scaffold.project import init_project
 
-    return init_project(directory, data, label, task, model, tuple(take))
+    result = init_project(directory, data, label, task, model, tuple(take))
+    if models:
+        from gitml.gitops.git import git
+        from gitml.scaffold.several import add_models as add
+
+        result.notes += add(result.project, list(models), keep_first=False)[:-1]
+        if result.new_repository:
+            git(result.project, "add", "-A")
+            git(result.project, "commit", "-q", "-m", f"gitml models add {' '.join(models)}")
+            result.notes.append("git: the models are committed too (git log -2)")
+    return result

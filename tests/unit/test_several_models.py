@@ -130,3 +130,40 @@ def test_dvc_itself_reads_one_stage_chain_per_model(tree: Path):
                             check=True, capture_output=True, text=True).stdout.split()
     assert sorted(listed) == sorted(f"{stage}@{model}" for stage in yaml.safe_load(
         (ROOT / "dvc.yaml").read_text())["stages"] for model in MODELS)
+
+
+def test_adding_a_model_to_a_one_model_project_keeps_its_model_with_the_overrides_it_was_composed_with(tmp_path):
+    from gitml import api
+    from tests.projects import git
+
+    project = tmp_path / "p"
+    api.init(project)
+    api.compose_params(project / "conf", ["model=logreg", "trainer.epochs=3"], project / "params.yaml")
+    lines = api.add_models(["price:diabetes:ridge"], project)
+    assert "its model is now conf/models/model.yaml" in lines
+    params = project / "params.yaml"
+    assert check_params(project / "conf", params).overrides == []  # the overrides moved into model.yaml
+    kept = load_params(params, "model")
+    assert kept.model.family == "sklearn" and kept.trainer.epochs == 3 and kept.paths.production == "data/production"
+    assert load_params(params, "price").data.name == "diabetes"
+    assert "enabled = false" in (project / ".dvc/config").read_text()  # dvc exp run would drop `models`
+    assert "foreach: ${models}" in (project / "dvc.yaml").read_text()
+
+    before = {p: p.read_bytes() for p in (params, project / "dvc.yaml")}
+    with pytest.raises(UsageError, match="price is already declared"):
+        api.add_models(["price:wine"], project)
+    assert before == {p: p.read_bytes() for p in before}
+    assert git("status", "--porcelain", "conf/models", cwd=project).stdout.count("\n") == 1  # conf/models/ is new
+
+
+def test_init_with_models_writes_a_repository_of_exactly_those_models_committed(tmp_path):
+    from gitml import api
+    from tests.projects import git
+
+    project = tmp_path / "q"
+    api.init(project, models=["churn:breast_cancer:logreg", "price:diabetes:ridge"])
+    assert sorted(p.name for p in (project / "conf/models").iterdir()) == ["churn.yaml", "price.yaml"]
+    assert git("status", "--porcelain", cwd=project).stdout == ""
+    assert git("log", "--format=%s", cwd=project).stdout.splitlines()[0].startswith("gitml models add churn")
+    assert api.list_models(project / "params.yaml", names_only=True) == ["churn", "price"]
+    assert (project / "data/price/production/README.md").is_file()

@@ -22,6 +22,9 @@ def init(
         "--task", metavar="TASK", help="binary, multiclass or regression (default: from the label's values: a number with fractions or more than 20 values is regression).")] = None,
     model: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--model", metavar="OPTION", help="A conf/model option, such as hgb or logreg (default: the one conf/config.yaml selects).")] = None,
+    models: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--models", metavar="NAME[:DATA[:MODEL]]", help="Make it a repository of several models: declare this one "
+        "(repeatable), e.g. --models churn:breast_cancer:hgb --models price:diabetes:ridge. See docs/models.md.")] = None,
     take: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--take", metavar="PATH", help="Take the new version of this file although you changed it (repeatable).")] = None,
 ) -> None:
@@ -34,6 +37,7 @@ def init(
     """
     from gitml import api
 
-    result = api.init(directory, data=data, label=label, task=task, model=model, take=tuple(take or ()))
+    result = api.init(directory, data=data, label=label, task=task, model=model, take=tuple(take or ()),
+                      models=tuple(models or ()))
     for line in result.lines():
         typer.echo(line)

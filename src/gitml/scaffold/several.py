@@ -115,3 +115,116 @@ def parse_spec(spec: str, conf_dir: Path) -> tuple[str, str | None, str | None]:
             raise UsageError(f"--models {spec!r}: {group} option {option!r} is not one of: "
                              f"{', '.join(options(conf_dir, group))}.")
     return name, data, model
+
+
+def add_models(root: str | Path, specs: list[str], keep_first: bool = True) -> list[str]:
+    """Declare the models ``specs`` (``NAME[:DATA[:MODEL]]``) in the project at ``root``; what was done, by line.
+
+    A one-model project is turned into a project of several first: its model becomes
+    ``conf/models/<registry.model>.yaml`` (the overrides params.yaml was composed with move
+    into that file; its production batches stay in data/production), dvc.yaml is repeated
+    per model, and DVC's Hydra integration is turned off (it would compose params.yaml
+    without ``models``). Then each new model gets its file and its production folder, and
+    params.yaml is composed again. Refuses, writing nothing, a name already declared.
+    ``keep_first`` False drops the one-model project's model instead (`gitml init --models`).
+    """
+    from gitml.config.compose import recorded_overrides
+    from gitml.config.models import model_names
+
+    root = Path(root)
+    conf = root / "conf"
+    if not (conf / "config.yaml").is_file() or not (root / "dvc.yaml").is_file():
+        raise UsageError(f"{root.resolve()} is not a gitml project (no conf/config.yaml or dvc.yaml).",
+                         hint="run `gitml init` first.")
+    parsed = [parse_spec(spec, conf) for spec in specs]
+    existing = model_names(conf)
+    names = [name for name, _, _ in parsed]
+    taken = sorted({n for n in names if n in existing or names.count(n) > 1})
+    if taken:
+        raise UsageError(f"model {', '.join(taken)} is already declared (conf/models/) or named twice.")
+    if not parsed:
+        raise UsageError("name at least one model: gitml models add NAME[:DATA[:MODEL]].")
+    params = root / "params.yaml"
+    text = params.read_text(encoding="utf-8") if params.is_file() else ""
+    files: dict[Path, str] = {}
+    done: list[str] = []
+    if not existing:
+        files[root / "dvc.yaml"] = several_models_pipeline((root / "dvc.yaml").read_text(encoding="utf-8"))
+        done.append("turned the project into one of several models: dvc.yaml repeats every stage per model")
+        first = _one_model_name(text)
+        if keep_first:
+            if first in names:
+                raise UsageError(f"{first!r} is this project's model already (registry.model): pick another name.")
+            files[conf / MODELS_DIR / f"{first}.yaml"] = first_model_file(first, recorded_overrides(text), conf)
+            done.append(f"its model is now conf/models/{first}.yaml")
+    for name, data, model in parsed:
+        files[conf / MODELS_DIR / f"{name}.yaml"] = model_file(name, data, model)
+        files[root / "data" / name / "production" / "README.md"] = PRODUCTION_README.format(name=name)
+        done.append(f"declared model {name} in conf/models/{name}.yaml")
+    _write(root, files, convert=not existing)
+    return [*done, "composed params.yaml", "next: dvc repro, then commit (git add -A && git commit)"]
+
+
+PRODUCTION_README = ("# Labelled production batches of model {name}\n\n"
+                     "`gitml retrain-pr --model {name}` adds them here as `*.parquet.dvc`; prepare merges them "
+                     "into {name}'s training data.\n")
+
+
+def _one_model_name(params_text: str) -> str:
+    import yaml
+
+    raw = yaml.safe_load(params_text) if params_text else None
+    registry = raw.get("registry") if isinstance(raw, dict) else None
+    name = registry.get("model") if isinstance(registry, dict) else None
+    return str(name) if name else "model"
+
+
+def first_model_file(name: str, overrides: list[str], conf: Path) -> str:
+    """The one-model project's model as a model file: the choices its params.yaml was composed with."""
+    import yaml
+
+    groups = {p.name for p in conf.iterdir() if p.is_dir()}
+    defaults: list[str] = []
+    values: dict[str, Any] = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or key.startswith(("+", "~")):
+            raise UsageError(f"params.yaml was composed with `{override}`, which a model file cannot hold: "
+                             "compose without it first (gitml config compose).")
+        if key in groups:
+            defaults.append(f"  - override /{key}: {value}")
+            continue
+        node = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    lines = [f"# @package _global_\n# Model {name}: the project's model when it had one (its overrides are here now).",
+             "defaults:", *defaults, "  - override /paths: model",
+             "paths:", "  production: data/production   # its production batches stay where they were", ""]
+    return "\n".join(lines) + (yaml.safe_dump(values, sort_keys=False) if values else "")
+
+
+def _write(root: Path, files: dict[Path, str], convert: bool) -> None:
+    """Write ``files``, turn DVC's Hydra integration off when converting, compose params.yaml;
+    on any failure, put every file back as it was."""
+    from gitml.api import compose_params
+
+    before = {path: path.read_bytes() if path.exists() else None for path in [*files, root / "params.yaml"]}
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        compose_params(root / "conf", [], root / "params.yaml")
+    except Exception:
+        for path, data in before.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(data)
+        raise
+    if convert and (root / ".dvc").is_dir():
+        from dvc.repo import Repo
+
+        with Repo(str(root)) as repo, repo.config.edit() as config:
+            config["hydra"]["enabled"] = "false"

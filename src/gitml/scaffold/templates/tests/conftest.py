@@ -15,12 +15,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def params() -> Any:
-    """params.yaml, validated (gitml.config.schema.Config)."""
+def declared_models() -> list[str | None]:
+    """The models params.yaml declares (conf/models/), or [None]: the one model of a one-model project."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return sorted(raw.get("models") or {}) or [None]
+
+
+@pytest.fixture(scope="session", params=declared_models(), ids=lambda name: name or "model")
+def params(request: pytest.FixtureRequest) -> Any:
+    """params.yaml, validated (gitml.config.schema.Config): each declared model's section in turn."""
     from gitml import api
 
-    return api.load_params(ROOT / "params.yaml")
+    return api.load_params(ROOT / "params.yaml", request.param)
 
 
 @pytest.fixture(scope="session")
