@@ -167,3 +167,6 @@ def test_init_with_models_writes_a_repository_of_exactly_those_models_committed(
     assert git("log", "--format=%s", cwd=project).stdout.splitlines()[0].startswith("gitml models add churn")
     assert api.list_models(project / "params.yaml", names_only=True) == ["churn", "price"]
     assert (project / "data/price/production/README.md").is_file()
+    artifacts = yaml.safe_load((project / "artifacts.yaml").read_text())  # GTO's declarations, one per model
+    assert {name: a["path"] for name, a in artifacts.items()} == {"churn": "models/churn/bundle",
+                                                                  "price": "models/price/bundle"}

@@ -210,12 +210,14 @@ def _write(root: Path, files: dict[Path, str], convert: bool) -> None:
     on any failure, put every file back as it was."""
     from gitml.api import compose_params
 
-    before = {path: path.read_bytes() if path.exists() else None for path in [*files, root / "params.yaml"]}
+    before = {path: path.read_bytes() if path.exists() else None
+              for path in [*files, root / "params.yaml", root / ARTIFACTS]}
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         compose_params(root / "conf", [], root / "params.yaml")
+        write_artifacts(root)
     except Exception:
         for path, data in before.items():
             if data is None:
@@ -228,3 +230,25 @@ def _write(root: Path, files: dict[Path, str], convert: bool) -> None:
 
         with Repo(str(root)) as repo, repo.config.edit() as config:
             config["hydra"]["enabled"] = "false"
+
+
+ARTIFACTS = "artifacts.yaml"
+ARTIFACTS_HEADER = """\
+# GTO artifact declarations, one per model of conf/models/ (written by `gitml models add`):
+# the registry (git tags NAME@vX.Y.Z, NAME#<stage>#N) is read by `gitml registry show --model
+# NAME`, `gto show` and `gto history` alike. Each path is that model's bundle (paths.bundle).
+"""
+
+
+def write_artifacts(root: Path) -> None:
+    """artifacts.yaml declaring every model params.yaml declares, at its bundle path."""
+    import yaml
+
+    from gitml.config.paths import params_data
+
+    raw = params_data(root / "params.yaml") or {}
+    models = raw.get("models") or {}
+    body = {name: {"type": "model", "path": cfg["paths"]["bundle"],
+                   "description": f"Model {name}: the gitml bundle its package@{name} stage writes (a DVC output)."}
+            for name, cfg in sorted(models.items())}
+    (root / ARTIFACTS).write_text(ARTIFACTS_HEADER + yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
