@@ -417,8 +417,9 @@ def summary(params_file: str | Path | None = None, model: str | None = None) -> 
 
     several = _declared(params_file) if model is None else []
     if several:  # every model's, each under its name
-        return "\n\n".join(f"== model {name}\n" + render_summary(project_paths(params_file, name)) for name in several)
-    return render_summary(project_paths(params_file, model))
+        return "\n\n".join(f"== model {name}\n" + render_summary(project_paths(params_file, name), model=name)
+                           for name in several)
+    return render_summary(project_paths(params_file, model), model=model if _declared(params_file) else None)
 
 
 def _declared(params_file: str | Path | None) -> list[str]:
@@ -630,6 +631,19 @@ def list_models(params_file: str | Path = "params.yaml", names_only: bool = Fals
         return [cfg.registry.model for cfg in chosen]
     return [f"{cfg.registry.model:<20} data={cfg.data.name:<16} family={cfg.model.family:<10} bundle={cfg.paths.bundle}"
             for cfg in chosen]
+
+
+def changed_models(base: str, head: str | None = None, merge_base: bool = False, repo: str | Path = "."):
+    """The models a change touched, between ``base`` and ``head`` (None: the working tree); see gitml.ci.changed.
+
+    Example:
+        >>> changed_models("origin/main", merge_base=True).names  # doctest: +SKIP
+        ['churn']
+    """
+    from gitml.ci.changed import changed_models as run
+    from gitml.gitops.git import repo_root
+
+    return run(repo_root(repo), base, head, merge_base)
 
 
 def init(directory: str | Path = ".", data: str | Path | None = None, label: str | None = None,

@@ -170,3 +170,8 @@ def test_init_with_models_writes_a_repository_of_exactly_those_models_committed(
     artifacts = yaml.safe_load((project / "artifacts.yaml").read_text())  # GTO's declarations, one per model
     assert {name: a["path"] for name, a in artifacts.items()} == {"churn": "models/churn/bundle",
                                                                   "price": "models/price/bundle"}
+    checks = {f"{c.section} {c.name}": c for c in api.doctor(project)}
+    assert checks["dvc hydra"].status == "ok" and "several models" in checks["dvc hydra"].detail
+    assert checks["config params"].detail.endswith("2 models (churn: sklearn, price: sklearn)")
+    assert checks["registry artifact"].detail == "all 2 models declared in artifacts.yaml"
+    assert checks["registry stage prod"].detail.startswith("0 of 2 models hold a version")

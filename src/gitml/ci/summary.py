@@ -8,10 +8,11 @@ from pathlib import Path
 from gitml.config.paths import PathsConfig
 
 
-def render_summary(paths: PathsConfig, root: Path = Path(".")) -> str:
+def render_summary(paths: PathsConfig, root: Path = Path("."), model: str | None = None) -> str:
     """Rows, training, test metrics, the gate verdict and the bundle, each from its own report.
 
-    ``paths``: where the stages wrote them (params.yaml's ``paths``), relative to ``root``.
+    ``paths``: where the stages wrote them (params.yaml's ``paths``), relative to ``root``;
+    ``model``: the model of a repository of several models they belong to (the next steps name it).
     """
     lines = ["", "gitml pipeline summary", "----------------------"]
     data_summary, bundle = root / paths.data_summary, root / paths.bundle
@@ -47,6 +48,10 @@ def render_summary(paths: PathsConfig, root: Path = Path(".")) -> str:
         packaged = load(bundle, model=False)
         lines.append(f"bundle   {paths.bundle}/ (id {packaged.id}; sha256 manifest of {len(packaged.manifest['files'])} files)")
     lines.append(f"outputs  {paths.prepared}/, {paths.model}/, {paths.reports}/ (metrics, plots, gate)")
-    lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
-                 "gitml promote --stage staging")
+    if model is None:
+        lines.append("next     dvc metrics show | dvc plots show | dvc exp run -S model=hgb | "
+                     "gitml promote --stage staging")
+    else:  # DVC's Hydra integration is off in a repository of several models (gitml.scaffold.several)
+        lines.append(f"next     dvc metrics show | dvc plots show | edit conf/models/{model}.yaml, gitml config compose, "
+                     f"dvc repro | gitml promote --model {model} --stage staging")
     return "\n".join(lines) + "\n"

@@ -33,8 +33,9 @@ class Context:
     root: Path | None  # git top level; None outside a repository
     params_file: Path
     conf_dir: Path
-    cfg: Any = None
+    cfg: Any = None  # with several models: the first model's (the settings they share come from there)
     cfg_error: Exception | None = None
+    models: dict[str, Any] = field(default_factory=dict)  # name -> config, in a repository of several models
     skip: set[str] = field(default_factory=set)
 
     @property

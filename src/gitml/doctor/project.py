@@ -85,6 +85,12 @@ def check_dvc_hydra(ctx: Context) -> list[Check]:
     config_file = conf_dir / f"{hydra.get('config_name', 'config')}.yaml"
     if not config_file.is_file():
         return [ok("dvc", "hydra", f"not used (no {config_file.relative_to(ctx.project)})")]
+    several = (ctx.conf_dir / "models").is_dir()
+    if several:  # DVC would compose conf/config.yaml alone: params.yaml without its models
+        if hydra.get("enabled"):
+            return [problem("fail", "dvc", "hydra", "Hydra is on in .dvc/config, but conf/models/ declares several "
+                            "models: dvc exp run would write params.yaml without them", "dvc config hydra.enabled false")]
+        return [ok("dvc", "hydra", "off: several models (conf/models/) are composed by gitml config compose")]
     if not hydra.get("enabled"):
         return [problem("warn", "dvc", "hydra", "Hydra is off in .dvc/config: dvc exp run -S model=... "
                         "will not compose conf/", "dvc config hydra.enabled true")]
@@ -98,6 +104,11 @@ def check_params_valid(ctx: Context) -> list[Check]:
     from gitml.errors import ConfigError
 
     exc = ctx.cfg_error
+    if exc is None and ctx.models:
+        families = ", ".join(f"{name}: {cfg.model.family}" for name, cfg in list(ctx.models.items())[:5])
+        more = f", and {len(ctx.models) - 5} more" if len(ctx.models) > 5 else ""
+        return [ok("config", "params", f"{ctx.params_file.name} valid against the schema: {len(ctx.models)} models "
+                   f"({families}{more})")]
     if exc is None:
         return [ok("config", "params", f"{ctx.params_file.name} valid against the schema "
                    f"(model.family={ctx.cfg.model.family})")]
@@ -148,21 +159,27 @@ def check_artifact(ctx: Context) -> list[Check]:
     from gto.exceptions import GTOException
     from gto.index import FileIndexManager
 
-    name = _registry(ctx).model
+    names = list(ctx.models) or [_registry(ctx).model]
     manager = FileIndexManager.from_path(str(ctx.project))
     index_file = Path(manager.index_path()).name
     if not Path(manager.index_path()).is_file():
-        return [problem("warn", "registry", "artifact", f"no {index_file}: gto show lists '{name}' without "
-                        "type or path", f"declare '{name}' (type: model, path: models/bundle) in {index_file}")]
+        return [problem("warn", "registry", "artifact", f"no {index_file}: gto show lists {', '.join(names)} without "
+                        "type or path", f"declare each (type: model, path: its bundle) in {index_file}")]
     try:
         declared = manager.get_index().state
     except GTOException as exc:
         return [problem("fail", "registry", "artifact", f"{index_file}: {exc}",
                         f"fix {index_file} (GTO format: name -> type, path, description)")]
-    if name not in declared:
+    missing = [name for name in names if name not in declared]
+    if missing:
+        fix = ("gitml models add writes it; or declare each (type: model, path: its bundle) in " + index_file
+               if ctx.models else f"add '{missing[0]}' to {index_file} or set registry.model in conf/registry/")
         return [problem("warn", "registry", "artifact",
-                        f"{index_file} declares {', '.join(declared) or 'nothing'}, not '{name}' <registry.model>",
-                        f"add '{name}' to {index_file} or set registry.model in conf/registry/")]
+                        f"{index_file} declares {', '.join(declared) or 'nothing'}, not {', '.join(map(repr, missing))} "
+                        "<registry.model>", fix)]
+    if ctx.models:
+        return [ok("registry", "artifact", f"all {len(names)} models declared in {index_file}")]
+    name = names[0]
     return [ok("registry", "artifact", f"'{name}' declared in {index_file} (path {declared[name].path})")]
 
 
@@ -171,12 +188,28 @@ def check_stages(ctx: Context) -> list[Check]:
 
     assert ctx.root is not None
     cfg = _registry(ctx)
+    if ctx.models:
+        return _stages_of_models(ctx.root, cfg.stages, list(ctx.models))
     checks = []
     for stage in cfg.stages:
         found = stage_version(ctx.root, cfg.model, stage)
         held = (f"{cfg.model} {found.version} (commit {found.commit[:10]})" if found
                 else f"no version yet (gitml promote --stage {stage})")
         checks.append(ok("registry", f"stage {stage}", held))
+    return checks
+
+
+def _stages_of_models(root: Path, stages: list[str], names: list[str]) -> list[Check]:
+    """One line per stage: which of the models hold a version there (one read of the tags)."""
+    from gitml.registry.tags import all_versions
+
+    held = all_versions(root)
+    checks = []
+    for stage in stages:
+        holders = [f"{name} {v.version}" for name in names for v in held.get(name, []) if stage in v.stages]
+        shown = ", ".join(holders[:5]) + (f", and {len(holders) - 5} more" if len(holders) > 5 else "")
+        checks.append(ok("registry", f"stage {stage}", f"{len(holders)} of {len(names)} models hold a version"
+                         + (f": {shown}" if holders else f" (gitml promote --model NAME --stage {stage})")))
     return checks
 
 
