@@ -54,3 +54,32 @@ def list_models(
 
     for line in api.list_models(params, names_only=names):
         typer.echo(line)
+
+
+@models_app.command("changed")
+def changed(
+    base: Annotated[str, typer.Option("--base", help="The revision to compare with, e.g. origin/main or HEAD^1.")],
+    head: Annotated[str | None, typer.Option(
+        "--head", help="The revision that changed (default: the working tree).")] = None,
+    merge_base: Annotated[bool, typer.Option(
+        "--merge-base", help="Compare with the merge base of --base and the head: what a pull request changed, "
+        "not what its base branch did since.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the models with the reasons each counts as changed.")] = False,
+) -> None:
+    """Print the models the change touched, one per line (nothing when none did).
+
+    A model changed when its dvc.lock entries (stage@NAME), the params its stages declare in
+    its models.NAME section, or conf/models/NAME.yaml differ, or it is new; a change to
+    dvc.yaml touches every model. A one-model repository prints its model or nothing.
+    See docs/ci.md.
+
+    Example: for m in $(gitml models changed --base origin/main --merge-base); do gitml gate verify --model "$m"; done
+    """
+    from gitml import api
+
+    found = api.changed_models(base, head, merge_base)
+    if as_json:
+        typer.echo(found.to_json())
+    else:
+        for name in found.names:
+            typer.echo(name)

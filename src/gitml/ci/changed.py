@@ -1,0 +1,252 @@
+"""``gitml models changed``: the models a change touched, so CI runs, reports and promotes only those.
+
+A model counts as changed between ``base`` and ``head`` (default: the working tree) when
+one of these differs, compared per model:
+
+- its dvc.lock entries: every ``<stage>@<name>`` (a one-model repository: every entry,
+  all of them its one model's). After ``dvc repro`` these record what DVC reran: the
+  hashes of each stage's dependencies, params and outputs, data included;
+- the params its stages declare in dvc.yaml, read in its ``models.<name>`` section of
+  params.yaml (a one-model repository: the top level): what DVC would rerun on before the
+  lock is reproduced. Keys no stage reads (``serve``, ``drift``) do not count, so a
+  change of serving settings promotes no new version; with no ``params`` in dvc.yaml the
+  whole section counts;
+- its own file, ``conf/models/<name>.yaml`` (a comment counts: a reviewer of that file
+  wants its model's report);
+- and a model that is new at ``head`` has changed.
+
+What touches every model: dvc.yaml itself (its parsed content, so comments do not count),
+since every model's chain is the same ``foreach`` template. What touches none: the shared
+top level of a several-model params.yaml (every stage reads ``models.<name>``, which
+carries what it inherits, and ``gitml config check`` keeps the two in sync), stages of no
+model (their effect on a model shows in its own entries' dependency hashes), and models
+``head`` no longer declares.
+
+Cost: each revision's dvc.yaml, dvc.lock and params.yaml come from one ``git cat-file
+--batch`` call (the working tree: from disk) and the conf/models/ names from one ``git
+diff``, whatever the number of models; YAML is parsed with libyaml's C loader.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import GitmlError, UsageError
+from gitml.gitops.git import git
+
+PIPELINE, LOCK, PARAMS = "dvc.yaml", "dvc.lock", "params.yaml"
+MODEL_FILES = "conf/models"  # conf/ is the Hydra tree gitml composes (config/compose.py)
+KEY = "${key}"  # dvc.yaml's foreach name: `models.${key}.trainer` is a model's trainer section
+WORKING_TREE = "working tree"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The models ``head`` declares that changed since ``base``, each with the reasons why.
+
+    ``everything``: the reason every model counts (dvc.yaml changed), else None.
+    """
+
+    base: str
+    head: str
+    models: dict[str, list[str]] = field(default_factory=dict)
+    everything: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.models)
+
+    def to_json(self) -> str:
+        return json.dumps({"base": self.base, "head": self.head, "everything": self.everything,
+                           "models": {name: self.models[name] for name in self.names}}, indent=2)
+
+
+def changed_models(repo: str | Path, base: str, head: str | None = None, merge_base: bool = False) -> Changes:
+    """What changed between ``base`` and ``head`` (a revision, or None for the working tree).
+
+    ``merge_base``: compare with the merge base of ``base`` and ``head`` (HEAD for the
+    working tree), which is what a pull request changed, not what its base branch did since.
+
+    Example:
+        >>> changed_models(".", "origin/main", merge_base=True).names  # doctest: +SKIP
+        ['churn']
+    """
+    repo = Path(repo)
+    head_commit = _commit(repo, head) if head is not None else None
+    base_commit = _commit(repo, base)
+    if merge_base:
+        base_commit = git(repo, "merge-base", base_commit, head_commit or _commit(repo, "HEAD"))
+    files = (PIPELINE, LOCK, PARAMS)
+    old = _read_at(repo, base_commit, files)
+    new = _read_at(repo, head_commit, files) if head_commit else _read_worktree(repo, files)
+    head_label, base_label = head_commit or WORKING_TREE, base_commit[:10]
+    params, old_params = _yaml(new, PARAMS, head_label), _yaml(old, PARAMS, base_label)
+    several = isinstance(params.get("models"), dict) and bool(params["models"])
+    names = sorted(params["models"]) if several else _one_model(params)
+    if not names:
+        return Changes(base_commit, head_label)
+    pipeline, old_pipeline = _yaml(new, PIPELINE, head_label), _yaml(old, PIPELINE, base_label)
+    if pipeline != old_pipeline:
+        reason = f"{PIPELINE} changed: every model's stages are its template"
+        return Changes(base_commit, head_label, {name: [reason] for name in names}, everything=reason)
+    reasons: dict[str, list[str]] = defaultdict(list)
+    lock, old_lock = _yaml(new, LOCK, head_label), _yaml(old, LOCK, base_label)
+    for name, stages in _lock_changes(lock, old_lock, names, several).items():
+        reasons[name].append(f"{LOCK}: {', '.join(stages)}")
+    keys = declared_params(pipeline, several)
+    for name in names:
+        section = _section(params, name, several)
+        old_section = _section(old_params, name, several) if (name in _declared(old_params) or not several) else None
+        if old_section is None and several:
+            reasons[name].insert(0, f"new model (not in {PARAMS} at {base_label})")
+            continue
+        differing = _differing(section, old_section or {}, keys)
+        if differing:
+            where = f"models.{name}" if several else "top level"
+            reasons[name].append(f"{PARAMS} {where}: {', '.join(differing)}")
+    if several:
+        for name in _model_files_changed(repo, base_commit, head_commit, names):
+            reasons[name].append(f"{MODEL_FILES}/{name}.yaml")
+    return Changes(base_commit, head_label, {name: reasons[name] for name in names if reasons.get(name)})
+
+
+def declared_params(pipeline: dict[str, Any], several: bool) -> list[str] | None:
+    """The params.yaml keys (dotted, within a model's section) that dvc.yaml's stages declare.
+
+    ``models.${key}.trainer`` is ``trainer`` in a several-model pipeline; a one-model
+    pipeline's keys are as written. None when no stage declares any (everything counts).
+    """
+    keys: set[str] = set()
+    for stage in (pipeline.get("stages") or {}).values():
+        body = stage.get("do", stage) if isinstance(stage, dict) else {}
+        for item in (body.get("params") or []) if isinstance(body, dict) else []:
+            for key in _param_keys(item):
+                prefix = f"models.{KEY}."
+                if several and key.startswith(prefix):
+                    keys.add(key[len(prefix):])
+                elif not several and "$" not in key:
+                    keys.add(key)
+    return sorted(keys) or None
+
+
+def _param_keys(item: Any) -> list[str]:
+    """A dvc.yaml params entry's keys in params.yaml: a plain key, or ``{params.yaml: [keys]}``."""
+    if isinstance(item, str):
+        return [item]
+    if isinstance(item, dict):
+        return [str(k) for k in (item.get(PARAMS) or []) if isinstance(k, str)]
+    return []
+
+
+def _lock_changes(new: dict[str, Any], old: dict[str, Any], names: list[str], several: bool) -> dict[str, list[str]]:
+    """Per model, the dvc.lock stage keys whose entries differ (added or removed count)."""
+    new_stages, old_stages = new.get("stages") or {}, old.get("stages") or {}
+    wanted = set(names)
+    found: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(set(new_stages) | set(old_stages)):
+        owner = key.rpartition("@")[2] if several else names[0]
+        if several and ("@" not in key or owner not in wanted):
+            continue  # a stage of no model: its effect shows in the models' own dependencies
+        if new_stages.get(key) != old_stages.get(key):
+            found[owner].append(key)
+    return found
+
+
+def _differing(section: dict[str, Any], old: dict[str, Any], keys: list[str] | None) -> list[str]:
+    """The ``keys`` (dotted) whose values differ between the two sections; all top-level keys when None."""
+    if keys is None:
+        keys = sorted((set(section) | set(old)) - {"models"})
+    return [key for key in keys if _dig(section, key) != _dig(old, key)]
+
+
+def _dig(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _section(params: dict[str, Any], name: str, several: bool) -> dict[str, Any]:
+    if not several:
+        return params
+    section = (params.get("models") or {}).get(name)
+    return section if isinstance(section, dict) else {}
+
+
+def _declared(params: dict[str, Any]) -> set[str]:
+    models = params.get("models")
+    return set(models) if isinstance(models, dict) else set()
+
+
+def _one_model(params: dict[str, Any]) -> list[str]:
+    registry = params.get("registry")
+    name = registry.get("model") if isinstance(registry, dict) else None
+    return [str(name)] if name else []
+
+
+def _model_files_changed(repo: Path, base: str, head: str | None, names: list[str]) -> list[str]:
+    """The declared models whose conf/models/<name>.yaml differs (one ``git diff``)."""
+    out = git(repo, "diff", "--name-only", "--no-renames", "-z", base, *([head] if head else []), "--",
+              MODEL_FILES, strip=False)
+    wanted = set(names)
+    stems = {Path(path).stem for path in out.split("\0") if path.endswith(".yaml")
+             and Path(path).parent.as_posix() == MODEL_FILES}
+    return sorted(stems & wanted)
+
+
+def _commit(repo: Path, rev: str) -> str:
+    result = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                             f"{rev}^{{commit}}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UsageError(f"'{rev}' is not a commit in {repo.resolve()}.",
+                         hint="name a branch, tag or commit, e.g. --base origin/main (fetch it first: "
+                         "actions/checkout needs fetch-depth: 0).")
+    return result.stdout.strip()
+
+
+def _read_at(repo: Path, commit: str, paths: tuple[str, ...]) -> dict[str, bytes | None]:
+    """The bytes of each of ``paths`` at ``commit`` (None where absent), in one ``git cat-file --batch``."""
+    request = "".join(f"{commit}:{path}\n" for path in paths).encode()
+    result = subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=request, capture_output=True)
+    if result.returncode != 0:
+        raise GitmlError(f"git cat-file --batch failed in {repo}: {result.stderr.decode(errors='replace').strip()}")
+    out, at = result.stdout, 0
+    found: dict[str, bytes | None] = {}
+    for path in paths:
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        at = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            found[path] = out[at:at + size]
+            at += size + 1  # the content, then a newline
+        else:  # "<object> missing", or a tree where a file was expected
+            found[path] = None
+            if len(header) == 3:
+                at += int(header[2]) + 1
+    return found
+
+
+def _read_worktree(repo: Path, paths: tuple[str, ...]) -> dict[str, bytes | None]:
+    return {path: (repo / path).read_bytes() if (repo / path).is_file() else None for path in paths}
+
+
+def _yaml(files: dict[str, bytes | None], name: str, where: str) -> dict[str, Any]:
+    """File ``name`` of ``files`` parsed (libyaml's C loader when there is one); absent or not a mapping: empty."""
+    import yaml
+
+    text = files[name]
+    if text is None:
+        return {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)  # a safe loader: CSafeLoader or SafeLoader
+    except yaml.YAMLError as exc:
+        raise GitmlError(f"{name} at {where} is not valid YAML: {exc}") from exc
+    return data if isinstance(data, dict) else {}
