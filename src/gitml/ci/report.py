@@ -44,18 +44,24 @@ def run_url() -> str | None:
 
 
 def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = None,
-              plots_out: Path | None = None) -> str:
+              plots_out: Path | None = None, model: str | None = None) -> str:
     """Build the markdown; with ``plots_out`` also render ``dvc plots diff`` HTML there.
 
     ``paths``: where the stages wrote their reports (params.yaml's ``paths``; default layout).
+    ``model``: in a repository of several models, the model the report is about: its
+    metrics and plot files only, and its params (``models.<model>.*``) only.
     """
     paths = paths or PathsConfig()
-    sections = ["## gitml model report", ""]
+    sections = [f"## gitml model report{f': {model}' if model else ''}", ""]
     gate_md = repo / paths.gate_md
     sections += [gate_md.read_text().strip() if gate_md.is_file() else "_No gate report: did `dvc repro` run?_", ""]
 
+    metric_files = [paths.validation, paths.data_summary, paths.train_summary, paths.metrics, paths.gate]
     for kind in ("metrics", "params"):
-        code, text = dvc(kind, "diff", base, "--md", cwd=repo)
+        targets = ["--targets", *metric_files] if model and kind == "metrics" else []
+        code, text = dvc(kind, "diff", base, "--md", *targets, cwd=repo)
+        if code == 0 and model and kind == "params":
+            text = _rows_of(text, f"models.{model}.")
         sections += [f"### {kind.capitalize()} vs `{base}`", ""]
         if code != 0:
             sections.append(f"_`dvc {kind} diff` failed: {_last_line(text)}_")
@@ -70,7 +76,8 @@ def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = Non
     sections += ["### Plots", ""]
     if plots_out is not None:
         target = plots_out if plots_out.is_absolute() else repo / plots_out
-        code, out = dvc("plots", "diff", base, "-o", str(target), cwd=repo)
+        own = ["--targets", paths.curves, paths.eval_plots] if model else []
+        code, out = dvc("plots", "diff", base, *own, "-o", str(target), cwd=repo)
         if code == 0 and (target / "index.html").is_file():
             where = f"[the workflow run's artifacts]({run_url()})" if run_url() else f"`{plots_out}/index.html`"
             sections.append(f"Training curves and the evaluation plots (ROC, precision-recall, calibration and "
@@ -81,6 +88,13 @@ def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = Non
         sections.append("Run `dvc plots diff` locally for the curves.")
     sections.append("")
     return "\n".join(sections)
+
+
+def _rows_of(table: str, prefix: str) -> str:
+    """A ``dvc params diff --md`` table with only the rows of params under ``prefix``."""
+    lines = table.strip().splitlines()
+    head, rows = lines[:2], lines[2:]
+    return "\n".join([*head, *(row for row in rows if f"| {prefix}" in row or f"|{prefix}" in row)])
 
 
 def _last_line(text: str) -> str:

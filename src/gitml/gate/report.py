@@ -46,7 +46,7 @@ def to_markdown(result: GateResult, bundle: Bundle | None = None) -> str:
         context = "No champion to compare with."
     if bundle is not None:
         context += (f" Judged the bundle `{_cell(bundle.id)}` (manifest sha256 `{bundle.manifest_sha256[:16]}`, "
-                    f"model md5 `{_cell(bundle.model_md5)}` as dvc.lock records models/model).")
+                    f"model md5 `{_cell(bundle.model_md5)}`, as dvc.lock records the train stage's output).")
     lines = [
         heading, "", context, "",
         "| Rule | Value | Bound | Verdict | Reason |",
