@@ -311,8 +311,9 @@ def report(base: str, out: str | Path | None = None, plots: str | Path | None = 
 
     paths = project_paths(params_file, model)
     plots_out = Path(plots if plots is not None else paths.pr_plots)
+    several = _several(params_file if params_file is not None else Path(repo) / "params.yaml", model)
     return write_text(out if out is not None else paths.pr_report,
-                      pr_report(base, Path(repo), paths, plots_out=plots_out))
+                      pr_report(base, Path(repo), paths, plots_out=plots_out, model=several))
 
 
 def registry_show(params_file: str | Path = "params.yaml", repo: str | Path = ".", model: str | None = None,
