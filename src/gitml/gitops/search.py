@@ -121,8 +121,9 @@ def search(repo: Path, metric: str, minimize: bool, params: list[Param], trials:
             settings = [*kept, *(f"{k}={v}" for k, v in values.items())]
             _dvc(repo, "exp", "run", "--queue", "-n", name, *(a for s in settings for a in ("-S", s)))
             batch.append((name, trial, values))
-        _dvc(repo, "queue", "start", "-j", str(workers))
-        found = _wait(repo, baseline, [name for name, _, _ in batch], metrics_file, gate_file, metric, timeout_s)
+        _start_workers(repo, workers)
+        found = _wait(repo, baseline, [name for name, _, _ in batch], metrics_file, gate_file, metric, timeout_s,
+                      workers)
         for name, trial, values in batch:
             point = found.get(name)
             ok = point is not None and point.verdict == "pass" and point.value is not None and math.isfinite(point.value)
@@ -136,23 +137,85 @@ def _taken_names(repo: Path, baseline: str, metrics_file: str, gate_file: str, m
     return {e.name for e in read_experiments(dvc_json(repo, "exp", "show"), baseline, metrics_file, gate_file, metric)}
 
 
+# How the round's end is noticed. `dvc queue start` returns at once, but the workers it
+# spawns inherit its stdout and stderr and run until 10 s of empty queue: reading its output
+# through pipes waited for them to stop, then the next round spawned two new ones (11 s
+# from one round's last point to the next round's first; 3.7 s now, the workers still up
+# take the next points as they are queued). An experiment's git ref appears once its point
+# has run, at the cost of a `git for-each-ref` (ms); `dvc exp show` (1.2 s of CPU) then says
+# whether the queue is done with it (outputs reach the cache after the ref). A point that
+# fails writes no ref: the `exp show` every SHOW_EVERY_S finds it.
+REFS_POLL_S = 0.5
+SHOW_EVERY_S = 10.0
+NO_WORKER_AFTER_S = 20.0  # queued, nothing running, this long since the workers were started
+PENDING = ("queued", "running")
+
+
+def _start_workers(repo: Path, workers: int) -> None:
+    """``dvc queue start -j workers``, its output in a file: the workers it spawns inherit the
+    command's stdout and stderr, so pipes would stay open until they stop."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:
+        result = subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", str(workers)], cwd=repo,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True, env=dvc_env())
+        if result.returncode != 0:
+            out.seek(0)
+            raise GitmlError(f"`dvc queue start -j {workers}` failed: {out.read().strip()[-400:]}")
+
+
 def _wait(repo: Path, baseline: str, names: list[str], metrics_file: str, gate_file: str, metric: str,
-          timeout_s: float) -> dict[str, Experiment]:
-    """The round's experiments once the queue has run them (a failed one is absent)."""
-    deadline, idle = time.monotonic() + timeout_s, 0
+          timeout_s: float, workers: int) -> dict[str, Experiment]:
+    """The round's experiments once the queue has run them (a failed one is absent or has no verdict)."""
+    deadline = time.monotonic() + timeout_s
+    started = shown_at = time.monotonic()
+    restarted, shown = False, None
     while True:
-        status = _dvc(repo, "queue", "status")
-        if not any(word in status for word in ("Queued", "Running")):
-            break
-        idle = idle + 1 if "Worker status: 0 active, 0 idle" in status else 0
-        if idle >= 5:  # queued points and no worker to run them: `dvc queue start` could not spawn one
-            raise GitmlError(f"The experiment queue holds points but no worker runs them (`dvc queue start` "
-                             f"failed to spawn one; see `dvc queue logs`): {status.strip()[-300:]}")
+        now = time.monotonic()
+        ran = _refs(repo, baseline) >= set(names)
+        if now - shown_at >= SHOW_EVERY_S or (ran and now - shown_at >= 2 * REFS_POLL_S):
+            shown, shown_at = dvc_json(repo, "exp", "show"), now
+            states = _states(shown, baseline, names)
+            if not any(state in PENDING for state in states.values()):
+                break
+            if now - started >= NO_WORKER_AFTER_S and "running" not in states.values() and _no_worker(repo):
+                if restarted:  # queued points and no worker to run them: `dvc queue start` could not spawn one
+                    raise GitmlError("The experiment queue holds points but no worker runs them (`dvc queue "
+                                     "start` failed to spawn one; see `dvc queue logs`): "
+                                     f"{_dvc(repo, 'queue', 'status').strip()[-300:]}")
+                _start_workers(repo, workers)  # a worker of the last round may have stopped as this one was queued
+                restarted, started = True, time.monotonic()
         if time.monotonic() > deadline:
-            raise GitmlError(f"The experiment queue did not finish within {timeout_s:g} s: {status[-300:]}")
-        time.sleep(2)
-    shown = read_experiments(dvc_json(repo, "exp", "show"), baseline, metrics_file, gate_file, metric)
-    return {e.name: e for e in shown if e.name in names}
+            raise GitmlError(f"The experiment queue did not finish within {timeout_s:g} s: "
+                             f"{_dvc(repo, 'queue', 'status')[-300:]}")
+        time.sleep(REFS_POLL_S)
+    found = read_experiments(shown, baseline, metrics_file, gate_file, metric)
+    return {e.name: e for e in found if e.name in names}
+
+
+def _refs(repo: Path, baseline: str) -> set[str]:
+    """Names of the experiments of ``baseline`` that have run (DVC's refs/exps/<2>/<38>/<name>)."""
+    from gitml.gitops.git import git
+
+    listed = git(repo, "for-each-ref", "--format=%(refname)", f"refs/exps/{baseline[:2]}/{baseline[2:]}/")
+    return {line.rsplit("/", 1)[-1] for line in listed.splitlines()}
+
+
+def _states(shown: list[dict[str, Any]], baseline: str, names: list[str]) -> dict[str, str]:
+    """Each named experiment's queue state in ``dvc exp show --json``: queued, running, success or
+    failed ("" when DVC says none). Listed twice (its ref written, its task not yet done), it is pending."""
+    states: dict[str, str] = {}
+    groups = [group for entry in shown if entry.get("rev") == baseline for group in entry.get("experiments") or []]
+    for group in groups:
+        name = group.get("name") or next((r.get("name") for r in group.get("revs") or []), None)
+        state = str((group.get("executor") or {}).get("state") or "")
+        if name in names and states.get(name) not in PENDING:
+            states[name] = state
+    return states
+
+
+def _no_worker(repo: Path) -> bool:
+    return "Worker status: 0 active, 0 idle" in _dvc(repo, "queue", "status")
 
 
 def _dvc(repo: Path, *args: str) -> str:
