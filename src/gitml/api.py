@@ -482,52 +482,52 @@ def simulate(url: str, batches: int, batch_rows: int, source: str = "synthetic",
 def drift_check(bundle: str | Path | None, log_dir: str | Path | None, out: str | Path | None,
                 cache: str | Path | None = None,
                 params_file: str | Path | None = None, *, detector: str | None = None, window_rows: int | None = None,
-                window_hours: float | None = None, p_val: float | None = None, plots: bool = False):
+                window_hours: float | None = None, p_val: float | None = None, plots: bool = False,
+                model: str | None = None):
     """Test the recent request log for drift; the report's exit_code is 0, 1 or 2.
 
     Any failure to reach a verdict (settings, bundle, log) is a DriftCheckError (exit 2),
     and no earlier verdict is left in ``out`` for retrain-pr to act on. A None ``bundle``,
-    ``log_dir`` or ``out`` is ``paths.bundle``, ``serve.log_dir`` or ``paths.drift``.
+    ``log_dir`` or ``out`` is ``paths.bundle``, ``serve.log_dir`` (``serve.log_dir/NAME`` for
+    ``model`` in a repository of several models) or ``paths.drift``.
     """
-    from gitml.config.paths import PathsConfig
-    from gitml.errors import DriftCheckError, GitmlError
+    from gitml.monitor.run import check_with_params
 
-    try:
-        if bundle is None or log_dir is None or out is None:
-            params = _params_or_defaults(params_file)
-            bundle = bundle if bundle is not None else params.paths.bundle
-            log_dir = log_dir if log_dir is not None else params.serve.log_dir
-            out = out if out is not None else params.paths.drift
-        from gitml.monitor.check import drift_check as check
-        from gitml.monitor.settings import load_drift_config
-
-        cfg = load_drift_config(params_file, detector=detector, window_rows=window_rows,
-                                window_hours=window_hours, p_val=p_val)
-        gate = _params_or_defaults(params_file).gate  # the thresholds labelled rows are held to
-        return check(bundle, log_dir, cfg, out, cache, plots=plots, gate=gate)
-    except DriftCheckError:
-        raise
-    except GitmlError as exc:
-        from gitml.monitor.report import clear_report
-
-        # Unreadable params: the default report folder is the one a verdict could be left in.
-        clear_report(Path(out if out is not None else PathsConfig.drift))
-        raise DriftCheckError(str(exc)) from exc
+    return check_with_params(bundle, log_dir, out, cache, params_file, model=model, plots=plots, detector=detector,
+                             window_rows=window_rows, window_hours=window_hours, p_val=p_val)
 
 
 def retrain_pr(params_file: str | Path, report_dir: str | Path | None, log_dir: str | Path | None,
                bundle: str | Path | None, repo_slug: str | None, forge_url: str | None = None, base: str = "main",
-               label: str = "retrain", remote: str = "origin"):
+               label: str = "retrain", remote: str = "origin", model: str | None = None):
     """On drift, add the labelled production rows as a DVC batch and open or update the retraining PR.
 
     A None ``report_dir``, ``log_dir`` or ``bundle`` is ``paths.drift``, ``serve.log_dir``
-    or ``paths.bundle`` of ``params_file``.
+    (``serve.log_dir/NAME`` for ``model`` in a repository of several models) or ``paths.bundle``
+    of ``params_file``; ``model``'s branch is ``gitml/retrain/NAME``.
     """
     from gitml.gitops.retrain import retrain_from_files
 
     return retrain_from_files(params_file=Path(params_file), report_dir=report_dir, log_dir=log_dir,
                               bundle_dir=bundle, repo_slug=repo_slug, forge_url=forge_url, base=base,
-                              label=label, remote=remote)
+                              label=label, remote=remote, model=model)
+
+
+def drift_run(params_file: str | Path = "params.yaml", *, models: Sequence[str] = (),
+              bundles: Sequence[str] = (), repo: str | Path = ".", **settings: Any):
+    """Check every model's window (or ``models``') and open or update a retraining PR per drifting model.
+
+    ``bundles``: ``NAME=FOLDER`` bundles to check instead of fetching each model's stage
+    version (only those models). ``settings``: :class:`gitml.monitor.run.RunSettings` fields.
+    Returns one :class:`~gitml.monitor.run.ModelOutcome` per model; one model's failure does
+    not stop the others.
+    """
+    from gitml.gitops.git import repo_root
+    from gitml.monitor.run import RunSettings, named_bundles
+    from gitml.monitor.run import drift_run as run
+
+    root = repo_root(repo)
+    return run(root, root / params_file, RunSettings(**settings), names=models, bundles=named_bundles(bundles))
 
 
 def exp_best(metric: str, minimize: bool | None = None, branch: str | None = None, pull_request: bool = False,

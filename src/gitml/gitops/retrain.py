@@ -121,7 +121,7 @@ def retrain_pr(
         _copy_report(Path(report_dir), tree / report_path)
         reports = [report_path] if (tree / report_path).is_dir() else []
         git(tree, "add", "--", production_dir, *reports)
-        _quiet_git(tree, *_identity(tree), "commit", "-q", "-m", f"data: add production batch {name} (drift detected)")
+        _quiet_git(tree, *_identity(tree), "commit", "-q", "-m", f"data: add {model_name} batch {name} (drift detected)")
         lease = [] if update or remote_branch is None else [f"--force-with-lease=refs/heads/{branch}:{remote_branch}"]
         try:
             _quiet_git(tree, "push", "-q", *lease, remote, f"HEAD:refs/heads/{branch}")
@@ -129,8 +129,8 @@ def retrain_pr(
             raise RetrainError(f"Could not push {branch} to '{remote}' (did someone else push to it?): {exc}") from exc
         added = git(tree, "diff", "--name-only", "--diff-filter=A", f"refs/remotes/{remote}/{base}", "HEAD",
                     "--", f"{production_dir}/*.parquet.dvc").splitlines()
-        body = pr_body(_read(Path(report_dir) / "drift.md"), name, batch, target, [Path(a).name for a in added],
-                       regression=regression)
+        body = pr_body(_read(Path(report_dir) / "drift.md"), f"{production_dir}/{name}", batch, target,
+                       [Path(a).name for a in added], regression=regression, model_name=model_name)
     rows = _summary_line(batch, target, regression)
     if pull is not None and update:
         pull = forge.update_pull(pull.number, body=body)
@@ -143,13 +143,15 @@ def retrain_pr(
     return RetrainResult(action, branch, pull, name)
 
 
-def pr_body(drift_md: str | None, name: str, batch: pd.DataFrame, target: str | None, batches: list[str],
-            *, regression: bool = False) -> str:
-    listed = "\n".join(f"- `{b.removesuffix('.dvc')}`" for b in batches) or f"- `{name}`"
+def pr_body(drift_md: str | None, path: str, batch: pd.DataFrame, target: str | None, batches: list[str],
+            *, regression: bool = False, model_name: str = "model") -> str:
+    """The pull request's description; ``path``: the batch file added by this run (``paths.production/NAME``)."""
+    listed = "\n".join(f"- `{b.removesuffix('.dvc')}`" for b in batches) or f"- `{Path(path).name}`"
     return "\n".join([
         drift_md.strip() if drift_md else "_No drift.md was found next to drift.json._",
         "", "## Production batch added by this run", "",
-        f"- file: `data/production/{name}` (tracked by DVC, pushed to the default remote)",
+        f"- model: `{model_name}`",
+        f"- file: `{path}` (tracked by DVC, pushed to the default remote)",
         f"- {_summary_line(batch, target, regression)}",
         "", "## All production batches on this branch", "", listed,
         "", "Merging retrains on the enlarged snapshot (`dvc repro`); review the data and the "
@@ -298,21 +300,24 @@ def align_batch(rows: pd.DataFrame, signature: Signature, target: str) -> pd.Dat
 def retrain_from_files(
     *, params_file: Path, report_dir: str | Path | None, log_dir: str | Path | None, bundle_dir: str | Path | None,
     repo_slug: str | None, forge_url: str | None = None, base: str = "main", label: str = "retrain",
-    remote: str = "origin", repo: Path = Path("."),
+    remote: str = "origin", repo: Path = Path("."), model: str | None = None,
 ) -> RetrainResult:
     """What ``gitml retrain-pr`` does: read the verdict, the labelled log rows, then :func:`retrain_pr`.
 
-    A None ``report_dir``, ``log_dir`` or ``bundle_dir`` is ``paths.drift``, ``serve.log_dir``
+    ``model``: in a repository of several models, the one whose settings, paths, logs and
+    branch are used. A None ``report_dir``, ``log_dir`` or ``bundle_dir`` is ``paths.drift``,
+    the model's log folder (``serve.log_dir``, or ``serve.log_dir/NAME`` with several models)
     or ``paths.bundle`` of ``params_file``.
     """
     from gitml.config.params import load_params
     from gitml.config.paths import or_default
     from gitml.gitops.forge import GitHubForge
+    from gitml.monitor.settings import model_log_dir
     from gitml.package.bundle import load_bundle
 
-    cfg = load_params(params_file)
+    cfg = load_params(params_file, model)
     report_dir = or_default(report_dir, cfg.paths.drift)
-    log_dir = log_dir if log_dir is not None else cfg.serve.log_dir  # a folder or an s3:// URL, as given
+    log_dir = log_dir if log_dir is not None else model_log_dir(params_file, model)  # a folder or an s3:// URL
     bundle_dir = or_default(bundle_dir, cfg.paths.bundle)
     if not drift_verdict(report_dir / "drift.json"):
         return RetrainResult("nothing", reason=f"no drift in {report_dir / 'drift.json'}")

@@ -12,15 +12,16 @@ from gitml.errors import ConfigError
 def load_drift_config(
     params_file: str | Path | None = None, *, detector: str | None = None,
     window_rows: int | None = None, window_hours: float | None = None, p_val: float | None = None,
+    model: str | None = None,
 ) -> DriftConfig:
     """``drift.*`` from ``params_file`` (default: ./params.yaml if present, else the defaults),
-    with the command-line overrides applied and checked."""
+    with the command-line overrides applied and checked. ``model``: that model's (``models.NAME.drift``)."""
     import dataclasses
 
     from gitml.config.params import load_params_or_defaults
     from gitml.config.schema import DetectorKind
 
-    cfg = load_params_or_defaults(params_file).drift
+    cfg = load_params_or_defaults(params_file, model).drift
     changes: dict[str, Any] = {}
     if detector is not None:
         allowed = [k.value for k in DetectorKind]
@@ -42,6 +43,22 @@ def validate_drift_config(cfg: DriftConfig, source: str = "drift settings") -> N
     problems = drift_problems(cfg)
     if problems:
         raise ConfigError.of(source, problems)
+
+
+def model_log_dir(params_file: str | Path | None, model: str | None) -> str:
+    """Where the server writes ``model``'s request and feedback logs: ``serve.log_dir``, and in a
+    repository of several models ``serve.log_dir/NAME`` (a server given named models writes each
+    under its name: serve/state.py). ``serve.log_dir`` is the shared top level's, as the server reads it.
+    """
+    from gitml.config.models import declared
+    from gitml.config.params import PARAMS_FILE, load_sections
+    from gitml.config.paths import params_data
+    from gitml.utils.storage import join, location
+
+    root = load_sections(params_file, ["serve"]).serve.log_dir
+    if model is None or model not in declared(params_data(Path(params_file or PARAMS_FILE))):
+        return str(root)
+    return str(join(location(root, "serve.log_dir"), model))
 
 
 # ------------------------------------------------------------------------- inputs
