@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Copy the servers' request and feedback logs (docs/logs.md) into the folder given as $1.
+# A server of several models writes each one's logs under LOG_DIR/NAME/: copied as they are,
+# they are where `gitml drift run --log-dir DEST` looks for each model's.
 # GITML_LOG_SOURCE is where the servers' `serve.log_dir` is shipped to: a local or mounted
 # folder, or an s3:// prefix (needs the aws CLI and the AWS_* credentials in the env).
 set -euo pipefail

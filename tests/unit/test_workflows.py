@@ -43,7 +43,8 @@ def test_no_job_keeps_git_credentials_after_checkout(path):
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert (step.get("with") or {}).get("persist-credentials") is False, f"{path.name}:{name}"
-            if re.search(r"git push|--push|retrain-pr|gitml fetch|gitml registry which", step.get("run", "")):
+            if re.search(r"git push|--push|retrain-pr|gitml drift run|gitml fetch|gitml registry which",
+                         step.get("run", "")):
                 # A command that reaches the git remote (push; fetch and registry which sync the
                 # stage tags, fetch checks the default branch) gets its token in its environment only.
                 assert "with-git-token.sh" in step["run"], f"{path.name}:{name}: {step['name']}"
@@ -53,7 +54,7 @@ def test_no_job_keeps_git_credentials_after_checkout(path):
 def test_the_retraining_branch_is_pushed_with_gitml_token_when_set():
     """GITHUB_TOKEN pushes start no workflow: only GITML_TOKEN makes CI run on the branch."""
     step = next(s for s in load(ROOT / ".github/workflows/drift.yml")["jobs"]["drift"]["steps"]
-                if "retrain-pr" in s.get("run", ""))
+                if re.search(r"retrain-pr|gitml drift run", s.get("run", "")))
     for var in ("GIT_TOKEN", "GITML_TOKEN"):
         assert step["env"][var] == "${{ secrets.GITML_TOKEN || secrets.GITHUB_TOKEN }}", var
     assert "CI will NOT run" in step["run"]  # the fallback says so in the job log
