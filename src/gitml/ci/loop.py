@@ -54,7 +54,8 @@ class Loop:
         self.server: subprocess.Popen[str] | None = None
         self.port = 0
         # The loop composes conf/ without paths overrides: the reference instance's layout.
-        self.paths = load_params_or_defaults(self.source / "params.yaml").paths
+        reference = load_params_or_defaults(self.source / "params.yaml")
+        self.paths, self.model = reference.paths, reference.registry.model
 
     # -------------------------------------------------------------- helpers
     @property
@@ -133,14 +134,29 @@ class Loop:
         if self.sh("git", "status", "--porcelain", "--untracked-files=no", cwd=path, quiet=True).stdout.strip():
             self.sh("git", "commit", "-q", "-am", "ci: reproduce the pipeline", cwd=path)
             self.sh("git", "push", "-q", "origin", f"HEAD:{branch}", cwd=path)
-        pr_md = self.paths.pr_report
-        self.sh("gitml", "report", "--base", "origin/main", "-o", pr_md, "--plots", self.paths.pr_plots, cwd=path)
+        changed = self.changed(path, "--base", "origin/main", "--merge-base")
+        assert changed, "the pull request changed no model"
+        # ci.yml: one comment, one section per changed model; then each one's gate.
+        comment = path / "reports" / "pr-comment.md"
+        sections = ["## gitml: the models this pull request changed", ""]
+        for model in changed:
+            report = f"reports/pr/{model}.md"
+            self.sh("gitml", "report", "--base", "origin/main", "--model", model, "-o", report,
+                    "--plots", f"reports/pr-plots/{model}", cwd=path)
+            sections += [f"<details open><summary>model <b>{model}</b></summary>", "",
+                         (path / report).read_text(), "</details>"]
+        comment.write_text("\n".join(sections) + "\n")
         for _ in range(2):  # CI runs again on the next push: the comment is edited, not duplicated
-            self.sh("gitml", "comment", "--pr", str(number), "--body-file", pr_md, "--marker", "ci-report", cwd=path)
+            self.sh("gitml", "comment", "--pr", str(number), "--body-file", comment, "--marker", "ci-report", cwd=path)
         comments = [c for c in self.forge.comments_on(number) if "gitml:ci-report" in c["body"]]
         assert len(comments) == 1, f"expected one sticky comment on #{number}, found {len(comments)}"
         print(f"    one sticky report comment on #{number} (edited on the second run)")
-        self.sh("gitml", "gate", "verify", cwd=path)
+        for model in changed:
+            self.sh("gitml", "gate", "verify", "--model", model, cwd=path)
+
+    def changed(self, path: Path, *args: str) -> list[str]:
+        """`gitml models changed`: the models the workflows report, gate and promote."""
+        return self.sh("gitml", "models", "changed", *args, cwd=path).stdout.split()
 
     def merge(self, branch: str, number: int) -> None:
         self.step(f"merge pull request #{number}")
@@ -160,7 +176,10 @@ class Loop:
         self.sh("dvc", "repro", cwd=path, quiet=True)
         self.sh("git", "diff", "--exit-code", "HEAD", "--", "dvc.lock", cwd=path)
         self.sh("dvc", "push", "-q", "--run-cache", cwd=path)
-        out = self.sh("gitml", "promote", "--stage", "staging", "--push", cwd=path).stdout
+        changed = self.changed(path, "--base", "HEAD^1")  # promote.yml: github.event.before is HEAD^1 here
+        assert changed == [self.model], f"the merge changed {changed}, not [{self.model!r}]"
+        self.sh("gitml", "gate", "verify", "--model", self.model, cwd=path)
+        out = self.sh("gitml", "promote", "--model", self.model, "--stage", "staging", "--push", cwd=path).stdout
         return out.split()[1]  # "model v1.0.0 registered and assigned ..."
 
     def assign_prod(self, version: str) -> None:
@@ -172,9 +191,13 @@ class Loop:
         """deploy.yml."""
         self.step("prod tag -> deploy workflow: fetch and verify the bundle, publish it")
         path = self.job("deploy", "main")
-        version = self.sh("gitml", "registry", "which", "prod", cwd=path).stdout.strip()
-        self.sh("gitml", "fetch", "--version", version, "-o", "bundle", cwd=path)
-        self.sh("gitml", "deploy", "--bundle", "bundle", "--target", str(self.target), "--version", version, cwd=path)
+        tag = self.sh("git", "for-each-ref", "--sort=-creatordate", "--count=1", "--format=%(refname:short)",
+                      "refs/tags/*#prod#*", cwd=path).stdout.strip()
+        model = tag.split("#")[0]  # deploy.yml: the tag NAME#prod#N names the model
+        version = self.sh("gitml", "registry", "which", "prod", "--model", model, cwd=path).stdout.strip()
+        self.sh("gitml", "fetch", "--model", model, "--version", version, "-o", "bundle", cwd=path)
+        self.sh("gitml", "deploy", "--model", model, "--bundle", "bundle", "--target", str(self.target),
+                "--version", version, cwd=path)
         return version
 
     def start_server(self) -> None:
