@@ -38,6 +38,19 @@ def confusion_table(path: Path) -> str | None:
     return "\n".join(lines)
 
 
+def fairness_section(path: Path) -> str | None:
+    """The "Fairness" table of ``metrics.json``'s test split (``data.sensitive``), or None when it has none."""
+    import json
+
+    from gitml.evaluate.fairness_table import to_markdown
+
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return to_markdown(metrics.get("test") if isinstance(metrics, dict) else None, "test")
+
+
 def run_url() -> str | None:
     server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
@@ -73,6 +86,9 @@ def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = Non
     confusion = confusion_table(repo / paths.eval_plots / "confusion.csv")
     if confusion:
         sections += ["### Confusion matrix (test)", "", confusion, ""]
+    fairness = fairness_section(repo / paths.metrics)
+    if fairness:
+        sections += [fairness.rstrip(), ""]
     sections += ["### Plots", ""]
     if plots_out is not None:
         target = plots_out if plots_out.is_absolute() else repo / plots_out

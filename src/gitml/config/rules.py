@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
 from gitml.config.rules_distributed import distributed_problems
+from gitml.config.rules_fairness import sensitive_problems
 from gitml.config.rules_gate import gate_problems
 from gitml.config.rules_model import model_name_problems, model_problems
 from gitml.config.rules_paths import paths_problems
@@ -79,7 +80,7 @@ def data_problems(data: DataConfig) -> Problems:
     problems += at_least("data.schema.range_margin", data.schema.range_margin, 0)
     problems += at_least("data.schema.max_categories", data.schema.max_categories, 1)
     problems += at_least("data.chunk_rows", data.chunk_rows, 1)
-    return problems + _slice_problems(data) + preprocess_problems(data.preprocess)
+    return problems + _slice_problems(data) + sensitive_problems(data) + preprocess_problems(data.preprocess)
 
 
 def _synthetic_problems(data: DataConfig) -> Problems:

@@ -7,8 +7,10 @@ rules name the same mistakes when the config is composed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
+from gitml.config.rules_fairness import fairness_range
 from gitml.config.schema import Config, GateConfig, ThresholdRule
 
 UNIT = (0.0, 1.0)
@@ -40,7 +42,7 @@ def gate_problems(cfg: Config) -> Problems:
                          f"Allowed: {', '.join(stages)} <registry.stages>."))
     columns = [spec.column for spec in cfg.data.slices]
     for index, rule in enumerate(gate.thresholds):
-        problems += threshold_problems(f"gate.thresholds.{index}", rule, columns)
+        problems += threshold_problems(f"gate.thresholds.{index}", rule, columns, list(cfg.data.sensitive))
     problems += _baseline_problems(gate)
     problems += _champion_problems(gate)
     problems += _significance_problems(gate)
@@ -65,19 +67,20 @@ def metric_range(metric: str, per_group: bool) -> tuple[float, float] | None:
     return None
 
 
-def threshold_problems(key: str, rule: ThresholdRule, columns: list[str]) -> Problems:
-    """One ``gate.thresholds.N``: a metric evaluate writes, a split and slice that exist, bounds it can meet."""
+def threshold_problems(key: str, rule: ThresholdRule, columns: list[str], sensitive: Sequence[str] = ()) -> Problems:
+    """One ``gate.thresholds.N``: a metric evaluate writes, a split and slice that exist, bounds it can meet.
+
+    ``sensitive``: ``data.sensitive``, the columns a ``fairness.<column>.<name>`` metric may name.
+    """
     problems: Problems = []
     if rule.split not in SPLIT_NAMES:
         problems.append((f"{key}.split", f"unknown split {rule.split!r}. Allowed: {', '.join(SPLIT_NAMES)}."))
     if rule.slice not in (None, "*", *columns):
         allowed = ", ".join(["'*'", *columns])
         problems.append((f"{key}.slice", f"{rule.slice!r} is not a data.slices column. Allowed: {allowed} <data.slices>."))
-    span = metric_range(rule.metric, per_group=rule.slice is not None)
-    if span is None:
-        per_class = "" if rule.slice is not None else ", per_class.<label>.<precision|recall|f1|support>"
-        problems.append((f"{key}.metric", f"unknown metric {rule.metric!r}{' for a slice' if rule.slice else ''}. "
-                         f"Allowed: {', '.join(METRIC_RANGES)}{per_class}."))
+    span, problem = _span(rule, sensitive)
+    if problem is not None:
+        problems.append((f"{key}.metric", problem))
     if rule.min is None and rule.max is None:
         problems.append((key, "sets neither min nor max, so it checks nothing; set one or remove it."))
     elif rule.min is not None and rule.max is not None and rule.min > rule.max:
@@ -88,6 +91,21 @@ def threshold_problems(key: str, rule: ThresholdRule, columns: list[str]) -> Pro
             within = f"at least {span[0]:g}" if math.isinf(span[1]) else f"between {span[0]:g} and {span[1]:g}"
             problems.append((f"{key}.{bound}", f"must be {within} (the range of {rule.metric}), got {value}."))
     return problems
+
+
+def _span(rule: ThresholdRule, sensitive: Sequence[str]) -> tuple[tuple[float, float] | None, str | None]:
+    """The values ``rule.metric`` can take, or why evaluate never writes it (where the rule looks)."""
+    if rule.metric.startswith("fairness."):  # between the groups of its own column: no slice of it
+        span, problem = fairness_range(rule.metric, list(sensitive))
+        if problem is None and rule.slice is not None:
+            return None, "a fairness metric compares the groups of its own column; remove the slice."
+        return span, problem
+    span = metric_range(rule.metric, per_group=rule.slice is not None)
+    if span is not None:
+        return span, None
+    per_class = "" if rule.slice is not None else ", per_class.<label>.<precision|recall|f1|support>"
+    return None, (f"unknown metric {rule.metric!r}{' for a slice' if rule.slice else ''}. "
+                  f"Allowed: {', '.join(METRIC_RANGES)}{per_class}, fairness.<data.sensitive column>.<name>.")
 
 
 def _baseline_problems(gate: GateConfig) -> Problems:

@@ -153,6 +153,10 @@ class DataConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     slices: list[SliceConfig] = field(default_factory=list)
+    # Columns naming groups the model must treat alike (docs/gate.md "Fairness"): evaluate
+    # writes test.fairness.<column> (fairlearn) and gate thresholds can bound it. A category
+    # or bool column, or a numeric one with bins in data.slices; a feature or not (the contract says).
+    sensitive: list[str] = field(default_factory=list)
     # Rows a stage holds at a time when it streams a snapshot (ingest, validate, prepare):
     # results do not depend on it, memory does (docs/scale.md). Not a listed DVC param.
     chunk_rows: int = 100_000

@@ -17,7 +17,7 @@ class RuleResult:
     """The outcome of one gate rule."""
 
     rule: str  # human name: "test.roc_auc >= 0.9"
-    kind: str  # baseline | threshold | champion | significance | latency | latency_ratio | bundle_size
+    kind: str  # baseline | threshold | fairness | champion | significance | latency | latency_ratio | bundle_size
     value: float | None
     bound: str
     verdict: str  # pass | fail | skip

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.gate.baseline import baseline_result, metrics_task
 from gitml.gate.champion import champion_result, significance_result
+from gitml.gate.fairness import fairness_result
 from gitml.gate.result import ChampionEvidence, GateResult, LatencyEvidence, RuleResult, fmt
 
 if TYPE_CHECKING:
@@ -125,7 +126,10 @@ def _threshold_results(
             missing = f"no split '{rule.split}'; available: {', '.join(metrics) or 'nothing'}"
             return [_check(label, None, missing, rule, key)]
         value, problem = _lookup(metrics[rule.split], rule.metric, rule.split)
-        return [_check(label, value, problem, rule, key)]
+        result = _check(label, value, problem, rule, key)
+        if rule.metric.startswith("fairness."):
+            result = fairness_result(result, metrics[rule.split], rule.metric, key)
+        return [result]
     # Slices sit at the top of metrics.json; a split section may carry its own.
     split = metrics.get(rule.split)
     own = split.get("slices") if isinstance(split, dict) else None

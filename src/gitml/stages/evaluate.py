@@ -39,6 +39,10 @@ def evaluate(
     y_train = prep.encode_labels(train_labels)
     dummy = mean_baseline(y_train, len(y)) if regression else prior_baseline(y_train, len(prep.classes), len(y))
     scores = task_metrics(y, output, prep.classes, regression)
+    if data.sensitive:  # absent otherwise: metrics.json stays as it was (and fairlearn unimported)
+        from gitml.evaluate.fairness import fairness_metrics
+
+        scores["fairness"] = fairness_metrics(records, y, output, prep.classes, data, regression)
     metrics: dict[str, Any] = {
         "task": prep.task,
         split: scores,
