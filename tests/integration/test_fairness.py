@@ -94,6 +94,7 @@ def test_a_label_biased_by_group_fails_the_parity_rule_and_a_fair_one_passes(tmp
     assert result.verdict == "fail" and rule.verdict == "fail"
     assert "selection rate" in rule.reason and "group=A vs" in rule.reason and "group=B." in rule.reason
     assert "gate.thresholds.0" in rule.reason
+    assert "group" in features(tmp_path / "biased")  # inferred: the group is a feature
 
     # The same people with a label that follows x1 alone; here the group is no model feature
     # (a declared contract excludes it) and still reaches evaluation from the prepared records.
@@ -105,7 +106,13 @@ def test_a_label_biased_by_group_fails_the_parity_rule_and_a_fair_one_passes(tmp
     assert result.verdict == "pass", [r.reason for r in result.failed()]
     assert rule.verdict == "pass" and rule.value == section["demographic_parity_difference"] < 0.1
     assert section["equalized_odds_difference"] < 0.2 and set(section["groups"]) == {"A", "B"}
-    assert metrics["test"]["accuracy"] > 0.8
+    assert metrics["test"]["accuracy"] > 0.8 and "group" not in features(tmp_path / "fair")
+
+
+def features(work: Path) -> list[str]:
+    """The columns the model reads (the fitted preprocessing's numeric and categorical ones)."""
+    prep = json.loads((work / "data/prepared/preprocessor.json").read_text())
+    return [*prep["numeric"], *prep["categorical"]]
 
 
 def contract_without_group(frame: pd.DataFrame) -> dict:
