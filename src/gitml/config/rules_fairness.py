@@ -46,7 +46,7 @@ def fairness_range(metric: str, sensitive: list[str]) -> tuple[tuple[float, floa
     parts = metric.split(".")
     column = parts[1] if len(parts) > 1 else ""
     if column not in sensitive:
-        listed = ", ".join(sensitive) or "none (data.sensitive is empty)"
+        listed = ", ".join(dict.fromkeys(sensitive)) or "none (data.sensitive is empty)"
         return None, f"'{column}' is not a data.sensitive column. Sensitive columns: {listed} <data.sensitive>."
     name = parts[2] if len(parts) == 3 else parts[4] if len(parts) == 5 and parts[2] == "per_class" and parts[3] else ""
     if name not in FAIRNESS_RANGES:
