@@ -72,8 +72,8 @@ def fairness_metrics(
     ``output``: class probabilities, or the predicted numbers when ``regression``.
 
     Example:
-        >>> fairness_metrics(records, y, proba, ["no", "yes"], cfg.data, False)["sex"]["demographic_parity_difference"]
-        0.04  # doctest: +SKIP
+        >>> fairness_metrics(records, y, proba, ["no", "yes"], cfg.data, False)["sex"]  # doctest: +SKIP
+        {'demographic_parity_difference': 0.04, ..., 'groups': {'f': {'n': 61, 'selection_rate': 0.41, ...}}}
     """
     import numpy as np
 
