@@ -180,12 +180,13 @@ def package(params_file: str | Path, out_dir: str | Path | None = None, *, model
 
 
 def deploy(target: str | Path, version: str, bundle: str | Path | None = None, gate_file: str | Path | None = None,
-           allow_failed_gate: bool = False, params_file: str | Path = "params.yaml",
-           repo: str | Path = ".", model: str | None = None) -> tuple[str, list[str]]:
+           allow_failed_gate: bool = False, params_file: str | Path | None = "params.yaml",
+           repo: str | Path = ".", model: str | None = None, point: bool = True) -> tuple[str, list[str]]:
     """Publish ``bundle`` as ``version`` into ``target`` (or, without one, point back at ``version``).
 
     The bundle must be admitted by its gate verdict (serve/deployment.py ``gate_evidence``);
     with ``allow_failed_gate`` it is published anyway and the problems come back to be shown.
+    ``point=False``: publish only; what the target serves does not change.
     Returns a one-line summary and those problems.
     """
     from gitml.package.bundle import load_bundle as load
@@ -200,8 +201,67 @@ def deploy(target: str | Path, version: str, bundle: str | Path | None = None, g
     evidence = gate_evidence(version, Path(gate_file) if gate_file else None, Path(repo), name)
     loaded = load(bundle, model=False)
     ignored = evidence.problems(loaded) if allow_failed_gate else []
-    path = publish(loaded, target, version, gate=None if allow_failed_gate else evidence)
-    return f"published {bundle} as {version}: {path}; {target}/current.json -> {version}", ignored
+    path = publish(loaded, target, version, gate=None if allow_failed_gate else evidence, point=point)
+    serving = f"; {target}/current.json -> {version}" if point else " (what the target serves is unchanged)"
+    return f"published {bundle} as {version}: {path}{serving}", ignored
+
+
+def deploy_canary(target: str | Path, version: str, percent: int, shadow: str | None = None,
+                  bundle: str | Path | None = None, gate_file: str | Path | None = None,
+                  allow_failed_gate: bool = False, params_file: str | Path | None = "params.yaml",
+                  repo: str | Path = ".", model: str | None = None) -> tuple[str, list[str]]:
+    """Write ``deploy/<model>.yaml``: ``percent`` of requests to ``version``, the rest to the stable
+    version (the file's, else the one ``target`` serves), ``shadow`` logged beside; commit it in a
+    pull request. With ``bundle``, ``version`` is published into ``target`` first (serving nothing yet).
+
+    Example:
+        >>> deploy_canary("/srv/gitml/churn", "v1.2.0", 10, shadow="v1.3.0", model="churn")
+    """
+    from gitml.config.params import load_params_or_defaults
+    from gitml.gitops.git import repo_root
+    from gitml.serve.delivery import canary_split, stable_version, traffic_file
+    from gitml.serve.traffic import KEY_HEADER, read_traffic_file, write_traffic_file
+
+    ignored: list[str] = []
+    if bundle is not None:
+        _, ignored = deploy(target, version, bundle, gate_file, allow_failed_gate, params_file, repo, model,
+                            point=False)
+    name = load_params_or_defaults(params_file, model).registry.model
+    file = traffic_file(repo_root(repo), name)
+    stable, where = stable_version(file, target)
+    key = read_traffic_file(file).key if file.is_file() else KEY_HEADER  # a key chosen in the file stays
+    split = canary_split(stable, version, percent, shadow, key)
+    write_traffic_file(file, split, name)
+    shares = ", ".join(f"{v} {p}%" for v, p in split.weights) + (f", shadow {shadow}" if shadow else "")
+    return (f"wrote {file}: {shares} (stable {stable} from {where}); commit it in a pull request, and "
+            f"`gitml deploy --traffic {file} --target {target}` applies it"), ignored
+
+
+def deploy_traffic(target: str | Path, traffic: str | Path, params_file: str | Path | None = "params.yaml",
+                   repo: str | Path = ".", model: str | None = None) -> str:
+    """Apply a committed traffic file to ``target``: versions it names that the target lacks are fetched
+    from the registry and published (verified, gate-admitted), then the split (atomically)."""
+    import tempfile
+
+    from gitml.errors import DeploymentError, GitmlError
+    from gitml.serve.delivery import missing_versions
+    from gitml.serve.deployment import publish_split
+    from gitml.serve.traffic import read_traffic_file
+
+    split = read_traffic_file(traffic)
+    for version in missing_versions(target, split):
+        with tempfile.TemporaryDirectory(prefix="gitml-traffic-") as work:
+            try:
+                fetch(Path(work) / version, version=version, params_file=params_file or "params.yaml", repo=repo,
+                      model=model)
+            except GitmlError as exc:
+                raise DeploymentError(f"{traffic} names {version}, which is not published in {target} and could "
+                                      f"not be fetched from the registry: {exc}") from exc
+            deploy(target, version, Path(work) / version, params_file=params_file, repo=repo, model=model,
+                   point=False)
+    publish_split(target, split)
+    shares = ", ".join(f"{v} {p}%" for v, p in split.weights) + (f", shadow {split.shadow}" if split.shadow else "")
+    return f"{target}/traffic.json: {shares}; current.json -> {split.stable}"
 
 
 def deploy_k8s(out: str | Path, version: str | None = None, image: str | None = None, replicas: int = 1,

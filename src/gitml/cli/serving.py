@@ -79,6 +79,13 @@ def deploy(
     allow_failed_gate: Annotated[bool, typer.Option(
         "--allow-failed-gate", help="Publish even when the gate verdict does not admit the bundle "
         "(says so on stderr).")] = False,
+    canary: Annotated[Optional[int], typer.Option(metavar="PERCENT", help="Write deploy/<model>.yaml: PERCENT of "  # noqa: UP045
+                      "requests to --version, the rest to the stable one; --traffic applies it.")] = None,
+    shadow: Annotated[Optional[str], typer.Option(metavar="VERSION", help="With --canary: a version that "  # noqa: UP045
+                      "predicts every request too, logged (LOG_DIR/shadow), never answered.")] = None,
+    traffic: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Apply a committed traffic file "  # noqa: UP045
+                       "(deploy/<model>.yaml): publish the versions it names, then its split.")] = None,
+    publish_only: Annotated[bool, typer.Option("--publish-only", help="Publish --bundle, serve as before.")] = False,
     model: ModelOpt = None,
 ) -> None:
     """Publish a bundle into a deployment folder and make it current (atomically).
@@ -88,23 +95,54 @@ def deploy(
     manifest sha256): the one at the registered VERSION's commit, or --gate FILE, or
     reports/gate.json; --allow-failed-gate publishes anyway. Without --bundle, points
     current.json at a published version (a rollback). Servers following TARGET swap within
-    serve.follow_interval_seconds.
+    serve.follow_interval_seconds. Canary and shadow (docs/delivery.md): --canary 10
+    --version V [--shadow S] writes deploy/<model>.yaml; a pull request editing it promotes
+    or rolls back; --traffic FILE applies it (the deploy workflow runs that on main).
 
     With --target k8s DIR, writes a Deployment, a Service, a KServe ServingRuntime and
     InferenceService and their kustomizations into DIR for a registered version (the
-    image deploy/Dockerfile builds for it, tagged with the version), for Argo CD or Flux
-    to apply; see docs/kubernetes.md.
+    image deploy/Dockerfile builds for it), for Argo CD or Flux; see docs/kubernetes.md.
 
     Example: gitml deploy --bundle models/bundle --target /srv/gitml/model --version v1.2.0
     """
     from gitml import api
 
     if manifests is not None or str(target) == "k8s":
-        _deploy_k8s(target, manifests, version, bundle, image, replicas, cpu, memory, params, model)
+        return _deploy_k8s(target, manifests, version, bundle, image, replicas, cpu, memory, params, model)
+    if traffic is not None or canary is not None or shadow is not None:
+        return _deploy_traffic(target, version, bundle, gate, allow_failed_gate, params, model, canary, shadow,
+                               traffic, publish_only)
+    if version is None or (publish_only and bundle is None):
+        raise UsageError("Give --version (to publish or point at, e.g. v1.2.0), and --bundle with --publish-only.")
+    summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params, model=model,
+                                  point=not publish_only)
+    _warn_and_echo(summary, ignored, bundle)
+
+
+def _deploy_traffic(target: str, version: str | None, bundle: Path | None, gate: Path | None, allow_failed_gate: bool,
+                    params: Path, model: str | None, canary: int | None, shadow: str | None, traffic: Path | None,
+                    publish_only: bool) -> None:
+    from gitml import api
+
+    named = params if params.is_file() or params != Path("params.yaml") else None  # none: the defaults
+    if traffic is not None:
+        if version or bundle or canary is not None or shadow or publish_only:
+            raise UsageError("--traffic FILE applies the file as it is: give no --version, --bundle, --canary, "
+                             "--shadow or --publish-only with it.")
+        typer.echo(api.deploy_traffic(target, traffic, named, model=model))
         return
+    if canary is None:
+        raise UsageError("--shadow goes with --canary PERCENT (or edit deploy/<model>.yaml).")
     if version is None:
-        raise UsageError("Give --version: the version to publish or point at, e.g. v1.2.0.")
-    summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params, model=model)
+        raise UsageError("Give --version: the canary's version, e.g. v1.2.0.")
+    if publish_only:
+        raise UsageError("--canary never changes what the target serves: --publish-only is implied.")
+    summary, ignored = api.deploy_canary(target, version, canary, shadow, bundle, gate, allow_failed_gate,
+                                         named, model=model)
+    _warn_and_echo(summary, ignored, bundle)
+
+
+def _warn_and_echo(summary: str, ignored: list[str], bundle: Path | None) -> None:
     for problem in ignored:
         typer.secho(f"WARNING --allow-failed-gate: publishing {bundle} although {problem}", err=True, fg="yellow")
     typer.echo(summary)

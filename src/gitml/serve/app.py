@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -37,6 +38,7 @@ from gitml.serve.formats import (
     parse_invocations,
 )
 from gitml.serve.requestlog import FeedbackChunk
+from gitml.serve.shadow import Route, shadow_predict
 from gitml.serve.slots import MODEL_HEADER
 
 if TYPE_CHECKING:
@@ -113,12 +115,13 @@ def _routes(app: FastAPI, state: ServeState) -> None:
                          **openapi.error_responses("400", "413", "415")})
     async def invocations(request: Request) -> Response:
         slot, model = await _served(state, request.headers.get(MODEL_HEADER))
+        route = _route(state, slot, model, request.headers)
         body = await read_body(request, cfg.max_body_bytes)
         content_type = request.headers.get("content-type")
         arrow = ARROW_STREAM in request.headers.get("accept", "")
         if len(body) <= INLINE_BYTES:
-            return state_invoke(state, slot, model, body, content_type, arrow)
-        return await run_in_threadpool(state_invoke, state, slot, model, body, content_type, arrow)
+            return state_invoke(state, slot, route, body, content_type, arrow)
+        return await run_in_threadpool(state_invoke, state, slot, route, body, content_type, arrow)
 
     @app.post("/feedback", summary="True labels for earlier predictions", response_class=Response,
               responses={200: {"model": openapi.FeedbackResponse, "description": "Labels queued for the log."},
@@ -194,6 +197,7 @@ def _routes(app: FastAPI, state: ServeState) -> None:
 
 async def _v2(state: ServeState, request: Request, name: str, model_version: str | None) -> Response:
     slot, model = await _served(state, name, model_version)
+    route = _route(state, slot, model, request.headers) if model_version is None else Route(model, None, "explicit")
     body = await read_body(request, state.cfg.max_body_bytes)
     header_length = request.headers.get(oip.BINARY_HEADER)
     # No Content-Type reads as JSON (binary tensors when the header is there), as Triton and
@@ -203,8 +207,8 @@ async def _v2(state: ServeState, request: Request, name: str, model_version: str
     else:  # binary tensor data extension: JSON, then raw tensor bytes
         _require_json(request, oip.BINARY_MEDIA, "")
     if len(body) <= INLINE_BYTES:
-        return state_v2(state, slot, model, body, header_length)
-    return await run_in_threadpool(state_v2, state, slot, model, body, header_length)
+        return state_v2(state, slot, route, body, header_length)
+    return await run_in_threadpool(state_v2, state, slot, route, body, header_length)
 
 
 async def _served(state: ServeState, name: str | None, model_version: str | None = None) -> tuple[ModelSlot, ServedModel]:
@@ -214,8 +218,22 @@ async def _served(state: ServeState, name: str | None, model_version: str | None
     model = state.models.loaded(slot.name)
     if model is None:
         model = await run_in_threadpool(state.models.model, slot.name)
+    routes = slot.holder.routes if slot.holder is not None else None
+    if routes is not None and model_version is not None:  # any version of a split, named (tests, comparisons)
+        model = routes.models.get(model_version, model)
     _check_named(state, model, name, model_version)
     return slot, model
+
+
+def _route(state: ServeState, slot: ModelSlot, model: ServedModel, headers: Any) -> Route:
+    """The version answering a request (under a traffic split: by its routing key) and the shadow."""
+    routes = slot.holder.routes if slot.holder is not None else None
+    if routes is None:
+        return Route(model, None, "stable")
+    chosen, keyed = routes.pick(headers)
+    if not keyed:
+        state.metrics.unkeyed.labels(chosen.name).inc()
+    return Route(chosen, routes.shadow, routes.role(chosen.version))
 
 
 def _ready(state: ServeState, name: str, model_version: str | None = None) -> str:
@@ -278,28 +296,32 @@ async def read_body(request: Request, limit: int) -> bytes:
 # ---------------------------------------------------------------------- the work
 
 
-def state_invoke(state: ServeState, slot: ModelSlot, model: ServedModel, body: bytes, content_type: str | None,
+def state_invoke(state: ServeState, slot: ModelSlot, route: Route, body: bytes, content_type: str | None,
                  arrow: bool = False) -> Response:
     """Answer /invocations: JSON, or an Arrow IPC stream when the client accepts one."""
+    model = route.model
     parsed = parse_invocations(body, content_type, model.signature, state.cfg.max_batch_rows,
                                state.cfg.max_decompressed_bytes)
-    output = model.predict(parsed.frame)  # class probabilities, or a regression model's numbers
+    output = _predict(state, route, parsed.frame)  # class probabilities, or a regression model's numbers
     predicted = model.predicted(output)
     request_id = _record(state, slot, model, parsed.frame, output, predicted)
     headers = {"x-model-version": model.version, "x-request-id": request_id}
     if arrow:
         answer = arrow_answer(model, output, predicted, {"model_version": model.version, "request_id": request_id})
-        return Response(answer, media_type=ARROW_STREAM, headers=headers)
-    payload = {"predictions": model.predictions(output, predicted), "model_version": model.version,
-               "request_id": request_id}
-    return _json(payload, headers)
+        response = Response(answer, media_type=ARROW_STREAM, headers=headers)
+    else:
+        payload = {"predictions": model.predictions(output, predicted), "model_version": model.version,
+                   "request_id": request_id}
+        response = _json(payload, headers)
+    return _with_shadow(response, state, slot, route, parsed.frame, request_id)
 
 
-def state_v2(state: ServeState, slot: ModelSlot, model: ServedModel, body: bytes,
+def state_v2(state: ServeState, slot: ModelSlot, route: Route, body: bytes,
              header_length: str | None = None) -> Response:
+    model = route.model
     doc, binary = oip.split_body(body, header_length)
     parsed = oip.parse_v2(doc, model.signature, state.cfg.max_batch_rows, binary, model.outputs)
-    output = model.predict(parsed.frame)
+    output = _predict(state, route, parsed.frame)
     predicted = model.predicted(output)
     request_id = _record(state, slot, model, parsed.frame, output, predicted)
     outputs, blob = oip.infer_outputs(model, output, predicted, parsed.extra["outputs"])
@@ -307,10 +329,27 @@ def state_v2(state: ServeState, slot: ModelSlot, model: ServedModel, body: bytes
                "parameters": {"request_id": request_id}, "outputs": outputs}
     headers = {"x-model-version": model.version, "x-request-id": request_id}
     if not blob:
-        return _json(payload, headers)
-    head = orjson.dumps(payload)
-    return Response(head + blob, media_type=oip.BINARY_MEDIA,
-                    headers={**headers, oip.BINARY_HEADER: str(len(head))})
+        response = _json(payload, headers)
+    else:
+        head = orjson.dumps(payload)
+        response = Response(head + blob, media_type=oip.BINARY_MEDIA,
+                            headers={**headers, oip.BINARY_HEADER: str(len(head))})
+    return _with_shadow(response, state, slot, route, parsed.frame, request_id)
+
+
+def _predict(state: ServeState, route: Route, frame: Any) -> Any:
+    started = time.perf_counter()
+    output = route.model.predict(frame)
+    state.metrics.timed(route.model.name, route.model.version, route.role, time.perf_counter() - started)
+    return output
+
+
+def _with_shadow(response: Response, state: ServeState, slot: ModelSlot, route: Route, frame: Any,
+                 request_id: str) -> Response:
+    """With a shadow, predict it on the same rows after the answer is sent (in the thread pool)."""
+    if route.shadow is not None:
+        response.background = BackgroundTask(shadow_predict, state, slot, route.shadow, frame, request_id)
+    return response
 
 
 def _record(state: ServeState, slot: ModelSlot, model: ServedModel, frame: Any, output: Any, predicted: Any) -> str:

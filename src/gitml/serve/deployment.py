@@ -4,18 +4,23 @@ Layout::
 
     <target>/
       current.json            {"version": "v1.2.0", "path": "versions/v1.2.0", "deployed_at": "...Z"}
+      traffic.json            optional: a split over published versions and a shadow (serve/traffic.py)
       versions/<version>/     one verified bundle per published version (immutable)
 
 :func:`publish` copies a bundle into ``versions/<version>/`` (temporary folder, verified,
 renamed into place), then replaces ``current.json`` atomically (temporary file +
 ``os.replace``), so a reader sees either the old pointer or the new one, and the folder a
 pointer names is always complete. :func:`activate` points back at a version already
-published (a rollback). A target may also be an ``s3://bucket/prefix`` URL, with the same
+published (a rollback). :func:`publish_split` writes ``traffic.json`` (weights per version, a
+shadow), then points current.json at its stable version, for servers that read no split; once
+a target has a split, publish and activate rewrite it to 100% of their version, so the
+split never names a version the pointer moved away from. A target may also be an ``s3://bucket/prefix`` URL, with the same
 layout (:mod:`gitml.serve.objectstore`; docs/storage.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -29,6 +34,7 @@ from typing import Any
 from gitml.errors import BundleError, DeploymentError, GitmlError
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.package.manifest import verify_manifest
+from gitml.serve.traffic import TRAFFIC, Split
 from gitml.utils.atomic import atomic_path, write_text
 from gitml.utils.storage import Location, join, location, read_bytes, write_bytes
 
@@ -146,13 +152,14 @@ def _json_or_none(raw: bytes | None, where: str) -> Any:
 
 
 def publish(bundle: Bundle | str | Path, target: str | Path, version: str,
-            gate: GateEvidence | None = None) -> Path | str:
+            gate: GateEvidence | None = None, point: bool = True) -> Path | str:
     """Copy the bundle into ``<target>/versions/<version>``, verify it, then point current.json at it.
 
     Publishing the same bundle under the same version again only moves the pointer;
     a different bundle under a published version is refused (versions are immutable).
     With ``gate`` (what ``gitml deploy`` passes), a bundle the verdict does not admit is
-    refused (:meth:`GateEvidence.problems`).
+    refused (:meth:`GateEvidence.problems`). With ``point=False`` the version is published and
+    nothing else changes (a version a traffic split names next).
 
     Example:
         >>> publish("models/bundle", "/srv/gitml/model", "v1.2.0")
@@ -181,7 +188,8 @@ def publish(bundle: Bundle | str | Path, target: str | Path, version: str,
         with atomic_path(dest) as tmp:
             shutil.copytree(source, tmp)
             load_bundle(tmp)  # verify the copy and that it loads, before it becomes visible
-    _point(target, version)
+    if point:
+        _point(target, version)
     log.info("published %s as %s in %s", source, version, target)
     return dest
 
@@ -203,8 +211,38 @@ def _immutable(version: str, target: Location) -> DeploymentError:
 
 def activate(target: str | Path, version: str) -> Pointer:
     """Point ``current.json`` at an already published version (e.g. a rollback)."""
-    check_version(version)
     target = _target(target)
+    _verify_published(target, version)
+    _point(target, version)
+    return read_pointer(target)
+
+
+def publish_split(target: str | Path, split: Split) -> Pointer:
+    """Make ``split`` what ``target`` serves: every version it names must be published (verified
+    here); traffic.json is replaced atomically, then current.json points at its stable version."""
+    target = _target(target)
+    for version in split.loaded:
+        _verify_published(target, version)
+    _point(target, split.stable, split)
+    return read_pointer(target)
+
+
+def read_split(target: str | Path) -> tuple[Split, str] | None:
+    """``target``'s traffic split and a key that changes with every write of it; None without one."""
+    from gitml.serve.traffic import parse_split_json
+
+    file = join(_target(target), TRAFFIC)
+    try:
+        raw = file.read_bytes() if isinstance(file, Path) else read_bytes(file)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DeploymentError(f"Cannot read {file}: {exc}") from exc
+    return parse_split_json(raw, str(file)), hashlib.sha256(raw).hexdigest()
+
+
+def _verify_published(target: Location, version: str) -> None:
+    check_version(version)
     dest = join(target, VERSIONS, version)
     if isinstance(target, str):
         from gitml.serve.objectstore import fetch_version, published_versions
@@ -220,18 +258,26 @@ def activate(target: str | Path, version: str) -> Pointer:
             verify_manifest(fetch_version(dest, Path(work) / version))
     else:
         verify_manifest(dest)
-    _point(target, version)
-    return read_pointer(target)
 
 
-def _point(target: Location, version: str) -> None:
-    pointer = {"version": version, "path": f"{VERSIONS}/{version}",
-               "deployed_at": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")}
-    text = json.dumps(pointer, indent=2) + "\n"
-    if isinstance(target, str):  # one PUT of a small object: readers see the old pointer or the new one
-        write_bytes(str(join(target, POINTER)), text.encode("utf-8"))
+def _point(target: Location, version: str, split: Split | None = None) -> None:
+    """Write ``split`` (or, when the target has one, a split of 100% ``version``), then current.json."""
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if split is None and read_split(target) is not None:
+        split = Split(((version, 100),))
+    if split is not None:
+        from gitml.serve.traffic import split_json
+
+        _write(target, TRAFFIC, split_json(split, now))
+    pointer = {"version": version, "path": f"{VERSIONS}/{version}", "deployed_at": now}
+    _write(target, POINTER, (json.dumps(pointer, indent=2) + "\n").encode("utf-8"))
+
+
+def _write(target: Location, name: str, data: bytes) -> None:
+    if isinstance(target, str):  # one PUT of a small object: readers see the old one or the new one
+        write_bytes(str(join(target, name)), data)
     else:
-        write_text(target / POINTER, text)
+        write_text(target / name, data.decode("utf-8"))
 
 
 def _published_files(folder: Path) -> dict[str, object]:

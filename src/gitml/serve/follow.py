@@ -12,177 +12,16 @@ SIGHUP), the old model keeps serving, and the failure is logged and counted.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 from gitml.serve.model import ModelHolder, ServedModel
+from gitml.serve.sources import BundleSource, DeploymentSource, RegistrySource, Source, Target
+from gitml.serve.traffic import Routes
 
-if TYPE_CHECKING:
-    from gitml.serve.objectstore import FetchedVersions
-
+__all__ = ["BundleSource", "DeploymentSource", "Follower", "RegistrySource", "Source", "Target"]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Target:
-    """A bundle to serve: ``key`` changes whenever the source changes."""
-
-    key: str
-    version: str | None
-    path: Path | None = None  # None until materialised (registry sources fetch on demand)
-
-
-class Source(Protocol):
-    def describe(self) -> str: ...
-
-    def current(self) -> Target: ...
-
-    def materialise(self, target: Target) -> Path: ...
-
-    def forget(self, path: Path) -> None:
-        """``path`` (from :meth:`materialise`) is no longer served: remove it if the source made it."""
-
-    def close(self) -> None:
-        """The server is stopping: remove whatever the source made."""
-
-
-class _OperatorFolders:
-    """A source serving folders the operator owns (or a deployment's published versions, kept
-    for rollbacks): nothing to remove, ever."""
-
-    def forget(self, path: Path) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class BundleSource(_OperatorFolders):
-    """A fixed bundle folder; only SIGHUP reloads it (e.g. after replacing it in place)."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def describe(self) -> str:
-        return f"bundle {self.path}"
-
-    def current(self) -> Target:
-        return Target(f"bundle|{self.path.resolve()}", None, self.path)
-
-    def materialise(self, target: Target) -> Path:
-        return self.path
-
-
-class DeploymentSource:
-    """A deployment's ``current.json`` (see :mod:`gitml.serve.deployment`): a folder, whose
-    published versions are served in place, or an ``s3://`` URL, whose versions are fetched
-    into a temporary folder of the source's own (only the served one is kept)."""
-
-    def __init__(self, target: str | Path):
-        from gitml.utils.storage import location
-
-        self.target = location(target, "deployment target")
-        self._urls: dict[str, str] = {}  # key -> the URL of the version the pointer names
-        self._fetched: FetchedVersions | None = None
-        if isinstance(self.target, str):
-            from gitml.serve.objectstore import FetchedVersions
-
-            self._fetched = FetchedVersions()
-
-    def describe(self) -> str:
-        return f"deployment {self.target}"
-
-    def current(self) -> Target:
-        from gitml.serve.deployment import read_pointer
-
-        pointer = read_pointer(self.target)
-        if isinstance(pointer.path, str):
-            self._urls = {pointer.key: pointer.path}
-            return Target(pointer.key, pointer.version)
-        return Target(pointer.key, pointer.version, pointer.path)
-
-    def materialise(self, target: Target) -> Path:
-        if self._fetched is None or target.path is not None:
-            assert target.path is not None
-            return target.path
-        assert target.version is not None
-        return self._fetched.fetch(target.version, self._urls[target.key])
-
-    def forget(self, path: Path) -> None:
-        if self._fetched is not None and self._fetched.holds(path):
-            shutil.rmtree(path, ignore_errors=True)
-
-    def close(self) -> None:
-        if self._fetched is not None:
-            shutil.rmtree(self._fetched.cache, ignore_errors=True)
-
-
-class RegistrySource:
-    """The version a registry stage points at (GTO tags), fetched through DVC when it changes."""
-
-    def __init__(self, repo: str | Path, name: str, stage: str, remote: str | None = None,
-                 cache: str | Path | None = None, allowed_signers: str | Path | None = None):
-        self.repo, self.name, self.stage, self.remote = Path(repo), name, stage, remote
-        # A stage in registry.signed_stages: its assignment tag must verify against this file.
-        self.allowed_signers = Path(allowed_signers) if allowed_signers else None
-        # Fetched bundles live here; only the served one is kept, and a folder made here goes at close.
-        self.cache = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="gitml-serve-"))
-        self._owns_cache = cache is None
-        self._fetch_failure: str | None = None
-
-    def describe(self) -> str:
-        return f"registry {self.name}#{self.stage} in {self.repo}"
-
-    def current(self) -> Target:
-        from gitml.errors import GitmlError
-        from gitml.registry.tags import stage_version, sync_stage_tags
-
-        if self.remote:
-            try:
-                # Fetching never deletes a tag: a rollback made by deleting an assignment tag on
-                # the remote reaches the host only through the sync. A stage tag the remote never
-                # held (a local promotion on the host) is left alone.
-                sync_stage_tags(self.repo, self.remote, self.name, keep_unrecorded=True)
-            except Exception as exc:
-                # The local tags still name a version, so serving goes on; but say so (once per
-                # failure), or a host that can never fetch would never follow a promotion.
-                if str(exc) != self._fetch_failure:
-                    log.warning("cannot fetch tags from '%s' <registry.remote>: %s; following the tags "
-                                "already in %s", self.remote, exc, self.repo)
-                self._fetch_failure = str(exc)
-            else:
-                self._fetch_failure = None
-        found = stage_version(self.repo, self.name, self.stage)
-        if found is None:
-            raise GitmlError(f"No version of '{self.name}' is in stage '{self.stage}'. See `gitml registry show`.")
-        if self.allowed_signers is not None:
-            from gitml.registry.signing import check_stage_signed
-
-            check_stage_signed(self.repo, self.name, self.stage, found.tag, self.allowed_signers)
-        return Target(f"{found.version}|{found.commit}", found.version)
-
-    def materialise(self, target: Target) -> Path:
-        from gitml.registry.fetch import fetch_bundle
-
-        assert target.version is not None
-        out = self.cache / target.version
-        if not out.is_dir():  # fetch moves a verified bundle into place whole, or leaves nothing
-            # With the remote, the version's commit must be on its default branch (registry/chain.py).
-            fetch_bundle(self.repo, self.name, out, version=target.version, remote=self.remote)
-        return out
-
-    def forget(self, path: Path) -> None:
-        if path.parent == self.cache:
-            shutil.rmtree(path, ignore_errors=True)
-
-    def close(self) -> None:
-        if self._owns_cache:
-            shutil.rmtree(self.cache, ignore_errors=True)
 
 
 class Follower:
@@ -202,19 +41,18 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: str | None = None
-        self._path: Path | None = None  # where the served model was loaded from
+        self._paths: set[Path] = set()  # where the served models were loaded from
 
     def load_initial(self) -> ModelHolder:
         """Load what the source names now; errors propagate (the server does not start)."""
         try:
             target = self.source.current()
-            self._path = self.source.materialise(target)
-            model = self._loaded(target, self._path)
+            model, routes, paths = self._load(target)
         except Exception:
             self.source.close()  # the server does not start: leave nothing behind
             raise
-        self._key = target.key
-        self.holder = ModelHolder(model)
+        self._key, self._paths = target.key, paths
+        self.holder = ModelHolder(model, routes)
         return self.holder
 
     def hangup(self) -> None:
@@ -262,13 +100,9 @@ class Follower:
 
     def reload(self, target: Target) -> bool:
         assert self.holder is not None
-        path = None
         try:
-            path = self.source.materialise(target)
-            model = self._loaded(target, path)
+            model, routes, paths = self._load(target)
         except Exception as exc:
-            if path is not None and path != self._path:
-                self.source.forget(path)
             self._refused.add(target.key)
             log.error("refusing %s %s from %s: %s; still serving %s", self.holder.current.name,
                       target.version or "", self.source.describe(), exc, self.holder.current.version)
@@ -277,13 +111,40 @@ class Follower:
             return False
         self._key = target.key
         self._refused.discard(target.key)
-        self.holder.swap(model)
-        old, self._path = self._path, path
-        if old is not None and old != path:  # requests in flight hold the old model in memory
-            self.source.forget(old)
+        self.holder.swap(model, routes)
+        old, self._paths = self._paths, paths
+        for path in old - paths:  # requests in flight hold the old models in memory
+            self.source.forget(path)
         if self.on_swap:
             self.on_swap(model)
         return True
+
+    def _load(self, target: Target) -> tuple[ServedModel, Routes | None, set[Path]]:
+        """The model (and under a split, the routes over every version it names) and the paths they came
+        from. A version the current routes hold is reused as it is (published versions are immutable),
+        so a change of weights loads nothing; on failure, whatever was made here for it is forgotten."""
+        parts = target.parts if target.split is not None else (target,)
+        holding: dict[str, ServedModel] = {}
+        if target.split is not None and self.holder is not None:
+            held = self.holder.routes.models if self.holder.routes else {}
+            holding = {self.holder.current.version: self.holder.current, **held}
+        models: dict[str, ServedModel] = {}
+        paths: set[Path] = set()
+        try:
+            for part in parts:
+                path = self.source.materialise(part)
+                paths.add(path)
+                same = holding.get(part.version or "")
+                models[part.version or ""] = (same if same is not None and same.path == path
+                                              else self._loaded(part, path))
+        except Exception:
+            for path in paths - self._paths:
+                self.source.forget(path)
+            raise
+        if target.split is None:
+            return next(iter(models.values())), None, paths
+        routes = Routes(target.split, models)
+        return routes.primary, routes, paths
 
     def _loaded(self, target: Target, path: Path) -> ServedModel:
         return ServedModel.load(path, target.version, f"{self.source.describe()} ({path})", self.name)

@@ -48,6 +48,19 @@ class ServeMetrics:
         self.log_failures = Counter("gitml_log_write_failures", "Failed log writes (rows kept for a retry).",
                                     ["log"], registry=r)
         self.feedback = Counter("gitml_feedback_labels", "Labels received on /feedback.", registry=r)
+        # Traffic splits (docs/delivery.md): per version, its role (stable, canary, shadow, or
+        # explicit: a request naming the version), its share and its prediction time.
+        self.routed = Counter("gitml_routed_requests", "Requests predicted, by model, version and role.",
+                              ["model", "model_version", "role"], registry=r)
+        self.predict_seconds = Histogram("gitml_predict_duration_seconds", "Time to predict a request's rows.",
+                                         ["model", "model_version", "role"], buckets=LATENCY_BUCKETS, registry=r)
+        self.weight = Gauge("gitml_traffic_weight_percent", "Share of requests a version answers (a shadow: 0).",
+                            ["model", "model_version"], registry=r, multiprocess_mode="livemax")
+        self.unkeyed = Counter("gitml_unkeyed_requests", "Requests under a split with no routing key (a random "
+                               "bucket).", ["model"], registry=r)
+        self.shadow_failures = Counter("gitml_shadow_failures", "Shadow predictions that failed (never seen by "
+                                       "the client).", ["model", "model_version"], registry=r)
+        self._weights: dict[str, dict[str, int]] = {}  # served name -> the shares last set
         self._request_children: dict[tuple[str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
 
@@ -86,6 +99,19 @@ class ServeMetrics:
         self.loaded_at.labels(model.name).set(model.loaded_at)
         self.reloads.labels(model.name)  # shown from the start, at 0
         self.reload_failures.labels(model.name)
+
+    def traffic(self, name: str, weights: dict[str, int]) -> None:
+        """The model served as ``name`` now splits its requests by ``weights`` ({version: percent};
+        {version: 100} without a split); versions it no longer serves go to 0."""
+        for version in self._weights.get(name, {}).keys() - weights.keys():
+            self.weight.labels(name, version).set(0)
+        for version, percent in weights.items():
+            self.weight.labels(name, version).set(percent)
+        self._weights[name] = weights
+
+    def timed(self, name: str, version: str, role: str, seconds: float) -> None:
+        self.routed.labels(name, version, role).inc()
+        self.predict_seconds.labels(name, version, role).observe(seconds)
 
     def unloaded(self, name: str) -> None:
         """The model served as ``name`` was unloaded (serve.max_loaded_models): no longer in memory."""

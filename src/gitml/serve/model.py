@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from gitml.serve.traffic import Routes
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +40,7 @@ class ServedModel:
     source: str
     signature: CompiledSignature
     loaded_at: float = field(default_factory=time.time)
+    path: Path | None = None  # the folder it was loaded from (a follower reuses it while that stays)
 
     @classmethod
     def load(cls, path: str | Path, version: str | None = None, source: str | None = None,
@@ -48,7 +51,7 @@ class ServedModel:
         """
         bundle = load_bundle(path)
         served = cls(bundle, version or bundle.version, source or str(path), bundle.signature.compiled)
-        served.name = name or served.name
+        served.name, served.path = name or served.name, Path(path)
         served.warm_up()
         return served
 
@@ -167,15 +170,23 @@ def _row_builder(classes: list[Any], names: list[str]) -> Callable[..., dict[str
 
 
 class ModelHolder:
-    """The one reference requests read; swaps are serialised and counted."""
+    """The one reference requests read; swaps are serialised and counted.
 
-    def __init__(self, model: ServedModel):
+    Under a traffic split, ``routes`` holds every version and the routing table (requests read
+    it first, once) and ``current`` its stable version (what status answers show); else None.
+    """
+
+    def __init__(self, model: ServedModel, routes: Routes | None = None):
         self.current = model
+        self.routes = routes
         self._lock = threading.Lock()
         self.listeners: list[Callable[[ServedModel, ServedModel], None]] = []
 
-    def swap(self, model: ServedModel) -> ServedModel:
+    def swap(self, model: ServedModel, routes: Routes | None = None) -> ServedModel:
         with self._lock:
+            # routes first: a request reading routes=None in between answers with the old
+            # current, a version still loaded; one reading the new routes finds all it names.
+            self.routes = routes
             old, self.current = self.current, model
         for listener in self.listeners:
             listener(old, model)

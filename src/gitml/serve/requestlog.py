@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.package.logschema import INDEXED, LABEL_TEXT, PART_GLOB, REQUESTS
 from gitml.serve.logtables import feedback_table, request_table
+from gitml.serve.traffic import SHADOW
 from gitml.utils.storage import Location, join, list_files, location, read_bytes, write_bytes
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ class PartitionedLog:
         return [(hour, group) for (hour, _), group in sorted(groups.items(), key=lambda g: g[0][0])]
 
     def _build(self, chunks: list[Any]) -> pa.Table:
-        return request_table(chunks) if self.kind == REQUESTS else feedback_table(chunks)
+        return request_table(chunks) if self.kind in (REQUESTS, SHADOW) else feedback_table(chunks)
 
     def _write(self, hour: int, table: pa.Table) -> Path | str:
         import pyarrow as pa

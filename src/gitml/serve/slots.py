@@ -28,6 +28,7 @@ from gitml.serve.feedback import FeedbackWindow, RequestIds
 from gitml.serve.follow import Follower, Source
 from gitml.serve.model import ModelHolder, ServedModel
 from gitml.serve.requestlog import PartitionedLog
+from gitml.serve.traffic import SHADOW, Routes
 
 log = logging.getLogger(__name__)
 MODEL_HEADER = "x-gitml-model"  # names the model of /invocations and /feedback (default: serve.default_model)
@@ -52,11 +53,13 @@ class ModelSlot:
 
     def __init__(self, spec: ModelSpec, cfg: ServeConfig, follow: bool, ids: RequestIds,
                  make_log: Callable[[str, str, int | None], PartitionedLog],
-                 on_swap: Callable[[ServedModel, bool], None], on_failure: Callable[[str, Exception], None]):
+                 on_swap: Callable[[ServedModel, bool, Routes | None], None],
+                 on_failure: Callable[[str, Exception], None]):
         self.name, self.spec, self.cfg, self.follow = spec.name, spec, cfg, follow
         self._on_swap, self._on_failure = on_swap, on_failure
         self.request_log = make_log(spec.log_root, REQUESTS, None)
         self.feedback_log = make_log(spec.log_root, FEEDBACK, cfg.feedback_max_pending_rows)
+        self.shadow_log = make_log(spec.log_root, SHADOW, None)  # its writer starts with a shadow
         self.feedback_window = FeedbackWindow(cfg.feedback_window_requests, ids, cfg.workers)
         self.holder: ModelHolder | None = None
         self.follower: Follower | None = None
@@ -77,7 +80,8 @@ class ModelSlot:
                 if self._running:
                     self._start_logs()  # before any request can reach the model
                 self.holder, self.follower = holder, follower
-                self._on_swap(holder.current, False)
+                self._on_swap(holder.current, False, holder.routes)
+                self._shadow_log_for(holder.routes)
                 log.info("loaded %s %s from %s", self.name, holder.current.version, follower.source.describe())
                 if self._running:
                     follower.start()
@@ -87,7 +91,7 @@ class ModelSlot:
         """Serve ``model`` (loaded by the caller: tests, benchmarks) with a follower that has not loaded."""
         self.follower = self._follower()
         self.holder = self.follower.holder = ModelHolder(model)
-        self._on_swap(model, False)
+        self._on_swap(model, False, None)
 
     def _follower(self) -> Follower:
         follower = Follower(self.spec.make_source(), self.cfg.follow_interval_seconds, self.follow,
@@ -107,6 +111,13 @@ class ModelSlot:
     def _start_logs(self) -> None:
         self.request_log.start()
         self.feedback_log.start()
+        self._shadow_log_for(self.holder.routes if self.holder else None)
+
+    def _shadow_log_for(self, routes: Routes | None) -> None:
+        """Start the shadow log's writer when ``routes`` have a shadow (a server without one runs no
+        third writer per model). Called under the load lock or from the one follower thread."""
+        if self._running and routes is not None and routes.shadow is not None and not self.shadow_log.running:
+            self.shadow_log.start()
 
     def unload(self) -> None:
         """Drop the model (eviction): requests in flight keep the object they read."""
@@ -124,6 +135,7 @@ class ModelSlot:
             self.follower.stop()
         self.request_log.close()
         self.feedback_log.close()
+        self.shadow_log.close()
 
     def hangup(self) -> None:
         if self.follower is not None:
@@ -133,7 +145,9 @@ class ModelSlot:
         if follower is not self.follower:
             return  # the follower of an unloaded model, finishing a fetch it had begun
         self.reloads += 1
-        self._on_swap(model, True)
+        routes = follower.holder.routes if follower.holder else None
+        self._shadow_log_for(routes)
+        self._on_swap(model, True, routes)
 
     def _refused(self, follower: Follower, exc: Exception) -> None:
         if follower is not self.follower:

@@ -20,6 +20,7 @@ from gitml.serve.metrics import ServeMetrics
 from gitml.serve.model import ModelHolder, ServedModel
 from gitml.serve.requestlog import PartitionedLog
 from gitml.serve.slots import ModelSlot, ModelSpec, ModelTable, check_names
+from gitml.serve.traffic import Routes
 from gitml.utils.storage import join, location
 
 log = logging.getLogger(__name__)
@@ -204,10 +205,14 @@ class ServeState:
         for slot in self.models.slots.values():
             slot.hangup()
 
-    def _swapped(self, model: ServedModel, reloaded: bool) -> None:
+    def _swapped(self, model: ServedModel, reloaded: bool, routes: Routes | None = None) -> None:
         if reloaded:
             self.metrics.reloads.labels(model.name).inc()
         self.metrics.serving(model)
+        weights = dict(routes.split.weights) if routes else {model.version: 100}
+        if routes and routes.split.shadow:
+            weights[routes.split.shadow] = 0
+        self.metrics.traffic(model.name, weights)
 
     def _refused(self, name: str, exc: Exception) -> None:
         slot = self.models.slots[name]
