@@ -96,6 +96,9 @@ def _routes(app: FastAPI, state: ServeState) -> None:
                                   "uptime_seconds": round(time.time() - state.started_at, 3),
                                   "reloads": state.reloads, "reload_failures": state.reload_failures,
                                   "gitml": __version__}
+        holder = state.models.slot(None).holder
+        if holder is not None and holder.routes is not None:  # the default model's traffic split
+            answer["traffic"] = holder.routes.split.to_dict()
         if not state.models.single:
             answer["models"] = _every_model(state, lambda m: m.info())
         return answer
@@ -256,6 +259,8 @@ def _every_model(state: ServeState, describe: Callable[[ServedModel], dict[str, 
     for name, slot in state.models.slots.items():
         holder = slot.holder
         answer[name] = {**describe(holder.current), "loaded": True} if holder else {"loaded": False}
+        if holder is not None and holder.routes is not None:
+            answer[name]["traffic"] = holder.routes.split.to_dict()
     return answer
 
 

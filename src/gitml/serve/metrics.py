@@ -61,6 +61,7 @@ class ServeMetrics:
         self.shadow_failures = Counter("gitml_shadow_failures", "Shadow predictions that failed (never seen by "
                                        "the client).", ["model", "model_version"], registry=r)
         self._weights: dict[str, dict[str, int]] = {}  # served name -> the shares last set
+        self._timed_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._request_children: dict[tuple[str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
 
@@ -110,8 +111,13 @@ class ServeMetrics:
         self._weights[name] = weights
 
     def timed(self, name: str, version: str, role: str, seconds: float) -> None:
-        self.routed.labels(name, version, role).inc()
-        self.predict_seconds.labels(name, version, role).observe(seconds)
+        """One request's prediction by ``version`` of ``name`` in ``role``, and how long it took."""
+        key = (name, version, role)
+        children = self._timed_children.get(key)
+        if children is None:  # labels() takes a lock and builds a tuple: once per series, not per request
+            children = self._timed_children[key] = (self.routed.labels(*key), self.predict_seconds.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def unloaded(self, name: str) -> None:
         """The model served as ``name`` was unloaded (serve.max_loaded_models): no longer in memory."""

@@ -122,6 +122,8 @@ def test_canary_split_shadow_and_weight_changes_under_traffic(bundles, tmp_path,
     with Traffic(server.url) as traffic, Client(server.url) as client:
         time.sleep(0.3)  # v1 alone answers for a while
         apply(server, target, canary, swaps=2)
+        health = httpx.get(f"{server.url}/health", timeout=10).json()
+        assert health["traffic"] == {"versions": {"v1": 90, "v2": 10}, "shadow": "v3"} and health["version"] == "v1"
         answered = {key: client.answer(key) for key in (f"key-{i}" for i in range(MEASURED))}
         # Every worker routes a key the same way, by the file's buckets.
         assert all(version == canary.version_for(key) for key, (version, _) in answered.items())
