@@ -147,7 +147,7 @@ def _taken_names(repo: Path, baseline: str, metrics_file: str, gate_file: str, m
 # fails writes no ref: the `exp show` every SHOW_EVERY_S finds it.
 REFS_POLL_S = 0.5
 SHOW_EVERY_S = 10.0
-NO_WORKER_AFTER_S = 20.0  # queued, nothing running, this long since the workers were started
+NO_WORKER_AFTER_S = 30.0  # queued, nothing running, this long after `queue start` (a worker takes seconds to boot)
 PENDING = ("queued", "running")
 
 
@@ -169,12 +169,16 @@ def _wait(repo: Path, baseline: str, names: list[str], metrics_file: str, gate_f
     """The round's experiments once the queue has run them (a failed one is absent or has no verdict)."""
     deadline = time.monotonic() + timeout_s
     started = shown_at = time.monotonic()
-    restarted, shown = False, None
+    restarted, shown, took = False, None, 0.0
     while True:
         now = time.monotonic()
         ran = _refs(repo, baseline) >= set(names)
-        if now - shown_at >= SHOW_EVERY_S or (ran and now - shown_at >= 2 * REFS_POLL_S):
-            shown, shown_at = dvc_json(repo, "exp", "show"), now
+        # the gaps grow with what an `exp show` takes: on a busy machine (10 s each at load 6)
+        # back-to-back ones would take CPU from the points they wait on
+        if now - shown_at >= max(SHOW_EVERY_S, 3 * took) or (ran and now - shown_at >= max(2 * REFS_POLL_S, took)):
+            shown = dvc_json(repo, "exp", "show")
+            shown_at = time.monotonic()
+            took = shown_at - now
             states = _states(shown, baseline, names)
             if not any(state in PENDING for state in states.values()):
                 break
