@@ -187,3 +187,38 @@ def test_canary_file_is_written_then_applied(bundles, tmp_path):
     publish(bundles["v1"], target, "v1")  # a plain deploy: the split becomes 100% of it
     found = read_split(target)
     assert found is not None and found[0] == Split((("v1", 100),))
+
+
+def test_each_model_has_its_own_split_in_process(bundles, tmp_path):
+    """Two named deployments in one server: churn splits with a shadow, fraud serves one version."""
+    from fastapi.testclient import TestClient
+
+    from gitml.config.schema import ServeConfig
+    from gitml.serve.app import create_app
+    from gitml.serve.state import ServeSettings, ServeState
+
+    churn, fraud = tmp_path / "churn", tmp_path / "fraud"
+    for version in ("v1", "v2", "v3"):
+        publish(bundles[version], churn, version, point=False)
+    publish_split(churn, Split((("v1", 70), ("v2", 30)), shadow="v3", key="x-customer"))
+    publish(bundles["v2"], fraud, "v2")
+    settings = ServeSettings(models=[["churn", "deployment", str(churn)], ["fraud", "deployment", str(fraud)]],
+                             cfg=ServeConfig(log_dir=str(tmp_path / "logs")))
+    split = read_split(churn)[0]
+    with TestClient(create_app(ServeState(settings))) as client:
+        for i in range(200):
+            response = client.post("/invocations", json=BODY, headers={"x-gitml-model": "churn", "x-customer": f"c{i}"})
+            assert response.headers["x-model-version"] == split.version_for(f"c{i}")
+            assert client.post("/invocations", json=BODY,
+                               headers={"x-gitml-model": "fraud", "x-customer": f"c{i}"}).headers["x-model-version"] == "v2"
+        unkeyed = [client.post("/invocations", json=BODY).headers["x-model-version"] for _ in range(20)]
+        assert set(unkeyed) <= {"v1", "v2"}
+        health = client.get("/health").json()["models"]
+        assert health["churn"]["traffic"]["shadow"] == "v3" and "traffic" not in health["fraud"]
+        metrics = client.get("/metrics").text
+    assert 'gitml_unkeyed_requests_total{model="churn"} 20.0' in metrics
+    assert 'gitml_traffic_weight_percent{model="churn",model_version="v3"} 0.0' in metrics
+    assert 'gitml_routed_requests_total{model="fraud",model_version="v2",role="stable"} 200.0' in metrics
+    shadow = read_log(tmp_path / "logs" / "churn", SHADOW)
+    assert len(shadow) == 220 and set(shadow["model_version"]) == {"v3"}
+    assert not (tmp_path / "logs" / "fraud" / SHADOW).exists()  # no shadow, no shadow log
