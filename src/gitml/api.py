@@ -218,8 +218,9 @@ def deploy_canary(target: str | Path, version: str, percent: int, shadow: str | 
         >>> deploy_canary("/srv/gitml/churn", "v1.2.0", 10, shadow="v1.3.0", model="churn")
     """
     from gitml.config.params import load_params_or_defaults
+    from gitml.errors import DeploymentError
     from gitml.gitops.git import repo_root
-    from gitml.serve.delivery import canary_split, stable_version, traffic_file
+    from gitml.serve.delivery import canary_split, stable_version, traffic_file, unknown_versions
     from gitml.serve.traffic import KEY_HEADER, read_traffic_file, write_traffic_file
 
     ignored: list[str] = []
@@ -231,6 +232,10 @@ def deploy_canary(target: str | Path, version: str, percent: int, shadow: str | 
     stable, where = stable_version(file, target)
     key = read_traffic_file(file).key if file.is_file() else KEY_HEADER  # a key chosen in the file stays
     split = canary_split(stable, version, percent, shadow, key)
+    unknown = unknown_versions(target, split, file.parents[1], name)
+    if unknown:
+        raise DeploymentError(f"{', '.join(unknown)}: neither published in {target} nor a registered version of "
+                              f"'{name}' (`gitml registry show`); publish it with --bundle, or register it first.")
     write_traffic_file(file, split, name)
     shares = ", ".join(f"{v} {p}%" for v, p in split.weights) + (f", shadow {shadow}" if shadow else "")
     return (f"wrote {file}: {shares} (stable {stable} from {where}); commit it in a pull request, and "

@@ -64,3 +64,11 @@ def missing_versions(target: str | Path, split: Split) -> list[str]:
     else:
         published = {p.name for p in (where / VERSIONS).glob("*") if p.is_dir()}
     return [version for version in split.loaded if version not in published]
+
+
+def unknown_versions(target: str | Path, split: Split, repo: Path, model: str) -> list[str]:
+    """The versions ``split`` names that are neither published in ``target`` nor registered for ``model``
+    in ``repo`` (``--traffic`` could not apply them: refuse them when the file is written)."""
+    from gitml.registry.tags import find_version
+
+    return [version for version in missing_versions(target, split) if find_version(repo, model, version) is None]

@@ -169,6 +169,9 @@ def test_canary_file_is_written_then_applied(bundles, tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     publish(bundles["v1"], target, "v1")
     gitml = [sys.executable, "-m", "gitml", "deploy", "--target", str(target)]
+    done = subprocess.run([*gitml, "--canary", "10", "--version", "v2"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 1 and "v2: neither published" in done.stderr  # a file --traffic could not apply
+    assert not (repo / "deploy").exists()
     done = subprocess.run([*gitml, "--canary", "10", "--version", "v2", "--bundle", str(bundles["v2"]),
                            "--allow-failed-gate"], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
