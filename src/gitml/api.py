@@ -228,11 +228,12 @@ def deploy_canary(target: str | Path, version: str, percent: int, shadow: str | 
         _, ignored = deploy(target, version, bundle, gate_file, allow_failed_gate, params_file, repo, model,
                             point=False)
     name = load_params_or_defaults(params_file, model).registry.model
-    file = traffic_file(repo_root(repo), name)
+    root = repo_root(repo)
+    file = traffic_file(root, name)
     stable, where = stable_version(file, target)
     key = read_traffic_file(file).key if file.is_file() else KEY_HEADER  # a key chosen in the file stays
     split = canary_split(stable, version, percent, shadow, key)
-    unknown = unknown_versions(target, split, file.parents[1], name)
+    unknown = unknown_versions(target, split, root, name)
     if unknown:
         raise DeploymentError(f"{', '.join(unknown)}: neither published in {target} nor a registered version of "
                               f"'{name}' (`gitml registry show`); publish it with --bundle, or register it first.")
