@@ -1,11 +1,11 @@
-"""gitml.ci.blocks: entries compared as text where the layout allows, as data always."""
+"""gitml.utils.yaml_blocks: entries compared as text where the layout allows, as data always."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from gitml.ci.blocks import children, same
+from gitml.utils.yaml_blocks import children, entry_text, same, without_section
 
 LOCK = b"""schema: '2.0'
 stages:
@@ -54,3 +54,13 @@ def test_another_layout_is_parsed_whole_with_the_same_answer(text: bytes):
 def test_no_such_key_or_no_file_is_no_entry():
     assert children(b"schema: '2.0'\n", "stages", "dvc.lock") == {}
     assert children(None, "stages", "dvc.lock") == {}
+
+
+def test_one_entry_and_the_top_level_without_the_section():
+    """What a reader of one model's section in a params.yaml of many needs."""
+    params = b"data:\n  target: y\nmodels:\n  a:\n    trainer:\n      epochs: 3\n  b:\n    trainer:\n      epochs: 4\nserve:\n  port: 1\n"
+    assert yaml.safe_load(entry_text(params, "models", "b")) == {"b": {"trainer": {"epochs": 4}}}
+    assert entry_text(params, "models", "zz") is None
+    assert yaml.safe_load(without_section(params, "models")) == {"data": {"target": "y"}, "serve": {"port": 1}}
+    assert without_section(b"data: 1\n", "models") == b"data: 1\n"
+    assert without_section(b"models: {a: 1}\n", "models") is None  # another layout: parse it whole

@@ -26,8 +26,8 @@ Cost: each revision's dvc.yaml, dvc.lock and params.yaml come from one ``git cat
 --batch`` call (the working tree: from disk) and the conf/models/ names from one ``git
 diff``, whatever the number of models. dvc.lock's and params.yaml's entries are compared
 as blocks of text, and only those that differ are parsed (libyaml's C loader; see
-gitml.ci.blocks): 0.3 s at 1,000 models where parsing both files whole took about 20 s
-(benchmarks/README.md).
+gitml.utils.yaml_blocks): 0.21 s in process at 1,000 models x 7 stages, where parsing both
+revisions' files whole took 22 s (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitml.ci.blocks import Block, children, load, same
 from gitml.errors import GitmlError, UsageError
 from gitml.gitops.git import git
+from gitml.utils.yaml_blocks import Block, children, load, same
 
 PIPELINE, LOCK, PARAMS = "dvc.yaml", "dvc.lock", "params.yaml"
 MODEL_FILES = "conf/models"  # conf/ is the Hydra tree gitml composes (config/compose.py)

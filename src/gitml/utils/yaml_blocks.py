@@ -66,16 +66,48 @@ def children(text: bytes | None, key: str, where: str) -> dict[str, Block]:
     return {str(name): Block(None, value, where) for name, value in section.items()} if isinstance(section, dict) else {}
 
 
+def entry_text(text: bytes, key: str, name: str) -> bytes | None:
+    """The raw lines of entry ``name`` under top-level ``key`` (``models`` -> one model's section).
+
+    None when the file is not in the block layout or has no such entry: parse it whole then.
+    A reader of one model in a params.yaml of 1,000 (5 MB) parses its 6 kB instead, e.g.
+    ``OmegaConf.create(entry_text(...).decode())[name]``.
+    """
+    found = _split(text, key.encode())
+    block = found.get(name) if found else None
+    return block.raw if block is not None else None
+
+
+def without_section(text: bytes, key: str) -> bytes | None:
+    """``text`` less top-level ``key`` and its entries (a params.yaml's shared top level), or None
+    when the file is not in the block layout; ``text`` itself when there is no such key."""
+    span = _section(text, key.encode())
+    if span is None:
+        return None
+    if span == (0, 0):
+        return text
+    opening, end = span
+    return text[:opening] + text[end:]
+
+
+def _section(text: bytes, key: bytes) -> tuple[int, int] | None:
+    """Where ``key:``'s line starts and its section ends; (0, 0) without the key; None in another layout."""
+    opening = re.search(rb"^" + re.escape(key) + rb":[ \t]*\r?$", text, re.M)
+    if opening is None:  # no such key, or one written some other way (parse)
+        return (0, 0) if re.search(rb"^" + re.escape(key) + rb"[ \t]*:", text, re.M) is None else None
+    top = _TOP.search(text, opening.end())
+    end = top.start() + 1 if top else len(text)
+    return None if _ANCHOR.search(text, opening.end(), end) else (opening.start(), end)
+
+
 def _split(text: bytes, key: bytes) -> dict[str, Block] | None:
     """The blocks under ``key:``, or None when the section is not in the two-space block layout."""
-    opening = re.search(rb"^" + re.escape(key) + rb":[ \t]*\r?$", text, re.M)
-    if opening is None:  # no such key (an empty result), or one written some other way (parse)
-        return {} if re.search(rb"^" + re.escape(key) + rb"[ \t]*:", text, re.M) is None else None
-    begin = opening.end() + 1  # the first entry's line
-    top = _TOP.search(text, begin - 1)
-    end = top.start() + 1 if top else len(text)
-    if _ANCHOR.search(text, begin, end):
-        return None
+    span = _section(text, key)
+    if span is None or span == (0, 0):
+        return None if span is None else {}
+    opening, end = span
+    newline = text.find(b"\n", opening, end)
+    begin = newline + 1 if newline >= 0 else end  # the first entry's line
     starts: list[tuple[int, str]] = []
     for line in _CHILD.finditer(text, begin - 1, end):
         if line.group(1).startswith(b"#"):
