@@ -73,10 +73,10 @@ def fetch_bundle(
     with atomic_path(out) as tmp:
         try:
             Repo.get(url=str(Path(repo).resolve()), path=bundle_path, out=str(tmp), rev=found.commit)
-        except DvcException as exc:
+        except (DvcException, FileNotFoundError) as exc:  # no such output at that commit: FileNotFoundError
             raise GitmlError(
-                f"Cannot fetch the bundle of {name} {found.version} (commit {found.commit[:10]}) through DVC: "
-                f"{exc}. Was it pushed with `dvc push`?"
+                f"Cannot fetch the bundle of {name} {found.version} ({bundle_path} at commit {found.commit[:10]}) "
+                f"through DVC: {exc}. Was it pushed with `dvc push`, and does dvc.lock there record it?"
             ) from exc
         bundle = load_bundle(tmp)  # verify before it becomes visible
         check_chain(repo, found.commit, bundle, f"{name} {found.version} (commit {found.commit[:10]})", remote)
