@@ -9,6 +9,12 @@ model, each command runs ``--repeats`` times as a fresh process (what a user and
 - ``gitml registry which prod`` and ``gto show m0000#prod``;
 - in process, ``list_versions`` vs ``gto.api.show`` (the import and start-up excluded).
 
+Then the same repository becomes what it stands for, a repository of N models
+(``bench_changed.build_repo``: params.yaml declaring N models, dvc.lock with 7 stages each,
+conf/models/, and one commit changing one model), and each command runs again, named for
+model m0000 with ``--model``, beside ``gto show`` on the same tags and ``gitml models
+changed --base HEAD^1`` ("which models did this change touch"). ``--quick`` skips that part.
+
 Best and median seconds, and GTO over gitml.
 """
 
@@ -25,6 +31,7 @@ import time
 from pathlib import Path
 
 import yaml
+from bench_changed import build_repo as add_models
 
 BIN = Path(sys.executable).parent
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -92,32 +99,54 @@ def in_process(root: Path, repeats: int) -> dict[str, list[float]]:
     return times
 
 
+def rows(root: Path, repeats: int, model: list[str]) -> dict[str, list[float]]:
+    """The CLI pairs (gitml, gto) on ``root``; ``model``: the --model option, for a repository of several."""
+    gitml, gto = str(BIN / "gitml"), str(BIN / "gto")
+    pairs = [
+        ("gitml registry show", [gitml, "registry", "show", *model], "gto show m0000", [gto, "show", "m0000"]),
+        ("gitml registry which prod", [gitml, "registry", "which", "prod", *model],
+         "gto show m0000#prod", [gto, "show", "m0000#prod"]),
+    ]
+    results = {}
+    for mine, mine_cmd, theirs, theirs_cmd in pairs:
+        results[mine] = timed(mine_cmd, root, repeats)
+        results[theirs] = timed(theirs_cmd, root, repeats)
+    return results
+
+
+RATIOS = {"gto show m0000": "gitml registry show", "gto show m0000#prod": "gitml registry which prod",
+          "gto.api.show": "list_versions"}
+
+
+def report(models: int, results: dict[str, list[float]], label: str) -> None:
+    for name, times in results.items():
+        ratio = f"{min(times) / min(results[RATIOS[name]]):.1f}x" if name in RATIOS else ""
+        print(f"{models:>6} {models * 7:>6}  {label:<12} {name:<34} {min(times):>7.3f} "
+              f"{statistics.median(times):>8.3f}  {ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="the tags alone: no repository of N models")
     args = parser.parse_args()
-    gitml, gto = str(BIN / "gitml"), str(BIN / "gto")
-    print(f"{'models':>6} {'tags':>6}  {'command':<34} {'best s':>7} {'median s':>8}  gto / gitml")
+    print(f"{'models':>6} {'tags':>6}  {'params.yaml':<12} {'command':<34} {'best s':>7} {'median s':>8}  gto / gitml")
     for models in args.models:
         root = Path(tempfile.mkdtemp(prefix=f"registry{models}-"))
         try:
             build_repo(root, models)
-            pairs = [
-                ("gitml registry show", [gitml, "registry", "show"], "gto show m0000", [gto, "show", "m0000"]),
-                ("gitml registry which prod", [gitml, "registry", "which", "prod"],
-                 "gto show m0000#prod", [gto, "show", "m0000#prod"]),
-            ]
-            results = {}
-            for mine, mine_cmd, theirs, theirs_cmd in pairs:
-                results[mine] = timed(mine_cmd, root, args.repeats)
-                results[theirs] = timed(theirs_cmd, root, args.repeats)
+            results = rows(root, args.repeats, [])
             results.update(in_process(root, args.repeats))
-            ratios = {"gto show m0000": "gitml registry show", "gto show m0000#prod": "gitml registry which prod",
-                      "gto.api.show": "list_versions"}
-            for name, times in results.items():
-                ratio = f"{min(times) / min(results[ratios[name]]):.1f}x" if name in ratios else ""
-                print(f"{models:>6} {models * 7:>6}  {name:<34} {min(times):>7.3f} {statistics.median(times):>8.3f}  {ratio}")
+            report(models, results, "one model")
+            if args.quick:
+                continue
+            changed = add_models(root, models)
+            results = rows(root, args.repeats, ["--model", "m0000"])
+            results["gitml models changed"] = timed([str(BIN / "gitml"), "models", "changed", "--base", "HEAD^1"],
+                                                    root, args.repeats)
+            report(models, results, f"{models} models")
+            print(f"{'':>15}(the change touched {changed})")
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
