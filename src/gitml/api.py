@@ -157,13 +157,25 @@ def gate(params_file: str | Path, bundle_dir: str | Path | None = None, prepared
                pick(report_json, paths.gate), pick(report_md, paths.gate_md))
 
 
-def gate_verify(report: str | Path | None = None, params_file: str | Path = "params.yaml", model: str | None = None) -> str:
-    """Raise GateFailed when the recorded verdict (default: ``paths.gate``) is fail or stale; else a one-line summary."""
+def gate_verify(report: str | Path | None = None, params_file: str | Path = "params.yaml", model: str | None = None,
+                alert: bool = False) -> str:
+    """Raise GateFailed when the recorded verdict (default: ``paths.gate``) is fail or stale; else a one-line summary.
+
+    ``alert``: a failure also notifies the ``alerts.webhooks`` that list ``gate_failed`` (gitml/alerts.py).
+    """
     from gitml.config.paths import or_default
+    from gitml.errors import GateFailed
     from gitml.registry.verify import verify_gate
 
     cfg = load_params(params_file, model)
-    return verify_gate(or_default(report, cfg.paths.gate), cfg)
+    try:
+        return verify_gate(or_default(report, cfg.paths.gate), cfg)
+    except GateFailed as exc:
+        if alert:
+            from gitml.alerts import alert_gate_failed
+
+            alert_gate_failed(cfg, str(exc))
+        raise
 
 
 def package(params_file: str | Path, out_dir: str | Path | None = None, *, model_dir: str | Path | None = None,
@@ -319,13 +331,16 @@ def predict(bundle_dir: str | Path | None, source: str | Path, out: str | Path, 
 def promote(stage: str, bump: str = "auto", version: str | None = None, push: bool = False,
             params_file: str | Path = "params.yaml", repo: str | Path = ".", model: str | None = None):
     """Register HEAD (when needed) and assign ``stage``; see gitml.registry.promote."""
+    from gitml.alerts import alert_promotion
     from gitml.gitops.git import repo_root
     from gitml.registry.promote import promote as run
 
     root = repo_root(repo)
     cfg = load_params(root / params_file, model)
-    return run(root, cfg.registry, stage, bump, version, push, gate_report=root / cfg.paths.gate, paths=cfg.paths,
-               stages_of=_several(root / params_file, model))
+    promotion = run(root, cfg.registry, stage, bump, version, push, gate_report=root / cfg.paths.gate,
+                    paths=cfg.paths, stages_of=_several(root / params_file, model))
+    alert_promotion(cfg, promotion)  # alerts.webhooks listing 'promotion'; never raises
+    return promotion
 
 
 def fetch(out: str | Path, stage: str | None = None, version: str | None = None,

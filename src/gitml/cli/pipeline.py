@@ -183,14 +183,16 @@ def gate_verify(
     report: Annotated[OptPath, path_opt("Gate result written by the gate stage.", "paths.gate")] = None,
     params: ParamsOpt = Path("params.yaml"),
     name: ModelOpt = None,
+    alert: Annotated[bool, typer.Option(help="On a failure, also notify the webhooks listing gate_failed "
+                                        "[alerts.webhooks] (promote.yml, on main).")] = False,
 ) -> None:
     """Exit 1 when the gate verdict is fail (or stale: the champion changed since it ran).
 
-    Example: gitml gate verify --report reports/gate.json
+    Example: gitml gate verify --report reports/gate.json --alert
     """
     from gitml import api
 
-    typer.echo(api.gate_verify(report, params, model=name))
+    typer.echo(api.gate_verify(report, params, model=name, alert=alert))
 
 
 @app.command()

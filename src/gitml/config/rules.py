@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
+from gitml.config.rules_alerts import alerts_problems
 from gitml.config.rules_distributed import distributed_problems
 from gitml.config.rules_fairness import sensitive_problems
 from gitml.config.rules_gate import gate_problems
@@ -52,7 +53,7 @@ def config_problems(cfg: Config) -> Problems:
         *data_problems(cfg.data), *model_problems(cfg.model), *trainer_problems(cfg.trainer), *stream_problems(cfg),
         *gate_problems(cfg), *package_problems(cfg.package), *registry_problems(cfg.registry),
         *serve_problems(cfg), *drift_problems(cfg.drift), *_drift_window_problems(cfg.drift),
-        *paths_problems(cfg.paths),
+        *alerts_problems(cfg.alerts), *paths_problems(cfg.paths),
     ]
 
 
@@ -251,4 +252,5 @@ def _drift_window_problems(drift: DriftConfig) -> Problems:
 SECTION_RULES: dict[str, Callable[[Config], Problems]] = {
     "serve": serve_problems,
     "registry": lambda cfg: registry_problems(cfg.registry),
+    "alerts": lambda cfg: alerts_problems(cfg.alerts),
 }

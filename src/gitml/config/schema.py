@@ -505,6 +505,30 @@ class DriftConfig:
     seed: int = 0
 
 
+# ------------------------------------------------------------------------ alerts
+
+# What can notify a webhook (gitml/alerts.py documents each event's details).
+ALERT_EVENTS = ("drift", "canary", "gate_failed", "promotion")
+
+
+@dataclass
+class WebhookConfig:
+    """``alerts.webhooks.<i>``: one receiver; secrets come from the environment, never from here."""
+
+    url: str = ""  # https://..., or http:// to a loopback host (tests); no credentials, query or fragment
+    url_env: str = ""  # ... or the env var holding the URL (Slack's incoming-webhook URLs carry their secret)
+    format: str = "json"  # json | slack
+    token_env: str = "GITML_ALERT_TOKEN"  # env var of the bearer token (unset or "": no Authorization header)
+    events: list[str] = field(default_factory=lambda: list(ALERT_EVENTS))
+    timeout_seconds: float = 5.0  # per attempt
+    retries: int = 2  # more attempts on a 5xx, 429, timeout or refused connection
+
+
+@dataclass
+class AlertsConfig:
+    webhooks: list[WebhookConfig] = field(default_factory=list)
+
+
 # -------------------------------------------------------------------------- root
 
 
@@ -518,6 +542,7 @@ class Config:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # webhooks notified of events (gitml/alerts.py)
     paths: PathsConfig = field(default_factory=PathsConfig)  # gitml.config.paths: the project layout
 
 

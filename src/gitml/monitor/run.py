@@ -48,6 +48,7 @@ def check_with_params(
     left in ``out`` for retrain-pr to act on. ``overrides``: detector, window_rows,
     window_hours, p_val (None: the params' value).
     """
+    from gitml.alerts import alert_drift
     from gitml.config.params import load_params_or_defaults
     from gitml.config.paths import PathsConfig
     from gitml.monitor.check import drift_check
@@ -60,7 +61,9 @@ def check_with_params(
         bundle = bundle if bundle is not None else params.paths.bundle
         log_dir = log_dir if log_dir is not None else model_log_dir(params_file, model)
         cfg = load_drift_config(params_file, model=model, **overrides)
-        return drift_check(bundle, log_dir, cfg, out, cache, plots=plots, gate=params.gate)
+        report = drift_check(bundle, log_dir, cfg, out, cache, plots=plots, gate=params.gate)
+        alert_drift(params, report)  # alerts.webhooks listing 'drift'; never raises
+        return report
     except DriftCheckError:
         raise
     except GitmlError as exc:
