@@ -148,3 +148,19 @@ def test_gate_verify_alert_tells_the_webhook_and_still_exits_1(composed, token, 
     [got] = hook.received
     assert got.body["event"] == "gate_failed" and "test.roc_auc >= 0.9: 0.81 is below 0.9" in got.body["details"]["reason"]
     assert_never_shown(token, caplog, loud.stdout, loud.stderr)
+
+
+def test_several_models_each_alert_with_their_own_webhooks(drift_setup, composed, token, gitml_main, tmp_path):
+    """params.yaml models.NAME.alerts: churn tells the receiver, price (no webhooks) tells no one."""
+    root, _ = drift_setup
+    with Receiver(token=token) as hook:
+        churn = {**composed, "alerts": {"webhooks": [{"url": hook.url, "events": ["drift"]}]}}
+        price = {**composed, "registry": {**composed["registry"], "model": "price"}}
+        params = tmp_path / "params.yaml"
+        several = json.loads(json.dumps({**composed, "models": {"churn": churn, "price": price}}))  # no YAML aliases
+        params.write_text(yaml.safe_dump(several, sort_keys=False))
+        for name in ("price", "churn"):
+            done = gitml_main(*drift_args(root, params, "moved"), "--model", name, cwd=tmp_path, check=False)
+            assert done.returncode == 1, done.stderr
+            assert hook.events() == ([] if name == "price" else ["drift"])
+    assert hook.received[0].body["model"] == "churn"

@@ -121,10 +121,15 @@ def test_the_parser_refuses_what_promtool_would():
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (Debian: prometheus)")
-def test_promtool_checks_the_rules():
+def test_promtool_checks_the_rules_and_runs_their_unit_tests():
+    """gitml-alerts.test.yaml: error rate, no predictions and an off-target canary fire on series a server
+    would export, and not before their `for` nor on a healthy server, model or version."""
     result = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules())} rules found" in result.stdout
+    tested = subprocess.run(["promtool", "test", "rules", RULES.with_suffix(".test.yaml").name],
+                            capture_output=True, text=True, cwd=RULES.parent)
+    assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
 
 
 def test_rules_are_documented():
