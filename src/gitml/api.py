@@ -444,12 +444,11 @@ def _registry(root: Path, params_file: str | Path, model: str | None):
     import dataclasses
     import re
 
-    from gitml.config.models import declared
-    from gitml.config.paths import params_data
+    from gitml.config.models import declared_in
     from gitml.config.rules import GTO_NAME
     from gitml.errors import GitmlError
 
-    if model is None or declared(params_data(root / params_file)):
+    if model is None or declared_in(root / params_file):
         return load_params(root / params_file, model).registry
     if not re.fullmatch(GTO_NAME, model):
         raise GitmlError(f"--model {model!r} is not a registry name: letters, digits, '-', '_' and '/', "
@@ -459,10 +458,9 @@ def _registry(root: Path, params_file: str | Path, model: str | None):
 
 def _several(params_file: str | Path, model: str | None) -> str | None:
     """``model`` when ``params_file`` declares several models (its stages are ``<stage>@<model>``), else None."""
-    from gitml.config.models import declared
-    from gitml.config.paths import params_data
+    from gitml.config.models import declared_in
 
-    return model if model is not None and declared(params_data(Path(params_file))) else None
+    return model if model is not None and declared_in(Path(params_file)) else None
 
 
 def project_paths(params_file: str | Path | None = None, model: str | None = None):
@@ -506,10 +504,9 @@ def summary(params_file: str | Path | None = None, model: str | None = None) -> 
 
 def _declared(params_file: str | Path | None) -> list[str]:
     """The models ``params_file`` (default ./params.yaml) declares; empty for one model."""
-    from gitml.config.models import declared
-    from gitml.config.paths import params_data
+    from gitml.config.models import declared_in
 
-    return declared(params_data(Path(params_file if params_file is not None else "params.yaml")))
+    return declared_in(Path(params_file if params_file is not None else "params.yaml"))
 
 
 def serve(*, bundle: str | Path | list[str] | None = None, deployment: str | Path | list[str] | None = None,
@@ -702,10 +699,9 @@ def add_models(specs: Sequence[str], directory: str | Path = ".") -> list[str]:
 
 def list_models(params_file: str | Path = "params.yaml", names_only: bool = False) -> list[str]:
     """The models ``params_file`` declares (a one-model file: its ``registry.model``), one line each."""
-    from gitml.config.models import declared
-    from gitml.config.paths import params_data
+    from gitml.config.models import declared_in
 
-    several = declared(params_data(Path(params_file)))
+    several = declared_in(Path(params_file))
     if names_only and several:
         return several
     chosen = [load_params(params_file, name) for name in several] or [load_params(params_file)]

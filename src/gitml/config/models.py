@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gitml.errors import ConfigError, UsageError
+from gitml.errors import ConfigError, GitmlError, UsageError
 
 MODELS_DIR = "models"  # the config group under conf/
 # A model name is a path segment (data/<name>/raw), a GTO artifact name and a URL segment
@@ -131,3 +131,18 @@ def declared(raw: Any) -> list[str]:
     """The model names a params file's data declares under ``models`` (empty for one model)."""
     models = raw.get("models") if isinstance(raw, dict) else None
     return sorted(models) if isinstance(models, dict) else []
+
+
+def declared_in(path: str | Path) -> list[str]:
+    """The model names the params file at ``path`` declares (empty for one model, or no readable file).
+
+    Reads the names from the file's layout without parsing 1,000 models' sections
+    (gitml.utils.yaml_blocks); a file in another layout is parsed whole.
+    """
+    from gitml.utils.yaml_blocks import children
+
+    try:
+        text = Path(path).read_bytes()
+        return sorted(children(text, "models", str(path)))
+    except (OSError, GitmlError):
+        return []

@@ -64,11 +64,10 @@ def diagnose(
     project = root or cwd
     ctx = Context(cwd, root, project / params_file, project / conf_dir)
     try:
-        from gitml.config.models import declared
+        from gitml.config.models import declared_in
         from gitml.config.params import load_params
-        from gitml.config.paths import params_data
 
-        for name in declared(params_data(ctx.params_file)):
+        for name in declared_in(ctx.params_file):
             ctx.models[name] = load_params(ctx.params_file, name)
         ctx.cfg = next(iter(ctx.models.values())) if ctx.models else load_params(ctx.params_file)
     except Exception as exc:  # reported by the config check; the others fall back to defaults
