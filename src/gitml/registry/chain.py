@@ -27,7 +27,7 @@ from typing import Any
 
 from gitml.config.params import PARAMS_FILE
 from gitml.config.paths import PathsConfig
-from gitml.errors import ChainError, GitError
+from gitml.errors import ChainError, GitError, GitmlError
 from gitml.gitops.git import git
 from gitml.package.bundle import Bundle, load_bundle
 from gitml.utils.dvc_hash import lock_out_md5, lock_params_sha256, stage_key
@@ -181,17 +181,20 @@ class Layout:
 
 def layout_at(repo: str | Path, commit: str, model: str | None) -> Layout:
     """The :class:`Layout` of ``model`` (a registry name) in params.yaml at ``commit``."""
-    import yaml
-
-    from gitml.config.models import declared
     from gitml.config.paths import paths_from
+    from gitml.utils.yaml_blocks import entry_text, load
 
     text = file_at(repo, commit, PARAMS_FILE)
+    if text is None:
+        return Layout(paths_from(None), None)
+    # One model's block of a params.yaml of many (gitml.utils.yaml_blocks), else the whole file.
+    block = entry_text(text, "models", model) if model is not None else None
     try:
-        raw = yaml.safe_load(text) if text is not None else None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raw = None
-    several = model if model is not None and model in declared(raw) else None
+        raw = {"models": load(block, PARAMS_FILE)} if block is not None else load(text, PARAMS_FILE)
+    except GitmlError:  # unreadable: the default layout, as paths_in_yaml reads it
+        raw = {}
+    models = raw.get("models")
+    several = model if model is not None and isinstance(models, dict) and model in models else None
     return Layout(paths_from(raw, several), several)
 
 
