@@ -68,6 +68,7 @@ class Traffic:
                 if response.status_code != 200:
                     self.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
                 self.answers[response.headers.get("x-model-version", "")] += 1
+                time.sleep(0.002)  # steady traffic through every change, leaving the CPU to the measured requests
 
 
 def reloads(url: str) -> float:
