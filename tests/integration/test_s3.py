@@ -310,3 +310,31 @@ def test_credentials_stay_out_of_urls_messages_and_logs(s3, project, tmp_path):
     assert push.returncode != 0 and "gitml-none" in push.stdout + push.stderr
     s3.assert_no_credentials(refused.stdout, refused.stderr, missing.stdout, missing.stderr,
                              push.stdout, push.stderr, s3.output.read_bytes())
+
+
+def test_a_traffic_split_on_s3_is_followed_and_its_old_copies_go(s3, versions, tmp_path):
+    """traffic.json on object storage: a follower fetches every version the split names, keeps the
+    ones a new split still names, removes the copies it no longer serves."""
+    from gitml.serve.deployment import TRAFFIC, publish, publish_split, read_pointer
+    from gitml.serve.follow import DeploymentSource, Follower
+    from gitml.serve.traffic import Split
+
+    target = s3.bucket("gitml-split") + "/model"
+    publish(versions["v1"], target, "v1")
+    publish(versions["v2"], target, "v2", point=False)
+    assert read_pointer(target).version == "v1"
+    publish_split(target, Split((("v1", 80), ("v2", 20))))
+    assert json.loads(read_bytes(f"{target}/{TRAFFIC}"))["versions"] == [["v1", 80], ["v2", 20]]
+    source = DeploymentSource(target)
+    follower = Follower(source, 0.1, True)
+    try:
+        holder = follower.load_initial()
+        assert holder.routes is not None and sorted(holder.routes.models) == ["v1", "v2"]
+        v2 = holder.routes.models["v2"]
+        assert sorted(p.name for p in source._fetched.cache.iterdir()) == ["v1", "v2"]
+        publish_split(target, Split((("v2", 100),)))
+        assert follower.check()
+        assert holder.routes.models == {"v2": v2} and holder.current is v2  # kept, not fetched again
+        assert [p.name for p in source._fetched.cache.iterdir()] == ["v2"]  # v1's copy removed
+    finally:
+        follower.stop()
