@@ -199,7 +199,9 @@ def test_a_check_that_cannot_run_leaves_no_earlier_verdict_for_retrain_pr(setup,
     assert drift_verdict(tmp_path / "out/drift.json") is True
     with pytest.raises(DriftCheckError, match=r"drift\.min_rows=5000"):
         drift_check(bundle.path, root / "once", DriftConfig(min_rows=5000), tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # json, md and plots gone
+    # json, md and plots gone; the history of earlier checks stays (it holds no verdict retrain-pr reads)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["history.csv", "history_features.csv",
+                                                                     "history_p_values.json"]
 
 
 # ------------------------------------------------------------------ settings and CLI

@@ -51,6 +51,15 @@ def fairness_section(path: Path) -> str | None:
     return to_markdown(metrics.get("test") if isinstance(metrics, dict) else None, "test")
 
 
+def drift_trend(drift_dir: Path, last: int = 5) -> str | None:
+    """The last ``last`` drift checks of the report folder's ``history.csv`` (a retraining pull request
+    commits it), or None without one."""
+    from gitml.monitor.history import HISTORY, read_history, trend_table
+
+    lines = trend_table(read_history(drift_dir / HISTORY), last)
+    return "\n".join(lines) if lines else None
+
+
 def run_url() -> str | None:
     server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
@@ -89,6 +98,9 @@ def pr_report(base: str, repo: Path = Path("."), paths: PathsConfig | None = Non
     fairness = fairness_section(repo / paths.metrics)
     if fairness:
         sections += [fairness.rstrip(), ""]
+    trend = drift_trend(repo / paths.drift)
+    if trend:
+        sections += ["### Drift trend (last checks)", "", trend, ""]
     sections += ["### Plots", ""]
     if plots_out is not None:
         target = plots_out if plots_out.is_absolute() else repo / plots_out

@@ -81,6 +81,8 @@ def check(
         typer.echo(f"  {reason}", err=failed)
     for line in report.input_summary():
         typer.echo(f"  {line}", err=failed)
+    if report.performance is not None:
+        typer.echo(f"  {report.performance.summary()}")
     raise typer.Exit(report.exit_code)
 
 

@@ -232,6 +232,21 @@ def drift_problems(drift: DriftConfig) -> Problems:
         problems += at_least(f"drift.{key}", getattr(drift, key), 2)
     problems += share("drift.max_invalid_share", drift.max_invalid_share, exclusive=False)
     problems += at_least("drift.top_features", drift.top_features, 0)
+    problems += at_least("drift.history_rows", drift.history_rows, 1)
+    return problems + _cbpe_problems(drift)
+
+
+def _cbpe_problems(drift: DriftConfig) -> Problems:
+    from gitml.monitor.cbpe import CALIBRATIONS, ESTIMATED
+
+    cbpe, problems = drift.cbpe, []
+    if cbpe.metric not in ESTIMATED:
+        problems.append(("drift.cbpe.metric", f"unknown metric {cbpe.metric!r}. Allowed: {', '.join(ESTIMATED)}."))
+    if cbpe.calibration not in CALIBRATIONS:
+        problems.append(("drift.cbpe.calibration",
+                         f"unknown calibration {cbpe.calibration!r}. Allowed: {', '.join(CALIBRATIONS)}."))
+    problems += at_least("drift.cbpe.chunk_rows", cbpe.chunk_rows, 1)
+    problems += at_least("drift.cbpe.min_labelled", cbpe.min_labelled, 2)
     return problems
 
 

@@ -489,6 +489,17 @@ class Correction(Enum):
 
 
 @dataclass
+class CbpeConfig:
+    """``drift.cbpe``: performance estimated from the logged probabilities before labels arrive (monitor/cbpe.py)."""
+
+    enabled: bool = True  # classification only; regression is not estimated
+    metric: str = "accuracy"  # shown per chunk; every gated metric CBPE can estimate is judged too
+    calibration: str = "isotonic"  # isotonic (fitted on the window's labelled rows) | none
+    chunk_rows: int = 500  # the window is shown in chunks of this many rows, oldest first
+    min_labelled: int = 100  # fewer labelled rows than this: probabilities used uncalibrated
+
+
+@dataclass
 class DriftConfig:
     detector: DetectorKind = DetectorKind.tabular
     p_val: float = 0.05
@@ -503,6 +514,8 @@ class DriftConfig:
     # share of the window stops the check (exit 2) instead of reaching a verdict
     max_invalid_share: float = 0.05
     seed: int = 0
+    cbpe: CbpeConfig = field(default_factory=CbpeConfig)
+    history_rows: int = 500  # drift runs kept in the report folder's history.csv (oldest dropped)
 
 
 # ------------------------------------------------------------------------ alerts

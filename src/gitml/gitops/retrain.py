@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BRANCH_PREFIX = "gitml/retrain/"
-REPORT_FILES = ("drift.json", "drift.md", "*.png")
+REPORT_FILES = ("drift.json", "drift.md", "*.png", "history.csv", "history_features.csv", "history_p_values.json")
 
 
 @dataclass(frozen=True)

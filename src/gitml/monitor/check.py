@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from gitml.monitor.detectors import Detector
+    from gitml.monitor.performance import Performance
     from gitml.package.bundle import Bundle
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class DriftReport:
     files: list[str] = field(default_factory=list)
     schema: SchemaChange | None = None
     quality: list[FeatureQuality] = field(default_factory=list)
+    performance: Performance | None = None  # CBPE estimate beside the realised metrics (classifiers)
 
     @property
     def invalid(self) -> list[FeatureQuality]:
@@ -106,7 +108,7 @@ class DriftReport:
             out.append(_reason(self.features, "features"))
         if self.predictions is not None and self.predictions.is_drift:
             out.append(_reason(self.predictions, "predictions"))
-        return out
+        return out + (self.performance.breaches if self.performance is not None else [])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,7 +118,8 @@ class DriftReport:
             "quality": {q.name: q.to_dict() for q in self.quality},
             "features": self.features.to_dict() if self.features else None,
             "predictions": self.predictions.to_dict() if self.predictions else None,
-            "metrics": self.metrics, "config": self.config, "cache": self.cache,
+            "metrics": self.metrics, "performance": self.performance.to_dict() if self.performance else None,
+            "config": self.config, "cache": self.cache,
             "notes": self.notes, "files": self.files,
         }
 
@@ -141,7 +144,6 @@ def drift_check(
         ('drift', ['num_0', 'num_1'])
     """
     from gitml.monitor.logs import read_feedback, read_window
-    from gitml.monitor.metrics import label_metrics
     from gitml.monitor.quality import schema_change, value_quality
     from gitml.monitor.report import clear_report, write_report
 
@@ -168,16 +170,28 @@ def drift_check(
         quality=value_quality(window, bundle.signature, schema),
     )
     if report.exit_code != EXIT_ERROR:  # the detectors see only a window that fits the signature
-        cache = Path(cache_dir) if cache_dir is not None else None
-        result = _feature_drift(window, bundle, cfg, cache, report.cache)
-        predictions = _prediction_drift(window, bundle, cfg, cache, report.cache, notes) if cfg.predictions else None
-        report.features, report.predictions = result, predictions
-        report.is_drift = result.is_drift or bool(predictions and predictions.is_drift)
-        report.metrics = label_metrics(bundle, window, read_feedback(log_dir, since=window["ts"].min()), notes, gate)
+        _judge(report, window, bundle, cfg, Path(cache_dir) if cache_dir is not None else None,
+               read_feedback(log_dir, since=window["ts"].min()), gate)
     write_report(report, Path(out_dir), reference=bundle.reference(), current=window,
                  top_features=cfg.top_features, plots=plots)
     log.debug("drift check: %s on %d rows <drift.detector=%s>", report.verdict, len(window), cfg.detector.value)
     return report
+
+
+def _judge(report: DriftReport, window: pd.DataFrame, bundle: Bundle, cfg: DriftConfig, cache: Path | None,
+           feedback: pd.DataFrame, gate: GateConfig | None) -> None:
+    """The detectors, the metrics on labelled rows and the performance estimate, into ``report``; the verdict."""
+    from gitml.monitor.metrics import label_metrics
+    from gitml.monitor.performance import window_performance
+
+    notes = report.notes
+    result = _feature_drift(window, bundle, cfg, cache, report.cache)
+    predictions = _prediction_drift(window, bundle, cfg, cache, report.cache, notes) if cfg.predictions else None
+    report.features, report.predictions = result, predictions
+    report.metrics = label_metrics(bundle, window, feedback, notes, gate)
+    report.performance = window_performance(bundle, window, feedback, cfg, gate, notes)
+    report.is_drift = (result.is_drift or bool(predictions and predictions.is_drift)
+                       or bool(report.performance and report.performance.breaches))
 
 
 def _cached(cache: Path | None, bundle: Bundle, cfg: DriftConfig, name: str,

@@ -50,7 +50,7 @@ def label_metrics(bundle: Bundle, window: pd.DataFrame, feedback: pd.DataFrame,
                        regression=bundle.regression)
     if rows.empty:
         return None
-    truth = rows[target].to_numpy(dtype="float64") if bundle.regression else _class_codes(bundle, rows[target])
+    truth = rows[target].to_numpy(dtype="float64") if bundle.regression else class_codes(bundle, rows[target])
     if (bad := _unusable(truth, bundle.regression)).any():
         notes.append(f"{int(bad.sum())} label(s) " + ("that are not numbers" if bundle.regression
                      else f"outside the classes {bundle.classes}") + " ignored.")
@@ -141,7 +141,7 @@ def answers(bundle: Bundle, rows: pd.DataFrame) -> np.ndarray:
     return output[:, 0] if bundle.regression else output
 
 
-def _class_codes(bundle: Bundle, labels: pd.Series) -> np.ndarray:
+def class_codes(bundle: Bundle, labels: pd.Series) -> np.ndarray:
     """Each label's index in the bundle's classes; -1 for a label outside them."""
     from gitml.monitor.logs import class_key
 
@@ -190,6 +190,11 @@ def _decay(gate: dict[str, Any], table: dict[str, dict[str, Any]]) -> dict[str, 
     return {"metric": metric, "higher_is_better": not lower, "reference": row["reference"],
             "current": row["current"], "change": row["change"], "relative": relative,
             "worse": row["change"] > 0 if lower else row["change"] < 0}
+
+
+def gated_rules(gate: GateConfig | None, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gate's whole-test-split threshold rules as plain dicts (the one given, else the bundle's)."""
+    return _gated_metrics(_gate_rules(gate, metadata))
 
 
 def _gated_metrics(gate: dict[str, Any]) -> list[dict[str, Any]]:

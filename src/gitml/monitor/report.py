@@ -9,6 +9,7 @@ Files in the report folder (each written atomically; the PNGs only with ``plots`
     drift.md            verdict first, the most drifted features, the input data, the metrics change
     distributions.png   reference vs current for the `drift.top_features` most drifted features
     p_values.png        every feature's p-value against the cutoff
+    history*.csv        one row per check, kept across checks (gitml.monitor.history)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitml.monitor.history import HISTORY, append_history, read_history, trend_table
+from gitml.monitor.performance import performance_lines
 from gitml.utils.atomic import write_json, write_text
 
 if TYPE_CHECKING:
@@ -54,7 +57,10 @@ def write_report(report: DriftReport, out_dir: Path, *, reference: pd.DataFrame,
     for stale in {DISTRIBUTIONS, P_VALUES} - {p.name for p in files}:
         (out_dir / stale).unlink(missing_ok=True)  # from an earlier run: would mislead
     report.files = [str(out_dir / name) for name in (JSON, MARKDOWN)] + [str(p) for p in files]
-    write_text(out_dir / MARKDOWN, render_markdown(report))
+    append_history(report, out_dir, report.config["history_rows"])  # before drift.md, which shows the trend
+    trend = trend_table(read_history(out_dir / HISTORY))
+    write_text(out_dir / MARKDOWN, render_markdown(report) + ("\n## Trend (last checks)\n\n" + "\n".join(trend) + "\n"
+                                                              if trend else ""))
     write_json(out_dir / JSON, report.to_dict())
     return [Path(p) for p in report.files]
 
@@ -100,6 +106,8 @@ def render_markdown(report: DriftReport) -> str:
                       *_feature_table(report.predictions.features, "output"), "",
                       *_summary_table(report.predictions.summary)]
         lines += ["", "## Metrics on labelled traffic", "", *_metrics_lines(report.metrics)]
+        if report.performance is not None:
+            lines += ["", "## Performance: estimated (CBPE) and realised", "", *performance_lines(report.performance)]
     plots = [Path(p).name for p in report.files if p.endswith(".png")]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name[:-4]}]({name})" for name in plots]
