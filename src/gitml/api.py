@@ -748,3 +748,16 @@ def init(directory: str | Path = ".", data: str | Path | None = None, label: str
             git(result.project, "commit", "-q", "-m", f"gitml models add {' '.join(models)}")
             result.notes.append("git: the models are committed too (git log -2)")
     return result
+
+
+def canary_check(params_file: str | Path | None = "params.yaml", **options: Any):
+    """Judge a model's canary against its stable version; report, and on promote or rollback open or update
+    its pull request (see gitml.delivery.run.canary_check for ``options``).
+
+    Example:
+        >>> canary_check("params.yaml", model="churn", log_dir="logs", repo_slug="acme/ml").verdict  # doctest: +SKIP
+        'rollback'
+    """
+    from gitml.delivery.run import canary_check as run
+
+    return run(params_file, **options)

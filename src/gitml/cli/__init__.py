@@ -15,7 +15,8 @@ from gitml.cli.base import _state, app
 from gitml.errors import GitmlError
 
 # Each module registers its commands on `app`; `gitml --help` lists them in this order.
-for _topic in ("init", "pipeline", "project", "registry", "serving", "monitoring", "forge", "experiments", "models"):
+for _topic in ("init", "pipeline", "project", "registry", "serving", "monitoring", "forge", "experiments", "models",
+               "canary"):
     importlib.import_module(f"gitml.cli.{_topic}")
 
 __all__ = ["app", "main"]

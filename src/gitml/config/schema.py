@@ -542,6 +542,30 @@ class AlertsConfig:
     webhooks: list[WebhookConfig] = field(default_factory=list)
 
 
+# ------------------------------------------------------------------------ canary
+
+
+@dataclass
+class CanaryConfig:
+    """``canary``: how ``gitml canary check`` judges a canary against the stable version (gitml/delivery/)."""
+
+    window_hours: float = 24.0  # logged rows of the last H hours are compared
+    window_rows: int = 100_000  # ... at most the last N of them
+    min_rows: int = 200  # fewer logged rows for either version: wait
+    min_labels: int = 50  # fewer labelled rows for either version: labelled metrics are not compared
+    metric: str = "auto"  # labelled metric compared: auto (accuracy; rmse for regression) or a gate metric
+    alpha: float = 0.05  # significance of the two-sample bootstrap and the drift test
+    resamples: int = 1000  # bootstrap resamples
+    seed: int = 0
+    max_metric_drop: float = 0.0  # a significantly worse canary by more than this: rollback (metric units)
+    max_prediction_psi: float = 0.2  # a significant prediction drift with a larger PSI: rollback
+    max_latency_ratio: float = 1.5  # canary mean predict time over stable's (with --metrics-url): rollback
+    hard_metric_drop: float = 0.1  # hard limits: past one, apply_rollback applies the rollback directly
+    hard_prediction_psi: float = 1.0
+    hard_latency_ratio: float = 3.0
+    apply_rollback: bool = False  # true: past a hard limit, also write the target's traffic.json
+
+
 # -------------------------------------------------------------------------- root
 
 
@@ -557,6 +581,7 @@ class Config:
     drift: DriftConfig = field(default_factory=DriftConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)  # webhooks notified of events (gitml/alerts.py)
     paths: PathsConfig = field(default_factory=PathsConfig)  # gitml.config.paths: the project layout
+    canary: CanaryConfig = field(default_factory=CanaryConfig)  # gitml canary check (gitml/delivery/)
 
 
 def register_configs() -> None:

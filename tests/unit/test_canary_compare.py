@@ -1,0 +1,46 @@
+"""The canary check's comparisons (gitml.delivery.compare) on synthetic logged rows, and its settings' checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gitml.config.schema import CanaryConfig
+from gitml.delivery.check import canary_problems
+from gitml.delivery.compare import compare, psi
+
+CFG = CanaryConfig(min_rows=100, min_labels=100, resamples=300)
+
+
+def regression_rows(shift: float, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(100, 10, 2 * n)
+    predicted = truth + rng.normal(0, 2, 2 * n)
+    predicted[n:] += shift  # the canary's rows
+    return pd.DataFrame({"model_version": ["v1"] * n + ["v2"] * n, "prediction": predicted, "label": truth})
+
+
+def test_a_shifted_regression_canary_fails_on_drift_and_rmse_and_an_equal_one_passes():
+    shifted = regression_rows(shift=8.0)
+    verdict = compare("v1", "v2", shifted, shifted, CFG, regression=True)
+    assert verdict.verdict == "rollback"
+    drift, rmse = verdict.checks
+    assert drift.name == "prediction_drift" and drift.failed and drift.p_value < 1e-6
+    assert rmse.name == "metric:rmse" and rmse.failed and rmse.effect > 5  # rmse 2 -> ~8.2
+    same = regression_rows(shift=0.0, seed=1)
+    healthy = compare("v1", "v2", same, same, CFG, regression=True)
+    assert healthy.verdict == "promote" and not any(c.failed for c in healthy.checks)
+    few = compare("v1", "v2", same.iloc[:450], same.iloc[:450], CFG, regression=True)  # 50 canary rows
+    assert few.verdict == "wait" and few.checks == [] and "v2 answered 50 rows" in few.reasons[0]
+
+
+def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
+    assert psi(np.array([50, 50]), np.array([500, 500])) == 0
+    assert 0 < psi(np.array([50, 50]), np.array([60, 40])) < psi(np.array([50, 50]), np.array([90, 10]))
+
+
+def test_every_bad_setting_is_named():
+    bad = CanaryConfig(min_rows=0, alpha=1.5, metric="nope", max_metric_drop=0.2, hard_metric_drop=0.1)
+    keys = [key for key, _ in canary_problems(bad)]
+    assert keys == ["canary.min_rows", "canary.alpha", "canary.metric", "canary.hard_metric_drop"]
+    assert canary_problems(CanaryConfig()) == []
