@@ -64,7 +64,7 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch, forge_token) -> Path:
-    """A repository whose main holds deploy/model.yaml at v1 50 / v2 50, pushed to a bare origin."""
+    """A repository whose main holds deploy/model.yaml at v1 50 / v2 50 (key x-customer), pushed to a bare origin."""
     origin, work = tmp_path / "origin.git", tmp_path / "work"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     work.mkdir()
@@ -72,7 +72,7 @@ def repo(tmp_path, monkeypatch, forge_token) -> Path:
     git(work, "config", "user.email", "t@example.com")
     git(work, "config", "user.name", "t")
     (work / "deploy").mkdir()
-    (work / "deploy/model.yaml").write_text("versions:\n  v1: 50\n  v2: 50\nkey: x-gitml-key\n")
+    (work / "deploy/model.yaml").write_text("versions:\n  v1: 50\n  v2: 50\nkey: x-customer\n")  # the key stays
     git(work, "add", "deploy")
     git(work, "commit", "-q", "-m", "canary v2 at 50%")
     git(work, "remote", "add", "origin", str(origin))
@@ -97,15 +97,23 @@ def branch_file(repo: Path) -> Split:
 def test_a_degraded_canary_is_rolled_back_by_a_pull_request_then_directly(bundles, repo, tmp_path, forge_token):
     target, logs = served_logs(tmp_path, bundles["v1"], bundles["bad"])
     with ForgeStub(token=forge_token, git_dir=tmp_path / "origin.git") as stub:
+        # Without labels the wrong rule is invisible: both versions predict 1 for about half the rows.
+        blind = check(repo, stub, logs, settings=CanaryConfig(**{**SETTINGS.__dict__, "min_labels": 10_000}))
+        assert blind.verdict == "promote" and blind.pull_action == "opened"
+        assert branch_file(repo) == Split((("v2", 100),), key="x-customer")
+
         first = check(repo, stub, logs, target=str(target))
         assert first.verdict == "rollback" and first.exit_code == 1 and first.proposed == {"v1": 100}
+        assert first.pull_action == "updated" and first.pull_request == blind.pull_request  # a new commit, same PR
         assert not first.hard and not first.applied  # below canary.hard_metric_drop: a pull request only
         (comparison,) = first.comparisons
         metric = next(c for c in comparison.checks if c.name == "metric:accuracy")
         assert metric.failed and metric.stable > 0.9 and metric.canary < 0.75 and metric.p_value < 0.05
-        assert branch_file(repo) == Split((("v1", 100),))
+        assert branch_file(repo) == Split((("v1", 100),), key="x-customer")
         (pull,) = stub.open_pulls()
         assert pull["head"]["ref"] == "gitml/canary/model" and "metric:accuracy" in pull["body"]
+        assert pull["title"] == "Canary model: rollback (v1 100%)"
+        assert "rollback" in stub.comments_on(pull["number"])[-1]["body"]
         assert read_split(target)[0] == SPLIT  # what the servers do is unchanged
         assert git(repo, "status", "--porcelain") == "" and git(repo, "branch", "--show-current").strip() == "main"
 
@@ -113,7 +121,7 @@ def test_a_degraded_canary_is_rolled_back_by_a_pull_request_then_directly(bundle
         hard = CanaryConfig(**{**SETTINGS.__dict__, "hard_metric_drop": 0.1, "apply_rollback": True})
         second = check(repo, stub, logs, settings=hard, target=str(target))
         assert second.applied and second.pull_action == "unchanged"
-        assert read_split(target)[0] == Split((("v1", 100),))
+        assert read_split(target)[0] == Split((("v1", 100),), key="x-customer")
         (pull,) = stub.open_pulls()
         assert "rollback was applied" in pull["body"]
     report = json.loads((tmp_path / "report" / "canary.json").read_text())
@@ -129,7 +137,7 @@ def test_a_healthy_canary_is_promoted_once_and_too_few_rows_wait(bundles, repo, 
 
         first = check(repo, stub, logs)
         assert first.verdict == "promote" and first.exit_code == 0 and first.pull_action == "opened"
-        assert branch_file(repo) == Split((("v2", 100),))
+        assert branch_file(repo) == Split((("v2", 100),), key="x-customer")
         again = check(repo, stub, logs)
         assert again.verdict == "promote" and again.pull_action == "unchanged"
         assert again.pull_request == first.pull_request and len(stub.pulls) == 1  # the same one, not a second
