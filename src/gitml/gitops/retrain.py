@@ -238,11 +238,26 @@ def _copy_report(source: Path, dest: Path) -> None:
     if not files:
         log.warning("no drift report files (%s) in %s", ", ".join(REPORT_FILES), source)
         return
+    from gitml.monitor.history import merge_history, read_both
+
     dest.mkdir(parents=True, exist_ok=True)
+    earlier = read_both(dest)  # an open pull request's checks since it was opened: kept beside the new ones
     for old in {p for pattern in REPORT_FILES for p in dest.glob(pattern)}:
         old.unlink()
     for path in files:
         shutil.copy2(path, dest / path.name)
+    merge_history(dest, earlier, _history_rows(dest / "drift.json"))
+
+
+def _history_rows(report: Path) -> int:
+    """``drift.history_rows`` as the report's check recorded it (its default for an older report)."""
+    from gitml.config.schema import DriftConfig
+
+    try:
+        value = json.loads(report.read_text(encoding="utf-8"))["config"]["history_rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return DriftConfig.history_rows
+    return value if isinstance(value, int) and value >= 1 else DriftConfig.history_rows
 
 
 def _read(path: Path) -> str | None:

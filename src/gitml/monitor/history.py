@@ -91,6 +91,37 @@ def read_history(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text))) if text else []
 
 
+def read_both(folder: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The summary rows and the feature rows of a folder's history."""
+    return read_history(folder / HISTORY), read_history(folder / FEATURES)
+
+
+def merge_history(folder: Path, earlier: tuple[list[dict[str, str]], list[dict[str, str]]], keep: int) -> int:
+    """Merge ``earlier`` (:func:`read_both` of another copy, e.g. the retraining branch's before an update)
+    into ``folder``'s history: the union of the checks (one check is one row, ``run`` aside), in time
+    order, numbered again from 1, the last ``keep`` kept. Returns the rows kept.
+
+    The scheduled job starts from the base branch's history, so without this an update of an open
+    retraining pull request would drop the checks it recorded since the pull request was opened.
+    """
+    current = read_both(folder)
+    if not earlier[0]:
+        return len(current[0])
+    checks: dict[tuple[str, ...], tuple[int, str]] = {}  # the check -> (which copy, its run there)
+    for origin, (rows, _) in enumerate((earlier, current)):
+        for row in rows:
+            checks.setdefault(tuple(row.get(c) or "" for c in COLUMNS[1:]), (origin, row.get("run") or ""))
+    ordered = sorted(checks.items(), key=lambda item: item[0][0])[-keep:]  # by time (ISO, one zone)
+    renumber = {where: str(n) for n, (_, where) in enumerate(ordered, 1)}
+    rows = [{"run": renumber[where], **dict(zip(COLUMNS[1:], key, strict=True))} for key, where in ordered]
+    features = [{**f, "run": renumber[(origin, f.get("run") or "")]}
+                for origin, (_, feature_rows) in enumerate((earlier, current)) for f in feature_rows
+                if (origin, f.get("run") or "") in renumber]
+    write_text(folder / HISTORY, _csv(COLUMNS, rows))
+    write_text(folder / FEATURES, _csv(FEATURE_COLUMNS, sorted(features, key=lambda f: int(f["run"]))))
+    return len(rows)
+
+
 def history_plots(drift_dir: str) -> list[dict[str, Any]]:
     """dvc.yaml top-level ``plots:`` entries drawing the history of the report folder ``drift_dir``.
 
