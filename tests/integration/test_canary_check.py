@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from gitml.cli import app
+from gitml.config.compose import compose, to_plain
 from gitml.config.schema import CanaryConfig, ServeConfig
 from gitml.delivery.run import canary_check
 from gitml.serve.app import create_app
@@ -26,6 +28,8 @@ from gitml.serve.deployment import publish, publish_split, read_split
 from gitml.serve.state import ServeSettings, ServeState
 from gitml.serve.traffic import Split, read_traffic_file
 from gitml.testing.forge_stub import ForgeStub
+from tests.alert_receiver import Receiver
+from tests.projects import ROOT
 from tests.tiny_bundles import FEATURES, tiny_bundle
 
 SPLIT = Split((("v1", 50), ("v2", 50)))
@@ -82,8 +86,8 @@ def repo(tmp_path, monkeypatch, forge_token) -> Path:
     return work
 
 
-def check(repo: Path, stub: ForgeStub, logs: Path, settings: CanaryConfig = SETTINGS, **options):
-    return canary_check(None, log_dir=str(logs), out=repo.parent / "report", repo_slug="acme/app",
+def check(repo: Path, stub: ForgeStub, logs: Path, settings: CanaryConfig = SETTINGS, params_file=None, **options):
+    return canary_check(params_file, log_dir=str(logs), out=repo.parent / "report", repo_slug="acme/app",
                         forge_url=stub.url, repo=repo, settings=settings, **options)
 
 
@@ -117,10 +121,19 @@ def test_a_degraded_canary_is_rolled_back_by_a_pull_request_then_directly(bundle
         assert read_split(target)[0] == SPLIT  # what the servers do is unchanged
         assert git(repo, "status", "--porcelain") == "" and git(repo, "branch", "--show-current").strip() == "main"
 
-        # Past the hard limit with apply_rollback: the target is rolled back now, the same pull request says so.
+        # Past the hard limit with apply_rollback: the target is rolled back now, the same pull request says so,
+        # and the webhooks listening for canary verdicts are told (params composed from conf/ with one).
         hard = CanaryConfig(**{**SETTINGS.__dict__, "hard_metric_drop": 0.1, "apply_rollback": True})
-        second = check(repo, stub, logs, settings=hard, target=str(target))
+        with Receiver() as hook:
+            params = tmp_path / "params.yaml"
+            params.write_text(yaml.safe_dump({**to_plain(compose(ROOT / "conf", ["registry.model=model"])),
+                                              "alerts": {"webhooks": [{"url": hook.url, "events": ["canary"]}]}}))
+            second = check(repo, stub, logs, settings=hard, target=str(target), params_file=params)
         assert second.applied and second.pull_action == "unchanged"
+        [alert] = hook.received
+        assert alert.body["event"] == "canary" and alert.body["version"] == "v2"
+        assert alert.body["details"]["verdict"] == "rollback" and alert.body["details"]["applied"] is True
+        assert alert.body["details"]["pull_request"] == first.pull_request
         assert read_split(target)[0] == Split((("v1", 100),), key="x-customer")
         (pull,) = stub.open_pulls()
         assert "rollback was applied" in pull["body"]
