@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.config.schema import CanaryConfig
-from gitml.delivery.check import canary_problems
+from gitml.delivery.check import canary_problems, latency_from_metrics
 from gitml.delivery.compare import compare, psi
 
 CFG = CanaryConfig(min_rows=100, min_labels=100, resamples=300)
@@ -44,3 +44,22 @@ def test_every_bad_setting_is_named():
     keys = [key for key, _ in canary_problems(bad)]
     assert keys == ["canary.min_rows", "canary.alpha", "canary.metric", "canary.hard_metric_drop"]
     assert canary_problems(CanaryConfig()) == []
+
+
+def test_latency_per_version_from_metrics_leaves_out_the_shadow_and_other_models():
+    text = "\n".join([
+        'gitml_predict_duration_seconds_sum{model="churn",model_version="v1",role="stable"} 2.0',
+        'gitml_predict_duration_seconds_count{model="churn",model_version="v1",role="stable"} 100.0',
+        'gitml_predict_duration_seconds_sum{model="churn",model_version="v2",role="canary"} 3.0',
+        'gitml_predict_duration_seconds_count{model="churn",model_version="v2",role="canary"} 50.0',
+        'gitml_predict_duration_seconds_sum{model="churn",model_version="v2",role="explicit"} 1.0',
+        'gitml_predict_duration_seconds_count{model="churn",model_version="v2",role="explicit"} 50.0',
+        'gitml_predict_duration_seconds_sum{model="churn",model_version="v3",role="shadow"} 9.0',
+        'gitml_predict_duration_seconds_count{model="churn",model_version="v3",role="shadow"} 1.0',
+        'gitml_predict_duration_seconds_sum{model="fraud",model_version="v1",role="stable"} 50.0',
+        'gitml_predict_duration_seconds_count{model="fraud",model_version="v1",role="stable"} 1.0',
+    ])
+    assert latency_from_metrics(text, "churn") == {"v1": 0.02, "v2": 0.04}
+    verdict = compare("v1", "v2", regression_rows(0.0), regression_rows(0.0), CFG, regression=True,
+                      latency={"v1": 0.02, "v2": 0.04})
+    assert verdict.verdict == "rollback" and verdict.checks[-1].name == "latency" and verdict.checks[-1].effect == 2

@@ -130,19 +130,26 @@ def labelled_rows(rows: Any, feedback: Any) -> Any:
 
 
 def scrape_latency(url: str, model: str | None = None) -> dict[str, float]:
-    """Mean predict seconds per version from a server's ``/metrics`` (summed over roles and workers)."""
+    """Mean predict seconds per version from a server's ``/metrics`` (:func:`latency_from_metrics`)."""
     import httpx
 
     try:
-        text = httpx.get(url, timeout=10).text
+        answer = httpx.get(url, timeout=10)
+        answer.raise_for_status()
     except httpx.HTTPError as exc:
-        raise GitmlError(f"Cannot read {url}: {exc}") from exc
+        raise GitmlError(f"Cannot read {url} (--metrics-url): {exc}") from exc
+    return latency_from_metrics(answer.text, model)
+
+
+def latency_from_metrics(text: str, model: str | None = None) -> dict[str, float]:
+    """Mean ``gitml_predict_duration_seconds`` per version of ``model`` in Prometheus text, summed over
+    the stable and canary roles and every worker; the shadow's (predicted after the answer) left out."""
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
     pattern = re.compile(r'^gitml_predict_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$', re.M)
     for kind, labels, value in pattern.findall(text):
         found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        if found.get("role") == "shadow" or (model and found.get("model") not in (model, None)):
+        if found.get("role") == "shadow" or (model and found.get("model", model) != model):
             continue
         version = found.get("model_version", "")
         bucket = sums if kind == "sum" else counts
