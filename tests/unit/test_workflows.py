@@ -22,6 +22,7 @@ ALLOWED_WRITES = {
     ("ci.yml", "pipeline"): {"pull-requests", "contents"},  # sticky comment; reproduced dvc.lock
     ("promote.yml", "promote"): {"contents"},  # version and stage tags
     ("drift.yml", "drift"): {"contents", "pull-requests"},  # retraining branch and PR
+    ("canary.yml", "canary"): {"contents", "pull-requests"},  # promote or rollback branch and PR
     ("deploy.yml", "image"): {"packages"},  # push the image of the promoted version
 }
 
@@ -43,7 +44,7 @@ def test_no_job_keeps_git_credentials_after_checkout(path):
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert (step.get("with") or {}).get("persist-credentials") is False, f"{path.name}:{name}"
-            if re.search(r"git push|--push|retrain-pr|gitml drift run|gitml fetch|gitml registry which",
+            if re.search(r"git push|--push|retrain-pr|gitml drift run|gitml canary check|gitml fetch|gitml registry which",
                          step.get("run", "")):
                 # A command that reaches the git remote (push; fetch and registry which sync the
                 # stage tags, fetch checks the default branch) gets its token in its environment only.
