@@ -167,11 +167,17 @@ def test_init_with_models_writes_a_repository_of_exactly_those_models_committed(
     assert git("log", "--format=%s", cwd=project).stdout.splitlines()[0].startswith("gitml models add churn")
     assert api.list_models(project / "params.yaml", names_only=True) == ["churn", "price"]
     assert (project / "data/price/production/README.md").is_file()
+    plots = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]  # each model's drift history
+    assert [next(iter(p)) for p in plots][::2] == ["Drift history: reports/churn/drift", "Drift history: reports/price/drift"]
+    api.add_models(["quality:wine"], project)  # the section is rewritten, not appended to
+    plots = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
+    assert len(plots) == 6 and "Drift history: reports/quality/drift" in plots[4]
     artifacts = yaml.safe_load((project / "artifacts.yaml").read_text())  # GTO's declarations, one per model
     assert {name: a["path"] for name, a in artifacts.items()} == {"churn": "models/churn/bundle",
-                                                                  "price": "models/price/bundle"}
+                                                                  "price": "models/price/bundle",
+                                                                  "quality": "models/quality/bundle"}
     checks = {f"{c.section} {c.name}": c for c in api.doctor(project)}
     assert checks["dvc hydra"].status == "ok" and "several models" in checks["dvc hydra"].detail
-    assert checks["config params"].detail.endswith("2 models (churn: sklearn, price: sklearn)")
-    assert checks["registry artifact"].detail == "all 2 models declared in artifacts.yaml"
-    assert checks["registry stage prod"].detail.startswith("0 of 2 models hold a version")
+    assert checks["config params"].detail.endswith("3 models (churn: sklearn, price: sklearn, quality: torch_mlp)")
+    assert checks["registry artifact"].detail == "all 3 models declared in artifacts.yaml"
+    assert checks["registry stage prod"].detail.startswith("0 of 3 models hold a version")

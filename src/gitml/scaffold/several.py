@@ -211,13 +211,14 @@ def _write(root: Path, files: dict[Path, str], convert: bool) -> None:
     from gitml.api import compose_params
 
     before = {path: path.read_bytes() if path.exists() else None
-              for path in [*files, root / "params.yaml", root / ARTIFACTS]}
+              for path in [*files, root / "params.yaml", root / ARTIFACTS, root / "dvc.yaml"]}
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         compose_params(root / "conf", [], root / "params.yaml")
         write_artifacts(root)
+        write_history_plots(root)
     except Exception:
         for path, data in before.items():
             if data is None:
@@ -252,3 +253,35 @@ def write_artifacts(root: Path) -> None:
                    "description": f"Model {name}: the gitml bundle its package@{name} stage writes (a DVC output)."}
             for name, cfg in sorted(models.items())}
     (root / ARTIFACTS).write_text(ARTIFACTS_HEADER + yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+
+
+PLOTS_HEADER = """\
+# Each model's drift history, written by `gitml drift check` (not a stage), so `dvc plots show`
+# draws its trend; DVC's top-level plots cannot repeat per model, so `gitml models add` writes
+# one pair per model (gitml.monitor.history.history_plots).
+"""
+
+
+def write_history_plots(root: Path) -> None:
+    """dvc.yaml's top-level ``plots:``: the drift history of every model params.yaml declares.
+
+    Replaces that section's text only (gitml.utils.yaml_blocks), so the stages keep their bytes.
+    """
+    import textwrap
+
+    import yaml
+
+    from gitml.config.paths import params_data
+    from gitml.monitor.history import history_plots
+    from gitml.utils.yaml_blocks import without_section
+
+    models = (params_data(root / "params.yaml") or {}).get("models") or {}
+    entries = [entry for _, cfg in sorted(models.items()) for entry in history_plots(cfg["paths"]["drift"])]
+    pipeline = root / "dvc.yaml"
+    text = pipeline.read_bytes()
+    rest = without_section(text, "plots")
+    if rest is None:  # not in block layout: leave a hand-written dvc.yaml alone
+        return
+    body = rest.decode("utf-8").replace(PLOTS_HEADER, "").rstrip("\n") + "\n"
+    listed = textwrap.indent(yaml.safe_dump(entries, sort_keys=False, width=110), "  ")  # block layout, as DVC writes
+    pipeline.write_text(body + PLOTS_HEADER + "plots:\n" + listed, encoding="utf-8")
