@@ -12,7 +12,7 @@ Events and their ``details`` (the JSON body's ``details``; Slack shows them as l
 - ``drift`` (gitml drift check / drift run, on a drift verdict): ``verdict``, ``reasons``
   (one sentence per detector that found drift), ``rows`` (the window), ``drifted_features``,
   ``report`` (the report folder).
-- ``canary`` (gitml canary check): ``verdict`` (``promote``, ``rollback`` or ``hold``),
+- ``canary`` (gitml canary check): ``verdict`` (``promote``, ``rollback`` or ``wait``),
   ``stable_version``, ``canary_version``, ``reasons``, and ``pull_request`` (its URL) or
   ``applied`` (true when a hard limit rolled it back directly), as the caller has them.
 - ``gate_failed`` (gitml gate verify --alert): ``reason`` (the verify message, every failed rule).

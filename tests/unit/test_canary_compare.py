@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from gitml.config.rules_canary import canary_problems
 from gitml.config.schema import CanaryConfig
-from gitml.delivery.check import canary_problems, latency_from_metrics
+from gitml.delivery.check import latency_from_metrics
 from gitml.delivery.compare import compare, psi
 
 CFG = CanaryConfig(min_rows=100, min_labels=100, resamples=300)
@@ -63,3 +65,11 @@ def test_latency_per_version_from_metrics_leaves_out_the_shadow_and_other_models
     verdict = compare("v1", "v2", regression_rows(0.0), regression_rows(0.0), CFG, regression=True,
                       latency={"v1": 0.02, "v2": 0.04})
     assert verdict.verdict == "rollback" and verdict.checks[-1].name == "latency" and verdict.checks[-1].effect == 2
+
+
+def test_a_bad_canary_setting_is_refused_when_params_are_composed(conf_dir):
+    from gitml.config.compose import compose
+    from gitml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'canary.alpha': 1.5 must be between 0 and 1"):
+        compose(conf_dir, ["canary.alpha=1.5"])

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from gitml.config.checks import SPLIT_NAMES, Problems, at_least, positive, share
 from gitml.config.rules_alerts import alerts_problems
+from gitml.config.rules_canary import canary_problems
 from gitml.config.rules_distributed import distributed_problems
 from gitml.config.rules_fairness import sensitive_problems
 from gitml.config.rules_gate import gate_problems
@@ -53,7 +54,7 @@ def config_problems(cfg: Config) -> Problems:
         *data_problems(cfg.data), *model_problems(cfg.model), *trainer_problems(cfg.trainer), *stream_problems(cfg),
         *gate_problems(cfg), *package_problems(cfg.package), *registry_problems(cfg.registry),
         *serve_problems(cfg), *drift_problems(cfg.drift), *_drift_window_problems(cfg.drift),
-        *alerts_problems(cfg.alerts), *paths_problems(cfg.paths),
+        *alerts_problems(cfg.alerts), *canary_problems(cfg.canary), *paths_problems(cfg.paths),
     ]
 
 

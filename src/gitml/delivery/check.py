@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,30 +58,6 @@ class CanaryReport:
                 "hard_limit_crossed": self.hard, "reasons": self.reasons, "proposed": self.proposed,
                 "pull_request": self.pull_request, "pull_action": self.pull_action, "applied": self.applied,
                 "latency_source": self.latency_source, "comparisons": [c.to_dict() for c in self.comparisons]}
-
-
-def canary_problems(cfg: CanaryConfig) -> list[tuple[str, str]]:
-    """Every value of ``canary.*`` the schema's types let through but the check cannot use."""
-    from gitml.gate.stats import METRICS
-
-    problems = []
-    for key in ("min_rows", "min_labels", "resamples", "window_rows"):
-        if getattr(cfg, key) < 1:
-            problems.append((f"canary.{key}", f"{getattr(cfg, key)} must be at least 1"))
-    if not 0 < cfg.alpha < 1:
-        problems.append(("canary.alpha", f"{cfg.alpha} must be between 0 and 1"))
-    if not (cfg.window_hours > 0 and math.isfinite(cfg.window_hours)):
-        problems.append(("canary.window_hours", f"{cfg.window_hours} must be a positive number of hours"))
-    if cfg.metric != "auto" and cfg.metric not in METRICS:
-        problems.append(("canary.metric", f"unknown metric '{cfg.metric}'. Allowed: auto, {', '.join(METRICS)}"))
-    for soft, hard in (("max_metric_drop", "hard_metric_drop"), ("max_prediction_psi", "hard_prediction_psi"),
-                       ("max_latency_ratio", "hard_latency_ratio")):
-        low, high = getattr(cfg, soft), getattr(cfg, hard)
-        if not (math.isfinite(low) and low >= 0):
-            problems.append((f"canary.{soft}", f"{low} must be a number >= 0"))
-        elif not (math.isfinite(high) and high >= low):
-            problems.append((f"canary.{hard}", f"{high} must be a number >= canary.{soft} ({low})"))
-    return problems
 
 
 def judge(model: str, file: Path, log_dir: str, cfg: CanaryConfig, latency: dict[str, float] | None = None) -> CanaryReport:
@@ -198,6 +173,8 @@ def _cell(value: float | None) -> str:
 
 
 def check_config(cfg: CanaryConfig, source: str) -> None:
+    from gitml.config.rules_canary import canary_problems
+
     problems = canary_problems(cfg)
     if problems:
         raise ConfigError.of(source, problems)

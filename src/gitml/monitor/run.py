@@ -104,11 +104,10 @@ class RunSettings:
 def run_models(params_file: Path, names: Sequence[str] = ()) -> list[tuple[str, str | None]]:
     """``(name, model)`` for each model to check: every declared model (``model`` the name), or
     a one-model repository's ``registry.model`` (``model`` None); ``names`` picks some."""
-    from gitml.config.models import declared
+    from gitml.config.models import declared_in
     from gitml.config.params import load_params
-    from gitml.config.paths import params_data
 
-    several = declared(params_data(params_file))
+    several = declared_in(params_file)
     known = several or [load_params(params_file).registry.model]
     unknown = [n for n in names if n not in known]
     if unknown:

@@ -50,13 +50,12 @@ def model_log_dir(params_file: str | Path | None, model: str | None) -> str:
     repository of several models ``serve.log_dir/NAME`` (a server given named models writes each
     under its name: serve/state.py). ``serve.log_dir`` is the shared top level's, as the server reads it.
     """
-    from gitml.config.models import declared
+    from gitml.config.models import declared_in
     from gitml.config.params import PARAMS_FILE, load_sections
-    from gitml.config.paths import params_data
     from gitml.utils.storage import join, location
 
     root = load_sections(params_file, ["serve"]).serve.log_dir
-    if model is None or model not in declared(params_data(Path(params_file or PARAMS_FILE))):
+    if model is None or model not in declared_in(Path(params_file or PARAMS_FILE)):
         return str(root)
     return str(join(location(root, "serve.log_dir"), model))
 
