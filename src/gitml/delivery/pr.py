@@ -10,7 +10,6 @@ in a temporary worktree, like the retraining pull request (gitml.gitops.retrain)
 from __future__ import annotations
 
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +31,9 @@ class CanaryPull:
 
 
 def canary_branch(model: str) -> str:
-    branch = f"{BRANCH_PREFIX}{model}"
-    ok = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True).returncode == 0
-    if not ok or not model:
-        raise RetrainError(f"Model name '{model}' cannot be part of a branch name ({branch}).")
-    return branch
+    from gitml.gitops.retrain import model_branch
+
+    return model_branch(BRANCH_PREFIX, model)
 
 
 def canary_pr(repo: Path, forge: Forge, report: CanaryReport, *, base: str = "main", remote: str = "origin",

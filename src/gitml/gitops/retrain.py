@@ -65,7 +65,12 @@ class RetrainResult:
 
 
 def retrain_branch(model_name: str) -> str:
-    branch = f"{BRANCH_PREFIX}{model_name}"
+    return model_branch(BRANCH_PREFIX, model_name)
+
+
+def model_branch(prefix: str, model_name: str) -> str:
+    """``prefix + model_name`` when git accepts it as a branch name (retraining, canary), else RetrainError."""
+    branch = f"{prefix}{model_name}"
     ok = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True).returncode == 0
     if not ok or not model_name:
         raise RetrainError(f"Model name '{model_name}' cannot be part of a branch name ({branch}).")
