@@ -8,7 +8,7 @@ import pytest
 
 from gitml.config.rules_canary import canary_problems
 from gitml.config.schema import CanaryConfig
-from gitml.delivery.check import latency_from_metrics
+from gitml.delivery.check import errors_from_metrics, latency_from_metrics
 from gitml.delivery.compare import compare, psi
 
 CFG = CanaryConfig(min_rows=100, min_labels=100, resamples=300)
@@ -73,3 +73,31 @@ def test_a_bad_canary_setting_is_refused_when_params_are_composed(conf_dir):
 
     with pytest.raises(ConfigError, match=r"'canary.alpha': 1.5 must be between 0 and 1"):
         compose(conf_dir, ["canary.alpha=1.5"])
+
+
+def test_a_canary_failing_more_often_is_rolled_back_on_the_servers_own_counters():
+    """The server counts each failed prediction by version (gitml_predict_failures_total); the check
+    reads failures and answers per version from the same text a scrape of /metrics returns."""
+    from prometheus_client import generate_latest
+
+    from gitml.serve.metrics import ServeMetrics
+
+    metrics = ServeMetrics()
+    for _ in range(900):
+        metrics.timed("churn", "v1", "stable", 0.001)
+    for _ in range(95):
+        metrics.timed("churn", "v2", "canary", 0.001)
+    for _ in range(2):
+        metrics.failed("churn", "v1", "stable")
+    for _ in range(8):
+        metrics.failed("churn", "v2", "canary")
+    metrics.failed("churn", "v3", "shadow")  # a shadow's failure is no answer's
+    errors = errors_from_metrics(generate_latest(metrics.registry).decode(), "churn")
+    assert errors == {"v1": (2, 902), "v2": (8, 103)}
+    verdict = compare("v1", "v2", regression_rows(0.0), regression_rows(0.0), CFG, regression=True, errors=errors)
+    check = verdict.checks[-1]
+    assert check.name == "error_rate" and check.failed and check.hard  # 7.8% vs 0.2%, p < 0.05
+    assert verdict.verdict == "rollback"
+    same = compare("v1", "v2", regression_rows(0.0), regression_rows(0.0), CFG, regression=True,
+                   errors={"v1": (2, 902), "v2": (0, 100)})
+    assert not same.checks[-1].failed

@@ -23,7 +23,8 @@ def canary_problems(cfg: CanaryConfig) -> list[tuple[str, str]]:
     if cfg.metric != "auto" and cfg.metric not in METRICS:
         problems.append(("canary.metric", f"unknown metric '{cfg.metric}'. Allowed: auto, {', '.join(METRICS)}"))
     for soft, hard in (("max_metric_drop", "hard_metric_drop"), ("max_prediction_psi", "hard_prediction_psi"),
-                       ("max_latency_ratio", "hard_latency_ratio")):
+                       ("max_latency_ratio", "hard_latency_ratio"),
+                       ("max_error_rate_increase", "hard_error_rate_increase")):
         low, high = getattr(cfg, soft), getattr(cfg, hard)
         if not (math.isfinite(low) and low >= 0):
             problems.append((f"canary.{soft}", f"{low} must be a number >= 0"))

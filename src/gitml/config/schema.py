@@ -563,6 +563,8 @@ class CanaryConfig:
     hard_metric_drop: float = 0.1  # hard limits: past one, apply_rollback applies the rollback directly
     hard_prediction_psi: float = 1.0
     hard_latency_ratio: float = 3.0
+    max_error_rate_increase: float = 0.01  # canary's failed-prediction share minus stable's (with --metrics-url)
+    hard_error_rate_increase: float = 0.05
     apply_rollback: bool = False  # true: past a hard limit, also write the target's traffic.json
 
 

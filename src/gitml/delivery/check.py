@@ -5,11 +5,10 @@ largest share, every other version with a share is a canary. Each is judged agai
 stable version (:mod:`gitml.delivery.compare`) on the rows each answered in the request-log
 window, with the labels the feedback log holds for them.
 
-What the logs do not record: a request that failed writes no request-log row, and the server
-counts failures by endpoint and status only (``gitml_requests_total``), not by version, so a
-per-version error rate cannot be measured; latency per version comes from the server's
-``/metrics`` (``gitml_predict_duration_seconds`` by ``model_version``) when ``--metrics-url``
-is given.
+What the logs do not record comes from the server's ``/metrics`` when ``--metrics-url`` is
+given: a request that failed writes no request-log row, so the error rate per version is
+``gitml_predict_failures_total`` over it plus ``gitml_routed_requests_total``, and latency per
+version is ``gitml_predict_duration_seconds`` by ``model_version``.
 """
 
 from __future__ import annotations
@@ -60,7 +59,8 @@ class CanaryReport:
                 "latency_source": self.latency_source, "comparisons": [c.to_dict() for c in self.comparisons]}
 
 
-def judge(model: str, file: Path, log_dir: str, cfg: CanaryConfig, latency: dict[str, float] | None = None) -> CanaryReport:
+def judge(model: str, file: Path, log_dir: str, cfg: CanaryConfig, latency: dict[str, float] | None = None,
+          errors: dict[str, tuple[int, int]] | None = None) -> CanaryReport:
     """Judge every canary of ``model``'s committed split ``file`` on the logs in ``log_dir``."""
     from gitml.monitor.logs import read_feedback, read_requests
     from gitml.serve.traffic import read_traffic_file
@@ -76,7 +76,8 @@ def judge(model: str, file: Path, log_dir: str, cfg: CanaryConfig, latency: dict
     regression = not any(c.startswith("proba_") for c in rows.columns)
     since = rows["ts"].min() if len(rows) else None
     labels = labelled_rows(rows, read_feedback(log_dir, since) if len(rows) else None)
-    report.comparisons = [compare(stable, canary, rows, labels, cfg, regression=regression, latency=latency)
+    report.comparisons = [compare(stable, canary, rows, labels, cfg, regression=regression, latency=latency,
+                                  errors=errors)
                           for canary in canaries]
     verdicts = {c.verdict for c in report.comparisons}
     for comparison in report.comparisons:
@@ -104,8 +105,8 @@ def labelled_rows(rows: Any, feedback: Any) -> Any:
     return joined[[*columns, "label"]].reset_index(drop=True)
 
 
-def scrape_latency(url: str, model: str | None = None) -> dict[str, float]:
-    """Mean predict seconds per version from a server's ``/metrics`` (:func:`latency_from_metrics`)."""
+def scrape_metrics(url: str) -> str:
+    """A server's ``/metrics`` text; the canary check reads latency and errors per version from it."""
     import httpx
 
     try:
@@ -113,7 +114,21 @@ def scrape_latency(url: str, model: str | None = None) -> dict[str, float]:
         answer.raise_for_status()
     except httpx.HTTPError as exc:
         raise GitmlError(f"Cannot read {url} (--metrics-url): {exc}") from exc
-    return latency_from_metrics(answer.text, model)
+    return answer.text
+
+
+def errors_from_metrics(text: str, model: str | None = None) -> dict[str, tuple[int, int]]:
+    """``(failed, predictions)`` per version of ``model`` in Prometheus text, summed over the stable and
+    canary roles and every worker (a failed prediction is not in ``gitml_routed_requests_total``)."""
+    counts: dict[str, list[int]] = {}
+    pattern = re.compile(r'^gitml_(routed_requests|predict_failures)_total\{([^}]*)\} (\S+)$', re.M)
+    for kind, labels, value in pattern.findall(text):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if found.get("role") not in ("stable", "canary") or (model and found.get("model", model) != model):
+            continue
+        pair = counts.setdefault(found.get("model_version", ""), [0, 0])
+        pair[0 if kind == "predict_failures" else 1] += int(float(value))
+    return {version: (failed, failed + ok) for version, (failed, ok) in counts.items()}
 
 
 def latency_from_metrics(text: str, model: str | None = None) -> dict[str, float]:

@@ -38,7 +38,7 @@ PSI_FLOOR = 1e-4  # a share of 0 in one version would make PSI infinite
 class Check:
     """One comparison of the canary with the stable version."""
 
-    name: str  # prediction_drift | metric:<name> | latency
+    name: str  # prediction_drift | metric:<name> | latency | error_rate
     stable: float | None
     canary: float | None
     effect: float | None  # PSI, canary minus stable (in the metric's "worse" direction: a drop), or the ratio
@@ -81,10 +81,12 @@ class Comparison:
 
 
 def compare(stable: str, canary: str, rows: pd.DataFrame, labels: pd.DataFrame, cfg: CanaryConfig, *,
-            regression: bool, latency: dict[str, float] | None = None) -> Comparison:
+            regression: bool, latency: dict[str, float] | None = None,
+            errors: dict[str, tuple[int, int]] | None = None) -> Comparison:
     """Judge ``canary`` against ``stable`` on the request-log ``rows`` (``model_version``, ``prediction``,
     ``proba_*``) and ``labels`` (the same rows' ``model_version``, ``prediction``, ``proba_*`` and ``label``,
-    one per labelled row). ``latency``: mean predict seconds per version, when known."""
+    one per labelled row). ``latency``: mean predict seconds per version, ``errors``: (failed, predictions)
+    per version, when known (the server's /metrics)."""
     counts = {v: int((rows["model_version"] == v).sum()) for v in (stable, canary)}
     labelled = {v: int((labels["model_version"] == v).sum()) for v in (stable, canary)}
     result = Comparison(stable, canary, "wait", counts, labelled)
@@ -104,6 +106,8 @@ def compare(stable: str, canary: str, rows: pd.DataFrame, labels: pd.DataFrame, 
                               f"rows, fewer than canary.min_labels={cfg.min_labels}")
     if latency and stable in latency and canary in latency:
         result.checks.append(latency_check(latency[stable], latency[canary], cfg))
+    if errors and errors.get(stable, (0, 0))[1] and errors.get(canary, (0, 0))[1]:
+        result.checks.append(error_check(errors[stable], errors[canary], cfg))
     failed = [check for check in result.checks if check.failed]
     result.verdict = "rollback" if failed else "promote"
     result.reasons = [check.sentence() for check in (failed or result.checks)] + result.reasons
@@ -219,6 +223,22 @@ def latency_check(stable: float, canary: float, cfg: CanaryConfig) -> Check:
     ratio = canary / stable if stable > 0 else math.inf
     check = Check("latency", stable, canary, ratio, None, cfg.max_latency_ratio, cfg.hard_latency_ratio)
     check.failed, check.hard = ratio > cfg.max_latency_ratio, ratio > cfg.hard_latency_ratio
+    return check
+
+
+def error_check(stable: tuple[int, int], canary: tuple[int, int], cfg: CanaryConfig) -> Check:
+    """The canary's share of failed predictions against stable's: Fisher's exact test (one-sided,
+    the canary failing more) on the 2x2 table, and the increase in share as the effect."""
+    from scipy import stats
+
+    old, new = stable[0] / stable[1], canary[0] / canary[1]
+    table = [[canary[0], canary[1] - canary[0]], [stable[0], stable[1] - stable[0]]]
+    p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
+    increase = new - old
+    check = Check("error_rate", old, new, increase, p_value, cfg.max_error_rate_increase, cfg.hard_error_rate_increase)
+    significant = p_value < cfg.alpha
+    check.failed = significant and increase > cfg.max_error_rate_increase
+    check.hard = significant and increase > cfg.hard_error_rate_increase
     return check
 
 

@@ -7,7 +7,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitml.delivery.check import CanaryReport, check_config, judge, scrape_latency, write_report
+from gitml.delivery.check import (
+    CanaryReport,
+    check_config,
+    errors_from_metrics,
+    judge,
+    latency_from_metrics,
+    scrape_metrics,
+    write_report,
+)
 from gitml.errors import GitmlError
 
 if TYPE_CHECKING:
@@ -37,8 +45,10 @@ def canary_check(
     name = cfg.registry.model
     file = traffic_file(repo, name)
     log_dir = log_dir if log_dir is not None else model_log_dir(params_file, model)
-    latency = scrape_latency(metrics_url, name) if metrics_url else None
-    report = judge(name, file, log_dir, cfg.canary, latency)
+    scraped = scrape_metrics(metrics_url) if metrics_url else None
+    latency = latency_from_metrics(scraped, name) if scraped is not None else None
+    errors = errors_from_metrics(scraped, name) if scraped is not None else None
+    report = judge(name, file, log_dir, cfg.canary, latency, errors)
     report.latency_source = metrics_url or ""
     if report.verdict == "rollback" and report.hard and cfg.canary.apply_rollback:
         if target is None:

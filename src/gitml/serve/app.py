@@ -344,7 +344,11 @@ def state_v2(state: ServeState, slot: ModelSlot, route: Route, body: bytes,
 
 def _predict(state: ServeState, route: Route, frame: Any) -> Any:
     started = time.perf_counter()
-    output = route.model.predict(frame)
+    try:
+        output = route.model.predict(frame)
+    except Exception:
+        state.metrics.failed(route.model.name, route.model.version, route.role)
+        raise
     state.metrics.timed(route.model.name, route.model.version, route.role, time.perf_counter() - started)
     return output
 

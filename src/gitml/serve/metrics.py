@@ -56,6 +56,9 @@ class ServeMetrics:
                                          ["model", "model_version", "role"], buckets=LATENCY_BUCKETS, registry=r)
         self.weight = Gauge("gitml_traffic_weight_percent", "Share of requests a version answers (a shadow: 0).",
                             ["model", "model_version"], registry=r, multiprocess_mode="livemax")
+        self.predict_failures = Counter("gitml_predict_failures", "Predictions that raised (the request got a "
+                                        "5xx), by model, version and role.", ["model", "model_version", "role"],
+                                        registry=r)
         self.unkeyed = Counter("gitml_unkeyed_requests", "Requests under a split with no routing key (a random "
                                "bucket).", ["model"], registry=r)
         self.shadow_failures = Counter("gitml_shadow_failures", "Shadow predictions that failed (never seen by "
@@ -118,6 +121,10 @@ class ServeMetrics:
             children = self._timed_children[key] = (self.routed.labels(*key), self.predict_seconds.labels(*key))
         children[0].inc()
         children[1].observe(seconds)
+
+    def failed(self, name: str, version: str, role: str) -> None:
+        """A prediction by ``version`` of ``name`` in ``role`` raised: the canary check's error rate."""
+        self.predict_failures.labels(name, version, role).inc()
 
     def unloaded(self, name: str) -> None:
         """The model served as ``name`` was unloaded (serve.max_loaded_models): no longer in memory."""
