@@ -104,19 +104,3 @@ def test_the_search_s_best_point_passed_its_gate():
     lines = summary_lines(result)
     assert lines[3].startswith("* gitml-search-3: x=4 -> test.rmse 8.5, gate pass") and "failed" in lines[2]
 
-
-def test_a_search_round_is_pending_while_dvc_lists_any_of_its_points_queued_or_running():
-    from gitml.gitops.search import _states
-
-    def state(name: str, executor: str | None) -> dict:
-        return {**point(name, "pass", {"roc_auc": 0.9}), "executor": executor and {"state": executor}}
-
-    other = "c0ffee00" + "0" * 32
-    shown = [{"rev": "workspace", "experiments": None},
-             {"rev": HEAD, "experiments": [
-                 state("p1", "running"), state("p2", "running"), state("p2", "success"), state("p4", "success"),
-                 state("p0", "queued"), state("p3", "failed"), state("p5", None)]},  # DVC's order
-             {"rev": other, "experiments": [state("p4", "running")]}]  # another commit's point of that name
-    # p2: its ref is written (listed as a success) while its task still copies outputs to the cache
-    assert _states(shown, HEAD, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]) == {
-        "p0": "queued", "p1": "running", "p2": "running", "p3": "failed", "p4": "success", "p5": ""}

@@ -140,15 +140,16 @@ def _taken_names(repo: Path, baseline: str, metrics_file: str, gate_file: str, m
 # How the round's end is noticed. `dvc queue start` returns at once, but the workers it
 # spawns inherit its stdout and stderr and run until 10 s of empty queue: reading its output
 # through pipes waited for them to stop, then the next round spawned two new ones (11 s
-# from one round's last point to the next round's first; 3.7 s now, the workers still up
-# take the next points as they are queued). An experiment's git ref appears once its point
-# has run, at the cost of a `git for-each-ref` (ms); `dvc exp show` (1.2 s of CPU) then says
-# whether the queue is done with it (outputs reach the cache after the ref). A point that
-# fails writes no ref: the `exp show` every SHOW_EVERY_S finds it.
+# from one round's last point to the next round's first at load 1, 21 s at load 5; 4 s and
+# 10 s now: the workers still up take the next points as they are queued). An experiment's
+# git ref appears once its point has run, at the cost of a `git for-each-ref` (ms); `dvc
+# queue status` (0.5 s of CPU and a 1 s worker broadcast) then says whether the queue is
+# done (outputs reach the cache after the ref). A point that fails writes no ref: the status
+# every SHOW_EVERY_S finds it. Not `dvc exp show` while points run: it reads their
+# temporary folders and fails when one is removed under it.
 REFS_POLL_S = 0.5
 SHOW_EVERY_S = 10.0
-NO_WORKER_AFTER_S = 30.0  # queued, nothing running, this long after `queue start` (a worker takes seconds to boot)
-PENDING = ("queued", "running")
+NO_WORKER_AFTER_S = 30.0  # queued, no worker, this long after `queue start` (a worker takes seconds to boot)
 
 
 def _start_workers(repo: Path, workers: int) -> None:
@@ -166,35 +167,32 @@ def _start_workers(repo: Path, workers: int) -> None:
 
 def _wait(repo: Path, baseline: str, names: list[str], metrics_file: str, gate_file: str, metric: str,
           timeout_s: float, workers: int) -> dict[str, Experiment]:
-    """The round's experiments once the queue has run them (a failed one is absent or has no verdict)."""
+    """The round's experiments once the queue has run them (a failed one is absent)."""
     deadline = time.monotonic() + timeout_s
-    started = shown_at = time.monotonic()
-    restarted, shown, took = False, None, 0.0
+    started = polled_at = time.monotonic()
+    restarted, took = False, 0.0
     while True:
         now = time.monotonic()
         ran = _refs(repo, baseline) >= set(names)
-        # the gaps grow with what an `exp show` takes: on a busy machine (10 s each at load 6)
-        # back-to-back ones would take CPU from the points they wait on
-        if now - shown_at >= max(SHOW_EVERY_S, 3 * took) or (ran and now - shown_at >= max(2 * REFS_POLL_S, took)):
-            shown = dvc_json(repo, "exp", "show")
-            shown_at = time.monotonic()
-            took = shown_at - now
-            states = _states(shown, baseline, names)
-            if not any(state in PENDING for state in states.values()):
+        # the gaps grow with what a status takes: on a busy machine back-to-back ones would
+        # take CPU from the points they wait on
+        if now - polled_at >= max(SHOW_EVERY_S, 3 * took) or (ran and now - polled_at >= max(2 * REFS_POLL_S, took)):
+            status = _dvc(repo, "queue", "status")
+            polled_at = time.monotonic()
+            took = polled_at - now
+            if not any(word in status for word in ("Queued", "Running")):
                 break
-            if now - started >= NO_WORKER_AFTER_S and "running" not in states.values() and _no_worker(repo):
+            if now - started >= NO_WORKER_AFTER_S and "Worker status: 0 active, 0 idle" in status:
                 if restarted:  # queued points and no worker to run them: `dvc queue start` could not spawn one
-                    raise GitmlError("The experiment queue holds points but no worker runs them (`dvc queue "
-                                     "start` failed to spawn one; see `dvc queue logs`): "
-                                     f"{_dvc(repo, 'queue', 'status').strip()[-300:]}")
+                    raise GitmlError(f"The experiment queue holds points but no worker runs them (`dvc queue "
+                                     f"start` failed to spawn one; see `dvc queue logs`): {status.strip()[-300:]}")
                 _start_workers(repo, workers)  # a worker of the last round may have stopped as this one was queued
                 restarted, started = True, time.monotonic()
-        if time.monotonic() > deadline:
-            raise GitmlError(f"The experiment queue did not finish within {timeout_s:g} s: "
-                             f"{_dvc(repo, 'queue', 'status')[-300:]}")
+            if time.monotonic() > deadline:
+                raise GitmlError(f"The experiment queue did not finish within {timeout_s:g} s: {status[-300:]}")
         time.sleep(REFS_POLL_S)
-    found = read_experiments(shown, baseline, metrics_file, gate_file, metric)
-    return {e.name: e for e in found if e.name in names}
+    shown = read_experiments(dvc_json(repo, "exp", "show"), baseline, metrics_file, gate_file, metric)
+    return {e.name: e for e in shown if e.name in names}
 
 
 def _refs(repo: Path, baseline: str) -> set[str]:
@@ -203,23 +201,6 @@ def _refs(repo: Path, baseline: str) -> set[str]:
 
     listed = git(repo, "for-each-ref", "--format=%(refname)", f"refs/exps/{baseline[:2]}/{baseline[2:]}/")
     return {line.rsplit("/", 1)[-1] for line in listed.splitlines()}
-
-
-def _states(shown: list[dict[str, Any]], baseline: str, names: list[str]) -> dict[str, str]:
-    """Each named experiment's queue state in ``dvc exp show --json``: queued, running, success or
-    failed ("" when DVC says none). Listed twice (its ref written, its task not yet done), it is pending."""
-    states: dict[str, str] = {}
-    groups = [group for entry in shown if entry.get("rev") == baseline for group in entry.get("experiments") or []]
-    for group in groups:
-        name = group.get("name") or next((r.get("name") for r in group.get("revs") or []), None)
-        state = str((group.get("executor") or {}).get("state") or "")
-        if name in names and states.get(name) not in PENDING:
-            states[name] = state
-    return states
-
-
-def _no_worker(repo: Path) -> bool:
-    return "Worker status: 0 active, 0 idle" in _dvc(repo, "queue", "status")
 
 
 def _dvc(repo: Path, *args: str) -> str:
