@@ -9,7 +9,8 @@ file runs, so this exercises the code CI runs:
     pull request -> CI (report, sticky comment, gate) -> merge -> promote v1 to staging
     -> assign prod -> deploy -> the following server serves v1 -> shifted traffic with labels
     -> drift job opens a retraining PR -> CI on it -> merge -> promote v2 -> prod -> deploy
-    -> the server swaps to v2 with no failed request -> registry history.
+    -> the server swaps to v2 with no failed request -> registry history -> a canary rollout and a
+    canary rollback (gitml.ci.loop_canary).
 
 Run: ``python -m gitml.ci.loop --workdir .loop`` (``make loop``).
 """
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +39,8 @@ if TYPE_CHECKING:
 # the README of its paths.production folder (Loop.setup).
 REFERENCE = ("conf", "dvc.yaml", "artifacts.yaml", ".dvcignore", ".gitignore", ".github")
 PARAMS = ["data=synthetic", "data.source.synthetic.n_rows=4000", "trainer=cpu", "trainer.epochs=8",
-          "serve.log_flush_seconds=0.5", "drift.window_rows=1500", "gate.thresholds=[]"]
+          "serve.log_flush_seconds=0.5", "drift.window_rows=1500", "gate.thresholds=[]",
+          "canary.window_rows=2000"]  # loop_canary: each check judges the last simulate's 2,000 rows
 SLUG, TOKEN = "acme/model", "loop-token-not-a-secret"
 
 
@@ -53,6 +57,7 @@ class Loop:
         self._forge: ForgeStub | None = None
         self.server: subprocess.Popen[str] | None = None
         self.port = 0
+        self._sample: dict[str, object] | None = None
         # The loop composes conf/ without paths overrides: the reference instance's layout.
         reference = load_params_or_defaults(self.source / "params.yaml")
         self.paths, self.model = reference.paths, reference.registry.model
@@ -233,11 +238,11 @@ class Loop:
             time.sleep(0.25)
         raise SystemExit(f"loop: the server did not serve {wanted or 'a model'} within {timeout}s")
 
-    def traffic(self, shift: float, seed: int) -> None:
+    def traffic(self, shift: float, seed: int, batches: int = 12) -> None:
         kind = f"shifted by {shift} std" if shift else "unshifted"
         self.step(f"production traffic ({kind}), then its true labels as feedback")
         self.sh("gitml", "simulate", "--url", f"http://127.0.0.1:{self.port}", "--source", "synthetic",
-                "--shift", str(shift), "--batches", "12", "--batch-rows", "100", "--seed", str(seed),
+                "--shift", str(shift), "--batches", str(batches), "--batch-rows", "100", "--seed", str(seed),
                 "--params", "params.yaml", cwd=self.dev)
         time.sleep(1.5)  # serve.log_flush_seconds=0.5: the log reaches disk
 
@@ -265,9 +270,20 @@ class Loop:
         return pulls[0]["head"]["ref"], number
 
     def swap_under_load(self, version: str) -> None:
+        self.step(f"the following server swaps to {version} under load")
+
+        def swap() -> None:
+            self.ci_deploy()
+            self.wait_version(version, timeout=120)
+
+        answered, seen, failures = self.under_load(swap)
+        print(f"    {answered} requests answered during the swap, versions seen {sorted(seen)}, {len(failures)} failed")
+        assert not failures, failures[:5]
+
+    def under_load(self, action: Callable[[], None]) -> tuple[int, set[str], list[int | str]]:
+        """Run ``action`` while 4 clients keep predicting; the answered count, versions seen, failures."""
         import httpx
 
-        self.step(f"the following server swaps to {version} under load")
         failures: list[int | str] = []  # status codes and transport errors
         answered, seen = 0, set()
         stop = threading.Event()
@@ -283,7 +299,7 @@ class Loop:
                             failures.append(r.status_code)
                         else:
                             answered += 1
-                            seen.add(r.json().get("model_version"))
+                            seen.add(r.headers.get("x-model-version", ""))
                     except httpx.HTTPError as exc:
                         failures.append(repr(exc))
 
@@ -291,25 +307,42 @@ class Loop:
         for thread in threads:
             thread.start()
         try:
-            self.ci_deploy()
-            self.wait_version(version, timeout=120)
+            action()
             time.sleep(1.0)
         finally:
             stop.set()
             for thread in threads:
                 thread.join()
-        print(f"    {answered} requests answered during the swap, versions seen {sorted(v for v in seen if v)}, "
-              f"{len(failures)} failed")
-        assert not failures, failures[:5]
+        return answered, seen - {""}, failures
+
+    def wait_split(self, versions: set[str], timeout: float = 60) -> Counter[str]:
+        """Probe with 100 unkeyed requests until exactly ``versions`` answer; the last probe's counts."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=10) as http:
+            row = self.sample_row()
+            while time.monotonic() < deadline:
+                seen = Counter(http.post(f"http://127.0.0.1:{self.port}/invocations",
+                                         json={"dataframe_records": [row]}).headers.get("x-model-version", "")
+                               for _ in range(100))
+                if set(seen) == versions:
+                    return seen
+                time.sleep(0.5)
+        raise SystemExit(f"loop: the server did not answer with exactly {sorted(versions)} within {timeout}s")
 
     def sample_row(self) -> dict[str, object]:
         from gitml.package.bundle import load_bundle
         from gitml.serve.deployment import read_pointer
 
-        frame = load_bundle(read_pointer(self.target).path, model=False).reference()
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
+        if self._sample is None:
+            frame = load_bundle(read_pointer(self.target).path, model=False).reference()
+            self._sample = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame.iloc[0].items()}
+        return self._sample
 
     def run(self) -> None:
+        from gitml.ci import loop_canary
+
         started = time.monotonic()
         self.setup()
         try:
@@ -348,8 +381,9 @@ class Loop:
             self.swap_under_load(v2)
             self.step("registry history")
             print(self.sh("gitml", "registry", "history", cwd=self.dev, quiet=True).stdout)
-            print(f"loop complete in {time.monotonic() - started:.0f}s: {v2} in prod, the server answers with "
-                  f"{self.wait_version(v2)}")
+            print(f"    {v2} in prod, the server answers with {self.wait_version(v2)}")
+            loop_canary.play(self, [p.replace("epochs=8", "epochs=12") for p in PARAMS], stable=v2, older=v1)
+            print(f"loop complete in {time.monotonic() - started:.0f}s")
         finally:
             if self.server is not None:
                 self.server.terminate()
