@@ -165,9 +165,9 @@ def test_a_remote_that_cannot_be_fetched_is_warned_about_once_and_local_tags_sti
     source = RegistrySource(host, "model", "prod", remote="origin", cache=tmp_path / "cache")
 
     def warnings() -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.name == "gitml.serve.follow"]
+        return [r.getMessage() for r in caplog.records if r.name == "gitml.serve.sources"]
 
-    with caplog.at_level(logging.WARNING, logger="gitml.serve.follow"):
+    with caplog.at_level(logging.WARNING, logger="gitml.serve.sources"):
         assert [source.current().version for _ in range(3)] == ["v1.0.0"] * 3  # no remote 'origin'
         assert len(warnings()) == 1 and "cannot fetch tags from 'origin'" in warnings()[0], warnings()
         git("init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
