@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 INSTALL := $(BIN)/python requirements/install.py
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo loop test test-fast lint typecheck clean
+.PHONY: help install demo loop test test-e2e test-fast lint typecheck clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,9 +33,14 @@ demo: install ## run the whole pipeline on the built-in data and print a summary
 loop: install ## play the whole GitOps loop locally (origin, DVC remote, GitHub stand-in, server)
 	$(BIN)/python -m gitml.ci.loop --workdir .loop
 
-test: install ## run the test suite (slow and e2e tests included)
-	@$(BIN)/pytest; rc=$$?; \
+test: install ## run the test suite (slow tests included; the whole-loop e2e tests: make test-e2e)
+	@$(BIN)/pytest -m "not e2e"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
+	exit $$rc
+
+test-e2e: install ## the whole loop end to end: make loop's story and three models in one repository (CI runs it)
+	@$(BIN)/pytest -m e2e; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-e2e: pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 
 test-fast: install ## run only the fast tests
