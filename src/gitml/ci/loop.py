@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 REFERENCE = ("conf", "dvc.yaml", "artifacts.yaml", ".dvcignore", ".gitignore", ".github")
 PARAMS = ["data=synthetic", "data.source.synthetic.n_rows=4000", "trainer=cpu", "trainer.epochs=8",
           "serve.log_flush_seconds=0.5", "drift.window_rows=1500", "gate.thresholds=[]",
-          "canary.window_rows=2000"]  # loop_canary: each check judges the last simulate's 2,000 rows
+          "canary.window_rows=2000", "canary.min_rows=50", "canary.min_labels=25"]
+# loop_canary: each check judges the last simulate's 2,000 rows; a request (25 rows) goes to the canary
+# with probability 0.2, so of 80 requests fewer than 2 reach it with probability 3e-7
 SLUG, TOKEN = "acme/model", "loop-token-not-a-secret"
 
 
@@ -238,11 +240,11 @@ class Loop:
             time.sleep(0.25)
         raise SystemExit(f"loop: the server did not serve {wanted or 'a model'} within {timeout}s")
 
-    def traffic(self, shift: float, seed: int, batches: int = 12) -> None:
+    def traffic(self, shift: float, seed: int, batches: int = 12, batch_rows: int = 100) -> None:
         kind = f"shifted by {shift} std" if shift else "unshifted"
         self.step(f"production traffic ({kind}), then its true labels as feedback")
         self.sh("gitml", "simulate", "--url", f"http://127.0.0.1:{self.port}", "--source", "synthetic",
-                "--shift", str(shift), "--batches", str(batches), "--batch-rows", "100", "--seed", str(seed),
+                "--shift", str(shift), "--batches", str(batches), "--batch-rows", str(batch_rows), "--seed", str(seed),
                 "--params", "params.yaml", cwd=self.dev)
         time.sleep(1.5)  # serve.log_flush_seconds=0.5: the log reaches disk
 

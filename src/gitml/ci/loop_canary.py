@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from gitml.ci.loop import Loop
 
 PERCENT = 20
-BATCHES = 20  # labelled rows per check: 2,000, of which ~400 answered by the canary (min_rows 200)
+BATCHES, BATCH_ROWS = 80, 25  # 2,000 labelled rows per check in 80 requests, ~16 of them the canary's
+# (the split is per request: 20 requests of 100 rows once gave the canary 1, too few to judge)
 
 
 def new_version(loop: Loop, params: list[str]) -> str:
@@ -97,7 +98,7 @@ def play(loop: Loop, params: list[str], stable: str, older: str) -> None:
     new = new_version(loop, params)
     start_canary(loop, new)
     split = apply_traffic(loop, {stable, new})
-    loop.traffic(shift=1.5, seed=400, batches=BATCHES)
+    loop.traffic(shift=1.5, seed=400, batches=BATCHES, batch_rows=BATCH_ROWS)
     promote = canary_check(loop, expect_exit=0)
     loop.merge(*promote)
     apply_traffic(loop, {new})
@@ -106,7 +107,7 @@ def play(loop: Loop, params: list[str], stable: str, older: str) -> None:
 
     start_canary(loop, older)
     apply_traffic(loop, {new, older})
-    loop.traffic(shift=1.5, seed=500, batches=BATCHES)
+    loop.traffic(shift=1.5, seed=500, batches=BATCHES, batch_rows=BATCH_ROWS)
     rollback = canary_check(loop, expect_exit=1)
     loop.merge(*rollback)
     apply_traffic(loop, {new})
