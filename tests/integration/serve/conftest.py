@@ -64,6 +64,8 @@ class Server:
 
     def __init__(self, cwd: Path, *args: str | Path):
         self.cwd, self.port = cwd, free_port()
+        flags = list(map(str, args))
+        self.workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = cwd / f"server-{self.port}.log"
         with open(self.output, "wb") as sink:
@@ -73,12 +75,15 @@ class Server:
             )
 
     def wait_ready(self, timeout: float = 90) -> Server:
+        """Until /ping answers and, under ``--workers N``, every worker has started: the first one
+        answers while the others may still be loading (and would load a version published meanwhile)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
+                if (httpx.get(f"{self.url}/ping", timeout=1).status_code == 200
+                        and self.log().count("Application startup complete") >= self.workers):
                     return self
             except httpx.HTTPError:
                 pass
