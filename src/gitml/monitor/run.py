@@ -143,10 +143,11 @@ def drift_run(
     its outcome; the others still run.
     """
     chosen = run_models(params_file, list(bundles) if bundles else names)
+    remotes = {} if bundles else _sync_registries(repo, params_file, [model for _, model in chosen])
     outcomes = []
     for name, model in chosen:
         try:
-            outcome = _run_one(repo, params_file, settings, name, model, (bundles or {}).get(name))
+            outcome = _run_one(repo, params_file, settings, name, model, (bundles or {}).get(name), remotes)
         except Exception as exc:  # one model's failure, a bug included, must not stop the others
             if not isinstance(exc, GitmlError):
                 log.debug("drift run: %s failed", name, exc_info=True)
@@ -157,7 +158,7 @@ def drift_run(
 
 
 def _run_one(repo: Path, params_file: Path, settings: RunSettings, name: str, model: str | None,
-             bundle: str | None) -> ModelOutcome:
+             bundle: str | None, remotes: dict[str | None, str | GitmlError | None]) -> ModelOutcome:
     from gitml.gitops.retrain import retrain_from_files
     from gitml.monitor.check import EXIT_ERROR
     from gitml.monitor.settings import model_log_dir
@@ -165,7 +166,10 @@ def _run_one(repo: Path, params_file: Path, settings: RunSettings, name: str, mo
 
     where = ""
     if bundle is None:
-        version = _fetch_stage(repo, params_file, model, settings.stage, settings.bundles_dir / name)
+        remote = remotes.get(model)
+        if isinstance(remote, GitmlError):
+            raise remote
+        version = _fetch_stage(repo, params_file, model, settings.stage, settings.bundles_dir / name, remote)
         if version is None:
             return ModelOutcome(name, "skipped", f"no version in stage '{settings.stage}'")
         bundle, where = str(settings.bundles_dir / name), f"{settings.stage} {version}, "
@@ -184,15 +188,42 @@ def _run_one(repo: Path, params_file: Path, settings: RunSettings, name: str, mo
     return ModelOutcome(name, "drift", f"{'; '.join(report.reasons)} ({rows}); {result.describe()}", result)
 
 
-def _fetch_stage(repo: Path, params_file: Path, model: str | None, stage: str, out: Path) -> str | None:
-    """The version of ``stage`` fetched and verified into ``out`` (as ``gitml fetch``), or None when the
-    stage has no version."""
+def _sync_registries(repo: Path, params_file: Path,
+                     models: list[str | None]) -> dict[str | None, str | GitmlError | None]:
+    """Take each registry remote's stage-tag deletions once for all the models it holds (one fetch and
+    one listing, not one per model), as ``gitml fetch`` does for one; model -> its synced remote or None.
+    A remote that cannot be read fails the models using it, each with the reason."""
     from gitml.config.params import load_params
-    from gitml.registry.fetch import fetch_bundle, signers_for, synced_remote
+    from gitml.gitops.git import has_remote
+    from gitml.registry.tags import sync_stage_tags_of
+
+    registries = {model: load_params(params_file, model).registry for model in models}
+    by_remote: dict[str, list[str]] = {}
+    for registry in registries.values():
+        if has_remote(repo, registry.remote):
+            by_remote.setdefault(registry.remote, []).append(registry.model)
+        else:
+            log.warning("no git remote '%s' <registry.remote>: the registry is read from local tags, and whether "
+                        "the commit is on the remote's default branch is not checked", registry.remote)
+    synced: dict[str, str | GitmlError] = {}
+    for remote, names in by_remote.items():
+        try:
+            sync_stage_tags_of(repo, remote, names)
+            synced[remote] = remote
+        except GitmlError as exc:
+            synced[remote] = GitmlError(f"cannot read the registry on '{remote}' <registry.remote>: {exc}")
+    return {model: synced.get(registry.remote) for model, registry in registries.items()}
+
+
+def _fetch_stage(repo: Path, params_file: Path, model: str | None, stage: str, out: Path,
+                 remote: str | None) -> str | None:
+    """The version of ``stage`` fetched and verified into ``out`` (as ``gitml fetch``; ``remote``
+    already synced), or None when the stage has no version."""
+    from gitml.config.params import load_params
+    from gitml.registry.fetch import fetch_bundle, signers_for
     from gitml.registry.tags import stage_version
 
     registry = load_params(params_file, model).registry
-    remote = synced_remote(repo, registry)
     if stage_version(repo, registry.model, stage) is None:
         return None
     found, _ = fetch_bundle(repo, registry.model, out, stage, remote=remote,

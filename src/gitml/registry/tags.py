@@ -19,6 +19,8 @@ from gitml.errors import PromotionError
 from gitml.gitops.git import git, show_file
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gitml.registry.index import ArtifactState
 
 log = logging.getLogger(__name__)
@@ -169,7 +171,15 @@ def remote_stage_tags(repo: str | Path, remote: str, name: str, timeout: float =
 
 def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 60,
                     keep_unrecorded: bool = False) -> list[str]:
-    """Fetch the remote's tags, then delete the local stage tags of ``name`` the remote deleted.
+    """Fetch the remote's tags, then delete the local stage tags of ``name`` the remote deleted
+    (see :func:`sync_stage_tags_of`)."""
+    return sync_stage_tags_of(repo, remote, [name], timeout, keep_unrecorded)
+
+
+def sync_stage_tags_of(repo: str | Path, remote: str, names: Sequence[str], timeout: float = 60,
+                       keep_unrecorded: bool = False) -> list[str]:
+    """Fetch the remote's tags, then delete the local stage tags of ``names`` the remote deleted:
+    one fetch and one listing of the remote for any number of models.
 
     Fetching never deletes a tag, so a rollback made by deleting an assignment tag on the
     remote (``gto deprecate NAME VERSION STAGE --delete --push``) would stay visible here.
@@ -181,16 +191,20 @@ def sync_stage_tags(repo: str | Path, remote: str, name: str, timeout: float = 6
     deleted tags.
     """
     fetch_tags(repo, remote, timeout=timeout)
-    now = remote_stage_tags(repo, remote, name, timeout=timeout)
+    held = remote_stage_tags(repo, remote, names[0] if len(names) == 1 else "*", timeout=timeout)
     record = _read_record(repo)
-    seen = record.get(remote, {}).get(name)
-    if seen is None:
-        seen = [] if keep_unrecorded else _local_stage_tags(repo, name)
-    gone = sorted(set(seen) - now)
+    local = None if keep_unrecorded else set(git(repo, "tag", "--list", "*#*").split())
+    gone: list[str] = []
+    for name in names:
+        now = {tag for tag in held if tag.startswith(f"{name}#")}  # '#' ends a name: churn is not churn-eu
+        seen = record.get(remote, {}).get(name)
+        if seen is None:
+            seen = [] if local is None else [tag for tag in local if tag.startswith(f"{name}#")]
+        gone += sorted(set(seen) - now)
+        record.setdefault(remote, {})[name] = sorted(now)
     if gone:
         log.info("'%s' <registry.remote> no longer holds %s; deleting them here too", remote, ", ".join(gone))
         delete_tags(repo, gone)
-    record.setdefault(remote, {})[name] = sorted(now)
     _write_record(repo, record)
     return gone
 
@@ -204,10 +218,6 @@ def remember_remote_stage_tags(repo: str | Path, remote: str, name: str, tags: l
     known = set(record.setdefault(remote, {}).get(name) or [])
     record[remote][name] = sorted(known | set(stage_tags))
     _write_record(repo, record)
-
-
-def _local_stage_tags(repo: str | Path, name: str) -> list[str]:
-    return git(repo, "tag", "--list", f"{name}#*").split()
 
 
 def _record_path(repo: str | Path) -> Path:
