@@ -142,3 +142,16 @@ def test_a_regression_whose_errors_differ_by_age_band_fails_the_error_gap_rule(t
     assert section["mae_gap"] == groups["[40, 120)"]["mae"] - groups["[0, 40)"]["mae"]
     rule = fairness_rule(result)
     assert rule.verdict == "fail" and "MAE" in rule.reason and "age=[40, 120) vs" in rule.reason
+
+
+def test_a_sensitive_column_the_contract_rules_out_fails_validate_before_training(tmp_path):
+    """A numeric group column without bins is refused at validate, naming the key: no model is trained."""
+    from gitml.errors import ConfigError
+
+    frame = people(rows=200)
+    frame["score"] = np.arange(len(frame)) % 7
+    with pytest.raises(ConfigError) as info:
+        run_pipeline(tmp_path / "w", frame, "data.sensitive=[group,score,nope]")
+    assert [key for key, _ in info.value.problems] == ["data.sensitive.1", "data.sensitive.2"]
+    assert "'score' is numeric: give it bins in data.slices" in str(info.value)
+    assert not (tmp_path / "w/models").exists() and not (tmp_path / "w/data/contract.json").exists()

@@ -12,7 +12,7 @@ import pytest
 from gitml.config.compose import compose, to_plain
 from gitml.config.schema import DataConfig, GateConfig, SliceConfig, ThresholdRule
 from gitml.errors import ConfigError
-from gitml.evaluate.fairness import fairness_metrics, sensitive_groups
+from gitml.evaluate.fairness import contract_problems, fairness_metrics, sensitive_groups
 from gitml.gate.rules import evaluate_gate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +103,27 @@ def test_groups_come_from_values_bins_or_refusals_naming_the_key():
     data.slices = []
     with pytest.raises(ConfigError, match=r"numeric: give it bins in data\.slices"):
         sensitive_groups(records, data, 1)
+
+
+def test_the_contract_rules_out_a_wrong_sensitive_column_before_any_training():
+    """What validate refuses from the contract alone: the same words evaluate would use, every key named."""
+    from gitml.data.contract import ColumnSpec, Contract, ExcludedColumn
+
+    contract = Contract("y", ["no", "yes"], columns={
+        "sex": ColumnSpec("category", categories=["f", "m"]), "age": ColumnSpec("float", 0.0, 99.0),
+        "zip": ColumnSpec("category", categories=[f"z{i}" for i in range(60)]), "vip": ColumnSpec("bool"),
+        "n": ColumnSpec("int", 0, 9)}, excluded={"joined": ExcludedColumn("datetime", "a date"),
+                                                 "region": ExcludedColumn("id", "a group, not a feature")})
+    data = DataConfig(name="t", sensitive=["sex", "age", "zip", "vip", "n", "joined", "region", "nope"],
+                      slices=[SliceConfig("age", [0.0, 40.0, 120.0])])
+    problems = dict(contract_problems(data, contract))
+    assert set(problems) == {"data.sensitive.2", "data.sensitive.4", "data.sensitive.5", "data.sensitive.7"}
+    assert "60 distinct values, more than data.schema.max_categories (50)" in problems["data.sensitive.2"]
+    assert "'n' is numeric: give it bins in data.slices" in problems["data.sensitive.4"]
+    assert "holds dates" in problems["data.sensitive.5"]
+    assert "'nope' is not in the data contract's columns: sex, age, zip, vip, n, joined, region" in problems[
+        "data.sensitive.7"]
+    assert contract_problems(DataConfig(name="t", sensitive=["sex", "vip", "region"]), contract) == []
 
 
 def test_the_gate_names_the_groups_furthest_apart_and_why_a_value_is_undefined():

@@ -28,7 +28,40 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from gitml.data.contract import Contract
+
 MISSING = "(missing)"  # the group of rows without a value
+
+
+def _refusal(column: str, why: str, data: DataConfig, detail: str = "") -> str:
+    """Why ``column`` cannot be a ``data.sensitive`` column: ``why`` is absent, dates, numeric or levels."""
+    return {
+        "absent": f"column '{column}' is not in the data contract's columns: {detail}.",
+        "dates": f"column '{column}' holds dates, which name no groups; derive a category column from them.",
+        "numeric": f"column '{column}' is numeric: give it bins in data.slices (- {{column: {column}, bins: "
+                   "[edges]}) so its groups are ranges.",
+        "levels": f"column '{column}' has {detail} distinct values, more than data.schema.max_categories "
+                  f"({data.schema.max_categories}): not a group column.",
+    }[why]
+
+
+def contract_problems(data: DataConfig, contract: Contract) -> list[tuple[str, str]]:
+    """``(key, problem)`` for each ``data.sensitive`` column the contract already rules out (validate
+    runs this, so a wrong column fails before training, not at evaluate): not a column, dates,
+    numeric without ``data.slices`` bins, a category with too many levels."""
+    binned = {spec.column for spec in data.slices if spec.bins}
+    known = [*contract.columns, *contract.excluded]
+    problems = []
+    for index, column in enumerate(data.sensitive):
+        spec, excluded = contract.columns.get(column), contract.excluded.get(column)
+        dtype = spec.dtype if spec is not None else excluded.dtype if excluded is not None else None
+        why, detail = (("absent", ", ".join(known)) if dtype is None else ("dates", "") if dtype == "datetime"
+                       else ("numeric", "") if dtype in ("int", "float") and column not in binned else (None, ""))
+        if why is None and spec is not None and len(spec.categories or ()) > data.schema.max_categories:
+            why, detail = "levels", str(len(spec.categories or ()))
+        if why is not None:
+            problems.append((f"data.sensitive.{index}", _refusal(column, why, data, detail)))
+    return problems
 
 
 def sensitive_groups(records: pd.DataFrame, data: DataConfig, index: int) -> pd.Series:
@@ -44,22 +77,18 @@ def sensitive_groups(records: pd.DataFrame, data: DataConfig, index: int) -> pd.
 
     column, key = data.sensitive[index], f"data.sensitive.{index}"
     if column not in records.columns:
-        raise ConfigError("params.yaml", key, f"column '{column}' is not in the data contract's columns: "
-                          f"{', '.join(map(str, records.columns))}.")
+        raise ConfigError("params.yaml", key, _refusal(column, "absent", data, ", ".join(map(str, records.columns))))
     values = records[column]
     binned = next((spec for spec in data.slices if spec.column == column and spec.bins), None)
     if binned is not None:
         return slice_groups(records, SliceConfig(column, binned.bins)).where(values.notna(), MISSING)
     if types.is_datetime64_any_dtype(values):
-        raise ConfigError("params.yaml", key, f"column '{column}' holds dates, which name no groups; "
-                          "derive a category column from them.")
+        raise ConfigError("params.yaml", key, _refusal(column, "dates", data))
     if types.is_numeric_dtype(values) and not types.is_bool_dtype(values):
-        raise ConfigError("params.yaml", key, f"column '{column}' is numeric: give it bins in data.slices "
-                          f"(- {{column: {column}, bins: [edges]}}) so its groups are ranges.")
+        raise ConfigError("params.yaml", key, _refusal(column, "numeric", data))
     groups = values.astype(str).where(values.notna(), MISSING)
     if groups.nunique() > data.schema.max_categories:
-        raise ConfigError("params.yaml", key, f"column '{column}' has {groups.nunique()} distinct values, more "
-                          f"than data.schema.max_categories ({data.schema.max_categories}): not a group column.")
+        raise ConfigError("params.yaml", key, _refusal(column, "levels", data, str(groups.nunique())))
     return groups
 
 

@@ -49,6 +49,12 @@ def validate(
     raw_dir, production_dir, root = Path(raw_dir), Path(production_dir), Path(root)
     raw = snapshot_files(raw_dir)  # inferred from and checked
     contract, origin = effective_contract(data, raw, raw_dir, root)
+    if data.sensitive:  # a wrong fairness column fails here, before a model is trained, not at evaluate
+        from gitml.errors import ConfigError
+        from gitml.evaluate.fairness import contract_problems
+
+        if problems := contract_problems(data, contract):
+            raise ConfigError.of("params.yaml", problems)
     snapshots: list[dict[str, Any]] = []
     failures = []
     for path in [*raw, *snapshot_files(production_dir)]:
