@@ -88,10 +88,18 @@ def test_a_param_a_stage_declares_counts_and_one_no_stage_reads_does_not(several
     assert changed_models(several, "HEAD").names == []
 
 
-def test_editing_a_model_file_touches_that_model(several: Path):
+def test_editing_what_a_model_file_says_touches_that_model_but_a_comment_does_not(several: Path):
     path = several / "conf/models/c.yaml"
-    path.write_text(path.read_text() + "# retrain c with more data next quarter\n")
+    original = path.read_text()
+    path.write_text(original + "# retrain c with more data next quarter\n")  # no new version for a comment
+    (several / "conf/models/b.yaml").write_text(original.replace("defaults:\n  - ", "defaults: [") + "]\n")
+    assert changed_models(several, "HEAD").names == []  # b: the same list, written another way
+    path.write_text(original + "trainer:\n  epochs: 9\n")
     assert changed_models(several, "HEAD").models == {"c": ["conf/models/c.yaml"]}
+    git("commit", "-qam", "c: 9 epochs", cwd=several)
+    path.write_text("defaults: [\n")  # YAML cannot read it: counted, for CI to show the error
+    assert changed_models(several, "HEAD").models == {"c": ["conf/models/c.yaml"]}
+    assert changed_models(several, "HEAD~1", "HEAD").models == {"c": ["conf/models/c.yaml"]}
 
 
 def test_a_change_to_dvc_yaml_touches_every_model_but_a_comment_does_not(several: Path):

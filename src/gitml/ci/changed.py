@@ -11,8 +11,8 @@ one of these differs, compared per model:
   lock is reproduced. Keys no stage reads (``serve``, ``drift``) do not count, so a
   change of serving settings promotes no new version; with no ``params`` in dvc.yaml the
   whole section counts;
-- its own file, ``conf/models/<name>.yaml`` (a comment counts: a reviewer of that file
-  wants its model's report);
+- its own file, ``conf/models/<name>.yaml``, by what it says (its parsed content: a
+  comment or a reformatting alone is no change, as for dvc.yaml);
 - and a model that is new at ``head`` has changed.
 
 What touches every model: dvc.yaml itself (its parsed content, so comments do not count),
@@ -187,13 +187,28 @@ def _one_model(params: dict[str, Any]) -> list[str]:
 
 
 def _model_files_changed(repo: Path, base: str, head: str | None, names: list[str]) -> list[str]:
-    """The declared models whose conf/models/<name>.yaml differs (one ``git diff``)."""
+    """The declared models whose conf/models/<name>.yaml says something else: one ``git diff`` finds the
+    files that differ, and only those are parsed, so a comment or a reformatting alone is no change
+    (it would register a new version of the same bundle on merge). A file YAML cannot read counts."""
     out = git(repo, "diff", "--name-only", "--no-renames", "-z", base, *([head] if head else []), "--",
               MODEL_FILES, strip=False)
     wanted = set(names)
-    stems = {Path(path).stem for path in out.split("\0") if path.endswith(".yaml")
-             and Path(path).parent.as_posix() == MODEL_FILES}
-    return sorted(stems & wanted)
+    paths = sorted(path for path in out.split("\0") if path.endswith(".yaml")
+                   and Path(path).parent.as_posix() == MODEL_FILES and Path(path).stem in wanted)
+    if not paths:
+        return []
+    old = _read_at(repo, base, tuple(paths))
+    new = _read_at(repo, head, tuple(paths)) if head else _read_worktree(repo, tuple(paths))
+    return [Path(path).stem for path in paths if _says_else(new[path], old[path], path)]
+
+
+def _says_else(new: bytes | None, old: bytes | None, where: str) -> bool:
+    if new is None or old is None:
+        return True
+    try:
+        return load(new, where) != load(old, where)
+    except GitmlError:
+        return True
 
 
 def _commit(repo: Path, rev: str) -> str:
