@@ -256,17 +256,26 @@ def deploy_canary(target: str | Path, version: str, percent: int, shadow: str | 
 
 
 def deploy_traffic(target: str | Path, traffic: str | Path, params_file: str | Path | None = "params.yaml",
-                   repo: str | Path = ".", model: str | None = None) -> str:
+                   repo: str | Path = ".", model: str | None = None, stage: str | None = None,
+                   push: bool = False) -> str:
     """Apply a committed traffic file to ``target``: versions it names that the target lacks are fetched
-    from the registry and published (verified, gate-admitted), then the split (atomically)."""
+    from the registry and published (verified, gate-admitted), then the split (atomically).
+
+    ``stage`` (e.g. prod): when the file sends every request to one version, that version is assigned
+    the stage afterwards (pushed with ``push``), so the registry names what is served; it must then be a
+    registered version, checked before anything changes.
+    """
     import tempfile
 
-    from gitml.errors import DeploymentError, GitmlError
+    from gitml.errors import DeploymentError, GitmlError, PromotionError
     from gitml.serve.delivery import missing_versions
     from gitml.serve.deployment import publish_split
     from gitml.serve.traffic import read_traffic_file
 
     split = read_traffic_file(traffic)
+    settled = split.served[0] if stage is not None and len(split.served) == 1 else None
+    if stage is not None:
+        _check_stage_version(stage, settled, traffic, params_file, repo, model)
     for version in missing_versions(target, split):
         with tempfile.TemporaryDirectory(prefix="gitml-traffic-") as work:
             try:
@@ -279,7 +288,36 @@ def deploy_traffic(target: str | Path, traffic: str | Path, params_file: str | P
                    point=False)
     publish_split(target, split)
     shares = ", ".join(f"{v} {p}%" for v, p in split.weights) + (f", shadow {split.shadow}" if split.shadow else "")
-    return f"{target}/traffic.json: {shares}; current.json -> {split.stable}"
+    applied = f"{target}/traffic.json: {shares}; current.json -> {split.stable}"
+    if settled is None or stage is None:
+        return applied
+    try:
+        promotion = promote(stage, version=settled, push=push, params_file=params_file or "params.yaml",
+                            repo=repo, model=model)
+    except GitmlError as exc:
+        raise PromotionError(f"{applied}, but {settled} was not assigned '{stage}': {exc} Rerun the command: applying "
+                        "the file again changes nothing.") from exc
+    assigned = promotion.describe() if promotion.tags else f"{settled} already in '{stage}'"
+    return f"{applied}; {assigned}"
+
+
+def _check_stage_version(stage: str, version: str | None, traffic: str | Path, params_file: str | Path | None,
+                         repo: str | Path, model: str | None) -> None:
+    """Refuse, before the traffic changes, a stage the registry lacks or a version (the one the file
+    sends every request to, if any) it does not know."""
+    from gitml.config.params import load_params_or_defaults
+    from gitml.errors import PromotionError
+    from gitml.gitops.git import repo_root
+    from gitml.registry.tags import find_version
+
+    registry = load_params_or_defaults(params_file, model).registry
+    refused = registry.unknown_stage(stage)
+    if refused:
+        raise PromotionError(f"--stage: {refused}")
+    if version is not None and find_version(repo_root(repo), registry.model, version) is None:
+        raise PromotionError(f"{traffic} sends every request to {version}, which is not a registered version of "
+                             f"'{registry.model}' (`gitml registry show`): it cannot be assigned '{stage}'. "
+                             "Nothing was changed.")
 
 
 def deploy_k8s(out: str | Path, version: str | None = None, image: str | None = None, replicas: int = 1,

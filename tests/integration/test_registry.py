@@ -109,6 +109,40 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path, g
     assert json.loads((tmp_path / "old/metadata.json").read_text())["bundle_id"] == v1_id
 
 
+def test_a_traffic_file_sending_everything_to_one_version_assigns_it_the_stage(published, tmp_path, gitml_main):
+    """traffic.yml's `gitml deploy --traffic FILE --stage prod --push`: the registry names what is served."""
+    from gitml.serve.deployment import read_pointer, read_split
+
+    project, target, traffic = published, tmp_path / "target", tmp_path / "model.yaml"
+    gitml_main("promote", "--stage", "staging", "--push", cwd=project)  # v1.0.0
+    gitml_main("deploy", "--target", target, "--bundle", "models/bundle", "--version", "v1.0.0", cwd=project)
+    # Published (its gate verdict admits it) but never registered: it can serve, not hold a stage.
+    gitml_main("deploy", "--target", target, "--bundle", "models/bundle", "--version", "v7.0.0", "--publish-only",
+               cwd=project)
+    apply = ("deploy", "--target", target, "--traffic", traffic, "--stage", "prod", "--push")
+    traffic.write_text("versions:\n  v7.0.0: 100\n")
+    out = gitml_main(*apply, cwd=project, check=False)
+    assert out.returncode == 1 and "v7.0.0, which is not a registered version of 'model'" in out.stderr
+    assert read_split(target) is None and read_pointer(target).version == "v1.0.0"  # nothing changed
+    wrong = gitml_main(*apply[:-3], "--stage", "production", cwd=project, check=False)
+    assert wrong.returncode == 1 and "'production' is not a stage of this registry" in wrong.stderr
+
+    traffic.write_text("versions:\n  v1.0.0: 50\n  v7.0.0: 50\n")  # a canary: no version settled
+    out = gitml_main(*apply, cwd=project)
+    assert "v1.0.0 50%, v7.0.0 50%" in out.stdout and "prod" not in out.stdout
+    assert not any("#prod#" in tag for tag in remote_tags(project))
+
+    traffic.write_text("versions:\n  v1.0.0: 100\n  v7.0.0: 0\nshadow: v7.0.0\n")  # promoted, v7 shadowing
+    out = gitml_main(*apply, cwd=project)
+    assert "model v1.0.0 assigned to 'prod'" in out.stdout and "pushed" in out.stdout
+    assert any(tag.startswith("model#prod#") for tag in remote_tags(project))
+    assert gitml_main("registry", "which", "prod", cwd=project).stdout.strip() == "v1.0.0"
+    assert "v1.0.0 already in 'prod'" in gitml_main(*apply, cwd=project).stdout  # applying again: nothing new
+    misuse = gitml_main("deploy", "--target", target, "--version", "v1.0.0", "--stage", "prod", cwd=project,
+                        check=False)
+    assert misuse.returncode == 2 and "--stage and --push go with --traffic" in misuse.stderr
+
+
 def test_promote_refuses_dirty_tree_and_stale_bundle_and_leaves_no_tag(published, gitml_main):
     project = published
     params = project / "params.yaml"

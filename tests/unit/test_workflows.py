@@ -23,6 +23,7 @@ ALLOWED_WRITES = {
     ("promote.yml", "promote"): {"contents"},  # version and stage tags
     ("drift.yml", "drift"): {"contents", "pull-requests"},  # retraining branch and PR
     ("canary.yml", "canary"): {"contents", "pull-requests"},  # promote or rollback branch and PR
+    ("traffic.yml", "traffic"): {"contents"},  # the prod tag of a version a traffic file gives 100%
     ("deploy.yml", "image"): {"packages"},  # push the image of the promoted version
 }
 

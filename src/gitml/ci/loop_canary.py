@@ -68,7 +68,8 @@ def apply_traffic(loop: Loop, expect: set[str]) -> Counter[str]:
 
     def apply() -> None:
         path = loop.job("traffic", "main")
-        loop.sh("gitml", "deploy", "--target", loop.target, "--traffic", f"deploy/{loop.model}.yaml", cwd=path)
+        loop.sh("gitml", "deploy", "--target", loop.target, "--traffic", f"deploy/{loop.model}.yaml",
+                "--stage", "prod", "--push", cwd=path)
         seen.update(loop.wait_split(expect))
 
     answered, _, failures = loop.under_load(apply)
@@ -77,6 +78,12 @@ def apply_traffic(loop: Loop, expect: set[str]) -> Counter[str]:
           f"{answered} requests answered during the change, {len(failures)} failed")
     assert not failures, failures[:5]
     return seen
+
+
+def prod_is(loop: Loop, version: str, when: str) -> None:
+    """The registry's prod stage, read in a fresh clone as any job would, names ``version``."""
+    prod = loop.sh("gitml", "registry", "which", "prod", cwd=loop.job("registry", "main")).stdout.strip()
+    assert prod == version, f"prod is {prod}, not {version}, {when}"
 
 
 def canary_check(loop: Loop, expect_exit: int) -> tuple[str, int]:
@@ -102,8 +109,9 @@ def play(loop: Loop, params: list[str], stable: str, older: str) -> None:
     promote = canary_check(loop, expect_exit=0)
     loop.merge(*promote)
     apply_traffic(loop, {new})
+    prod_is(loop, new, "after the canary reached 100%")
     print(f"    canary {new} at {PERCENT}% ({split[new] * 100 // sum(split.values())}% of answers): "
-          f"promoted to 100%")
+          f"promoted to 100%, and to prod in the registry")
 
     start_canary(loop, older)
     apply_traffic(loop, {new, older})
@@ -111,4 +119,5 @@ def play(loop: Loop, params: list[str], stable: str, older: str) -> None:
     rollback = canary_check(loop, expect_exit=1)
     loop.merge(*rollback)
     apply_traffic(loop, {new})
-    print(f"    canary {older} rolled back through its pull request: {new} at 100%")
+    prod_is(loop, new, "after the rollback")
+    print(f"    canary {older} rolled back through its pull request: {new} at 100%, still prod")

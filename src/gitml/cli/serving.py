@@ -86,22 +86,22 @@ def deploy(
     traffic: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Apply a committed traffic file "  # noqa: UP045
                        "(deploy/<model>.yaml): publish the versions it names, then its split.")] = None,
     publish_only: Annotated[bool, typer.Option("--publish-only", help="Publish --bundle, serve as before.")] = False,
+    stage: Annotated[Optional[str], typer.Option(help="With --traffic: when the file sends every request to "  # noqa: UP045
+                     "one version, assign it this registry stage (e.g. prod) once applied.")] = None,
+    push: Annotated[bool, typer.Option(help="With --stage: push the stage tag to registry.remote.")] = False,
     model: ModelOpt = None,
 ) -> None:
     """Publish a bundle into a deployment folder and make it current (atomically).
 
-    Copies the bundle to TARGET/versions/VERSION, verifies it, then replaces
-    TARGET/current.json. The bundle is refused unless a passing gate verdict names it (its
-    manifest sha256): the one at the registered VERSION's commit, or --gate FILE, or
-    reports/gate.json; --allow-failed-gate publishes anyway. Without --bundle, points
-    current.json at a published version (a rollback). Servers following TARGET swap within
-    serve.follow_interval_seconds. Canary and shadow (docs/delivery.md): --canary 10
-    --version V [--shadow S] writes deploy/<model>.yaml; a pull request editing it promotes
-    or rolls back; --traffic FILE applies it (the deploy workflow runs that on main).
-
-    With --target k8s DIR, writes a Deployment, a Service, a KServe ServingRuntime and
-    InferenceService and their kustomizations into DIR for a registered version (the
-    image deploy/Dockerfile builds for it), for Argo CD or Flux; see docs/kubernetes.md.
+    Copies the bundle to TARGET/versions/VERSION, verifies it, then replaces TARGET/current.json.
+    The bundle is refused unless a passing gate verdict names it (its manifest sha256): the one
+    at the registered VERSION's commit, or --gate FILE, or reports/gate.json; --allow-failed-gate
+    publishes anyway. Without --bundle, points current.json at a published version (a rollback).
+    Servers following TARGET swap within serve.follow_interval_seconds. Canary and shadow
+    (docs/delivery.md): --canary 10 --version V [--shadow S] writes deploy/<model>.yaml, a pull
+    request editing it promotes or rolls back, --traffic FILE applies it (--stage prod: and
+    assigns prod to a version the file gives 100%). With --target k8s DIR, writes Kubernetes and
+    KServe manifests for a registered version into DIR (docs/kubernetes.md).
 
     Example: gitml deploy --bundle models/bundle --target /srv/gitml/model --version v1.2.0
     """
@@ -109,9 +109,9 @@ def deploy(
 
     if manifests is not None or str(target) == "k8s":
         return _deploy_k8s(target, manifests, version, bundle, image, replicas, cpu, memory, params, model)
-    if traffic is not None or canary is not None or shadow is not None:
+    if traffic is not None or canary is not None or shadow is not None or stage is not None or push:
         return _deploy_traffic(target, version, bundle, gate, allow_failed_gate, params, model, canary, shadow,
-                               traffic, publish_only)
+                               traffic, publish_only, stage, push)
     if version is None or (publish_only and bundle is None):
         raise UsageError("Give --version (to publish or point at, e.g. v1.2.0), and --bundle with --publish-only.")
     summary, ignored = api.deploy(target, version, bundle, gate, allow_failed_gate, params, model=model,
@@ -121,7 +121,7 @@ def deploy(
 
 def _deploy_traffic(target: str, version: str | None, bundle: Path | None, gate: Path | None, allow_failed_gate: bool,
                     params: Path, model: str | None, canary: int | None, shadow: str | None, traffic: Path | None,
-                    publish_only: bool) -> None:
+                    publish_only: bool, stage: str | None, push: bool) -> None:
     from gitml import api
 
     named = params if params.is_file() or params != Path("params.yaml") else None  # none: the defaults
@@ -129,8 +129,10 @@ def _deploy_traffic(target: str, version: str | None, bundle: Path | None, gate:
         if version or bundle or canary is not None or shadow or publish_only:
             raise UsageError("--traffic FILE applies the file as it is: give no --version, --bundle, --canary, "
                              "--shadow or --publish-only with it.")
-        typer.echo(api.deploy_traffic(target, traffic, named, model=model))
+        typer.echo(api.deploy_traffic(target, traffic, named, model=model, stage=stage, push=push))
         return
+    if stage is not None or push:
+        raise UsageError("--stage and --push go with --traffic FILE (`gitml promote` assigns stages).")
     if canary is None:
         raise UsageError("--shadow goes with --canary PERCENT (or edit deploy/<model>.yaml).")
     if version is None:
