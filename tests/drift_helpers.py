@@ -199,10 +199,13 @@ def synthetic_pool(n_rows: int, *, shift: float = 0.0, shift_features: int | Non
 
 
 def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
-                reference_rows: int = 1000, metrics: dict | None = None, nullable: tuple[str, ...] = ()) -> Path:
+                reference_rows: int = 1000, metrics: dict | None = None, nullable: tuple[str, ...] = (),
+                held_out: pd.DataFrame | None = None) -> Path:
     """A real, verified bundle (scikit-learn logistic regression) built in a second, no DVC.
 
-    ``nullable``: columns the data contract (and so the signature) lets be missing.
+    ``nullable``: columns the data contract (and so the signature) lets be missing. ``held_out``:
+    rows not trained on, scored (with their labels) as package scores the test split; default: the
+    reference sample of ``train``.
     """
     from gitml.config.schema import PreprocessConfig, SklearnConfig, TrainerConfig
     from gitml.data.contract import infer_contract
@@ -232,5 +235,5 @@ def make_bundle(dest: Path, train: pd.DataFrame, *, target: str = "target",
     }
     reference = train.sample(n=min(reference_rows, len(train)), random_state=0)
     assemble(dest, model_dir=model_dir, signature=Signature.from_contract(contract), metadata=metadata,
-             reference=reference, card="# test bundle\n")
+             reference=reference, card="# test bundle\n", scored=held_out)
     return dest

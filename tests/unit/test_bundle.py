@@ -94,9 +94,10 @@ def test_the_prediction_reference_is_the_model_on_held_out_rows(package_inputs, 
     cfg, inputs = package_inputs
     bundle = package(cfg, inputs, tmp_path / "bundle")
     held_out = pd.concat([pd.read_parquet(inputs.prepared_dir / f"{s}.parquet") for s in ("val", "test")])
-    expected = bundle.predict(held_out.sample(n=50, random_state=0)[FEATURES])
-    pd.testing.assert_frame_equal(bundle.reference_predictions(), expected.drop(columns=["prediction"])
-                                  .reset_index(drop=True))
+    scored = held_out.sample(n=50, random_state=0)
+    expected = bundle.predict(scored[FEATURES]).drop(columns=["prediction"]).reset_index(drop=True)
+    expected["label"] = scored[bundle.signature.label].to_numpy()  # their true labels: what CBPE calibrates on
+    pd.testing.assert_frame_equal(bundle.reference_predictions(), expected)
     train = pd.read_parquet(inputs.prepared_dir / "train.parquet")
     assert set(map(tuple, bundle.reference().to_numpy())) <= set(map(tuple, train[FEATURES].to_numpy()))
 

@@ -118,9 +118,9 @@ def _shifted(pool: pd.DataFrame, confidence: np.ndarray, strength: float, n: int
 
 def test_estimate_tracks_realised_accuracy_on_a_covariate_shift_with_late_labels(tmp_path):
     pool = synthetic_pool(40_000, seed=3)
-    bundle = load_bundle(make_bundle(tmp_path / "bundle", pool.iloc[:2000]))
+    bundle = load_bundle(make_bundle(tmp_path / "bundle", pool.iloc[:2000], held_out=pool.iloc[2000:3000]))
     features = bundle.signature.features
-    rest = pool.iloc[2000:].reset_index(drop=True)
+    rest = pool.iloc[3000:].reset_index(drop=True)
     confidence = bundle.predict(rest[features]).filter(like="proba_").max(axis=1).to_numpy()
     # six chunks, the shift growing: the first two are labelled (the labels of the rest have not arrived)
     traffic = pd.concat([_shifted(rest, confidence, s, CHUNK, seed=i) for i, s in enumerate((0, 2, 6, 10, 14, 18))],
@@ -134,8 +134,8 @@ def test_estimate_tracks_realised_accuracy_on_a_covariate_shift_with_late_labels
         report = drift_check(bundle.path, tmp_path / "logs", cfg, tmp_path / "out")
 
     perf = report.performance
-    # the probabilities were calibrated already: NannyML's check keeps them as they are (and so does gitml)
-    assert perf is not None and perf.calibration.startswith("none: isotonic did not lower the calibration error")
+    # calibrated as NannyML does, on the bundle's labelled reference rows, not on the window's labels
+    assert perf is not None and perf.calibration.endswith("on 1000 labelled held-out rows of the bundle")
     predicted = bundle.predict(traffic[features]).filter(like="proba_").to_numpy().argmax(axis=1)
     correct = predicted == traffic["target"].to_numpy()
     realised = [correct[i:i + CHUNK].mean() for i in range(0, len(traffic), CHUNK)]
@@ -153,6 +153,40 @@ def test_estimate_tracks_realised_accuracy_on_a_covariate_shift_with_late_labels
     assert [line.split(",")[0] for line in history] == ["run", "2", "3"]
     assert {line.split(",")[0] for line in (tmp_path / "out/history_features.csv").read_text().splitlines()[1:]} \
         == {"2", "3"}
+
+
+def test_before_any_label_arrives_the_bundle_s_held_out_labels_calibrate_the_estimate(tmp_path):
+    """A model trained on noisy labels is under-confident on clean ones: its raw probabilities would
+    understate accuracy by far. Calibrated on the bundle's labelled held-out rows (NannyML's reference
+    period), the estimate tracks the realised accuracy of a window no label has reached."""
+    from gitml.config.schema import SyntheticConfig
+    from gitml.data.sources import generate_synthetic
+
+    pool = generate_synthetic(SyntheticConfig(n_rows=12_000, class_sep=0.5, seed=5), "target")  # not separable
+    noisy = pool.iloc[:3000].copy()
+    flip = np.random.default_rng(0).random(len(noisy)) < 0.25
+    noisy.loc[flip, "target"] = 1 - noisy.loc[flip, "target"]
+    bundle = load_bundle(make_bundle(tmp_path / "bundle", noisy, held_out=pool.iloc[3000:4000]))
+    features = bundle.signature.features
+    traffic = pool.iloc[4000:7000].reset_index(drop=True)
+    write_requests(tmp_path / "logs", traffic[features], bundle.predict(traffic[features]),
+                   model_version=bundle.version)  # and no feedback: not one label yet
+    predicted = bundle.predict(traffic[features]).filter(like="proba_").to_numpy().argmax(axis=1)
+    correct = predicted == traffic["target"].to_numpy()
+    realised = [correct[i:i + CHUNK].mean() for i in range(0, len(traffic), CHUNK)]
+    found = {}
+    for calibration in ("isotonic", "none"):
+        cfg = DriftConfig(window_rows=None)
+        cfg.cbpe.chunk_rows, cfg.cbpe.calibration = CHUNK, calibration
+        found[calibration] = drift_check(bundle.path, tmp_path / "logs", cfg, tmp_path / calibration).performance
+
+    perf = found["isotonic"]
+    assert perf is not None and perf.n_labelled == 0 and perf.realised is None
+    assert perf.calibration == "isotonic on 1000 labelled held-out rows of the bundle"
+    estimated = [c["estimated"]["accuracy"] for c in perf.chunks]
+    assert all(abs(e - r) < TOLERANCE for e, r in zip(estimated, realised, strict=True)), (estimated, realised)
+    raw = found["none"]
+    assert raw is not None and min(r - c["estimated"]["accuracy"] for c, r in zip(raw.chunks, realised, strict=True)) > 0.1
 
 
 def test_cbpe_settings_are_checked_naming_each_key():

@@ -494,9 +494,9 @@ class CbpeConfig:
 
     enabled: bool = True  # classification only; regression is not estimated
     metric: str = "accuracy"  # shown per chunk; every gated metric CBPE can estimate is judged too
-    calibration: str = "isotonic"  # isotonic (fitted on the window's labelled rows) | none
+    calibration: str = "isotonic"  # isotonic (fitted on the bundle's labelled held-out rows) | none
     chunk_rows: int = 500  # the window is shown in chunks of this many rows, oldest first
-    min_labelled: int = 100  # fewer labelled rows than this: probabilities used uncalibrated
+    min_labelled: int = 100  # fewer labelled rows to fit on: probabilities used uncalibrated
 
 
 @dataclass

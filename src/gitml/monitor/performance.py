@@ -3,10 +3,12 @@
 The window is cut into chunks of ``drift.cbpe.chunk_rows`` rows (oldest first). For each chunk
 and for the whole window: the estimate from the logged probabilities, and the realised metric
 on the rows whose labels have arrived (feedback log), when there are at least
-:data:`REALISED_MIN` of them. The calibration is fitted on the window's labelled rows
-(``drift.cbpe.min_labelled`` at least, else the probabilities are used as they are), so on a
-labelled chunk the two agree by construction; the estimate tells something only where the
-labels have not arrived yet, which is what it is for.
+:data:`REALISED_MIN` of them. The calibration is fitted, as NannyML's CBPE does, on reference
+data with labels: the bundle's held-out scored rows and their true labels (packaged beside the
+answers), so the estimate stands on its own before any production label arrives and the
+realised value checks it. A bundle packaged without those labels falls back to the window's
+labelled rows (``drift.cbpe.min_labelled`` at least, else the probabilities are used as they
+are); on those rows estimate and realised then agree by construction.
 
 An estimate of a metric the gate's whole-test-split thresholds bound, past that bound, is a
 retraining reason (:attr:`Performance.breaches`).
@@ -86,7 +88,13 @@ def estimate_performance(bundle: Bundle, window: pd.DataFrame, feedback: pd.Data
     truth = _truth(bundle, rows, feedback)
     labelled = truth >= 0
     metrics = list(dict.fromkeys([cfg.metric, *(r["metric"] for r in gated if r["metric"] in ESTIMATED)]))
-    if cfg.calibration == "isotonic" and labelled.sum() >= cfg.min_labelled:
+    reference = _reference(bundle) if cfg.calibration == "isotonic" else None
+    if reference is not None and len(reference[1]) >= cfg.min_labelled:
+        calibrator = fit_calibrator(*reference, "isotonic")
+        where = f"{len(reference[1])} labelled held-out rows of the bundle"
+        calibration = (f"isotonic on {where}" if calibrator.applied else
+                       f"none: isotonic did not lower the calibration error on {where}")
+    elif cfg.calibration == "isotonic" and labelled.sum() >= cfg.min_labelled:
         calibrator = fit_calibrator(proba[labelled], truth[labelled], "isotonic")
         calibration = (f"isotonic on {int(labelled.sum())} labelled rows" if calibrator.applied else
                        f"none: isotonic did not lower the calibration error on {int(labelled.sum())} labelled rows")
@@ -110,6 +118,21 @@ def estimate_performance(bundle: Bundle, window: pd.DataFrame, feedback: pd.Data
     out.breaches = [_breach(out.estimated.get(r["metric"]), r, out) for r in gated
                     if _breaks(out.estimated.get(r["metric"]), r)]
     return out
+
+
+def _reference(bundle: Bundle) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bundle's held-out answers and their true class indices (rows whose label is not one of the
+    classes left out), or None for a bundle packaged without the labels."""
+    from gitml.monitor.logs import typed_labels
+    from gitml.monitor.metrics import class_codes
+    from gitml.package.bundle import REFERENCE_LABEL
+
+    scored = bundle.reference_predictions()
+    if REFERENCE_LABEL not in scored.columns:
+        return None
+    truth = class_codes(bundle, typed_labels(scored[REFERENCE_LABEL], bundle.classes))
+    known = truth >= 0
+    return scored.loc[known, bundle.signature.proba_columns].to_numpy(dtype="float64"), truth[known]
 
 
 def _truth(bundle: Bundle, rows: pd.DataFrame, feedback: pd.DataFrame) -> np.ndarray:

@@ -6,7 +6,8 @@ Layout of ``models/bundle/``::
     signature.json             inputs (columns, dtypes, ranges, categories), outputs (classes)
     metadata.json              name, git commit, params, data hashes, metrics, gate, versions, time
     reference.parquet          drift reference sample: raw feature columns
-    reference_predictions.parquet   the model's probabilities (regression: numbers) on held-out rows
+    reference_predictions.parquet   the model's probabilities (regression: numbers) on held-out rows,
+                               and those rows' true labels (``label``: what CBPE calibrates on)
     MODEL_CARD.md              intended use, data, metrics overall and by slice, gate, limits
     manifest.json              sha256 and size of every other file (written last)
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 MODEL_DIR, SIGNATURE, METADATA = "model", "signature.json", "metadata.json"
 REFERENCE, REFERENCE_PREDICTIONS, CARD = "reference.parquet", "reference_predictions.parquet", "MODEL_CARD.md"
+REFERENCE_LABEL = "label"  # the held-out rows' true labels, beside the answers (no proba_ prefix: no clash)
 PREPROCESSOR = "preprocessor.json"
 
 
@@ -173,7 +175,8 @@ class Bundle:
 
     def reference_predictions(self) -> pd.DataFrame:
         """The model's answers on held-out rows (``package.prediction_reference_splits``):
-        ``proba_<class>`` columns, or for regression one ``prediction`` column."""
+        ``proba_<class>`` columns, or for regression one ``prediction`` column; and, in bundles
+        packaged since labels were kept, the rows' true labels (:data:`REFERENCE_LABEL`)."""
         return self._parquet(REFERENCE_PREDICTIONS)
 
     def _parquet(self, name: str) -> pd.DataFrame:
@@ -268,6 +271,9 @@ def assemble(
         predictions = pd.DataFrame({PREDICTION: model.predict(features)})
     else:
         predictions = pd.DataFrame(model.predict_proba(features), columns=signature.proba_columns)
+    rows = reference if scored is None else scored
+    if signature.label is not None and signature.label in rows.columns:
+        predictions[REFERENCE_LABEL] = rows[signature.label].to_numpy()
     predictions.to_parquet(out / REFERENCE_PREDICTIONS, index=False)
     (out / CARD).write_text(card, encoding="utf-8")
     write_manifest(out)
