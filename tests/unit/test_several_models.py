@@ -84,6 +84,25 @@ def test_a_bad_model_file_is_named_with_its_key(tree: Path):
         compose_project(tree)
 
 
+def test_many_models_compose_in_several_processes_to_what_one_process_gives(tree: Path, monkeypatch):
+    """Past models.PER_WORKER models per process, the models are shared out (fork): the same result, in
+    name order, and a model that does not compose is still named with its file and key."""
+    from gitml.config import models
+
+    for i in range(7):
+        (tree / "models" / f"m{i}.yaml").write_text(model_file(f"m{i}", "wine", "hgb") + f"trainer:\n  seed: {i}\n")
+    monkeypatch.setattr(models.os, "cpu_count", lambda: 2)
+    one = models.compose_models(tree)
+    monkeypatch.setattr(models, "PER_WORKER", 4)  # 10 models: 2 processes
+    forked = models.compose_models(tree)
+    assert list(forked) == list(one) == sorted(one) and forked == one
+    assert [forked[f"m{i}"]["trainer"]["seed"] for i in range(7)] == list(range(7))
+    (tree / "models" / "m5.yaml").write_text(model_file("m5", "wine", "hgb") + "trainer:\n  epochs: lots\n")
+    with pytest.raises(ConfigError) as info:
+        models.compose_models(tree)
+    assert info.value.file == str(tree / "models" / "m5.yaml") and info.value.key == "trainer.epochs"
+
+
 def test_two_models_writing_the_same_place_are_refused_naming_the_file_and_key(tree: Path):
     (tree / "models" / "quality.yaml").write_text("# @package _global_\ndefaults:\n  - override /data: wine\n")
     (tree / "models" / "price.yaml").write_text("# @package _global_\ndefaults:\n  - override /data: diabetes\n")

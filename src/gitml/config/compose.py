@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config
         >>> cfg.trainer.epochs
         3
     """
+    with composer(conf_dir, config_name) as one:
+        return one(overrides)
+
+
+@contextmanager
+def composer(conf_dir: str | Path = "conf", config_name: str = "config") -> Iterator[Callable[[Sequence[str]], Any]]:
+    """Hydra initialised on ``conf_dir`` once, for many compositions: yields ``one(overrides)``, which
+    does what :func:`compose` does (a model per call: each costs its composition, not a new start)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -41,23 +50,30 @@ def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), config
         raise ConfigError(str(Path(conf_dir) / f"{config_name}.yaml"), None, "file not found.")
     register_configs()
     GlobalHydra.instance().clear()
+
+    def one(overrides: Sequence[str]) -> Any:
+        try:
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+            OmegaConf.resolve(cfg)
+        except Exception as exc:  # Hydra and OmegaConf raise many types; map them all
+            raise config_error_from(exc, conf_dir=Path(conf_dir), overrides=overrides) from exc
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            also = f" Also missing: {', '.join(missing[1:])}." if missing[1:] else ""
+            raise ConfigError(
+                str(Path(conf_dir)), missing[0], "required value is missing (???)." + also,
+                hint=f"Set it in conf/ or override it: `gitml config compose {missing[0]}=...`.",
+            )
+        # Hydra lets `+key=value` into a structured node; the schema check that stages apply
+        # to params.yaml catches that (and cross-field rules) here already.
+        validate_config(to_plain(cfg), source=str(Path(conf_dir) / f"{config_name}.yaml"), overrides=overrides)
+        return cfg
+
     try:
         with initialize_config_dir(config_dir=str(conf_path), version_base="1.3"):
-            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
-        OmegaConf.resolve(cfg)
-    except Exception as exc:  # Hydra and OmegaConf raise many types; map them all
-        raise config_error_from(exc, conf_dir=Path(conf_dir), overrides=overrides) from exc
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        also = f" Also missing: {', '.join(missing[1:])}." if missing[1:] else ""
-        raise ConfigError(
-            str(Path(conf_dir)), missing[0], "required value is missing (???)." + also,
-            hint=f"Set it in conf/ or override it: `gitml config compose {missing[0]}=...`.",
-        )
-    # Hydra lets `+key=value` into a structured node; the schema check that stages apply
-    # to params.yaml catches that (and cross-field rules) here already.
-    validate_config(to_plain(cfg), source=str(Path(conf_dir) / f"{config_name}.yaml"), overrides=overrides)
-    return cfg
+            yield one
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def compose_project(conf_dir: str | Path = "conf", overrides: Sequence[str] = ()) -> dict[str, Any]:

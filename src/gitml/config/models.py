@@ -16,6 +16,7 @@ model's section; a repository without ``conf/models/`` is the single-model layou
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from gitml.errors import ConfigError, GitmlError, UsageError
 
 MODELS_DIR = "models"  # the config group under conf/
+PER_WORKER = 20  # models per process before composing in several (a process costs ~1 s to start and import)
 # A model name is a path segment (data/<name>/raw), a GTO artifact name and a URL segment
 # (/v2/models/<name>): lower-case letters, digits, '-' and '_', starting with a letter.
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -55,21 +57,52 @@ def compose_models(conf_dir: str | Path, overrides: Sequence[str] = ()) -> dict[
     naming the model's file when one does not compose, and when two models would write
     the same location (see :func:`check_layout`).
     """
-    from gitml.config.compose import compose, to_plain
+    import multiprocessing
 
-    composed = {}
-    for name in model_names(conf_dir):
-        own = [f"+{MODELS_DIR}={name}", f"registry.model={name}"]
-        try:
-            composed[name] = to_plain(compose(conf_dir, [*own, *overrides]))
-        except ConfigError as exc:
-            model_file = str(Path(conf_dir) / MODELS_DIR / f"{name}.yaml")
-            root = str(Path(conf_dir) / "config.yaml")
-            where = (model_file if exc.file.startswith(root) or exc.file.startswith(model_file)
-                     else f"{exc.file} (model {name}, {model_file})")
-            raise ConfigError(where, exc.key, exc.problem, exc.hint, problems=exc.problems) from exc
+    names = model_names(conf_dir)
+    workers = min(len(names) // PER_WORKER, os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        composed = _compose_some(str(conf_dir), names, tuple(overrides))
+    else:  # Hydra composes ~5-10 models a second: share them out between processes
+        from concurrent.futures import ProcessPoolExecutor
+
+        merged: dict[str, dict[str, Any]] = {}
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for part in pool.map(_compose_some, [str(conf_dir)] * workers, [names[i::workers] for i in range(workers)],
+                                 [tuple(overrides)] * workers):
+                merged.update(part)
+        composed = {name: merged[name] for name in names}  # in name order, as one process gives them
     check_layout(composed, conf_dir)
     return composed
+
+
+def _compose_some(conf_dir: str, names: list[str], overrides: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``names`` composed in one Hydra start; a model that does not compose raises the error naming its file
+    (rebuilt from plain values, so that it crosses from a worker process intact)."""
+    from gitml.config.compose import composer, to_plain
+
+    composed = {}
+    with composer(conf_dir) as one:
+        for name in names:
+            own = [f"+{MODELS_DIR}={name}", f"registry.model={name}"]
+            try:
+                composed[name] = to_plain(one([*own, *overrides]))
+            except ConfigError as exc:
+                model_file = str(Path(conf_dir) / MODELS_DIR / f"{name}.yaml")
+                root = str(Path(conf_dir) / "config.yaml")
+                where = (model_file if exc.file.startswith(root) or exc.file.startswith(model_file)
+                         else f"{exc.file} (model {name}, {model_file})")
+                raise ModelComposeError(where, exc.key, exc.problem, exc.hint, exc.problems) from None
+    return composed
+
+
+class ModelComposeError(ConfigError):
+    """A model's :class:`ConfigError`, picklable (its arguments are kept), as a worker process raises it."""
+
+    def __init__(self, file: str, key: str | None, problem: str, hint: str | None = None,
+                 problems: list[tuple[str | None, str]] | None = None):
+        super().__init__(file, key, problem, hint, problems=problems)
+        self.args = (file, key, problem, hint, problems)
 
 
 def check_layout(models: dict[str, dict[str, Any]], conf_dir: str | Path) -> None:
