@@ -24,7 +24,7 @@ def init(
         "--model", metavar="OPTION", help="A conf/model option, such as hgb or logreg (default: the one conf/config.yaml selects).")] = None,
     models: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--models", metavar="NAME[:DATA[:MODEL]]", help="Make it a repository of several models: declare this one "
-        "(repeatable), e.g. --models churn:breast_cancer:hgb --models price:diabetes:ridge. See docs/models.md.")] = None,
+        "(repeatable), e.g. --models churn:breast_cancer:hgb --models price:diabetes:ridge. See docs/several-models.md.")] = None,
     take: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--take", metavar="PATH", help="Take the new version of this file although you changed it (repeatable).")] = None,
 ) -> None:

@@ -29,7 +29,7 @@ def add(
 
     In a one-model project, first turns it into one of several: its model becomes
     conf/models/<registry.model>.yaml and dvc.yaml repeats every stage per model (stage
-    train@NAME), so a change to one model's file reruns that model alone. See docs/models.md.
+    train@NAME), so a change to one model's file reruns that model alone. See docs/several-models.md.
 
     Example: gitml models add churn:breast_cancer:hgb price:diabetes:ridge && dvc repro
     """

@@ -156,7 +156,7 @@ def select_model(raw: dict[str, Any], model: str | None, source: str, shared: bo
     own = registry.get("model", "model") if isinstance(registry, dict) else "model"
     if model != own:
         raise ConfigError(source, "models", f"this params file has one model, {own!r}, not {model!r}.",
-                          hint="Declare several models under conf/models/ (docs/models.md).")
+                          hint="Declare several models under conf/models/ (docs/several-models.md).")
     return rest
 
 
