@@ -11,16 +11,16 @@ the stages dvc repro starts: the same code, without a 2-4 s interpreter start ea
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
 from gitml.monitor.logs import read_requests
 from tests.integration.serve.conftest import Server
+from tests.integration.serve.load import Load, wait_for_metric, wait_for_swap
 from tests.projects import git, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -81,27 +81,15 @@ def test_a_change_to_one_model_retrains_promotes_and_swaps_only_that_model(tmp_p
                     "--follow", "--workers", "2", "--log-dir", world / "logs").wait_ready()
     rows = {name: pd.read_parquet(project / f"data/{name}/prepared/test.parquet").drop(columns=["target"]).head(5)
             for name in MODELS}
-    answers: dict[str, list[str]] = {name: [] for name in MODELS}
-    errors: list[str] = []
-    stop = threading.Event()
 
-    def traffic(name: str) -> None:
+    def sender(name: str):
         body = {"dataframe_split": rows[name].to_dict(orient="split", index=False)}
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post("/invocations", json=body, headers={"x-gitml-model": name})
-                except httpx.HTTPError as exc:
-                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
-                    continue
-                if response.status_code != 200:
-                    errors.append(f"{name}: HTTP {response.status_code}: {response.text[:200]}")
-                answers[name].append(response.headers.get("x-model-version", ""))
+        return lambda client, *_: client.post("/invocations", json=body, headers={"x-gitml-model": name})
 
-    threads = [threading.Thread(target=traffic, args=(name,)) for name in MODELS]
-    for thread in threads:
-        thread.start()
-    try:
+    loads = {name: Load(server.url, sender(name)) for name in MODELS}
+    with contextlib.ExitStack() as running:
+        for load in loads.values():
+            running.enter_context(load)
         # A pull request tunes churn alone: its CI reruns churn's training chain only.
         git("checkout", "-q", "-b", "tune-churn", cwd=project)
         churn = project / "conf/models/churn.yaml"
@@ -128,21 +116,15 @@ def test_a_change_to_one_model_retrains_promotes_and_swaps_only_that_model(tmp_p
             gitml("gate", "verify", "--model", name, cwd=project)
             assert release(gitml, project, world, name) == "v1.1.0"
 
-        deadline = time.monotonic() + 60
-        while answers["churn"][-20:] != ["v1.1.0"] * 20:  # both workers swapped
-            assert time.monotonic() < deadline, f"churn did not swap: {answers['churn'][-20:]}"
-            time.sleep(0.05)
+        wait_for_swap(loads["churn"], "v1.1.0", "churn")
         time.sleep(0.3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
+    errors = [f"{name}: {error}" for name, load in loads.items() for error in load.errors]
     assert not errors, errors[:5]
-    assert answers["churn"][0] == "v1.0.0"
-    assert set(answers["quality"]) == {"v1.0.0"} and set(answers["price"]) == {"v1.0.0"}
-    assert min(map(len, answers.values())) > 20
-    metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'gitml_model_reloads_total{model="churn"} 2.0' in metrics  # once in each worker
+    assert loads["churn"].versions[0] == "v1.0.0"
+    assert set(loads["quality"].versions) == {"v1.0.0"} and set(loads["price"].versions) == {"v1.0.0"}
+    assert min(len(load.answers) for load in loads.values()) > 20
+    # Once in each worker (the answers above may all have come from one worker's connection).
+    metrics = wait_for_metric(server.url, 'gitml_model_reloads_total{model="churn"} 2.0')
     assert 'gitml_model_reloads_total{model="quality"} 0.0' in metrics
     assert server.stop() == 0
 

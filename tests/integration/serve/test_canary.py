@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ from scipy.stats import binom
 from gitml.serve.deployment import publish, publish_split, read_pointer, read_split
 from gitml.serve.requestlog import read_log
 from gitml.serve.traffic import SHADOW, Split, read_traffic_file
+from tests.integration.serve.load import Load
 from tests.tiny_bundles import tiny_bundle
 
 ROW = {"x0": 1.5, "x1": -1.5, "x2": 1.5, "x3": 0.0}  # v1 (x0 > 0) says 1, v2 (x1 > 0) says 0, v3 (x2) 1
@@ -37,38 +37,9 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
     return {f"v{rule + 1}": tiny_bundle(root / f"v{rule + 1}", version=f"v{rule + 1}", rule=rule) for rule in range(3)}
 
 
-class Traffic:
-    """Clients posting with distinct keys in a loop until stopped; every status and version recorded."""
-
-    def __init__(self, url: str, clients: int = 1):
-        self.url, self.answers, self.errors = url, Counter[str](), []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
-
-    def __enter__(self) -> Traffic:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(60)
-
-    def _run(self, client_id: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            n = 0
-            while not self._stop.is_set():
-                n += 1
-                try:
-                    response = client.post("/invocations", json=BODY, headers={"x-gitml-key": f"bg-{client_id}-{n}"})
-                except httpx.HTTPError as exc:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                if response.status_code != 200:
-                    self.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                self.answers[response.headers.get("x-model-version", "")] += 1
-                time.sleep(0.002)  # steady traffic through every change, leaving the CPU to the measured requests
+def keyed(client: httpx.Client, slot: int, count: int) -> httpx.Response:
+    """Background traffic: each request with its own routing key."""
+    return client.post("/invocations", json=BODY, headers={"x-gitml-key": f"bg-{slot}-{count}"})
 
 
 def reloads(url: str) -> float:
@@ -120,7 +91,8 @@ def test_canary_split_shadow_and_weight_changes_under_traffic(bundles, tmp_path,
     server = start_server(tmp_path, "--deployment", target, "--follow", "--workers", "2",
                           "--log-dir", tmp_path / "logs", "--params", params)
     canary = Split((("v1", 90), ("v2", 10)), shadow="v3")
-    with Traffic(server.url) as traffic, Client(server.url) as client:
+    # steady traffic through every change, leaving the CPU to the measured requests
+    with Load(server.url, keyed, pause=0.002) as traffic, Client(server.url) as client:
         time.sleep(0.3)  # v1 alone answers for a while
         apply(server, target, canary, swaps=2)
         health = httpx.get(f"{server.url}/health", timeout=10).json()
@@ -149,7 +121,8 @@ def test_canary_split_shadow_and_weight_changes_under_traffic(bundles, tmp_path,
         assert {client.answer(f"last-{i}")[0] for i in range(50)} == {"v2"}
         metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
     assert traffic.errors == [], traffic.errors[:5]  # no request failed while the weights changed
-    assert set(traffic.answers) == {"v1", "v2"} and traffic.answers["v1"] > 20, traffic.answers  # never v3
+    versions = Counter(traffic.versions)
+    assert set(versions) == {"v1", "v2"} and versions["v1"] > 20, versions  # never v3
     assert 'model_version="v2",role="canary"' in metrics and 'model_version="v3",role="shadow"' in metrics
     assert 'gitml_traffic_weight_percent{model="model",model_version="v2"} 100.0' in metrics
     assert server.stop() == 0  # flushes every log

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import threading
 import time
-from dataclasses import dataclass, field
 
 import httpx
 import pandas as pd
@@ -21,6 +19,7 @@ import pytest
 from gitml.package.bundle import load_bundle
 from gitml.serve.deployment import POINTER, publish
 from gitml.serve.requestlog import read_log
+from tests.integration.serve.load import Load
 
 pytestmark = pytest.mark.slow
 
@@ -96,51 +95,9 @@ def test_simulate_sends_batches_and_labels(trained, tmp_path, start_server, gitm
     assert len(read_log(tmp_path / "logs")) == 150 and len(read_log(tmp_path / "logs", "feedback")) == 150
 
 
-@dataclass
-class Load:
-    """Clients posting continuously; every answer is recorded with when its request started."""
-
-    url: str
-    bodies: list[dict]
-    clients: int = 4
-    answers: list[tuple[float, int, str, str]] = field(default_factory=list)  # (started, status, version, id)
-    errors: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.clients)]
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(60)
-
-    def _run(self, slot: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            count = 0
-            while not self._stop.is_set():
-                body = self.bodies[(slot + count) % len(self.bodies)]
-                count += 1
-                started = time.monotonic()
-                try:
-                    response = client.post("/invocations", json=body)
-                except httpx.HTTPError as exc:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
-                    if self.stop_on_error:
-                        return
-                    continue
-                version = response.headers.get("x-model-version", "")
-                self.answers.append((started, response.status_code, version,
-                                     response.headers.get("x-request-id", "")))
-                if response.status_code != 200:
-                    self.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
-
-    stop_on_error: bool = False
+def posting(bodies: list[dict]):
+    """Send for :class:`Load`: each client posts the bodies in turn, from its own place among them."""
+    return lambda client, slot, count: client.post("/invocations", json=bodies[(slot + count) % len(bodies)])
 
 
 def bodies_for(bundle) -> list[dict]:
@@ -167,7 +124,7 @@ def test_five_swaps_under_load_fail_no_request(trained, tmp_path, start_server):
                           "--params", trained.params)
     versions = {"v1": trained.mlp, "v2": trained.logreg}
     windows: list[tuple[str, float, float]] = []  # (version, first seen, next publish started)
-    with Load(server.url, bodies_for(trained.mlp)) as load:
+    with Load(server.url, posting(bodies_for(trained.mlp)), clients=4) as load:
         time.sleep(0.5)
         for version in ("v2", "v1", "v2", "v1", "v2"):
             started = time.monotonic()
@@ -190,8 +147,8 @@ def test_five_swaps_under_load_fail_no_request(trained, tmp_path, start_server):
     assert len(load.answers) > 100
     for version, seen, next_publish in windows:  # the last one lasts: v3 is refused
         # Every request that started once the swap was visible, until the next publish, got it.
-        after = [a for a in load.answers if seen < a[0] < next_publish]
-        assert after and all(a[2] == version for a in after), (version, {a[2] for a in after})
+        after = [a for a in load.answers if seen < a.started < next_publish]
+        assert after and all(a.version == version for a in after), (version, {a.version for a in after})
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'gitml_model_reloads_total{model="model"} 5.0' in metrics
     assert 'gitml_model_reload_failures_total{model="model"} 2.0' in metrics
@@ -205,17 +162,15 @@ def test_five_swaps_under_load_fail_no_request(trained, tmp_path, start_server):
 
 def test_sigterm_under_load_loses_no_answered_request(trained, tmp_path, start_server):
     server = start_server(tmp_path, "--bundle", trained.mlp, "--log-dir", tmp_path / "logs")  # 1000 rows / 5 s
-    load = Load(server.url, bodies_for(trained.mlp), clients=6)
-    load.stop_on_error = True
-    with load:
+    with Load(server.url, posting(bodies_for(trained.mlp)), clients=6, stop_on_error=True) as load:
         time.sleep(2.5)
         server.signal(signal.SIGTERM)
         assert server.proc.wait(60) == 0
-    answered = {a[3] for a in load.answers if a[1] == 200}
+    answered = {a.request_id for a in load.answers if a.status == 200}
     assert len(answered) > 50
     logged = read_log(tmp_path / "logs")
     assert answered <= set(logged["request_id"]), len(answered - set(logged["request_id"]))
-    assert not [a for a in load.answers if a[1] >= 500]
+    assert not [a for a in load.answers if a.status >= 500]
     assert "Traceback" not in server.log()
 
 

@@ -3,7 +3,7 @@ eviction (in-process), and one model swapping under traffic to all of them (a re
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
 
 import httpx
@@ -19,6 +19,7 @@ from gitml.serve.deployment import publish
 from gitml.serve.requestlog import read_log
 from gitml.serve.slots import named_sources
 from gitml.serve.state import ServeSettings, ServeState
+from tests.integration.serve.load import Load, wait_for_metric, wait_for_swap
 from tests.tiny_bundles import FEATURES, tiny_bundle
 
 # churn predicts x0 > 0, fraud x1 > 0, price a number: these rows tell them apart.
@@ -153,42 +154,21 @@ def test_one_model_swaps_under_traffic_to_all_with_no_failed_request(bundles, tm
     server = start_server(tmp_path, "--deployment", f"churn={churn}", "--deployment", f"fraud={fraud}",
                           "--bundle", f"price={bundles['price']}", "--follow", "--workers", "2",
                           "--log-dir", tmp_path / "logs", "--params", params)
-    answers: dict[str, list[str]] = {"churn": [], "fraud": [], "price": []}
-    errors: list[str] = []
-    stop = threading.Event()
-
-    def traffic(model: str) -> None:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            while not stop.is_set():
-                try:
-                    response = (client.post("/v2/models/price/infer", json=V2_BODY) if model == "price"
-                                else invoke(client, model))
-                except httpx.HTTPError as exc:
-                    errors.append(f"{model}: {type(exc).__name__}: {exc}")
-                    continue
-                if response.status_code != 200:
-                    errors.append(f"{model}: HTTP {response.status_code}: {response.text[:200]}")
-                answers[model].append(response.headers.get("x-model-version", ""))
-
-    threads = [threading.Thread(target=traffic, args=(name,)) for name in answers for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    try:
+    sends = {"churn": lambda client, *_: invoke(client, "churn"), "fraud": lambda client, *_: invoke(client, "fraud"),
+             "price": lambda client, *_: client.post("/v2/models/price/infer", json=V2_BODY)}
+    loads = {name: Load(server.url, send, clients=2) for name, send in sends.items()}
+    with contextlib.ExitStack() as running:
+        for load in loads.values():
+            running.enter_context(load)
         time.sleep(0.5)
         publish(bundles["fraud-v8"], fraud, "v8")
-        deadline = time.monotonic() + 60
-        while answers["fraud"][-20:] != ["v8"] * 20:  # both workers swapped
-            assert time.monotonic() < deadline, f"fraud did not swap: {answers['fraud'][-20:]}"
-            time.sleep(0.05)
+        wait_for_swap(loads["fraud"], "v8", "fraud")
         time.sleep(0.3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
+    errors = [f"{name}: {error}" for name, load in loads.items() for error in load.errors]
     assert not errors, errors[:5]
-    assert set(answers["churn"]) == {"v1"} and set(answers["price"]) == {"v3"}
-    assert answers["fraud"][0] == "v7" and answers["fraud"][-1] == "v8"
-    assert min(map(len, answers.values())) > 20
+    assert set(loads["churn"].versions) == {"v1"} and set(loads["price"].versions) == {"v3"}
+    assert loads["fraud"].versions[0] == "v7" and loads["fraud"].versions[-1] == "v8"
+    assert min(len(load.answers) for load in loads.values()) > 20
     # The reference OIP client addresses each model by name.
     tritonhttp = pytest.importorskip("tritonclient.http")
     triton = tritonhttp.InferenceServerClient(url=server.url.removeprefix("http://"), network_timeout=30)
@@ -199,15 +179,9 @@ def test_one_model_swaps_under_traffic_to_all_with_no_failed_request(bundles, tm
         inputs.append(tensor)
     assert triton.is_model_ready("fraud") and triton.get_model_metadata("price")["versions"] == ["v3"]
     assert triton.infer("fraud", inputs).as_numpy("prediction").tolist() == [b"1", b"0"]  # v8 follows x0
-    # Once in each worker: the 20 answers above may all come from one worker's connections, and the
-    # other polls on its own (it swapped up to a second later on a loaded machine).
-    deadline = time.monotonic() + 60
-    while 'gitml_model_reloads_total{model="fraud"} 2.0' not in (metrics := httpx.get(f"{server.url}/metrics").text):
-        if time.monotonic() > deadline:
-            shown = [line for line in metrics.splitlines() if "reload" in line or "model_info" in line]
-            pytest.fail("\n".join([*shown, server.log()[-3000:]]))
-        time.sleep(0.1)
+    # Once in each worker: the 20 answers above may all come from one worker's connections.
+    metrics = wait_for_metric(server.url, 'gitml_model_reloads_total{model="fraud"} 2.0')
     assert 'gitml_model_reloads_total{model="churn"} 0.0' in metrics
     assert server.stop() == 0
-    logged = {name: set(read_requests(tmp_path / "logs" / name)["model_version"]) for name in answers}
+    logged = {name: set(read_requests(tmp_path / "logs" / name)["model_version"]) for name in loads}
     assert logged == {"churn": {"v1"}, "fraud": {"v7", "v8"}, "price": {"v3"}}
