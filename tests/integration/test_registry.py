@@ -141,6 +141,8 @@ def test_a_traffic_file_sending_everything_to_one_version_assigns_it_the_stage(p
     misuse = gitml_main("deploy", "--target", target, "--version", "v1.0.0", "--stage", "prod", cwd=project,
                         check=False)
     assert misuse.returncode == 2 and "--stage and --push go with --traffic" in misuse.stderr
+    misuse = gitml_main(*apply[:-3], "--push", cwd=project, check=False)
+    assert misuse.returncode == 2 and "--push pushes the stage tag of --stage" in misuse.stderr
 
 
 def test_promote_refuses_dirty_tree_and_stale_bundle_and_leaves_no_tag(published, gitml_main):

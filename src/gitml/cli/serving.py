@@ -129,6 +129,8 @@ def _deploy_traffic(target: str, version: str | None, bundle: Path | None, gate:
         if version or bundle or canary is not None or shadow or publish_only:
             raise UsageError("--traffic FILE applies the file as it is: give no --version, --bundle, --canary, "
                              "--shadow or --publish-only with it.")
+        if push and stage is None:
+            raise UsageError("--push pushes the stage tag of --stage: give --stage (e.g. prod) with it.")
         typer.echo(api.deploy_traffic(target, traffic, named, model=model, stage=stage, push=push))
         return
     if stage is not None or push:
