@@ -174,17 +174,21 @@ def test_before_any_label_arrives_the_bundle_s_held_out_labels_calibrate_the_est
     predicted = bundle.predict(traffic[features]).filter(like="proba_").to_numpy().argmax(axis=1)
     correct = predicted == traffic["target"].to_numpy()
     realised = [correct[i:i + CHUNK].mean() for i in range(0, len(traffic), CHUNK)]
-    found = {}
-    for calibration in ("isotonic", "none"):
+    found, notes = {}, {}
+    for calibration, least in (("isotonic", 100), ("none", 100), ("too-few", 5000)):
         cfg = DriftConfig(window_rows=None)
-        cfg.cbpe.chunk_rows, cfg.cbpe.calibration = CHUNK, calibration
-        found[calibration] = drift_check(bundle.path, tmp_path / "logs", cfg, tmp_path / calibration).performance
+        cfg.cbpe.chunk_rows, cfg.cbpe.min_labelled = CHUNK, least
+        cfg.cbpe.calibration = "isotonic" if calibration == "too-few" else calibration
+        report = drift_check(bundle.path, tmp_path / "logs", cfg, tmp_path / calibration)
+        found[calibration], notes[calibration] = report.performance, report.notes
 
     perf = found["isotonic"]
     assert perf is not None and perf.n_labelled == 0 and perf.realised is None
     assert perf.calibration == "isotonic on 1000 labelled held-out rows of the bundle"
     estimated = [c["estimated"]["accuracy"] for c in perf.chunks]
     assert all(abs(e - r) < TOLERANCE for e, r in zip(estimated, realised, strict=True)), (estimated, realised)
+    assert "uncalibrated probabilities: the bundle holds 1000 held-out labels and the window 0; " \
+        "drift.cbpe.min_labelled=5000 needed" in " ".join(notes["too-few"])
     raw = found["none"]
     assert raw is not None and min(r - c["estimated"]["accuracy"] for c, r in zip(raw.chunks, realised, strict=True)) > 0.1
 

@@ -101,8 +101,10 @@ def estimate_performance(bundle: Bundle, window: pd.DataFrame, feedback: pd.Data
     else:
         calibrator, calibration = fit_calibrator(proba, truth, "none"), "none"
         if cfg.calibration == "isotonic":
-            notes.append(f"performance estimated from uncalibrated probabilities: {int(labelled.sum())} labelled "
-                         f"row(s) in the window, drift.cbpe.min_labelled={cfg.min_labelled} needed to calibrate.")
+            held_out = ("the bundle holds no held-out labels (packaged before they were kept: repackage it)"
+                        if reference is None else f"the bundle holds {len(reference[1])} held-out labels")
+            notes.append(f"performance estimated from uncalibrated probabilities: {held_out} and the window "
+                         f"{int(labelled.sum())}; drift.cbpe.min_labelled={cfg.min_labelled} needed to calibrate.")
     calibrated = calibrator.apply(proba)
     out = Performance(cfg.metric, metrics, calibration, len(rows), int(labelled.sum()),
                       _estimate(calibrated, proba, metrics), _realised(bundle, truth, proba, metrics))
