@@ -91,10 +91,24 @@ def test_many_models_compose_in_several_processes_to_what_one_process_gives(tree
 
     for i in range(7):
         (tree / "models" / f"m{i}.yaml").write_text(model_file(f"m{i}", "wine", "hgb") + f"trainer:\n  seed: {i}\n")
+    import concurrent.futures
+    import threading
+
+    pools = []
+
+    class Pool(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
     monkeypatch.setattr(models.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # as the CLI (pytest-xdist runs threads)
     one = models.compose_models(tree)
+    assert pools == []
     monkeypatch.setattr(models, "PER_WORKER", 4)  # 10 models: 2 processes
     forked = models.compose_models(tree)
+    assert pools == [2]
     assert list(forked) == list(one) == sorted(one) and forked == one
     assert [forked[f"m{i}"]["trainer"]["seed"] for i in range(7)] == list(range(7))
     (tree / "models" / "m5.yaml").write_text(model_file("m5", "wine", "hgb") + "trainer:\n  epochs: lots\n")

@@ -58,10 +58,12 @@ def compose_models(conf_dir: str | Path, overrides: Sequence[str] = ()) -> dict[
     the same location (see :func:`check_layout`).
     """
     import multiprocessing
+    import threading
 
     names = model_names(conf_dir)
     workers = min(len(names) // PER_WORKER, os.cpu_count() or 1)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    # fork only a process with one thread (the CLI's): a lock another thread held would stay held in the child
+    if workers < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         composed = _compose_some(str(conf_dir), names, tuple(overrides))
     else:  # Hydra composes ~5-10 models a second: share them out between processes
         from concurrent.futures import ProcessPoolExecutor
