@@ -318,19 +318,23 @@ class Loop:
         return answered, seen - {""}, failures
 
     def wait_split(self, versions: set[str], timeout: float = 60) -> Counter[str]:
-        """Probe with 100 unkeyed requests until exactly ``versions`` answer; the last probe's counts."""
+        """Probe with 100 unkeyed requests until exactly ``versions`` answer in two probes running; the
+        second one's counts (the first that matches may have straddled the swap: its shares are not the split's)."""
         import httpx
 
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=10) as http:
             row = self.sample_row()
+            matched = False
             while time.monotonic() < deadline:
                 seen = Counter(http.post(f"http://127.0.0.1:{self.port}/invocations",
                                          json={"dataframe_records": [row]}).headers.get("x-model-version", "")
                                for _ in range(100))
-                if set(seen) == versions:
+                if set(seen) == versions and matched:
                     return seen
-                time.sleep(0.5)
+                matched = set(seen) == versions
+                if not matched:
+                    time.sleep(0.5)
         raise SystemExit(f"loop: the server did not answer with exactly {sorted(versions)} within {timeout}s")
 
     def sample_row(self) -> dict[str, object]:
