@@ -133,3 +133,19 @@ def test_a_change_to_one_model_retrains_promotes_and_swaps_only_that_model(tmp_p
     assert {t for t in tags if "@" in t} == {"churn@v1.0.0", "churn@v1.1.0", "quality@v1.0.0", "price@v1.0.0"}
     logged = {name: set(read_requests(world / "logs" / name)["model_version"]) for name in MODELS}
     assert logged == {"churn": {"v1.0.0", "v1.1.0"}, "quality": {"v1.0.0"}, "price": {"v1.0.0"}}
+
+    # traffic.yml: a reviewed deploy/churn.yaml sends churn back to v1.0.0; applied, churn's prod follows,
+    # and no other model's stage or target moves.
+    (project / "deploy").mkdir(exist_ok=True)
+    (project / "deploy/churn.yaml").write_text("versions:\n  v1.0.0: 100\n")
+    applied = gitml("deploy", "--model", "churn", "--target", world / "deploy" / "churn", "--traffic",
+                    project / "deploy/churn.yaml", "--stage", "prod", "--push", cwd=project).stdout
+    assert "churn v1.0.0 assigned to 'prod'" in applied and "pushed" in applied
+    prod = {name: gitml("registry", "which", "prod", "--model", name, cwd=project).stdout.strip() for name in MODELS}
+    assert prod == {"churn": "v1.0.0", "quality": "v1.0.0", "price": "v1.0.0"}
+    # churn's only: v1.1.0 gives prod up (an unassignment: `which` takes the highest version holding it),
+    # v1.0.0 takes it; both tags on origin
+    new = sorted(set(git("tag", "--list", cwd=project).stdout.split()) - tags)
+    assert [tag.split("#")[:2] for tag in new] == [["churn", "prod!"], ["churn", "prod"]], new
+    remote = git("ls-remote", "--tags", "origin", cwd=project).stdout
+    assert all(f"refs/tags/{tag}" in remote for tag in new)

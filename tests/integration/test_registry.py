@@ -108,6 +108,16 @@ def test_promote_gate_champion_and_fetch_in_a_fresh_clone(published, tmp_path, g
     gitml_main("fetch", "--version", "v1.0.0", "-o", str(tmp_path / "old"), cwd=clone)
     assert json.loads((tmp_path / "old/metadata.json").read_text())["bundle_id"] == v1_id
 
+    # A rollback by assigning prod back to v1.0.0: GTO's `which` takes the highest version holding a
+    # stage, so v1.1.0 gives prod up (an unassignment tag) in the same atomic push.
+    out = gitml_main("promote", "--stage", "prod", "--version", "v1.0.0", "--push", cwd=project).stdout
+    assert "model v1.0.0 assigned to 'prod'" in out and "model#prod!#" in out, out
+    assert gitml_main("registry", "which", "prod", cwd=project).stdout.strip() == "v1.0.0"
+    assert run("gto", "show", "model#prod", "--ref", cwd=project).stdout.strip() == "model@v1.0.0"
+    assert any(t.startswith("model#prod!#") for t in remote_tags(project))
+    fetched = gitml_main("fetch", "--stage", "prod", "-o", str(tmp_path / "rolled-back"), cwd=clone)
+    assert "model v1.0.0" in fetched.stdout  # the clone takes the new tags from origin
+
 
 def test_a_traffic_file_sending_everything_to_one_version_assigns_it_the_stage(published, tmp_path, gitml_main):
     """traffic.yml's `gitml deploy --traffic FILE --stage prod --push`: the registry names what is served."""

@@ -32,6 +32,7 @@ from gitml.registry.tags import (
     push_tags,
     remember_remote_stage_tags,
     signature_changed,
+    stage_version,
     sync_stage_tags,
 )
 from gitml.utils.dvc_hash import stage_key
@@ -211,7 +212,10 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
             found_version, found_commit = new_version, commit
         else:
             found_version, found_commit = found.version, found.commit
-        assignment = gto.api.assign(str(repo), name, stage, version=found_version,
+        _unassign_newer_holders(repo, name, stage, found_version, tags)
+        # force: a version that held the stage before another took it (a rollback by assigning it again)
+        # is, to GTO, still in it; the registry's own view (the newest assignment wins) said it is not.
+        assignment = gto.api.assign(str(repo), name, stage, version=found_version, force=True,
                                     message=f"Assigning stage {stage} to {name} {found_version}")
         tags.append(_tag_of(assignment, name, stage))
         if stage in cfg.signed_stages:
@@ -225,6 +229,26 @@ def _create_tags(repo: Path, cfg: RegistryConfig, stage: str, bump: str, version
         delete_tags(repo, tags)
         raise PromotionError(f"Promotion failed and was rolled back: {exc}") from exc
     return Promotion(name, found_version, stage, found_commit, tags, registered, False)
+
+
+def _unassign_newer_holders(repo: Path, name: str, stage: str, version: str, tags: list[str]) -> None:
+    """Unassign ``stage`` from every higher version holding it, so that ``version`` takes it: ``which``
+    (GTO's ``find_versions_in_stage``) picks the highest semver version holding a stage, so assigning
+    prod back to v1.0.0 while v1.1.0 holds it would change nothing there (a rollback). Each tag created
+    is appended to ``tags`` at once (the caller deletes them all if anything fails)."""
+    import gto.api
+
+    from gitml.registry.index import semver_key
+
+    for _ in range(100):
+        holder = stage_version(repo, name, stage)
+        if holder is None or holder.version == version or semver_key(holder.version) < semver_key(version):
+            return
+        unassigned = gto.api.unassign(str(repo), name, stage=stage, version=holder.version, force=True,
+                                      message=f"Unassigning stage {stage} from {name} {holder.version}: "
+                                              f"{version} takes it")
+        tags.append(_tag_of(unassigned, name, stage))
+    raise PromotionError(f"Unassigning '{stage}' from the versions above {version} did not end.")
 
 
 def _interface_changed(repo: Path, old_commit: str, contract: str, name: str) -> bool:
