@@ -199,14 +199,14 @@ def _sync_registries(repo: Path, params_file: Path,
 
     registries = {model: load_params(params_file, model).registry for model in models}
     by_remote: dict[str, list[str]] = {}
-    for registry in registries.values():
-        if has_remote(repo, registry.remote):
-            by_remote.setdefault(registry.remote, []).append(registry.model)
-        else:
-            log.warning("no git remote '%s' <registry.remote>: the registry is read from local tags, and whether "
-                        "the commit is on the remote's default branch is not checked", registry.remote)
+    for registry in registries.values():  # models share a remote: one `git remote` check per remote, not model
+        by_remote.setdefault(registry.remote, []).append(registry.model)
     synced: dict[str, str | GitmlError] = {}
     for remote, names in by_remote.items():
+        if not has_remote(repo, remote):
+            log.warning("no git remote '%s' <registry.remote>: the registry is read from local tags, and whether "
+                        "the commit is on the remote's default branch is not checked", remote)
+            continue
         try:
             sync_stage_tags_of(repo, remote, names)
             synced[remote] = remote
